@@ -1,0 +1,102 @@
+# cinderlite: `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-dev qemu-img run worker migrate migration bootstrap test test-unit \
+        test-integration test-e2e test-postgres lint fmt typecheck check bench bench-api lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cinderlite needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . || \
+	  $(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+$(BIN)/.installed-dev: requirements-dev.lock $(BIN)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.lock
+	@touch $@
+
+install: $(BIN)/.installed ## create .venv with the pinned runtime dependencies
+
+install-dev: $(BIN)/.installed-dev ## add the test tools and the real OpenStack clients
+
+qemu-img: ## make sure qemu-img is there (installs qemu-utils through apt when root)
+	@if ! command -v qemu-img >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing qemu-utils (qemu-img)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils >/dev/null; \
+	  else \
+	    echo "qemu-img is missing: install the Debian package qemu-utils (sudo apt-get install qemu-utils)"; exit 1; \
+	  fi; \
+	fi
+
+run: install qemu-img ## serve identity :5000, block storage :8776, image :9292 on 127.0.0.1 (data in ./data)
+	$(BIN)/cinderlite serve
+
+worker: install qemu-img ## run upload workers only, against the configured database
+	$(BIN)/cinderlite worker
+
+bootstrap: install ## create admin/demo users and data/openrc-* without serving
+	$(BIN)/cinderlite bootstrap
+
+migrate: install ## apply database migrations
+	$(BIN)/cinderlite db-upgrade
+
+migration: install ## autogenerate a migration: make migration name="add x"
+	$(BIN)/alembic revision --autogenerate -m "$(name)"
+
+test: install-dev qemu-img ## run the whole suite: SQLite, then PostgreSQL
+	$(BIN)/pytest tests
+	$(MAKE) --no-print-directory test-postgres
+
+test-unit: install-dev ## unit tests only
+	$(BIN)/pytest tests/unit
+
+test-integration: install-dev qemu-img ## integration tests (SQLite)
+	$(BIN)/pytest tests/integration
+
+test-e2e: install-dev qemu-img ## end-to-end tests with the real openstack/cinder/glance clients
+	$(BIN)/pytest tests/e2e
+
+test-postgres: install-dev qemu-img ## integration tests against PostgreSQL ($(PG_TEST_URL))
+	@if $(BIN)/python -c 'import asyncio, asyncpg, sys; u = sys.argv[1].replace("+asyncpg", ""); asyncio.run(asyncpg.connect(u, timeout=3))' '$(PG_TEST_URL)' 2>/dev/null; then \
+	  CINDERLITE_TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/pytest tests/integration; \
+	elif [ -n "$$CINDERLITE_TEST_SKIP_POSTGRES" ]; then \
+	  echo "PostgreSQL not reachable at $(PG_TEST_URL): skipped because CINDERLITE_TEST_SKIP_POSTGRES is set"; \
+	else \
+	  echo "PostgreSQL not reachable at $(PG_TEST_URL). Start it, set PG_TEST_URL, or set CINDERLITE_TEST_SKIP_POSTGRES=1"; exit 1; \
+	fi
+
+lint: install-dev ## ruff
+	$(BIN)/ruff check src tests bench
+
+fmt: install-dev ## ruff format and fixes
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+typecheck: install-dev ## mypy
+	$(BIN)/mypy src
+
+check: lint test ## what CI runs
+
+bench: install-dev qemu-img ## data-path benchmark: our upload times against the hashing/qemu-img floors
+	$(BIN)/python -m bench.upload
+
+bench-api: install-dev ## API load test with wrk (installed through apt when root)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.api
+
+lock: ## re-pin dependencies into requirements*.lock
+	rm -rf /tmp/cinderlite-lock && $(PYTHON) -m venv /tmp/cinderlite-lock
+	/tmp/cinderlite-lock/bin/pip install -q . && /tmp/cinderlite-lock/bin/pip freeze --exclude cinderlite > requirements.lock
+	/tmp/cinderlite-lock/bin/pip install -q '.[test]' && /tmp/cinderlite-lock/bin/pip freeze --exclude cinderlite > requirements-dev.lock
+
+clean: ## remove the virtualenv (keeps ./data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

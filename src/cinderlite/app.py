@@ -1,0 +1,221 @@
+"""create_*_app(runtime): the only place that wires things together.
+
+One Runtime (engine, stores, policy, token validator, job runner) is shared by
+the three ASGI apps: identity (Keystone v3), volume (Cinder) and image (Glance v2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from cinderlite.api.middleware import RequestIdMiddleware
+from cinderlite.config import Settings
+from cinderlite.db import migrate
+from cinderlite.db.session import create_engine, create_sessionmaker
+from cinderlite.domain.errors import ServiceError
+from cinderlite.services.auth import EmbeddedTokenValidator, TokenValidator
+from cinderlite.services.policy import Policy
+from cinderlite.storage.images.base import ImageStore
+from cinderlite.storage.volumes.base import VolumeBackend
+from cinderlite.workers.runner import JobRunner
+
+log = logging.getLogger("cinderlite")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    validator: TokenValidator
+    policy: Policy
+    volumes: VolumeBackend
+    images: ImageStore
+    jobs: JobRunner
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        async with self.sessionmaker() as db, db.begin():
+            yield db
+
+
+def _job_handlers(rt_ref: list[Runtime]) -> dict[str, Callable[..., Any]]:
+    from cinderlite.services import uploads, volumes
+
+    async def upload(ctx: Any) -> None:
+        await uploads.run_upload(rt_ref[0], ctx)
+
+    async def fill(ctx: Any) -> None:
+        await volumes.run_fill(rt_ref[0], ctx)
+
+    return {"upload": upload, "fill": fill}
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings, *, run_migrations: bool = True) -> AsyncIterator[Runtime]:
+    """Create directories, migrate the database, and build every shared object."""
+    from cinderlite.storage.images.files import FileImageStore
+    from cinderlite.storage.volumes.files import FileVolumeBackend
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.volumes_dir.mkdir(parents=True, exist_ok=True)
+    settings.images_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if run_migrations:
+        await migrate.upgrade(url)
+    engine = create_engine(url)
+    sessionmaker = create_sessionmaker(engine)
+    rt_ref: list[Runtime] = []
+    rt = Runtime(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        validator=EmbeddedTokenValidator(sessionmaker),
+        policy=Policy(settings.policy_file or None),
+        volumes=FileVolumeBackend(settings.volumes_dir),
+        images=FileImageStore(settings.images_dir),
+        jobs=JobRunner(
+            sessionmaker, _job_handlers(rt_ref), workers=settings.upload_workers,
+            lease_seconds=settings.job_lease_seconds,
+        ),
+    )
+    rt_ref.append(rt)
+    try:
+        yield rt
+    finally:
+        await rt.jobs.stop()
+        await engine.dispose()
+
+
+def _build(
+    rt: Runtime,
+    *,
+    title: str,
+    router: Any,
+    render_error: Callable[[Request, ServiceError], Response],
+    render_status: Callable[[Request, int, str], Response],
+    render_500: Callable[[], Response],
+    compute_id: bool = False,
+) -> FastAPI:
+    app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.rt = rt
+    app.include_router(router)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        return render_error(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return render_status(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return render_status(request, 400, f"Invalid input for {where}: {first.get('msg', '')}")
+
+    app.add_middleware(RequestIdMiddleware, render_500=render_500, compute_id=compute_id)
+    return app
+
+
+def create_identity_app(rt: Runtime) -> FastAPI:
+    from cinderlite.api.identity import routes
+
+    return _build(
+        rt, title="cinderlite identity", router=routes.router,
+        render_error=routes.render_error, render_status=routes.render_status,
+        render_500=routes.render_500,
+    )
+
+
+def create_volume_app(rt: Runtime) -> FastAPI:
+    from cinderlite.api.volume import routes
+
+    return _build(
+        rt, title="cinderlite block storage", router=routes.router,
+        render_error=routes.render_error, render_status=routes.render_status,
+        render_500=routes.render_500, compute_id=True,
+    )
+
+
+def create_image_app(rt: Runtime) -> FastAPI:
+    from cinderlite.api.image import routes
+
+    return _build(
+        rt, title="cinderlite image", router=routes.router,
+        render_error=routes.render_error, render_status=routes.render_status,
+        render_500=routes.render_500,
+    )
+
+
+class _Server:
+    """A uvicorn server that leaves signal handling to `serve`."""
+
+    def __init__(self, app: FastAPI, host: str, port: int, log_level: str) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app, host=host, port=port, lifespan="off", access_log=False,
+            log_level=log_level.lower(), loop="uvloop", http="httptools",
+            timeout_keep_alive=75, backlog=2048,
+        )
+        self.server = uvicorn.Server(config)
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+
+    async def serve(self) -> None:
+        await self.server.serve()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+async def serve(settings: Settings, *, on_ready: Callable[[Runtime], Any] | None = None) -> None:
+    """Run the three APIs and the job runner until SIGINT/SIGTERM."""
+    import signal
+
+    async with open_runtime(settings) as rt:
+        if on_ready is not None:
+            await on_ready(rt)
+        await recover(rt)
+        await rt.jobs.start()
+        servers = [
+            _Server(create_identity_app(rt), settings.host, settings.identity_port, settings.log_level),
+            _Server(create_volume_app(rt), settings.host, settings.volume_port, settings.log_level),
+            _Server(create_image_app(rt), settings.host, settings.image_port, settings.log_level),
+        ]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, functools.partial(_stop_all, servers))
+        log.info(
+            "serving identity on %s, block storage on %s, image on %s",
+            settings.identity_url(), settings.volume_url(), settings.image_url(),
+        )
+        await asyncio.gather(*(s.serve() for s in servers))
+
+
+def _stop_all(servers: list[_Server]) -> None:
+    for s in servers:
+        s.stop()
+
+
+async def recover(rt: Runtime) -> None:
+    """Start-up recovery of state a crash may have left (see services/*.recover)."""
+    from cinderlite.services import uploads, volumes
+
+    await volumes.recover(rt)
+    await uploads.recover(rt)

@@ -1,0 +1,158 @@
+"""Command line: serve | worker | db-upgrade | bootstrap | identity management."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from cinderlite import cli_identity
+from cinderlite.config import Settings, load_settings
+
+log = logging.getLogger("cinderlite")
+
+
+def _openrc(settings: Settings, *, user: str, project: str, password: str) -> str:
+    lines = {
+        "OS_AUTH_URL": f"{settings.identity_url()}/v3",
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_AUTH_TYPE": "password",
+        "OS_USERNAME": user,
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": project,
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": settings.region,
+        "OS_INTERFACE": "public",
+        "OS_IMAGE_API_VERSION": "2",
+    }
+    body = "".join(f"export {k}='{v}'\n" for k, v in lines.items())
+    return f"# cinderlite credentials for {user}/{project}; source this file.\n{body}"
+
+
+def write_openrc(settings: Settings, name: str, content: str) -> Path:
+    path = settings.data_dir / f"openrc-{name}"
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(content)
+    os.replace(tmp, path)
+    return path
+
+
+async def bootstrap_and_write_openrc(settings: Settings, rt: object) -> None:
+    """Create admin/demo when none exist and write data/openrc-admin and openrc-demo."""
+    from cinderlite.services import identity
+
+    async with rt.transaction() as db:  # type: ignore[attr-defined]
+        result = await identity.bootstrap(
+            db, admin_password=settings.admin_password, demo_password=settings.demo_password
+        )
+    if result.created:
+        for name, password in (("admin", result.admin_password), ("demo", result.demo_password)):
+            path = write_openrc(settings, name, _openrc(settings, user=name, project=name,
+                                                        password=password))
+            log.info("wrote %s", path)
+    else:
+        for name in ("admin", "demo"):
+            path = settings.data_dir / f"openrc-{name}"
+            if not path.exists():
+                log.warning(
+                    "%s is missing and user %r already exists; set a new password with "
+                    "'cinderlite user-password %s' to write it again", path, name, name
+                )
+
+
+def _check_qemu_img() -> None:
+    if shutil.which("qemu-img") is None:
+        log.warning("qemu-img is not installed (Debian package qemu-utils): uploads in "
+                    "formats other than raw and image inspection will fail")
+
+
+def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from cinderlite import app
+
+    _check_qemu_img()
+
+    async def ready(rt: object) -> None:
+        await bootstrap_and_write_openrc(settings, rt)
+
+    asyncio.run(app.serve(settings, on_ready=ready))
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    from cinderlite.db import migrate
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(migrate.upgrade(settings.resolved_database_url))
+    print("database is at the latest revision")
+    return 0
+
+
+def cmd_bootstrap(settings: Settings, _args: argparse.Namespace) -> int:
+    from cinderlite import app
+
+    async def run() -> None:
+        async with app.open_runtime(settings) as rt:
+            await bootstrap_and_write_openrc(settings, rt)
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    """Run only the job runner (for extra worker processes against a shared database)."""
+    import signal
+
+    from cinderlite import app
+
+    async def run() -> None:
+        async with app.open_runtime(settings) as rt:
+            await app.recover(rt)
+            await rt.jobs.start()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+
+    asyncio.run(run())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cinderlite", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve the identity, volume and image APIs and run uploads")
+    sub.add_parser("worker", help="run upload workers only")
+    sub.add_parser("db-upgrade", help="apply database migrations")
+    sub.add_parser("bootstrap", help="create the admin and demo users and openrc files")
+    cli_identity.add_commands(sub)
+    return parser
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "worker": cmd_worker,
+    "db-upgrade": cmd_db_upgrade,
+    "bootstrap": cmd_bootstrap,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    if handler is None:
+        return 2
+    return int(handler(settings, args) or 0)

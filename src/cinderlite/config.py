@@ -1,0 +1,157 @@
+"""Settings: every operator option, typed, read once.
+
+Values come from, in rising priority: the defaults below, a TOML file named by
+``CINDERLITE_CONFIG`` (keys are the field names), and ``CINDERLITE_<FIELD>``
+environment variables (upper case). Only ``app.py`` and ``cli.py`` read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "CINDERLITE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where everything lives: volumes/, images/, conversion/, the SQLite file.
+    data_dir: Path = Path("data")
+    # SQLAlchemy async URL; empty means SQLite in data_dir/cinderlite.db.
+    database_url: str = ""
+
+    host: str = "127.0.0.1"
+    # The host name put into catalog and version-document URLs.
+    public_host: str = "127.0.0.1"
+    identity_port: int = 5000
+    volume_port: int = 8776
+    image_port: int = 9292
+
+    region: str = "RegionOne"
+    token_lifetime_seconds: int = 3600
+    # Passwords given to the users bootstrapped on first start; generated when empty.
+    admin_password: str = ""
+    demo_password: str = ""
+
+    # oslo.policy file (YAML or JSON) overriding the default rules.
+    policy_file: str = ""
+
+    # Cinder [DEFAULT] enable_force_upload. Off in Cinder; the seed's /v2 honours
+    # force regardless (PRODUCT.md), this only governs /v3.
+    enable_force_upload: bool = True
+    # Cinder [DEFAULT] image_compress_on_upload: qcow2 output is compressed.
+    image_compress_on_upload: bool = True
+    # qcow2 compression type used when compressing: "zlib" (readable by every
+    # qemu-img) or "zstd" (faster, needs QEMU >= 5.1 to read).
+    qcow2_compression_type: str = "zlib"
+    # Cinder [DEFAULT] allow_compression_on_image_upload (container_format=compressed).
+    allow_compression_on_image_upload: bool = False
+    # Cinder [DEFAULT] image_conversion_disable.
+    image_conversion_disable: bool = False
+    # Cinder [DEFAULT] glance_core_properties: not copied to uploaded images.
+    glance_core_properties: tuple[str, ...] = (
+        "checksum",
+        "container_format",
+        "disk_format",
+        "image_name",
+        "image_id",
+        "min_disk",
+        "min_ram",
+        "name",
+        "size",
+    )
+    # Cinder [DEFAULT] reserved_image_namespaces (added to the fixed ones).
+    reserved_image_namespaces: tuple[str, ...] = ()
+    # Cinder [DEFAULT] message_ttl.
+    message_ttl_seconds: int = 2592000
+
+    # Upload worker pool.
+    upload_workers: int = 4
+    job_lease_seconds: int = 60
+    # Resource limits for qemu-img (Cinder image_conversion_cpu_limit etc.).
+    qemu_img_cpu_limit: int = 600
+    qemu_img_address_space_limit: int = 1 << 30
+
+    # Glance image_size_cap.
+    image_size_cap: int = 1099511627776
+    # Largest request body accepted by the JSON APIs.
+    max_request_body_bytes: int = 112 * 1024
+
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'cinderlite.db').resolve()}"
+
+    @property
+    def volumes_dir(self) -> Path:
+        return self.data_dir / "volumes"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    def identity_url(self) -> str:
+        return f"http://{self.public_host}:{self.identity_port}"
+
+    def volume_url(self) -> str:
+        return f"http://{self.public_host}:{self.volume_port}"
+
+    def image_url(self) -> str:
+        return f"http://{self.public_host}:{self.image_port}"
+
+
+def _convert(raw: Any, annotation: Any, name: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if annotation is bool or annotation == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{name}: expected a boolean, got {raw!r}")
+    if annotation is int:
+        return int(raw)
+    if annotation is Path:
+        return Path(raw)
+    if origin is tuple:
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return tuple(str(x) for x in raw)
+    if origin in (types.UnionType, typing.Union):
+        return raw
+    return str(raw)
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the config file, the environment and keyword overrides."""
+    env = dict(os.environ if environ is None else environ)
+    hints = typing.get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    config_file = env.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        with open(config_file, "rb") as fh:
+            data = tomllib.load(fh)
+        for key, raw in data.items():
+            if key not in hints:
+                raise ValueError(f"{config_file}: unknown option {key!r}")
+            values[key] = _convert(raw, hints[key], key)
+    for f in dataclasses.fields(Settings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _convert(raw, hints[f.name], f.name)
+    values.update(overrides)
+    return Settings(**values)
+
+
+__all__ = ["Settings", "field", "load_settings"]

@@ -1,0 +1,90 @@
+"""Domain errors. They say what went wrong, never which HTTP status to use.
+
+ServiceError                      message is safe to show to API clients
+├── NotFound                      a resource does not exist or is not visible
+├── InvalidRequest                the request breaks a rule (bad value, wrong state)
+│   └── InvalidVolume             "Invalid volume: ..." (Cinder's InvalidVolume)
+├── MalformedRequest              the URL or body cannot be understood
+├── Forbidden                     the caller may not do this (policy)
+├── Unauthenticated               no valid credentials
+├── Conflict                      the resource is in a state that forbids this
+├── TooLarge                      a body or an image exceeds a limit
+├── UnsupportedMedia              wrong Content-Type or data of the wrong format
+├── StorageFull                   no space left where the bytes must go
+├── ConversionFailed              qemu-img failed or produced something unexpected
+└── DependencyUnavailable         identity or image service cannot be reached
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base for errors whose message is safe to show to API clients."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError): ...
+
+
+class InvalidRequest(ServiceError): ...
+
+
+class InvalidVolume(InvalidRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid volume: {reason}")
+        self.reason = reason
+
+
+class MalformedRequest(ServiceError): ...
+
+
+class Forbidden(ServiceError): ...
+
+
+class PolicyNotAuthorized(Forbidden):
+    def __init__(self, action: str) -> None:
+        super().__init__(f"Policy doesn't allow {action} to be performed.")
+        self.action = action
+
+
+class Unauthenticated(ServiceError):
+    def __init__(self, message: str = "The request you have made requires authentication.") -> None:
+        super().__init__(message)
+
+
+class Conflict(ServiceError): ...
+
+
+class TooLarge(ServiceError): ...
+
+
+class UnsupportedMedia(ServiceError): ...
+
+
+class StorageFull(ServiceError): ...
+
+
+class ConversionFailed(ServiceError): ...
+
+
+class DependencyUnavailable(ServiceError):
+    """A service we depend on (identity, image) cannot be reached."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(message)
+        self.service = service
+
+
+class VolumeNotFound(NotFound):
+    def __init__(self, volume_id: str) -> None:
+        super().__init__(f"Volume {volume_id} could not be found.")
+        self.volume_id = volume_id
+
+
+class ImageNotFound(NotFound):
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"Image {image_id} could not be found.")
+        self.image_id = image_id

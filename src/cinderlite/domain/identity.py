@@ -1,0 +1,50 @@
+"""Who is calling: the Caller value every service receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ADMIN_ROLE = "admin"
+MEMBER_ROLE = "member"
+READER_ROLE = "reader"
+DEFAULT_ROLES = (ADMIN_ROLE, MEMBER_ROLE, READER_ROLE)
+DEFAULT_DOMAIN_ID = "default"
+DEFAULT_DOMAIN_NAME = "Default"
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    user_name: str
+    project_id: str
+    project_name: str
+    roles: frozenset[str]
+    user_domain_id: str = DEFAULT_DOMAIN_ID
+    user_domain_name: str = DEFAULT_DOMAIN_NAME
+    project_domain_id: str = DEFAULT_DOMAIN_ID
+    project_domain_name: str = DEFAULT_DOMAIN_NAME
+    expires_at: datetime | None = None
+    token_id: str = ""
+    # Roles as listed in the token, names only; `roles` is the same set.
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+    def policy_credentials(self) -> dict[str, object]:
+        """The credential dict oslo.policy rules are evaluated against."""
+        return {
+            "user_id": self.user_id,
+            "project_id": self.project_id,
+            "roles": sorted(self.roles),
+            "is_admin": self.is_admin,
+            # Single-cloud model: every admin is in the admin project (Cinder
+            # `is_admin_project` defaults to True without a configured admin project).
+            "is_admin_project": True,
+            "system_scope": None,
+            "domain_id": None,
+            "user_domain_id": self.user_domain_id,
+            "project_domain_id": self.project_domain_id,
+        }

@@ -1,0 +1,238 @@
+"""The job runner: a bounded pool of tasks that claim durable jobs and run them.
+
+Claim job -> handler (services/uploads.run_upload, ...) -> finish. A job's lease
+is renewed while it runs, carrying its progress; a job whose owner died is taken
+up again once its lease has run out, or at once on start when the dead owner
+was a process on this host. Requests beyond the pool's size wait in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cinderlite.db import jobs as jobs_db
+from cinderlite.db.models import Job
+from cinderlite.services.identity import utcnow
+
+log = logging.getLogger("cinderlite.workers")
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: the claimed job and a way to report progress."""
+
+    job: Job
+    owner: str
+    bytes_done: int = 0
+    bytes_total: int = 0
+    started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+
+    def report(self, bytes_done: int, bytes_total: int | None = None) -> None:
+        self.bytes_done = bytes_done
+        if bytes_total is not None:
+            self.bytes_total = bytes_total
+
+
+JobHandler = Callable[[JobContext], Awaitable[None]]
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler's task when its job was cancelled (e.g. image deleted)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobRunner:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        handlers: Mapping[str, JobHandler],
+        *,
+        workers: int = 4,
+        lease_seconds: int = 60,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._handlers = dict(handlers)
+        self._workers = max(1, workers)
+        self._lease_seconds = lease_seconds
+        self._poll_seconds = poll_seconds
+        self._host = socket.gethostname()
+        self.owner = f"{self._host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: dict[str, tuple[asyncio.Task[None], JobContext]] = {}
+        self._cancel_requested: set[str] = set()
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.release_dead_local_leases()
+        self._stopping = False
+        self._tasks = [
+            asyncio.create_task(self._worker_loop(i), name=f"job-worker-{i}")
+            for i in range(self._workers)
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming and abandon running jobs; their leases let the next start resume."""
+        self._stopping = True
+        self._wakeup.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    async def release_dead_local_leases(self) -> int:
+        """Expire the leases of running jobs whose owner was a dead process on this host."""
+        released = 0
+        async with self._sessionmaker() as db, db.begin():
+            for job in await jobs_db.running_owned_by_prefix(db, prefix=self._host + ":"):
+                parts = (job.lease_owner or "").split(":")
+                pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
+                if job.lease_owner != self.owner and (pid == os.getpid() or not _pid_alive(pid)):
+                    await jobs_db.expire_lease(db, job_id=job.id, now=utcnow())
+                    released += 1
+        if released:
+            log.info("released %d job(s) left running by a dead process", released)
+        return released
+
+    # -- control -----------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Tell idle workers there is new work (called after a job is enqueued)."""
+        self._wakeup.set()
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job running in this process; True if it was running here."""
+        entry = self._running.get(job_id)
+        if entry is None:
+            return False
+        self._cancel_requested.add(job_id)
+        entry[0].cancel()
+        return True
+
+    def progress(self, job_id: str) -> tuple[int, int, float] | None:
+        """(bytes_done, bytes_total, seconds running) of a job running in this process."""
+        entry = self._running.get(job_id)
+        if entry is None:
+            return None
+        ctx = entry[1]
+        return ctx.bytes_done, ctx.bytes_total, asyncio.get_running_loop().time() - ctx.started
+
+    @property
+    def busy(self) -> int:
+        return len(self._running)
+
+    # -- internals -----------------------------------------------------------------
+
+    async def _claim(self) -> Job | None:
+        async with self._sessionmaker() as db, db.begin():
+            return await jobs_db.claim_next(
+                db, owner=self.owner, now=utcnow(), lease_seconds=self._lease_seconds
+            )
+
+    async def _worker_loop(self, index: int) -> None:
+        while not self._stopping:
+            try:
+                job = await self._claim()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not claim a job")
+                job = None
+            if job is None:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+                continue
+            await self._run(job)
+
+    async def _run(self, job: Job) -> None:
+        handler = self._handlers.get(job.kind)
+        if handler is None:
+            log.error("job %s has unknown kind %r", job.id, job.kind)
+            await self._finish(job.id, jobs_db.FAILED, f"unknown job kind {job.kind}")
+            return
+        ctx = JobContext(job=job, owner=self.owner, bytes_total=job.bytes_total)
+        task = asyncio.create_task(self._call(handler, ctx), name=f"job-{job.id}")
+        self._running[job.id] = (task, ctx)
+        renewer = asyncio.create_task(self._renew_loop(ctx))
+        try:
+            await asyncio.shield(task)
+            state, error = jobs_db.DONE, None
+        except asyncio.CancelledError:
+            if self._stopping or job.id not in self._cancel_requested:
+                # Shutdown: leave the job running; its lease lets the next start resume it.
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise
+            state, error = jobs_db.CANCELLED, "cancelled"
+        except JobCancelled:
+            state, error = jobs_db.CANCELLED, "cancelled"
+        except Exception as exc:
+            state, error = jobs_db.FAILED, f"{type(exc).__name__}: {exc}"
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(BaseException):
+                await renewer
+            self._running.pop(job.id, None)
+            self._cancel_requested.discard(job.id)
+        await self._finish(job.id, state, error, ctx)
+
+    async def _call(self, handler: JobHandler, ctx: JobContext) -> None:
+        try:
+            await handler(ctx)
+        except asyncio.CancelledError:
+            if ctx.job.id in self._cancel_requested:
+                raise JobCancelled() from None
+            raise
+
+    async def _finish(
+        self, job_id: str, state: str, error: str | None, ctx: JobContext | None = None
+    ) -> None:
+        async with self._sessionmaker() as db, db.begin():
+            if ctx is not None:
+                await jobs_db.renew_lease(
+                    db, job_id=job_id, owner=self.owner, now=utcnow(),
+                    lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
+                    bytes_total=ctx.bytes_total,
+                )
+            await jobs_db.finish(db, job_id=job_id, state=state, now=utcnow(), error=error)
+
+    async def _renew_loop(self, ctx: JobContext) -> None:
+        interval = max(0.5, self._lease_seconds / 4)
+        while True:
+            await asyncio.sleep(min(interval, 2.0))
+            try:
+                async with self._sessionmaker() as db, db.begin():
+                    await jobs_db.renew_lease(
+                        db, job_id=ctx.job.id, owner=self.owner, now=utcnow(),
+                        lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
+                        bytes_total=ctx.bytes_total,
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not renew the lease of job %s", ctx.job.id)

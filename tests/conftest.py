@@ -1,0 +1,218 @@
+"""Shared fixtures: a Runtime on a fresh database, ASGI clients for the three APIs,
+and tokens for the bootstrapped admin and demo users.
+
+The database is SQLite in tmp_path unless CINDERLITE_TEST_DATABASE_URL names a
+PostgreSQL server (e.g. postgresql+asyncpg://postgres@127.0.0.1/postgres); then
+every test gets its own database, copied from a migrated template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cinderlite import app as app_module
+from cinderlite.config import Settings
+from cinderlite.db import identity as identity_db
+from cinderlite.db import migrate
+from cinderlite.domain.identity import Caller
+from cinderlite.services import identity
+
+PG_URL = os.environ.get("CINDERLITE_TEST_DATABASE_URL", "")
+
+
+def _pg_admin_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database to copy: a SQLite file, or a PostgreSQL template database."""
+    if not PG_URL:
+        path = tmp_path_factory.mktemp("dbtemplate") / "template.db"
+        asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
+        yield str(path)
+        return
+    import asyncpg
+
+    name = f"cl_tmpl_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(_pg_admin_dsn(PG_URL))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        await migrate.upgrade(_with_database(PG_URL, name))
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_pg_admin_dsn(PG_URL))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    yield name
+    asyncio.run(drop())
+
+
+@pytest.fixture
+async def database_url(db_template: str, tmp_path: Path) -> AsyncIterator[str]:
+    if not PG_URL:
+        path = tmp_path / "cinderlite.db"
+        shutil.copyfile(db_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    import asyncpg
+
+    name = f"cl_t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_pg_admin_dsn(PG_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{db_template}"')
+    finally:
+        await conn.close()
+    yield _with_database(PG_URL, name)
+    conn = await asyncpg.connect(_pg_admin_dsn(PG_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "admin_password": "admin-secret",
+        "demo_password": "demo-secret",
+        "upload_workers": 2,
+        "job_lease_seconds": 5,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Override in a test module to change options; `rt` uses it."""
+    return make_settings(tmp_path, database_url)
+
+
+@dataclass
+class Identity:
+    """A bootstrapped user with a project-scoped token."""
+
+    token: str
+    caller: Caller
+
+    @property
+    def project_id(self) -> str:
+        return self.caller.project_id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Auth-Token": self.token}
+
+
+@pytest.fixture
+async def rt(settings: Settings) -> AsyncIterator[app_module.Runtime]:
+    """A running Runtime: migrated database, admin/demo bootstrapped, job runner started."""
+    async with app_module.open_runtime(settings, run_migrations=False) as runtime:
+        async with runtime.transaction() as db:
+            await identity.bootstrap(
+                db, admin_password=settings.admin_password, demo_password=settings.demo_password
+            )
+        await app_module.recover(runtime)
+        await runtime.jobs.start()
+        yield runtime
+
+
+async def login(
+    rt: app_module.Runtime, *, user: str, project: str, password: str | None = None
+) -> Identity:
+    """Issue a token for an existing user (password is not checked here)."""
+    async with rt.transaction() as db:
+        u = await identity_db.find_user(db, name=user, domain_id="default")
+        p = await identity_db.find_project(db, name=project, domain_id="default")
+        assert u is not None and p is not None, (user, project)
+        issued = await identity.issue_token(
+            db, user=u, project=p, lifetime_seconds=rt.settings.token_lifetime_seconds
+        )
+    return Identity(issued.token, issued.caller)
+
+
+async def make_user(
+    rt: app_module.Runtime, *, name: str, project: str, roles: tuple[str, ...],
+    password: str = "secret",
+) -> Identity:
+    """Create user `name` with `roles` on `project` (created if missing); return a token."""
+    async with rt.transaction() as db:
+        await identity.ensure_user(db, name=name, password=password, project_name=project,
+                                   roles=roles)
+    return await login(rt, user=name, project=project)
+
+
+@pytest.fixture
+async def admin(rt: app_module.Runtime) -> Identity:
+    return await login(rt, user="admin", project="admin")
+
+
+@pytest.fixture
+async def demo(rt: app_module.Runtime) -> Identity:
+    return await login(rt, user="demo", project="demo")
+
+
+@pytest.fixture
+async def reader(rt: app_module.Runtime) -> Identity:
+    """A user with only the reader role on the demo project."""
+    return await make_user(rt, name="watcher", project="demo", roles=("reader",))
+
+
+def _client(app: object, base_url: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url=base_url)
+
+
+@pytest.fixture
+async def identity_client(rt: app_module.Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(app_module.create_identity_app(rt), rt.settings.identity_url()) as c:
+        yield c
+
+
+@pytest.fixture
+async def volume_client(rt: app_module.Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(app_module.create_volume_app(rt), rt.settings.volume_url()) as c:
+        yield c
+
+
+@pytest.fixture
+async def image_client(rt: app_module.Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(app_module.create_image_app(rt), rt.settings.image_url()) as c:
+        yield c
+
+
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll an async predicate until it returns a truthy value; return that value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
