@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import resource
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,7 +129,10 @@ class QemuLimits:
 
 
 async def run(
-    args: Sequence[str], *, timeout: float | None = None, limits: QemuLimits | None = None
+    args: Sequence[str],
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 -- also bounds the kill-on-timeout path
+    limits: QemuLimits | None = None,
 ) -> str:
     """Run qemu-img (no shell, LC_ALL=C); return stdout, raise ConversionFailed.
 
@@ -169,6 +173,91 @@ async def info(path: Path, fmt: str, *, limits: QemuLimits | None = None) -> Ima
 def check_no_external_files(image: ImageInfo, *, what: str) -> None:
     """Refuse images that point at other files: qemu-img would read them."""
     if image.backing_file:
-        raise ConversionFailed(f"{what} is unacceptable: fmt={image.format} backed by:{image.backing_file}")
+        raise ConversionFailed(
+            f"{what} is unacceptable: fmt={image.format} backed by:{image.backing_file}"
+        )
     if image.data_file:
         raise ConversionFailed(f"{what} is unacceptable: external data file {image.data_file}")
+
+
+# --- additions for the upload path -------------------------------------------
+
+# ISO 9660: the primary volume descriptor sits in sector 16 (2048-byte
+# sectors); its standard identifier "CD001" starts at byte 1 of the sector.
+ISO_MAGIC_OFFSET = 16 * 2048 + 1
+ISO_MAGIC = b"CD001"
+
+
+def looks_like_iso(path: Path) -> bool:
+    """True when `path` carries an ISO 9660 volume descriptor."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, len(ISO_MAGIC), ISO_MAGIC_OFFSET) == ISO_MAGIC
+    finally:
+        os.close(fd)
+
+
+_PROGRESS = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
+
+
+def parse_progress(text: bytes) -> float | None:
+    """The last percentage in `qemu-img convert -p` output, or None."""
+    found = _PROGRESS.findall(text)
+    return float(found[-1]) if found else None
+
+
+async def run_convert(
+    args: Sequence[str],
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    limits: QemuLimits | None = None,
+) -> None:
+    """Run a `qemu-img convert` argv with `-p`, calling `on_progress(percent)` as it goes.
+
+    Same guarantees as `run`: no shell, LC_ALL=C, resource limits, killed on
+    cancel (wrap in `asyncio.timeout` for a deadline), ConversionFailed with the
+    tail of stderr on failure.
+    """
+    argv = list(args)
+    if "-p" not in argv:
+        argv.insert(2, "-p")
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    lim = limits or QemuLimits()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL, env=env,
+            preexec_fn=lambda: _limits(lim.cpu_seconds, lim.address_space),
+        )
+    except FileNotFoundError as exc:
+        raise ConversionFailed("qemu-img is not installed (package qemu-utils)") from exc
+
+    async def _pump_stdout() -> None:
+        assert proc.stdout is not None
+        while True:
+            data = await proc.stdout.read(4096)
+            if not data:
+                return
+            pct = parse_progress(data)
+            if pct is not None and on_progress is not None:
+                on_progress(pct)
+
+    async def _all() -> bytes:
+        assert proc.stderr is not None
+        err_task = asyncio.ensure_future(proc.stderr.read())
+        await _pump_stdout()
+        err = await err_task
+        await proc.wait()
+        return err
+
+    try:
+        err = await _all()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(BaseException):
+            await proc.wait()
+        raise
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip()[-500:]
+        raise ConversionFailed(f"qemu-img convert failed (exit {proc.returncode}): {tail}")

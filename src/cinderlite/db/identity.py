@@ -93,3 +93,120 @@ async def revoke_token(db: AsyncSession, *, token_id: str) -> bool:
 
 async def purge_expired_tokens(db: AsyncSession, *, now: datetime) -> None:
     await db.execute(delete(Token).where(Token.expires_at < now))
+
+
+# --- management queries (identity API and CLI) --------------------------------
+
+
+async def list_domains(db: AsyncSession, *, name: str | None = None) -> list[Domain]:
+    stmt = select(Domain).order_by(Domain.name)
+    if name is not None:
+        stmt = stmt.where(Domain.name == name)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def list_projects(
+    db: AsyncSession, *, name: str | None = None, domain_id: str | None = None,
+    ids: list[str] | None = None,
+) -> list[Project]:
+    stmt = select(Project).order_by(Project.name, Project.id)
+    if name is not None:
+        stmt = stmt.where(Project.name == name)
+    if domain_id is not None:
+        stmt = stmt.where(Project.domain_id == domain_id)
+    if ids is not None:
+        stmt = stmt.where(Project.id.in_(ids))
+    return list((await db.execute(stmt)).scalars())
+
+
+async def list_users(
+    db: AsyncSession, *, name: str | None = None, domain_id: str | None = None
+) -> list[User]:
+    stmt = select(User).order_by(User.name, User.id)
+    if name is not None:
+        stmt = stmt.where(User.name == name)
+    if domain_id is not None:
+        stmt = stmt.where(User.domain_id == domain_id)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def list_roles(db: AsyncSession, *, name: str | None = None) -> list[Role]:
+    stmt = select(Role).order_by(Role.name)
+    if name is not None:
+        stmt = stmt.where(Role.name == name)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def add_row(db: AsyncSession, row: Domain | Project | User | Role) -> None:
+    """Insert a row; a unique-name clash raises sqlalchemy's IntegrityError at flush."""
+    db.add(row)
+    await db.flush()
+
+
+async def update_row(db: AsyncSession, row: Project | User, values: dict[str, object]) -> None:
+    for key, value in values.items():
+        setattr(row, key, value)
+    await db.flush()
+
+
+async def project_ids_for_user(db: AsyncSession, *, user_id: str) -> list[str]:
+    stmt = (
+        select(RoleAssignment.project_id)
+        .where(RoleAssignment.user_id == user_id)
+        .distinct()
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def has_grant(db: AsyncSession, *, user_id: str, project_id: str, role_id: str) -> bool:
+    return await db.get(RoleAssignment, (user_id, project_id, role_id)) is not None
+
+
+async def revoke_grant(db: AsyncSession, *, user_id: str, project_id: str, role_id: str) -> bool:
+    result = await db.execute(
+        delete(RoleAssignment).where(
+            RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id,
+            RoleAssignment.role_id == role_id,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_assignments(
+    db: AsyncSession, *, user_id: str | None = None, project_id: str | None = None,
+    role_id: str | None = None,
+) -> list[RoleAssignment]:
+    stmt = select(RoleAssignment).order_by(
+        RoleAssignment.user_id, RoleAssignment.project_id, RoleAssignment.role_id
+    )
+    if user_id is not None:
+        stmt = stmt.where(RoleAssignment.user_id == user_id)
+    if project_id is not None:
+        stmt = stmt.where(RoleAssignment.project_id == project_id)
+    if role_id is not None:
+        stmt = stmt.where(RoleAssignment.role_id == role_id)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def revoke_user_tokens(db: AsyncSession, *, user_id: str) -> None:
+    await db.execute(
+        update(Token).where(Token.user_id == user_id, Token.revoked.is_(False)).values(revoked=True)
+    )
+
+
+async def delete_project(db: AsyncSession, *, project_id: str) -> None:
+    """Delete a project with its assignments and tokens (explicitly, not by FK cascade)."""
+    await db.execute(delete(RoleAssignment).where(RoleAssignment.project_id == project_id))
+    await db.execute(delete(Token).where(Token.project_id == project_id))
+    await db.execute(delete(Project).where(Project.id == project_id))
+
+
+async def delete_user(db: AsyncSession, *, user_id: str) -> None:
+    await db.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user_id))
+    await db.execute(delete(Token).where(Token.user_id == user_id))
+    await db.execute(delete(User).where(User.id == user_id))
+
+
+async def delete_role(db: AsyncSession, *, role_id: str) -> None:
+    await db.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role_id))
+    await db.execute(delete(Role).where(Role.id == role_id))

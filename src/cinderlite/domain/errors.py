@@ -88,3 +88,11 @@ class ImageNotFound(NotFound):
     def __init__(self, image_id: str) -> None:
         super().__init__(f"Image {image_id} could not be found.")
         self.image_id = image_id
+
+
+class NoImageFound(NotFound):
+    """Glance's own 404 text for an unknown or invisible image."""
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"No image found with ID {image_id}")
+        self.image_id = image_id

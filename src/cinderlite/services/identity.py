@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import uuid
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cinderlite.db import identity as identity_db
 from cinderlite.db.models import Domain, Project, Role, Token, User
-from cinderlite.domain.errors import Unauthenticated
+from cinderlite.domain.errors import InvalidRequest, NotFound, Unauthenticated
 from cinderlite.domain.identity import (
     ADMIN_ROLE,
     DEFAULT_DOMAIN_ID,
@@ -65,7 +66,8 @@ class BootstrapResult:
 
 async def ensure_default_domain_and_roles(db: AsyncSession) -> None:
     if await identity_db.get_domain(db, domain_id=DEFAULT_DOMAIN_ID) is None:
-        db.add(Domain(id=DEFAULT_DOMAIN_ID, name=DEFAULT_DOMAIN_NAME, description="The default domain"))
+        db.add(Domain(id=DEFAULT_DOMAIN_ID, name=DEFAULT_DOMAIN_NAME,
+                      description="The default domain"))
         await db.flush()
     for name in DEFAULT_ROLES:
         if await identity_db.find_role(db, name=name) is None:
@@ -122,7 +124,9 @@ async def bootstrap(
         db, name="demo", password=demo_password, project_name="demo",
         roles=(MEMBER_ROLE, READER_ROLE),
     )
-    return BootstrapResult(created, admin_password, demo_password, admin_project.id, demo_project.id)
+    return BootstrapResult(
+        created, admin_password, demo_password, admin_project.id, demo_project.id
+    )
 
 
 @dataclass(frozen=True)
@@ -137,9 +141,12 @@ class IssuedToken:
 
 async def issue_token(
     db: AsyncSession, *, user: User, project: Project | None, lifetime_seconds: int,
-    methods: tuple[str, ...] = ("password",),
+    methods: tuple[str, ...] = ("password",), expires_at: datetime | None = None,
 ) -> IssuedToken:
-    """Store a new token for `user`, scoped to `project` (which must carry a role)."""
+    """Store a new token for `user`, scoped to `project` (which must carry a role).
+
+    `expires_at`, when given, caps the expiry (a re-scoped token keeps its parent's).
+    """
     roles: list[str] = []
     if project is not None:
         roles = await identity_db.role_names_on_project(db, user_id=user.id, project_id=project.id)
@@ -148,8 +155,11 @@ async def issue_token(
                 f"User {user.id} has no access to project {project.id}"
             )
     token = secrets.token_urlsafe(48)
-    now = utcnow()
+    # Whole seconds, as Keystone's tokens carry (`...07.000000Z` on the wire).
+    now = utcnow().replace(microsecond=0)
     expires = now + timedelta(seconds=lifetime_seconds)
+    if expires_at is not None:
+        expires = min(expires, expires_at)
     audit_id = secrets.token_urlsafe(16)[:22]
     await identity_db.add_token(
         db,
@@ -207,3 +217,163 @@ async def validate_token(db: AsyncSession, *, token: str) -> tuple[Caller, Token
     caller = await _caller_for(db, user=user, project=project, roles=roles,
                                expires=row.expires_at, token_id=row.id)
     return caller, row
+
+
+# --- authentication requests (POST /v3/auth/tokens) ---------------------------
+
+
+@dataclass(frozen=True)
+class NamedRef:
+    """Something named by id, or by name within a domain given by id or name."""
+
+    id: str | None = None
+    name: str | None = None
+    domain_id: str | None = None
+    domain_name: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    methods: tuple[str, ...]
+    user: NamedRef | None = None
+    password: str | None = None
+    token: str | None = None
+    project: NamedRef | None = None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """Everything a Keystone token body shows."""
+
+    user: User
+    user_domain: Domain
+    project: Project | None
+    project_domain: Domain | None
+    roles: list[Role]
+    methods: tuple[str, ...]
+    audit_ids: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+
+
+async def _domain_of(db: AsyncSession, ref: NamedRef) -> Domain | None:
+    if ref.domain_id is not None:
+        return await identity_db.get_domain(db, domain_id=ref.domain_id)
+    if ref.domain_name is not None:
+        return await identity_db.find_domain_by_name(db, name=ref.domain_name)
+    return None
+
+
+async def _password_user(db: AsyncSession, ref: NamedRef, password: str) -> User:
+    """The enabled user `ref` whose password is `password`; Unauthenticated otherwise.
+
+    Every failure gives the same 401 so that callers cannot probe for user names.
+    """
+    user: User | None
+    if ref.id is not None:
+        user = await identity_db.get_user(db, user_id=ref.id)
+    else:
+        domain = await _domain_of(db, ref)
+        user = (
+            await identity_db.find_user(db, name=ref.name or "", domain_id=domain.id)
+            if domain is not None else None
+        )
+    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
+    if user is None or not ok or not user.enabled:
+        raise Unauthenticated()
+    domain = await identity_db.get_domain(db, domain_id=user.domain_id)
+    if domain is None or not domain.enabled:
+        raise Unauthenticated()
+    return user
+
+
+async def _scope_project(db: AsyncSession, ref: NamedRef) -> Project:
+    project: Project | None
+    if ref.id is not None:
+        project = await identity_db.get_project(db, project_id=ref.id)
+    else:
+        domain = await _domain_of(db, ref)
+        project = (
+            await identity_db.find_project(db, name=ref.name or "", domain_id=domain.id)
+            if domain is not None else None
+        )
+    if project is None or not project.enabled:
+        raise Unauthenticated()
+    domain = await identity_db.get_domain(db, domain_id=project.domain_id)
+    if domain is None or not domain.enabled:
+        raise Unauthenticated()
+    return project
+
+
+async def authenticate(
+    db: AsyncSession, req: AuthRequest, *, lifetime_seconds: int
+) -> tuple[IssuedToken, TokenInfo]:
+    """Check the credentials in `req` and store a new token (one INSERT; a crash
+    before commit leaves no token behind). Raises Unauthenticated (401)."""
+    expires_cap: datetime | None = None
+    if "token" in req.methods:
+        if req.token is None:
+            raise InvalidRequest("The token method needs auth.identity.token.id.")
+        _, parent = await validate_token(db, token=req.token)
+        user = await identity_db.get_user(db, user_id=parent.user_id)
+        assert user is not None  # validate_token checked it
+        expires_cap = parent.expires_at
+        methods = tuple(dict.fromkeys([*parent.methods, "token"]))
+    elif "password" in req.methods:
+        if req.user is None or req.password is None:
+            raise InvalidRequest("The password method needs auth.identity.password.user.")
+        user = await _password_user(db, req.user, req.password)
+        methods = ("password",)
+    else:
+        raise Unauthenticated("Attempted to authenticate with an unsupported method.")
+    project = await _scope_project(db, req.project) if req.project is not None else None
+    issued = await issue_token(
+        db, user=user, project=project, lifetime_seconds=lifetime_seconds, methods=methods,
+        expires_at=expires_cap,
+    )
+    info = await _token_info(
+        db, user=user, project=project, methods=methods, audit_id=issued.audit_id,
+        issued_at=issued.issued_at, expires_at=issued.expires_at,
+    )
+    return issued, info
+
+
+async def _token_info(
+    db: AsyncSession, *, user: User, project: Project | None, methods: tuple[str, ...],
+    audit_id: str, issued_at: datetime, expires_at: datetime,
+) -> TokenInfo:
+    user_domain = await identity_db.get_domain(db, domain_id=user.domain_id)
+    assert user_domain is not None  # users.domain_id is a foreign key
+    project_domain = None
+    roles: list[Role] = []
+    if project is not None:
+        project_domain = await identity_db.get_domain(db, domain_id=project.domain_id)
+        roles = await identity_db.roles_on_project(db, user_id=user.id, project_id=project.id)
+    return TokenInfo(
+        user=user, user_domain=user_domain, project=project, project_domain=project_domain,
+        roles=roles, methods=methods, audit_ids=(audit_id,), issued_at=issued_at,
+        expires_at=expires_at,
+    )
+
+
+async def describe_token(db: AsyncSession, *, token: str) -> TokenInfo:
+    """The body of a valid token. Raises NotFound (Keystone's 404 for a bad subject)."""
+    try:
+        _, row = await validate_token(db, token=token)
+    except Unauthenticated:
+        raise NotFound(f"Could not find token: {token}.") from None
+    user = await identity_db.get_user(db, user_id=row.user_id)
+    project = (
+        await identity_db.get_project(db, project_id=row.project_id) if row.project_id else None
+    )
+    assert user is not None
+    return await _token_info(
+        db, user=user, project=project, methods=tuple(row.methods), audit_id=row.audit_id,
+        issued_at=row.issued_at, expires_at=row.expires_at,
+    )
+
+
+async def revoke_token(db: AsyncSession, *, token: str) -> None:
+    """Mark a valid token revoked (one UPDATE). Raises NotFound for a bad subject."""
+    await describe_token(db, token=token)
+    await identity_db.revoke_token(db, token_id=token_digest(token))

@@ -1,16 +1,560 @@
-"""Upload use cases: start_upload (request side), run_upload (worker side), recover."""
+"""Upload use cases: start_upload (request side), run_upload (worker side), recover.
+
+Crash safety, write path by write path:
+- start_upload: the volume CAS, the image row and the job row commit in ONE
+  transaction; a crash before the commit leaves nothing, after it a job that a
+  worker (or the next start) runs.
+- run_upload: image queued -> saving -> active and the volume's final status
+  are single CAS updates; bytes go to a staging file renamed into place only
+  when complete. A crash mid-copy leaves a running job whose lease expires: the
+  re-run removes the staging file and resets the image to queued (`_prepare`).
+- recover (start-up): volumes `uploading` with no unfinished job go back to
+  available/in-use, their queued/saving images are deleted, stray staging
+  files removed; each step is idempotent, so a crash during recovery is
+  repaired by the next one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cinderlite.datapath import qemu
+from cinderlite.datapath.compress import gzip_file
+from cinderlite.datapath.extents import data_extents
+from cinderlite.datapath.streams import (
+    CopyResult,
+    CopyStopped,
+    Progress,
+    copy_sparse,
+    hash_file,
+    run_blocking,
+)
+from cinderlite.db import jobs as jobs_db
+from cinderlite.db import uploads as uploads_db
+from cinderlite.db.models import Image, Volume, VolumeType
+from cinderlite.domain import volumes as volume_rules
+from cinderlite.domain.errors import (
+    ConversionFailed,
+    InvalidRequest,
+    InvalidVolume,
+    ServiceError,
+    StorageFull,
+    TooLarge,
+    VolumeNotFound,
+)
+from cinderlite.domain.identity import Caller
+from cinderlite.services import messages
+from cinderlite.services import policy as rules
+from cinderlite.services.identity import utcnow
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
+    from cinderlite.workers.runner import JobContext
+
+log = logging.getLogger("cinderlite.uploads")
+
+GIB = 1 << 30
+MIB = 1 << 20
+# A job re-claimed more often than this (e.g. it crashes the process each time)
+# is rolled back instead of being tried again.
+MAX_ATTEMPTS = 3
+# Cinder image_utils: prefixes never copied from a volume's image metadata.
+RESERVED_PREFIXES = ("os_glance", "img_signature", "signature_verified")
+# Allocation granularity of qemu-img's default layout per output format, for
+# the free-space estimate (a 1 MiB extent can cost a whole block).
+BLOCK_BYTES = {
+    "qcow2": 64 << 10, "vmdk": 64 << 10, "vdi": 1 << 20, "vpc": 2 << 20,
+    "vhdx": 32 << 20, "parallels": 1 << 20, "raw": 1,
+}
+RAW_FORMATS = ("raw", "iso")
 
 
-async def run_upload(rt: Runtime, ctx: Any) -> None:
-    raise NotImplementedError("upload worker not written yet")
+class ImageCompressionNotAllowed(InvalidRequest):
+    def __init__(self) -> None:
+        super().__init__("Image compression upload disallowed, but container_format is compressed")
+
+
+class ImageConversionNotAllowed(InvalidRequest):
+    def __init__(self, image_id: str, disk_format: str) -> None:
+        super().__init__(
+            f"Image Conversion disallowed for image {image_id}: Image conversion is disabled. "
+            f"The image disk_format you have requested is '{disk_format}', but your volume "
+            "can only be uploaded in the format 'raw'."
+        )
+
+
+class VolumeDataNotIso(InvalidRequest):
+    def __init__(self, volume_id: str) -> None:
+        super().__init__(f"Volume {volume_id} does not hold an ISO 9660 image.")
+
+
+class ImageVanished(ServiceError):
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"Image {image_id} was deleted while the upload ran.")
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    image_name: str
+    disk_format: str = "raw"
+    container_format: str | None = "bare"
+    force: bool = False
+    # None: not sent (v2, v3 at 3.0), so Glance's defaults apply (shared, False).
+    visibility: str | None = None
+    protected: bool | None = None
+
+
+@dataclass(frozen=True)
+class UploadStarted:
+    volume: Volume  # as loaded before the status change
+    volume_type: VolumeType | None
+    image: Image
+    job_id: str
+
+
+# --- request side -------------------------------------------------------------
+
+
+def image_properties(
+    image_meta: dict[str, Any], *, core: tuple[str, ...], reserved: tuple[str, ...],
+    top_level: set[str],
+) -> dict[str, str]:
+    """Custom properties inherited from the volume's image metadata (Cinder §6.3-6.4)."""
+    if not core:  # an empty glance_core_properties turns copying off (Cinder)
+        return {}
+    prefixes = RESERVED_PREFIXES + tuple(reserved)
+    return {
+        str(k): v if isinstance(v, str) else str(v)
+        for k, v in (image_meta or {}).items()
+        if k not in core and k not in top_level and not str(k).startswith(prefixes)
+    }
+
+
+def estimate_image_bytes(path: Path, *, disk_format: str, container_format: str | None) -> int:
+    """A conservative guess of the store space an upload needs (blocking; sparse-aware)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        extents = list(data_extents(fd, size))
+    finally:
+        os.close(fd)
+    fmt = qemu.qemu_format(disk_format)
+    block = BLOCK_BYTES.get(fmt, 1 << 20)
+    data = sum(length for _, length in extents)
+    if fmt == "raw":
+        need = data
+    else:
+        blocks = set()
+        for start, length in extents:
+            blocks.update(range(start // block, (start + length - 1) // block + 1))
+        need = min(len(blocks) * block, size) + size // 100 + 16 * MIB  # + metadata
+    if container_format == "compressed":
+        # gzip output can exceed its input by a little; a converted file and its
+        # gzip copy exist at the same time.
+        need += data + data // 100 + MIB if fmt != "raw" else need // 100 + MIB
+    return need
+
+
+async def start_upload(
+    rt: Runtime, caller: Caller, volume_id: str, req: UploadRequest, *, request_id: str | None,
+) -> UploadStarted:
+    """Check rules, move the volume to `uploading`, make the queued image, enqueue the job.
+
+    Order as Cinder (spec §16.4): 404 volume -> 403 upload -> 403 public ->
+    400 status -> 400 compression; then (beyond Cinder) the space check. The
+    checks after the status CAS raise inside its transaction, so nothing is
+    left behind (Cinder leaves a queued image on the compression error).
+    """
+    settings = rt.settings
+    async with rt.transaction() as db:
+        volume = await uploads_db.get_volume(db, volume_id=volume_id)
+        if volume is None or not rt.policy.allows(
+            caller, rules.VOLUME_GET, {"project_id": volume.project_id}
+        ):
+            # Cinder hides volumes the caller may not see: 404, not 403.
+            raise VolumeNotFound(volume_id)
+        volume_type = (
+            await uploads_db.get_volume_type(db, type_id=volume.volume_type_id)
+            if volume.volume_type_id else None
+        )
+    rt.policy.authorize(caller, rules.UPLOAD_IMAGE, {"project_id": caller.project_id})
+    if req.visibility == "public":
+        rt.policy.authorize(caller, rules.UPLOAD_PUBLIC, {"project_id": caller.project_id})
+
+    expected = volume_rules.UPLOADABLE_FORCED if req.force else volume_rules.UPLOADABLE
+    need = await _estimate(rt, volume_id, req)
+    now = utcnow()
+    async with rt.transaction() as db:
+        # First statement of the write transaction (see mark_uploading).
+        if not await uploads_db.mark_uploading(
+            db, volume_id=volume_id, expected=expected, now=now
+        ):
+            wanted = "available or in-use" if req.force else "available"
+            raise InvalidVolume(f"Volume {volume_id} status must be {wanted}")
+        # Raising from here on rolls the status change back with the transaction.
+        if req.container_format == "compressed" and not settings.allow_compression_on_image_upload:
+            raise ImageCompressionNotAllowed()
+        _check_space(rt, need, req, volume)
+
+        top_level = {"name", "disk_format", "container_format", "visibility", "protected"}
+        image = await uploads_db.create_image(
+            db, id=str(uuid.uuid4()), name=req.image_name, owner=caller.project_id,
+            status="queued", visibility=req.visibility or "shared",
+            protected=bool(req.protected), os_hidden=False, disk_format=req.disk_format,
+            container_format=req.container_format, min_disk=0, min_ram=0,
+            properties=image_properties(
+                volume.image_meta, core=tuple(settings.glance_core_properties),
+                reserved=tuple(settings.reserved_image_namespaces), top_level=top_level,
+            ),
+            tags=[], created_at=now, updated_at=now,
+        )
+        job = await jobs_db.enqueue(
+            db, kind=uploads_db.UPLOAD_KIND, volume_id=volume_id, image_id=image.id,
+            project_id=volume.project_id, user_id=caller.user_id, request_id=request_id,
+            params={
+                "disk_format": req.disk_format, "container_format": req.container_format,
+                "image_project_id": caller.project_id,
+            },
+            now=now, bytes_total=volume.size * GIB,
+        )
+    rt.jobs.wake()
+    return UploadStarted(volume=volume, volume_type=volume_type, image=image, job_id=job.id)
+
+
+async def _estimate(rt: Runtime, volume_id: str, req: UploadRequest) -> int | None:
+    """Store bytes the upload will need, or None when the volume has no data file."""
+    try:
+        return await asyncio.to_thread(
+            estimate_image_bytes, rt.volumes.path(volume_id), disk_format=req.disk_format,
+            container_format=req.container_format,
+        )
+    except FileNotFoundError:
+        return None
+
+
+def _check_space(rt: Runtime, need: int | None, req: UploadRequest, volume: Volume) -> None:
+    """Refuse before the 202 what cannot fit, instead of failing half-way (beyond Cinder)."""
+    if need is None:
+        raise InvalidVolume(f"Volume {volume.id} has no data on this host")
+    size = volume.size * GIB
+    streamed = req.disk_format in RAW_FORMATS and req.container_format != "compressed"
+    if streamed and size > rt.settings.image_size_cap:
+        raise TooLarge(
+            f"Image of {size} bytes exceeds the image size cap "
+            f"of {rt.settings.image_size_cap} bytes."
+        )
+    free = rt.images.free_bytes()
+    if need > free:
+        raise StorageFull(
+            f"Not enough space in the image store for this upload: it needs about "
+            f"{need} bytes and {free} bytes are free."
+        )
+
+
+# --- worker side ----------------------------------------------------------------
+
+
+async def run_upload(rt: Runtime, ctx: JobContext) -> None:
+    """Copy the volume into its image; on any failure roll back and tell the user.
+
+    Status changes: image queued -> saving -> active; volume uploading ->
+    available/in-use (success or failure). Raises the failure again after
+    cleanup so the runner records the job as failed (or cancelled).
+    """
+    job = ctx.job
+    image_id = str(job.image_id)
+    started = time.monotonic()
+    progress = Progress(job.bytes_total)
+    try:
+        if not await _prepare(rt, job):
+            return
+        async with rt.transaction() as db:
+            if not await uploads_db.set_image_status(
+                db, image_id=image_id, expected=("queued",), new="saving", now=utcnow()
+            ):
+                raise ImageVanished(image_id)
+        result, virtual_size = await _guarded(
+            rt, ctx, image_id, progress, _produce(rt, job, progress)
+        )
+        async with rt.transaction() as db:
+            if not await uploads_db.set_image_status(
+                db, image_id=image_id, expected=("saving",), new="active", now=utcnow(),
+                size=result.size, checksum=result.checksum, os_hash_algo=result.os_hash_algo,
+                os_hash_value=result.os_hash_value, virtual_size=virtual_size,
+            ):
+                raise ImageVanished(image_id)
+            await uploads_db.finish_uploading(db, volume_id=job.volume_id, now=utcnow())
+        ctx.report(progress.total, progress.total)
+        elapsed = max(time.monotonic() - started, 1e-6)
+        log.info(
+            "upload done: volume %s -> image %s (%s/%s), %d bytes (%d read) in %.2f s, %.1f MiB/s",
+            job.volume_id, image_id, job.params.get("disk_format"),
+            job.params.get("container_format"), result.size, result.data_bytes, elapsed,
+            progress.total / MIB / elapsed,
+        )
+    except asyncio.CancelledError:
+        await _remove_staging(rt, image_id)
+        if rt.jobs.cancel_requested(job.id) or not await _image_alive(rt, image_id):
+            await _roll_back(rt, job, reason="upload cancelled (image deleted)")
+        # else: the service is stopping; the job's lease lets the next start redo it.
+        raise
+    except Exception as exc:
+        log.warning("upload of volume %s to image %s failed: %s", job.volume_id, image_id, exc)
+        await _remove_staging(rt, image_id)
+        await _roll_back(rt, job, reason=f"{type(exc).__name__}: {exc}", exc=exc)
+        raise
+
+
+async def _prepare(rt: Runtime, job: Any) -> bool:
+    """Make a (re-)claimed job start clean; False when there is nothing left to do."""
+    image_id = str(job.image_id)
+    if job.attempts > MAX_ATTEMPTS:
+        raise ConversionFailed(f"upload abandoned after {job.attempts - 1} interrupted attempts")
+    async with rt.transaction() as db:
+        image = await uploads_db.get_image(db, image_id=image_id)
+        volume = await uploads_db.get_volume(db, volume_id=job.volume_id)
+        if volume is None:
+            raise VolumeNotFound(job.volume_id)
+        if image is not None and image.status == "active" and volume.status == "uploading":
+            # A previous attempt finished the image and died before the volume.
+            await uploads_db.finish_uploading(db, volume_id=job.volume_id, now=utcnow())
+            return False
+        if image is None or image.status not in uploads_db.UNFINISHED_IMAGE:
+            raise ImageVanished(image_id)
+        if volume.status != "uploading":
+            raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
+        if image.status == "saving":  # half-done previous attempt
+            await uploads_db.set_image_status(
+                db, image_id=image_id, expected=("saving",), new="queued", now=utcnow(),
+                size=None, virtual_size=None, checksum=None, os_hash_algo=None,
+                os_hash_value=None,
+            )
+    await rt.images.delete(image_id)  # stale staging or data of a previous attempt
+    return True
+
+
+async def _produce(rt: Runtime, job: Any, progress: Progress) -> tuple[CopyResult, int | None]:
+    """Write the image data and commit it to the store; return its hashes and virtual size."""
+    image_id = str(job.image_id)
+    disk_format = job.params["disk_format"]
+    container_format = job.params.get("container_format")
+    src = rt.volumes.path(job.volume_id)
+    stop = threading.Event()
+    staging = rt.images.staging_path(image_id)
+    bare = container_format == "bare"
+    if disk_format in RAW_FORMATS:
+        if disk_format == "iso" and not await asyncio.to_thread(qemu.looks_like_iso, src):
+            raise VolumeDataNotIso(job.volume_id)
+        if container_format == "compressed":
+            result = await run_blocking(gzip_file, src, staging, progress=progress, stop=stop)
+            await rt.images.commit(image_id, staging)
+            return result, None
+        # Streamed as it is: no scratch copy, no qemu-img, holes skipped.
+        result = await run_blocking(copy_sparse, src, staging, progress=progress, stop=stop)
+        await rt.images.commit(image_id, staging)
+        return result, result.size if bare else None
+
+    if rt.settings.image_conversion_disable:
+        raise ImageConversionNotAllowed(image_id, disk_format)
+    fmt = qemu.qemu_format(disk_format)
+    compress = fmt == "qcow2" and rt.settings.image_compress_on_upload
+    args = qemu.convert_args(
+        src, staging, src_format="raw", dst_format=fmt, compress=compress,
+        compression_type=rt.settings.qcow2_compression_type if compress else None,
+    )
+    total = progress.total
+
+    def on_progress(pct: float) -> None:
+        progress.done = int(total * pct / 100)
+
+    # qemu-img's address-space limit guards `info` against crafted images
+    # (Cinder); convert reads our own raw volume, and its thread pool needs more.
+    limits = qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit, address_space=0)
+    await qemu.run_convert(args, on_progress=on_progress, limits=limits)
+    # Cinder's checks on the result: the requested format, nothing external.
+    info = await qemu.info(staging, fmt, limits=qemu.QemuLimits(
+        cpu_seconds=rt.settings.qemu_img_cpu_limit,
+        address_space=rt.settings.qemu_img_address_space_limit,
+    ))
+    if info.format != fmt:
+        raise ConversionFailed(f"Converted to {fmt}, but format is now {info.format}")
+    qemu.check_no_external_files(info, what=f"Image {image_id}")
+    if container_format == "compressed":
+        packed = rt.images.staging_path(image_id)
+        try:
+            result = await run_blocking(gzip_file, staging, packed, stop=stop)
+        finally:
+            await asyncio.to_thread(staging.unlink, missing_ok=True)
+        await rt.images.commit(image_id, packed)
+        return result, None
+    result = await run_blocking(hash_file, staging, stop=stop)
+    await rt.images.commit(image_id, staging)
+    return result, info.virtual_size if bare else None
+
+
+async def _guarded(
+    rt: Runtime, ctx: JobContext, image_id: str, progress: Progress, coro: Any
+) -> Any:
+    """Run `coro`, reporting progress and stopping it if the image row disappears."""
+    work = asyncio.ensure_future(coro)
+    vanished = False
+
+    async def watch() -> None:
+        nonlocal vanished
+        tick = 0
+        while not work.done():
+            await asyncio.sleep(0.25)
+            ctx.report(progress.done, progress.total)
+            tick += 1
+            if tick % 4 == 0 and not await _image_alive(rt, image_id):
+                vanished = True
+                work.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await work
+    except (asyncio.CancelledError, CopyStopped):
+        task = asyncio.current_task()
+        if vanished and (task is None or not task.cancelling()):
+            raise ImageVanished(image_id) from None
+        raise
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(BaseException):
+            await watcher
+        ctx.report(progress.done, progress.total)
+
+
+async def _image_alive(rt: Runtime, image_id: str) -> bool:
+    try:
+        async with rt.transaction() as db:
+            image = await uploads_db.get_image(db, image_id=image_id)
+    except Exception:
+        log.exception("could not check image %s", image_id)
+        return True
+    return image is not None and image.status in (*uploads_db.UNFINISHED_IMAGE, "active")
+
+
+async def _remove_staging(rt: Runtime, image_id: str) -> None:
+    staging_dir = rt.images.staging_path(image_id).parent
+
+    def _remove() -> None:
+        for p in staging_dir.glob(f"{image_id}.*"):
+            p.unlink(missing_ok=True)
+
+    with contextlib.suppress(OSError):
+        await asyncio.to_thread(_remove)
+
+
+def _detail_for(exc: BaseException | None) -> messages.Detail:
+    """Cinder message_field.translate_detail_id, for our error types."""
+    if isinstance(exc, StorageFull | TooLarge):
+        return messages.NOT_ENOUGH_SPACE_FOR_IMAGE
+    if isinstance(exc, VolumeDataNotIso):
+        return messages.VOLUME_DATA_NOT_ISO
+    return messages.FAILED_TO_UPLOAD_VOLUME
+
+
+async def _roll_back(
+    rt: Runtime, job: Any, *, reason: str, exc: BaseException | None = None,
+    detail: messages.Detail | None = None,
+) -> None:
+    """Delete the unfinished image (row, then data), restore the volume, record a message.
+
+    The row goes first in one transaction with the volume and the message; a
+    crash before the data files are removed leaves only files that recover()
+    or the next delete sweeps.
+    """
+    image_id = str(job.image_id)
+    try:
+        async with rt.transaction() as db:
+            deleted = await uploads_db.delete_unfinished_image(db, image_id=image_id)
+            await uploads_db.finish_uploading(db, volume_id=job.volume_id, now=utcnow())
+            await messages.record(
+                db, project_id=job.project_id, resource_uuid=job.volume_id,
+                action=messages.COPY_VOLUME_TO_IMAGE, detail=detail or _detail_for(exc),
+                now=utcnow(), ttl_seconds=rt.settings.message_ttl_seconds,
+                request_id=job.request_id, reason=reason,
+            )
+        image = None
+        if not deleted:
+            async with rt.transaction() as db:
+                image = await uploads_db.get_image(db, image_id=image_id)
+        if deleted or image is None:
+            await rt.images.delete(image_id)
+    except Exception:
+        # The job ends failed; recover() at the next start finishes the rollback.
+        log.exception("rollback of upload job %s failed", job.id)
+
+
+# --- start-up recovery -----------------------------------------------------------
 
 
 async def recover(rt: Runtime) -> None:
-    return None
+    """Roll back uploads a crash left behind (before the job runner starts).
+
+    Running jobs of dead processes are not touched here: the runner re-claims
+    them and run_upload starts them over (`_prepare`).
+    """
+    now = utcnow()
+    async with rt.transaction() as db:
+        images = await uploads_db.abandoned_upload_images(db)
+        for image_id, _ in images:
+            await uploads_db.delete_unfinished_image(db, image_id=image_id)
+        volumes = await uploads_db.uploading_volumes_without_job(db)
+        for volume_id in volumes:
+            volume = await uploads_db.get_volume(db, volume_id=volume_id)
+            await uploads_db.finish_uploading(db, volume_id=volume_id, now=now)
+            if volume is not None:
+                await messages.record(
+                    db, project_id=volume.project_id, resource_uuid=volume_id,
+                    action=messages.COPY_VOLUME_TO_IMAGE, detail=messages.UPLOAD_INTERRUPTED,
+                    now=now, ttl_seconds=rt.settings.message_ttl_seconds,
+                    reason="volume left uploading with no upload job",
+                )
+        keep = await uploads_db.image_ids_in_progress(db)
+    for image_id, _ in images:
+        await rt.images.delete(image_id)
+    removed = await rt.images.cleanup_staging(keep)
+    if images or volumes or removed:
+        log.info(
+            "upload recovery: %d volume(s) restored, %d image(s) deleted, "
+            "%d staging file(s) removed",
+            len(volumes), len(images), len(removed),
+        )
+
+
+def progress_view(job: Any, live: tuple[int, int, float] | None) -> dict[str, Any]:
+    """The upload-progress body of one unfinished upload job."""
+    if live is not None:
+        done, total, elapsed = live
+    else:
+        done, total = job.bytes_done or 0, job.bytes_total or 0
+        elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
+    state = job.state if live is None else "running"
+    percent = round(100.0 * done / total, 1) if total else 0.0
+    remaining = round(elapsed * (total - done) / done, 1) if done and total > done else None
+    if total and done >= total:
+        remaining = 0.0
+    return {
+        "volume_id": job.volume_id, "image_id": job.image_id, "status": state,
+        "bytes_done": done, "bytes_total": total, "percent": percent,
+        "elapsed_seconds": round(elapsed, 1), "estimated_seconds_remaining": remaining,
+    }
+
+
+__all__ = [
+    "ImageCompressionNotAllowed", "ImageConversionNotAllowed", "ImageVanished",
+    "UploadRequest", "UploadStarted", "VolumeDataNotIso", "progress_view", "recover",
+    "run_upload", "start_upload",
+]

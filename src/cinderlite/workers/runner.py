@@ -132,6 +132,10 @@ class JobRunner:
         entry[0].cancel()
         return True
 
+    def cancel_requested(self, job_id: str) -> bool:
+        """True once `cancel(job_id)` was called for a job that is still running here."""
+        return job_id in self._cancel_requested
+
     def progress(self, job_id: str) -> tuple[int, int, float] | None:
         """(bytes_done, bytes_total, seconds running) of a job running in this process."""
         entry = self._running.get(job_id)

@@ -1,23 +1,267 @@
-"""HTTP routes of the image API."""
+"""HTTP routes of the image API (Glance v2 subset)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from starlette.responses import Response
+import base64
+import html
+import json
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlencode
 
-from cinderlite.api.faults import GENERIC_500, GLANCE_STATUS, glance_error, status_for
-from cinderlite.domain.errors import ServiceError
+from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from cinderlite.api.faults import (
+    GENERIC_500,
+    GLANCE_STATUS,
+    glance_error,
+    status_for,
+    unauthenticated_response,
+)
+from cinderlite.api.image import schemas
+from cinderlite.domain.errors import (
+    MalformedRequest,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    Unauthenticated,
+    UnsupportedMedia,
+)
+from cinderlite.domain.identity import Caller
+from cinderlite.services import images
 
 router = APIRouter()
 
 
+def _wants_json(request: Request) -> bool:
+    """webob picks text/html for `*/*` or no Accept, JSON when JSON is asked for first."""
+    accept = request.headers.get("accept", "").lower()
+    json_at, html_at = accept.find("application/json"), accept.find("text/html")
+    return json_at >= 0 and (html_at < 0 or json_at < html_at)
+
+
+def _html_error(status: int, message: str) -> Response:
+    """Glance's errors as webob renders them for browsers and python-glanceclient,
+    which turns this into "404 Not Found: <message>"."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    title = f"{status} {phrase}"
+    body = (f"<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n"
+            f"  <h1>{title}</h1>\n  {html.escape(message)}<br /><br />\n\n\n\n </body>\n</html>")
+    return Response(body, status_code=status, media_type="text/html; charset=UTF-8")
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _wants_json(request):
+        return glance_error(status, message)
+    return _html_error(status, message)
+
+
 def render_error(request: Request, exc: ServiceError) -> Response:
-    return glance_error(status_for(exc, GLANCE_STATUS), exc.message)
+    if isinstance(exc, Unauthenticated):
+        return unauthenticated_response(request.app.state.rt.settings.identity_url())
+    if isinstance(exc, images.ImageGone):
+        return _error(request, 410, exc.message)
+    return _error(request, status_for(exc, GLANCE_STATUS), exc.message)
 
 
 def render_status(request: Request, status: int, detail: str) -> Response:
-    return glance_error(status, detail)
+    return _error(request, status, detail)
 
 
 def render_500() -> Response:
     return glance_error(500, GENERIC_500)
+
+
+async def _caller(request: Request) -> Caller:
+    """keystonemiddleware's job: the token in X-Auth-Token -> Caller, or 401."""
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise Unauthenticated()
+    return await request.app.state.rt.validator.validate(token)
+
+
+async def _json_body(request: Request) -> Any:
+    limit = request.app.state.rt.settings.max_request_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge("Request is too large.")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise TooLarge("Request is too large.")
+    if not raw:
+        raise MalformedRequest("Body expected in request.")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise MalformedRequest("Malformed JSON in request body.") from None
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+# --- versions and schemas -----------------------------------------------------
+
+
+@router.get("/")
+async def root_versions(request: Request) -> Response:
+    doc = schemas.versions_document(request.app.state.rt.settings.image_url())
+    return _json(doc, status=300)
+
+
+@router.get("/versions")
+async def versions(request: Request) -> Response:
+    return _json(schemas.versions_document(request.app.state.rt.settings.image_url()))
+
+
+@router.get("/v2/schemas/image")
+async def image_schema(request: Request) -> Response:
+    await _caller(request)
+    return _json(schemas.IMAGE_SCHEMA)
+
+
+@router.get("/v2/schemas/images")
+async def images_schema(request: Request) -> Response:
+    await _caller(request)
+    return _json(schemas.IMAGES_SCHEMA)
+
+
+# --- images -------------------------------------------------------------------
+
+
+@router.post("/v2/images")
+async def create_image(request: Request) -> Response:
+    caller = await _caller(request)
+    fields, props = schemas.parse_create(await _json_body(request))
+    rt = request.app.state.rt
+    async with rt.transaction() as db:
+        image = await images.create_image(db, caller, fields=fields, properties=props)
+        view = schemas.image_view(image)
+    location = f"{rt.settings.image_url()}/v2/images/{image.id}"
+    return _json(view, status=201, headers={"Location": location})
+
+
+@router.get("/v2/images")
+async def list_images(request: Request) -> Response:
+    caller = await _caller(request)
+    query = schemas.parse_list_query(request.query_params)
+    rt = request.app.state.rt
+    async with rt.transaction() as db:
+        page = await images.list_images(
+            db, caller, filters=query["filters"], sort=query["sort"],
+            limit=query["limit"] + 1, marker=query["marker"],
+        )
+        body: dict[str, Any] = {
+            "images": [schemas.image_view(i) for i in page[: query["limit"]]],
+            "first": "/v2/images",
+            "schema": "/v2/schemas/images",
+        }
+    if len(page) > query["limit"] and query["limit"] > 0:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+        params.append(("marker", page[query["limit"] - 1].id))
+        body["next"] = f"/v2/images?{urlencode(params)}"
+    return _json(body)
+
+
+@router.get("/v2/images/{image_id}")
+async def show_image(request: Request, image_id: str) -> Response:
+    caller = await _caller(request)
+    async with request.app.state.rt.transaction() as db:
+        image = await images.get_image(db, caller, image_id)
+        return _json(schemas.image_view(image))
+
+
+@router.patch("/v2/images/{image_id}")
+async def update_image(request: Request, image_id: str) -> Response:
+    caller = await _caller(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != schemas.PATCH_CONTENT_TYPE:
+        raise UnsupportedMedia(
+            f"The request media type {content_type or 'None'} is not supported by this server."
+        )
+    ops = await _json_body(request)
+    async with request.app.state.rt.transaction() as db:
+        image = await images.get_image(db, caller, image_id, for_update=True)
+        fields, props = schemas.apply_patch(schemas.mutable_view(image), ops)
+        image = await images.update_image(db, caller, image, fields=fields, properties=props)
+        return _json(schemas.image_view(image))
+
+
+@router.delete("/v2/images/{image_id}")
+async def delete_image(request: Request, image_id: str) -> Response:
+    caller = await _caller(request)
+    await images.delete_image(request.app.state.rt, caller, image_id)
+    return Response(status_code=204)
+
+
+@router.put("/v2/images/{image_id}/tags/{tag}")
+async def add_tag(request: Request, image_id: str, tag: str) -> Response:
+    await _change_tags(request, image_id, tag, add=True)
+    return Response(status_code=204)
+
+
+@router.delete("/v2/images/{image_id}/tags/{tag}")
+async def delete_tag(request: Request, image_id: str, tag: str) -> Response:
+    await _change_tags(request, image_id, tag, add=False)
+    return Response(status_code=204)
+
+
+async def _change_tags(request: Request, image_id: str, tag: str, *, add: bool) -> None:
+    caller = await _caller(request)
+    async with request.app.state.rt.transaction() as db:
+        image = await images.get_image(db, caller, image_id, for_update=True)
+        tags = list(image.tags or [])
+        if add:
+            if tag not in tags:
+                tags.append(tag)
+        elif tag in tags:
+            tags.remove(tag)
+        else:
+            raise NotFound(f"Tag {tag} not found.")
+        fields, props = schemas.apply_patch(
+            schemas.mutable_view(image), [{"op": "replace", "path": "/tags", "value": tags}]
+        )
+        await images.update_image(db, caller, image, fields=fields, properties=props)
+
+
+# --- image data ---------------------------------------------------------------
+
+
+@router.put("/v2/images/{image_id}/file")
+async def upload_image_data(request: Request, image_id: str) -> Response:
+    caller = await _caller(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/octet-stream":
+        raise UnsupportedMedia(
+            f"The request media type {content_type or 'None'} is not supported by this server."
+        )
+    declared = request.headers.get("content-length")
+    try:
+        await images.upload_data(
+            request.app.state.rt, caller, image_id, request.stream(),
+            content_length=int(declared) if declared and declared.isdigit() else None,
+        )
+    except ClientDisconnect:
+        # Nobody is listening any more; the image is back in `queued`.
+        return Response(status_code=400)
+    return Response(status_code=204)
+
+
+@router.get("/v2/images/{image_id}/file")
+async def download_image_data(request: Request, image_id: str) -> Response:
+    caller = await _caller(request)
+    data = await images.open_data(request.app.state.rt, caller, image_id)
+    if data.chunks is None:
+        return Response(status_code=204)
+    headers = {}
+    if data.image.size is not None:
+        headers["Content-Length"] = str(data.image.size)
+    if data.image.checksum:
+        headers["Content-MD5"] = base64.b64encode(bytes.fromhex(data.image.checksum)).decode()
+    return StreamingResponse(
+        data.chunks, media_type="application/octet-stream", headers=headers
+    )

@@ -1,23 +1,428 @@
-"""HTTP routes of the volume API."""
+"""HTTP routes of the volume API: /, /v3[/{project_id}]/... and the seed's /v2/{tenant_id}/...
+
+One catch-all route hands every request to `dispatch`, which keeps Cinder's
+order of checks (deps.py) and then calls the handler from the ROUTES table.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import ast
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
-from cinderlite.api.faults import GENERIC_500, CINDER_STATUS, cinder_fault, status_for
-from cinderlite.domain.errors import ServiceError
+from cinderlite.api.faults import CINDER_STATUS, GENERIC_500, cinder_fault, status_for
+from cinderlite.api.volume import actions, deps, messages, progress, schemas, versions, views
+from cinderlite.api.volume.context import VolumeContext
+from cinderlite.api.volume.deps import NO_BODY, Rejected
+from cinderlite.db import volumes as volumes_db
+from cinderlite.domain.errors import (
+    DependencyUnavailable,
+    InvalidRequest,
+    NotFound,
+    ServiceError,
+    VolumeNotFound,
+)
+from cinderlite.services import policy as P
+from cinderlite.services import volumes as volume_service
+from cinderlite.services.volumes import ListQuery, VolumeCreate
+
+if TYPE_CHECKING:
+    from cinderlite.app import Runtime
 
 router = APIRouter()
 
+NOT_FOUND = "The resource could not be found."
+BAD_METHOD = "The method specified is not allowed for this resource."
+PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
+# First segments of project-less /v3 routes.
+COLLECTIONS = frozenset({"volumes", "types", "messages"})
+MAX_LIMIT = 1000
+SORT_DIRS = ("asc", "desc")
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
+def _base_url(request: Request) -> str:
+    host = request.headers.get("host") or "localhost"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
+
+
+# --- handlers -----------------------------------------------------------------------
+
+Handler = Callable[["Runtime", VolumeContext, Request, tuple[str, ...], object],
+                   Awaitable[Response]]
+
+
+async def list_summary(rt: Runtime, ctx: VolumeContext, request: Request,
+                       args: tuple[str, ...], body: object) -> Response:
+    return await _list(rt, ctx, request, detail=False)
+
+
+async def list_detail(rt: Runtime, ctx: VolumeContext, request: Request,
+                      args: tuple[str, ...], body: object) -> Response:
+    return await _list(rt, ctx, request, detail=True)
+
+
+async def _list(rt: Runtime, ctx: VolumeContext, request: Request, *, detail: bool) -> Response:
+    query = parse_list_query(request.query_params)
+    found = await volume_service.list_volumes(rt, ctx.caller, query)
+    base = _base_url(request)
+    if detail:
+        items = [views.volume(d, ctx, base) for d in found]
+    else:
+        items = [views.summary(d, ctx, base) for d in found]
+    body: dict[str, Any] = {"volumes": items}
+    if query.limit is not None and found and len(found) >= query.limit:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+        params.append(("marker", found[-1].volume.id))
+        path = request.url.path
+        body["volumes_links"] = [{"href": f"{base}{path}?{urlencode(params)}", "rel": "next"}]
+    return _json(body)
+
+
+def parse_list_query(params: Mapping[str, str]) -> ListQuery:
+    """limit/marker/sort/filters of GET volumes (Cinder 3.0 filter set)."""
+    limit: int | None = MAX_LIMIT
+    if "limit" in params:
+        try:
+            limit = int(params["limit"])
+        except ValueError:
+            raise InvalidRequest("limit param must be an integer") from None
+        if limit < 0:
+            raise InvalidRequest("limit param must be positive")
+        limit = min(limit, MAX_LIMIT)
+    sort: list[tuple[str, str]] = []
+    if "sort" in params:
+        if "sort_key" in params or "sort_dir" in params:
+            raise InvalidRequest(
+                "Invalid input received: The 'sort_key' and 'sort_dir' parameters are "
+                "deprecated and cannot be used with the 'sort' parameter."
+            )
+        for item in params["sort"].strip().split(","):
+            key, _, direction = item.partition(":")
+            sort.append((key.strip(), (direction or "desc").strip().lower()))
+    else:
+        sort.append((params.get("sort_key", "created_at").strip(),
+                     params.get("sort_dir", "desc").strip().lower()))
+    for key, direction in sort:
+        if direction not in SORT_DIRS:
+            raise InvalidRequest(
+                "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'"
+            )
+        if key not in volumes_db.SORT_COLUMNS:
+            raise InvalidRequest(f"Invalid input received: Invalid sort key {key}")
+    filters: dict[str, Any] = {}
+    for key in ("name", "status", "availability_zone"):
+        if key in params:
+            filters[key] = params[key]
+    if "display_name" in params and "name" not in filters:
+        filters["name"] = params["display_name"]
+    if "bootable" in params:
+        filters["bootable"] = params["bootable"].strip().lower() in schemas.TRUE_STRINGS
+    metadata = None
+    if "metadata" in params:
+        metadata = _parse_metadata_filter(params["metadata"])
+    all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
+    return ListQuery(
+        filters=filters, metadata=metadata, sort=sort, limit=limit,
+        marker=params.get("marker"), all_tenants=all_tenants,
+        project_id=params.get("project_id"),
+    )
+
+
+def _parse_metadata_filter(text: str) -> dict[str, str]:
+    # cinderclient sends a Python dict literal ("{'k': 'v'}"); JSON also parses.
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"Invalid input received: Invalid metadata filter {text}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+async def create_volume(rt: Runtime, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    schemas.validate(schemas.CREATE, None if body is NO_BODY else body)
+    v = body["volume"]  # type: ignore[index]
+    for key, what in (("snapshot_id", "a snapshot"), ("source_volid", "another volume"),
+                      ("backup_id", "a backup"), ("consistencygroup_id", "a consistency group"),
+                      ("group_id", "a group")):
+        if v.get(key) is not None:
+            raise InvalidRequest(
+                f"Invalid input received: Creating a volume from {what} ({key}) is not "
+                "supported."
+            )
+    if v.get("multiattach") is not None and schemas.to_bool(v["multiattach"]):
+        raise InvalidRequest("Invalid input received: multiattach volumes are not supported.")
+    size = v.get("size")
+    if size is None:
+        raise InvalidRequest(
+            "Invalid input received: Volume size 'None' must be an integer and greater than 0"
+        )
+    req = VolumeCreate(
+        size=int(size),
+        name=v["name"] if v.get("name") is not None else v.get("display_name"),
+        description=(v["description"] if v.get("description") is not None
+                     else v.get("display_description")),
+        metadata=v.get("metadata") or {},
+        volume_type=v.get("volume_type"),
+        availability_zone=v.get("availability_zone"),
+        image_id=v.get("imageRef") if v.get("imageRef") is not None else v.get("image_id"),
+    )
+    created = await volume_service.create(rt, ctx.caller, req, request_id=ctx.request_id)
+    return _json({"volume": views.volume(created, ctx, _base_url(request), extended=False)}, 202)
+
+
+async def show_volume(rt: Runtime, ctx: VolumeContext, request: Request,
+                      args: tuple[str, ...], body: object) -> Response:
+    detail = await volume_service.load(rt, ctx.caller, args[0])
+    return _json({"volume": views.volume(detail, ctx, _base_url(request))})
+
+
+async def update_volume(rt: Runtime, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    schemas.validate(schemas.UPDATE, None if body is NO_BODY else body)
+    v = body["volume"]  # type: ignore[index]
+    changes: dict[str, Any] = {}
+    for key, alias in (("name", "display_name"), ("description", "display_description")):
+        if key in v:
+            changes[key] = v[key]
+        elif alias in v:
+            changes[key] = v[alias]
+    if "metadata" in v:
+        changes["metadata"] = v["metadata"]
+    detail = await volume_service.update(rt, ctx.caller, args[0], changes)
+    return _json({"volume": views.volume(detail, ctx, _base_url(request))})
+
+
+async def delete_volume(rt: Runtime, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    cascade = False
+    for name in ("cascade", "force"):
+        raw = request.query_params.get(name)
+        if raw is not None and raw not in schemas.BOOLEAN_STRINGS:
+            raise InvalidRequest(f"Invalid value '{raw}' for {name}.")
+        if name == "cascade" and raw is not None:
+            cascade = schemas.to_bool(raw)
+    # `force` is accepted from 3.23 on; below it (all we serve) it is ignored, as Cinder.
+    await volume_service.delete(rt, ctx.caller, args[0], cascade=cascade)
+    return Response(status_code=202)
+
+
+async def volume_action(rt: Runtime, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    _, handler = actions.find_action(body)
+    deps.check_project(ctx)
+    return await handler(rt, ctx, args[0], body)
+
+
+async def upload_progress(rt: Runtime, ctx: VolumeContext, request: Request,
+                          args: tuple[str, ...], body: object) -> Response:
+    return await progress.show_upload_progress(rt, ctx, args[0])
+
+
+async def list_messages(rt: Runtime, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    return await messages.list_messages(rt, ctx, request.query_params)
+
+
+async def show_message(rt: Runtime, ctx: VolumeContext, request: Request,
+                       args: tuple[str, ...], body: object) -> Response:
+    return await messages.show_message(rt, ctx, args[0])
+
+
+async def delete_message(rt: Runtime, ctx: VolumeContext, request: Request,
+                         args: tuple[str, ...], body: object) -> Response:
+    return await messages.delete_message(rt, ctx, args[0])
+
+
+async def list_types(rt: Runtime, ctx: VolumeContext, request: Request,
+                     args: tuple[str, ...], body: object) -> Response:
+    async with rt.sessionmaker() as db:
+        rows = await volumes_db.list_types(db, public_only=not ctx.caller.is_admin)
+    return _json({"volume_types": [views.volume_type(t, ctx) for t in rows]})
+
+
+async def show_type(rt: Runtime, ctx: VolumeContext, request: Request,
+                    args: tuple[str, ...], body: object) -> Response:
+    async with rt.sessionmaker() as db:
+        vtype = await volumes_db.get_type(db, type_id=args[0])
+    if vtype is None or (not vtype.is_public and not ctx.caller.is_admin):
+        raise NotFound(f"Volume type {args[0]} could not be found.")
+    return _json({"volume_type": views.volume_type(vtype, ctx)})
+
+
+async def default_type(rt: Runtime, ctx: VolumeContext, request: Request,
+                       args: tuple[str, ...], body: object) -> Response:
+    async with rt.transaction() as db:
+        vtype = await volumes_db.ensure_default_type(db, now=volume_service.utcnow())
+    return _json({"volume_type": views.volume_type(vtype, ctx)})
+
+
+_ID = r"([^/]+)"
+# (pattern on the path after the project segment, method, handler, APIs served)
+ROUTES: list[tuple[re.Pattern[str], str, Handler, frozenset[str]]] = []
+_BOTH = frozenset({"v2", "v3"})
+_V3 = frozenset({"v3"})
+for _pattern, _method, _handler, _apis in (
+    (r"/volumes", "GET", list_summary, _BOTH),
+    (r"/volumes", "POST", create_volume, _BOTH),
+    (r"/volumes/detail", "GET", list_detail, _BOTH),
+    (rf"/volumes/{_ID}", "GET", show_volume, _BOTH),
+    (rf"/volumes/{_ID}", "PUT", update_volume, _BOTH),
+    (rf"/volumes/{_ID}", "DELETE", delete_volume, _BOTH),
+    (rf"/volumes/{_ID}/action", "POST", volume_action, _BOTH),
+    (rf"/volumes/{_ID}/upload-progress", "GET", upload_progress, _V3),
+    (r"/types", "GET", list_types, _BOTH),
+    (r"/types/default", "GET", default_type, _BOTH),
+    (rf"/types/{_ID}", "GET", show_type, _BOTH),
+    (r"/messages", "GET", list_messages, _V3),
+    (rf"/messages/{_ID}", "GET", show_message, _V3),
+    (rf"/messages/{_ID}", "DELETE", delete_message, _V3),
+):
+    ROUTES.append((re.compile(f"^{_pattern}/?$"), _method, _handler, _apis))
+
+# Routes whose body is read (and must be JSON) before the project check.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def match_route(api: str, method: str, rest: str) -> tuple[Handler, tuple[str, ...]]:
+    """The handler for `rest`; NotFound (404) or a 405 when only the method is wrong."""
+    path_matched = False
+    for pattern, route_method, handler, apis in ROUTES:
+        if api not in apis:
+            continue
+        m = pattern.match(rest)
+        if m is None:
+            continue
+        if route_method == method:
+            return handler, m.groups()
+        path_matched = True
+    if path_matched:
+        raise MethodNotAllowed()
+    raise NotFound(NOT_FOUND)
+
+
+class MethodNotAllowed(Exception):
+    pass
+
+
+def split_path(path: str) -> tuple[str, str | None, str] | None:
+    """(api, url project id or None, rest) for /v2/... and /v3/... paths; None: no route."""
+    if path.startswith("/v3/"):
+        api, tail = "v3", path[3:]
+    elif path.startswith("/v2/"):
+        api, tail = "v2", path[3:]
+    else:
+        return None
+    first, sep, rest = tail[1:].partition("/")
+    if api == "v3" and first in COLLECTIONS:
+        return api, None, tail
+    if not first or not sep:
+        return None
+    if api == "v3" and not PROJECT_RE.match(first):
+        # Cinder project_id_regex: any other segment matches no route.
+        return None
+    return api, first, "/" + rest
+
+
+# --- dispatch -------------------------------------------------------------------------
+
+
+async def dispatch(request: Request) -> Response:
+    rt: Runtime = request.app.state.rt
+    path = request.url.path
+    method = request.method
+    if path == "/" or path in ("/v3", "/v3/"):
+        if method not in ("GET", "HEAD"):
+            return cinder_fault(405, BAD_METHOD)
+        status = 300 if path == "/" else 200
+        return _json(versions.versions_document(_base_url(request)), status)
+    split = split_path(path)
+    if split is None:
+        return cinder_fault(404, NOT_FOUND)
+    api, url_project_id, rest = split
+    request.state.volume_api = api
+    try:
+        caller = await deps.authenticate(rt, request, api)
+        try:
+            handler, args = match_route(api, method, rest)
+        except MethodNotAllowed:
+            return cinder_fault(405, BAD_METHOD)
+        version = deps.negotiate(request, api)
+        ctx = VolumeContext(
+            caller=caller, api=api,  # type: ignore[arg-type]
+            version=version, request_id=request.scope["state"].get("request_id", ""),
+            url_project_id=url_project_id,
+        )
+        request.state.volume_ctx = ctx
+        body: object = NO_BODY
+        if method in _BODY_METHODS:
+            body = await deps.read_json(rt, request)
+        if handler is not volume_action:
+            # Actions check the project after looking the action up (spec §2.3).
+            deps.check_project(ctx)
+        response = await handler(rt, ctx, request, args, body)
+    except Rejected as exc:
+        return exc.response
+    except ServiceError as exc:
+        return render_error(request, exc)
+    if api == "v3":
+        response.headers.update(versions.response_headers(ctx.version))
+    return response
+
+
+router.add_route(
+    "/{path:path}", dispatch, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+
+
+# --- faults -----------------------------------------------------------------------------
+
+
+def _version_headers(request: Request) -> dict[str, str]:
+    ctx = getattr(request.state, "volume_ctx", None)
+    if ctx is not None and ctx.api == "v3":
+        return dict(versions.response_headers(ctx.version))
+    return {}
+
 
 def render_error(request: Request, exc: ServiceError) -> Response:
-    return cinder_fault(status_for(exc, CINDER_STATUS), exc.message)
+    headers = _version_headers(request)
+    if isinstance(exc, DependencyUnavailable):
+        if exc.service == "identity" and getattr(request.state, "volume_api", "") == "v2":
+            from cinderlite.api.faults import unauthenticated_response
+
+            rt: Runtime = request.app.state.rt
+            return unauthenticated_response(rt.settings.identity_url())
+        status, message = deps.fault_for(exc)
+        return cinder_fault(status, message, headers)
+    if isinstance(exc, VolumeNotFound | NotFound):
+        return cinder_fault(404, exc.message, headers)
+    return cinder_fault(status_for(exc, CINDER_STATUS), exc.message, headers)
 
 
 def render_status(request: Request, status: int, detail: str) -> Response:
-    return cinder_fault(status, detail)
+    if status == 404:
+        detail = NOT_FOUND
+    elif status == 405:
+        detail = BAD_METHOD
+    return cinder_fault(status, detail, _version_headers(request))
 
 
 def render_500() -> Response:
     return cinder_fault(500, GENERIC_500)
+
+
+__all__ = ["P", "dispatch", "render_500", "render_error", "render_status", "router"]

@@ -34,6 +34,10 @@ class ImageStore(Protocol):
 
     async def exists(self, image_id: str) -> bool: ...
 
+    async def size(self, image_id: str) -> int | None:
+        """Byte size of the committed data, None if there is none."""
+        ...
+
     def path(self, image_id: str) -> Path:
         """Where the committed data of `image_id` is (may not exist)."""
         ...
@@ -48,6 +52,10 @@ class ImageStore(Protocol):
 
     def free_bytes(self) -> int:
         """Free space on the store's file system."""
+        ...
+
+    async def stored_ids(self) -> list[str]:
+        """Ids of all images with committed data."""
         ...
 
     async def cleanup_staging(self, keep: set[str] | None = None) -> list[str]:

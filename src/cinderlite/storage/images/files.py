@@ -1,16 +1,53 @@
-"""Images as files: <images_dir>/<id>, written to <images_dir>/.staging/<id>.* then renamed."""
+"""Images as files: <images_dir>/<id>, written to <images_dir>/.staging/<id>.* then renamed.
+
+A crash at any point leaves either no file for the image or the complete one:
+data goes to a staging file, is fsynced, and only then renamed into place (and
+the directory fsynced). Staging files a crash leaves behind are removed by
+`cleanup_staging` at start-up.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import errno
 import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from cinderlite.datapath.hashing import ImageHasher
 from cinderlite.domain.errors import StorageFull
 from cinderlite.storage.images.base import StoredImage
+
+# All-zero blocks of this size are left as holes (sparse files).
+SPARSE_BLOCK = 64 * 1024
+
+
+def _storage_error(exc: OSError) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull(f"Image storage media is full: {exc.strerror}")
+    return exc
+
+
+def write_sparse(fd: int, chunk: bytes, offset: int) -> None:
+    """pwrite `chunk` at `offset`, skipping all-zero SPARSE_BLOCK-sized blocks."""
+    view = memoryview(chunk)
+    n = len(view)
+    start = 0
+    run_start = -1
+    while start < n:
+        end = min(start + SPARSE_BLOCK, n)
+        block = view[start:end]
+        zero = block.nbytes == chunk.count(0, start, end)
+        if zero:
+            if run_start >= 0:
+                os.pwrite(fd, view[run_start:start], offset + run_start)
+                run_start = -1
+        elif run_start < 0:
+            run_start = start
+        start = end
+    if run_start >= 0:
+        os.pwrite(fd, view[run_start:n], offset + run_start)
 
 
 class FileImageStore:
@@ -32,6 +69,12 @@ class FileImageStore:
     async def exists(self, image_id: str) -> bool:
         return self.path(image_id).exists()
 
+    async def size(self, image_id: str) -> int | None:
+        try:
+            return self.path(image_id).stat().st_size
+        except FileNotFoundError:
+            return None
+
     async def commit(self, image_id: str, staging: Path) -> None:
         def _commit() -> None:
             fd = os.open(staging, os.O_RDONLY)
@@ -49,38 +92,39 @@ class FileImageStore:
         await asyncio.to_thread(_commit)
 
     async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredImage:
+        """Stream `chunks` into a staging file (sparse), hashing in parallel, then
+        commit. If `chunks` raises (client gone, size cap, failed inspection),
+        the staging file is removed and nothing becomes visible."""
         staging = self.staging_path(image_id)
-        md5 = hashlib.md5(usedforsecurity=False)
-        sha = hashlib.sha512()
-        size = 0
-        fd = await asyncio.to_thread(os.open, staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        hasher = ImageHasher()
+        offset = 0
+        fd = await asyncio.to_thread(
+            os.open, staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+        )
         try:
-            async for chunk in chunks:
-                md5.update(chunk)
-                sha.update(chunk)
-                if chunk.count(0) == len(chunk):
-                    # Leave a hole; the final ftruncate sets the length.
-                    pass
-                else:
-                    try:
-                        await asyncio.to_thread(os.pwrite, fd, chunk, size)
-                    except OSError as exc:
-                        raise StorageFull(f"Image store is full: {exc.strerror}") from exc
-                size += len(chunk)
-            os.ftruncate(fd, size)
-        except BaseException:
-            os.close(fd)
-            staging.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        try:
+            try:
+                async for chunk in chunks:
+                    await asyncio.gather(
+                        hasher.aupdate(chunk),
+                        asyncio.to_thread(write_sparse, fd, chunk, offset),
+                    )
+                    offset += len(chunk)
+                # Holes at the end need the length set explicitly.
+                await asyncio.to_thread(os.ftruncate, fd, offset)
+            except OSError as exc:
+                raise _storage_error(exc) from exc
+            finally:
+                os.close(fd)
             await self.commit(image_id, staging)
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
-        return StoredImage(size, md5.hexdigest(), "sha512", sha.hexdigest())
+        d = hasher.result()
+        return StoredImage(d.size, d.checksum, d.os_hash_algo, d.os_hash_value)
 
-    async def read(self, image_id: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def read(  # type: ignore[override]
+        self, image_id: str, chunk_size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
         fh = await asyncio.to_thread(open, self.path(image_id), "rb")
         try:
             while True:
@@ -99,11 +143,21 @@ class FileImageStore:
 
         await asyncio.to_thread(_delete)
 
+    async def stored_ids(self) -> list[str]:
+        def _ids() -> list[str]:
+            return [p.name for p in self.root.iterdir() if p.is_file() and len(p.name) == 36]
+
+        return await asyncio.to_thread(_ids)
+
     async def cleanup_staging(self, keep: set[str] | None = None) -> list[str]:
         keep = keep or set()
-        removed: list[str] = []
-        for p in list(self.staging_dir.iterdir()):
-            if p.name.split(".", 1)[0] not in keep:
-                p.unlink(missing_ok=True)
-                removed.append(p.name)
-        return removed
+
+        def _cleanup() -> list[str]:
+            removed: list[str] = []
+            for p in list(self.staging_dir.iterdir()):
+                if p.name.split(".", 1)[0] not in keep:
+                    p.unlink(missing_ok=True)
+                    removed.append(p.name)
+            return removed
+
+        return await asyncio.to_thread(_cleanup)

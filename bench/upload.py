@@ -1,0 +1,389 @@
+"""`make bench`: time os-volume_upload_image through the HTTP API against floors
+measured in the same run on the same bytes, and print one table.
+
+Each case: create a volume through the API, write the test bytes straight into
+its backing file `<data_dir>/volumes/volume-<id>` (a shortcut: the API has no
+"write these bytes" call, and the file backend keeps volumes as sparse raw
+files), then POST the upload action and poll GET /v2/images/{id} every 20 ms
+until `active`. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import WORK_DIR, GiB, MiB
+from bench.client import Client
+from bench.floors import convert_floor, hash_two_threads
+from bench.report import machine, machine_lines, markdown_table, text_table
+from bench.server import (
+    Server,
+    load_average,
+    machine_busy_seconds,
+    reset_peak_rss,
+    wait_for_quiet,
+)
+from bench.volumes import EMPTY8G, RANDOM, SPARSE25, VolumeSpec, copy_sparse, generate, warm
+
+TARGET_RATIO = 1.2
+TARGET_RSS_MIB = 300
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    spec: VolumeSpec
+    disk_format: str
+    compress: bool = False  # server started with CINDERLITE_IMAGE_COMPRESS_ON_UPLOAD=true
+
+    @property
+    def server_kind(self) -> str:
+        return "compressed" if self.compress else "plain"
+
+
+CASES = [
+    Case("sparse25-raw", SPARSE25, "raw"),
+    Case("sparse25-qcow2", SPARSE25, "qcow2"),
+    Case("sparse25-vmdk", SPARSE25, "vmdk"),
+    Case("sparse25-vdi", SPARSE25, "vdi"),
+    Case("random-raw", RANDOM, "raw"),
+    Case("random-qcow2", RANDOM, "qcow2"),
+    Case("random-vmdk", RANDOM, "vmdk"),
+    Case("empty8g-raw", EMPTY8G, "raw"),
+    Case("empty8g-qcow2", EMPTY8G, "qcow2"),
+    Case("sparse25-qcow2-c", SPARSE25, "qcow2", compress=True),
+    Case("random-qcow2-c", RANDOM, "qcow2", compress=True),
+]
+
+
+@dataclass
+class Result:
+    case: str
+    volume: str
+    disk_format: str
+    compress: bool
+    size: int
+    ours_s: list[float] = field(default_factory=list)
+    floor_s: float | None = None
+    floor_kind: str = ""
+    floor_cpu_s: float | None = None
+    ours_cpu_s: list[float] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)
+    other_cpu_s: list[float] = field(default_factory=list)
+    floor_samples: list[dict[str, Any]] = field(default_factory=list)
+    peak_rss_mib: float | None = None
+    rss_reset: bool = False
+    scratch_mib: float | None = None
+    scratch_apparent_mib: float | None = None
+    image_size: int | None = None
+    verified: str = ""
+    error: str = ""
+
+    @property
+    def best_s(self) -> float | None:
+        return min(self.ours_s) if self.ours_s else None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.best_s is None or not self.floor_s:
+            return None
+        return self.best_s / self.floor_s
+
+
+class Sampler(threading.Thread):
+    """Every 10 ms: bytes allocated in the service's scratch dirs and its VmRSS."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.stop_event = threading.Event()
+        self.peak_alloc = 0
+        self.peak_apparent = 0
+        self.peak_rss = 0.0
+
+    def sample(self) -> None:
+        alloc = apparent = 0
+        for d in self.server.scratch_dirs():
+            stack = [d]
+            while stack:
+                try:
+                    entries = list(os.scandir(stack.pop()))
+                except OSError:
+                    continue
+                for e in entries:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(Path(e.path))
+                        else:
+                            st = e.stat(follow_symlinks=False)
+                            alloc += st.st_blocks * 512
+                            apparent += st.st_size
+                    except OSError:
+                        continue
+        self.peak_alloc = max(self.peak_alloc, alloc)
+        self.peak_apparent = max(self.peak_apparent, apparent)
+        rss = self.server.rss_mib()
+        if rss is not None:
+            self.peak_rss = max(self.peak_rss, rss)
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            self.sample()
+            self.stop_event.wait(0.01)
+        self.sample()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join()
+
+
+def measure_floor(case: Case, path: Path, runs: int, scratch: Path, result: Result,
+                  quiet_wait: float = 0) -> None:
+    """Same-run floor on the same bytes: the best of `runs` tries (and, for qemu
+    formats, of plain and tuned `qemu-img convert` flags)."""
+    warm(path)
+    samples: list[dict[str, Any]] = []
+    if quiet_wait:
+        wait_for_quiet(quiet_wait)
+    if case.disk_format == "raw":
+        for _ in range(runs):
+            m0 = machine_busy_seconds()
+            h = hash_two_threads(path)
+            other = machine_busy_seconds() - m0 - h.cpu_s
+            samples.append({"kind": "md5+sha512", "total_s": h.seconds, "cpu_s": h.cpu_s,
+                            "md5": h.md5, "sha512": h.sha512, "other_cpu_s": other,
+                            "load": load_average()})
+    else:
+        for _ in range(runs):
+            for tuned in (False, True):
+                m0 = machine_busy_seconds()
+                f = convert_floor(path, case.disk_format, scratch, compress=case.compress,
+                                  tuned=tuned)
+                other = machine_busy_seconds() - m0 - f.cpu_s
+                samples.append({"kind": "convert+hash", "argv": " ".join(f.argv[:-2]),
+                                "convert_s": f.convert_s, "hash_s": f.hash_s,
+                                "total_s": f.total_s, "cpu_s": f.cpu_s,
+                                "output_bytes": f.output_bytes, "other_cpu_s": other,
+                                "load": load_average()})
+    best = min(samples, key=lambda s: s["total_s"])
+    result.floor_samples = samples
+    result.floor_s = best["total_s"]
+    result.floor_cpu_s = min(s["cpu_s"] for s in samples)
+    result.floor_kind = ("md5+sha512 2 threads" if case.disk_format == "raw"
+                         else best["argv"].replace("qemu-img convert ", "") + " + hash")
+
+
+def verify(client: Client, case: Case, image: dict[str, Any], source: Path, result: Result,
+           scratch: Path) -> None:
+    """Download the image; its md5/sha512 must match checksum/os_hash_value, raw bytes the
+    floor's digests, converted bytes the volume (qemu-img compare)."""
+    image_id = image["id"]
+    dest = None if case.disk_format == "raw" else scratch / f"download.{case.disk_format}"
+    md5, sha, size = client.download_image(image_id, dest)
+    problems = []
+    if image.get("checksum") != md5:
+        problems.append(f"checksum {image.get('checksum')} != md5 of download {md5}")
+    if image.get("os_hash_value") and image["os_hash_value"] != sha:
+        problems.append("os_hash_value != sha512 of download")
+    if image.get("size") is not None and image["size"] != size:
+        problems.append(f"size {image['size']} != downloaded {size}")
+    if case.disk_format == "raw":
+        raw_md5 = next((s["md5"] for s in result.floor_samples if "md5" in s), None)
+        if raw_md5 and raw_md5 != md5:
+            problems.append("raw image bytes differ from the volume")
+    elif dest is not None:
+        cmp = subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", case.disk_format,
+                              str(source), str(dest)], capture_output=True, text=True)
+        dest.unlink(missing_ok=True)
+        if cmp.returncode != 0:
+            problems.append(f"qemu-img compare: {cmp.stdout.strip()} {cmp.stderr.strip()}")
+    result.verified = "FAIL: " + "; ".join(problems) if problems else "ok (md5, sha512, content)"
+
+
+def run_case(server: Server, client: Client, case: Case, source: Path, args: argparse.Namespace,
+             result: Result) -> None:
+    scratch = WORK_DIR / "floor-tmp"
+    path: Path | None = None
+    volume_id = None
+    try:
+        vol = client.create_volume(case.spec.size_gib, f"bench-{case.name}")
+        volume_id = vol["id"]
+        client.wait_volume(volume_id)
+        path = server.volume_file(volume_id)
+        copy_sparse(source, path)
+    except Exception as exc:
+        result.error = f"volume setup: {exc}"
+    floor_runs = 1 if (case.compress or case.spec.size > GiB) else args.floor_runs
+    measure_floor(case, path or source, floor_runs, scratch, result, args.quiet_wait)
+    if result.error:
+        return
+    assert volume_id is not None
+    assert path is not None
+    image: dict[str, Any] = {}
+    for i in range(args.repeat):
+        warm(path)
+        if args.quiet_wait:
+            wait_for_quiet(args.quiet_wait)
+        reset = reset_peak_rss(server.pid)
+        sampler = Sampler(server)
+        sampler.start()
+        try:
+            c0 = server.cpu_seconds()
+            m0, b0 = machine_busy_seconds(), time.process_time()
+            t0 = time.perf_counter()
+            started = client.upload(volume_id, image_name=f"bench-{case.name}-{i}",
+                                    disk_format=case.disk_format)
+            image = client.wait_image_active(started["image_id"], poll=0.02)
+            result.ours_s.append(time.perf_counter() - t0)
+            c1 = server.cpu_seconds()
+            m1, b1 = machine_busy_seconds(), time.process_time()
+            if c0 is not None and c1 is not None:
+                result.ours_cpu_s.append(c1 - c0)
+                # CPU the rest of the machine used meanwhile: a contention gauge.
+                result.other_cpu_s.append(max(0.0, (m1 - m0) - (c1 - c0) - (b1 - b0)))
+            result.load.append(load_average())
+        except Exception as exc:
+            result.error = f"upload: {exc}"
+            return
+        finally:
+            sampler.stop()
+        hwm = server.peak_rss_mib() if reset else sampler.peak_rss
+        result.rss_reset = reset
+        result.peak_rss_mib = max(result.peak_rss_mib or 0.0, hwm or 0.0)
+        result.scratch_mib = max(result.scratch_mib or 0.0, sampler.peak_alloc / MiB)
+        result.scratch_apparent_mib = max(result.scratch_apparent_mib or 0.0,
+                                          sampler.peak_apparent / MiB)
+        result.image_size = image.get("size")
+        client.wait_volume(volume_id)
+        last = i == args.repeat - 1
+        if last and not args.no_verify and case.spec.size <= GiB:
+            verify(client, case, image, path, result, scratch)
+        elif last and case.disk_format == "raw":
+            raw_md5 = next((s["md5"] for s in result.floor_samples if "md5" in s), None)
+            ok = raw_md5 == image.get("checksum")
+            result.verified = "ok (checksum = md5 of volume)" if ok else "FAIL: checksum"
+        if not args.keep:
+            client.delete_image(image["id"])
+    if not args.keep:
+        client.delete_volume(volume_id)
+
+
+def fmt(v: float | None, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
+    headers = ["case", "ours s", "floor s", "ratio", "target", "MiB/s", "CPU s ours/floor",
+               "peak RSS MiB", "scratch MiB", "other CPU s", "floor", "check"]
+    out = []
+    for r in results:
+        target = "-" if r.compress else f"<= {TARGET_RATIO}"
+        ratio = r.ratio
+        mark = "" if ratio is None or r.compress else (" ok" if ratio <= TARGET_RATIO else " MISS")
+        mibs = None if r.best_s is None else r.size / MiB / r.best_s
+        rss = fmt(r.peak_rss_mib, ".0f") + ("" if r.rss_reset or r.peak_rss_mib is None else "*")
+        ours_cpu = min(r.ours_cpu_s) if r.ours_cpu_s else None
+        cpu = f"{fmt(ours_cpu, '.1f')}/{fmt(r.floor_cpu_s, '.1f')}"
+        # other CPU of the run that gave the best time
+        best_i = r.ours_s.index(min(r.ours_s)) if r.ours_s else None
+        other = (r.other_cpu_s[best_i] if best_i is not None and best_i < len(r.other_cpu_s)
+                 else None)
+        out.append([
+            r.case, fmt(r.best_s), fmt(r.floor_s), fmt(ratio) + mark, target, fmt(mibs, ".0f"),
+            cpu, rss, fmt(r.scratch_mib, ".0f"), fmt(other, ".1f"), r.floor_kind,
+            r.error or r.verified,
+        ])
+    return headers, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.upload", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default="", help="comma-separated case names or prefixes "
+                        f"(default all: {', '.join(c.name for c in CASES)})")
+    parser.add_argument("--repeat", type=int, default=2, help="uploads per case; best is kept")
+    parser.add_argument("--floor-runs", type=int, default=2,
+                        help="floor measurements per 1 GiB uncompressed case; best is kept")
+    parser.add_argument("--workers", type=int, default=2, help="CINDERLITE_UPLOAD_WORKERS")
+    parser.add_argument("--quiet-wait", type=float, default=30,
+                        help="before each timed run, wait up to this many seconds for the "
+                        "machine's CPUs to be under 25%% busy (0: don't wait)")
+    parser.add_argument("--no-verify", action="store_true", help="skip the download checks")
+    parser.add_argument("--keep", action="store_true", help="keep images, volumes, data dirs")
+    args = parser.parse_args(argv)
+
+    wanted = [w.strip() for w in args.cases.split(",") if w.strip()]
+    cases = [c for c in CASES if not wanted or any(c.name.startswith(w) for w in wanted)]
+    if not cases:
+        parser.error("no case matches --cases")
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    info = machine(WORK_DIR)
+    print("machine:\n" + machine_lines(info), flush=True)
+    sources = {}
+    for spec in {c.spec for c in cases}:
+        print(f"test volume {spec.name}: {spec.describe()}", flush=True)
+        sources[spec.name] = generate(spec, WORK_DIR / "sources")
+
+    results: list[Result] = []
+    for kind in ("plain", "compressed"):
+        group = [c for c in cases if c.server_kind == kind]
+        if not group:
+            continue
+        env = {"CINDERLITE_IMAGE_COMPRESS_ON_UPLOAD": "true" if kind == "compressed" else "false",
+               "CINDERLITE_UPLOAD_WORKERS": str(args.workers),
+               "CINDERLITE_LOG_LEVEL": "WARNING"}
+        server = Server(f"upload-{kind}", WORK_DIR / f"upload-{kind}", env)
+        try:
+            server.start()
+            client = Client(server.ports, server.openrc("demo"))
+            client.login()
+        except Exception as exc:
+            print(f"server {kind}: {exc}", file=sys.stderr)
+            server.stop()
+            server = None  # type: ignore[assignment]
+        for case in group:
+            print(f"case {case.name} ...", flush=True)
+            result = Result(case.name, case.spec.name, case.disk_format, case.compress,
+                            case.spec.size)
+            if server is None:
+                result.error = "service did not start"
+                measure_floor(case, sources[case.spec.name], 1, WORK_DIR / "floor-tmp", result)
+            else:
+                try:
+                    run_case(server, client, case, sources[case.spec.name], args, result)
+                except Exception as exc:
+                    result.error = result.error or f"{type(exc).__name__}: {exc}"
+            results.append(result)
+            print(f"  ours {fmt(result.best_s)} s, floor {fmt(result.floor_s)} s "
+                  f"{result.error or result.verified}", flush=True)
+        if server is not None:
+            server.stop()
+
+    headers, table = rows(results)
+    print()
+    print(text_table(headers, table))
+    print(f"\nratio = best of {args.repeat} upload(s) (POST -> image active) / same-run floor; "
+          "MiB/s = volume size / ours; peak RSS = server VmHWM during the upload "
+          "(* = max sampled VmRSS); scratch = peak bytes allocated in staging/conversion dirs; "
+          "CPU s = server+qemu-img CPU seconds vs the floor's; other CPU s = CPU seconds the "
+          "rest of the machine used during the best run (contention; ~0 on a quiet machine).")
+    payload = {"machine": info, "args": vars(args), "results": [asdict(r) for r in results]}
+    (WORK_DIR / "upload-results.json").write_text(json.dumps(payload, indent=2))
+    (WORK_DIR / "upload-results.md").write_text(
+        machine_lines(info) + "\n\n" + markdown_table(headers, table) + "\n")
+    print(f"results: {WORK_DIR / 'upload-results.json'}, {WORK_DIR / 'upload-results.md'}")
+    failed = [r for r in results if r.error or r.verified.startswith("FAIL")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Keystone v3 token routes: issue, validate, check, revoke; the caller's projects and catalog.
+
+Issuing is one INSERT in one transaction and revoking one UPDATE: a crash halfway
+leaves either no token or an unrevoked token, never a half-written one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from cinderlite.api.identity import schemas
+from cinderlite.api.identity.deps import (
+    base_url,
+    current_caller,
+    is_true,
+    read_json,
+    reject_nul_in_url,
+    runtime,
+    self_url,
+)
+from cinderlite.domain.errors import NotFound
+from cinderlite.services import identity, identity_admin
+
+router = APIRouter(dependencies=[Depends(reject_nul_in_url)])
+
+
+def _catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
+    settings = runtime(request).settings
+    return schemas.catalog(
+        identity_url=settings.identity_url(), volume_url=settings.volume_url(),
+        image_url=settings.image_url(), region=settings.region, project_id=project_id,
+    )
+
+
+def _token_response(
+    request: Request, info: identity.TokenInfo, status: int, token: str
+) -> JSONResponse:
+    nocatalog = "nocatalog" in request.query_params and is_true(
+        request.query_params.get("nocatalog") or "1"
+    )
+    entries = None
+    if info.project is not None and not nocatalog:
+        entries = _catalog(request, info.project.id)
+    return JSONResponse(
+        schemas.token_body(info, entries), status_code=status,
+        headers={"X-Subject-Token": token},
+    )
+
+
+@router.post("/v3/auth/tokens")
+async def issue_token(request: Request) -> Response:
+    req = schemas.parse_auth(await read_json(request))
+    rt = runtime(request)
+    async with rt.transaction() as db:
+        issued, info = await identity.authenticate(
+            db, req, lifetime_seconds=rt.settings.token_lifetime_seconds
+        )
+    return _token_response(request, info, 201, issued.token)
+
+
+def _subject(request: Request) -> str:
+    subject = request.headers.get("x-subject-token")
+    if not subject:
+        raise NotFound("Could not find token: .")
+    return subject
+
+
+@router.api_route("/v3/auth/tokens", methods=["GET", "HEAD"])
+async def validate_token(request: Request) -> Response:
+    caller = await current_caller(request)
+    subject = _subject(request)
+    op = "check_token" if request.method == "HEAD" else "validate_token"
+    async with runtime(request).sessionmaker() as db:
+        info = await identity.describe_token(db, token=subject)
+    identity_admin.check_admin_or_self(caller, op, info.user.id)
+    if request.method == "HEAD":
+        return Response(status_code=200, headers={"X-Subject-Token": subject})
+    return _token_response(request, info, 200, subject)
+
+
+@router.delete("/v3/auth/tokens", status_code=204)
+async def revoke_token(request: Request) -> Response:
+    caller = await current_caller(request)
+    subject = _subject(request)
+    rt = runtime(request)
+    async with rt.transaction() as db:
+        info = await identity.describe_token(db, token=subject)
+        identity_admin.check_admin_or_self(caller, "revoke_token", info.user.id)
+        await identity.revoke_token(db, token=subject)
+    rt.validator.forget(subject)
+    return Response(status_code=204)
+
+
+@router.get("/v3/auth/projects")
+async def auth_projects(request: Request) -> Response:
+    caller = await current_caller(request)
+    async with runtime(request).sessionmaker() as db:
+        projects = await identity_admin.user_projects(db, caller.user_id)
+    base = base_url(request)
+    items = [schemas.project_view(p, base) for p in projects if p.enabled]
+    return JSONResponse(schemas.collection("projects", items, self_url(request)))
+
+
+@router.get("/v3/auth/catalog")
+async def auth_catalog(request: Request) -> Response:
+    caller = await current_caller(request)
+    entries = _catalog(request, caller.project_id) if caller.project_id else []
+    return JSONResponse({"catalog": entries, "links": {"self": self_url(request)}})

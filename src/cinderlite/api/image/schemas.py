@@ -1,0 +1,334 @@
+"""Glance v2 wire format: JSON schemas we serve, request bodies, the image view.
+
+The served `image` schema is also what create and update bodies are validated
+against, as Glance does (glance/api/v2/images.py get_schema).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+
+from cinderlite.db.models import Image
+from cinderlite.domain.errors import Conflict, Forbidden, InvalidRequest, MalformedRequest
+from cinderlite.services.images import (
+    CONTAINER_FORMATS,
+    DISK_FORMATS,
+    SORT_KEYS,
+    VISIBILITIES,
+    ImageStatus,
+)
+
+PATCH_CONTENT_TYPE = "application/openstack-images-v2.1-json-patch"
+
+# Served as CURRENT first, then the older v2 versions as SUPPORTED.
+API_VERSIONS = ("2.16", "2.15", "2.14", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7",
+                "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+
+READ_ONLY = (
+    "created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url",
+    "self", "file", "schema", "os_hash_algo", "os_hash_value",
+)
+RESERVED = ("location", "deleted", "deleted_at")
+BASE_COLUMNS = (
+    "id", "name", "visibility", "protected", "os_hidden", "container_format", "disk_format",
+    "min_disk", "min_ram", "tags", "owner",
+)
+_UUID = (
+    "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+)
+
+
+def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
+    return {"type": ["null", kind], **extra}
+
+
+def _readonly(kind: Any, description: str, **extra: Any) -> dict[str, Any]:
+    return {"description": description, "readOnly": True, "type": kind, **extra}
+
+
+def _extra(description: str, **extra: Any) -> dict[str, Any]:
+    return {"description": description, "is_base": False, "type": "string", **extra}
+
+
+IMAGE_SCHEMA: dict[str, Any] = {
+    "name": "image",
+    "additionalProperties": {"type": "string"},
+    "links": [
+        {"href": "{self}", "rel": "self"},
+        {"href": "{file}", "rel": "enclosure"},
+        {"href": "{schema}", "rel": "describedby"},
+    ],
+    "properties": {
+        "id": {"description": "Image identifier (UUID)", "pattern": _UUID, "type": "string"},
+        "name": {"description": "Image name", "maxLength": 255, "type": ["null", "string"]},
+        "status": _readonly("string", "Image status", enum=[s.value for s in ImageStatus]),
+        "visibility": {"description": "Who can see the image", "enum": list(VISIBILITIES),
+                       "type": "string"},
+        "protected": {"description": "Whether the image can be deleted", "type": "boolean"},
+        "os_hidden": {"description": "Whether the image is left out of default lists",
+                      "type": "boolean"},
+        "checksum": _readonly(["null", "string"], "MD5 of the image data", maxLength=32),
+        "os_hash_algo": _readonly(["null", "string"], "Algorithm of os_hash_value",
+                                  maxLength=64),
+        "os_hash_value": _readonly(["null", "string"], "Hex digest of the image data",
+                                   maxLength=128),
+        "owner": {"description": "Owning project", "maxLength": 255,
+                  "type": ["null", "string"]},
+        "size": _readonly(["null", "integer"], "Size of the image data in bytes"),
+        "virtual_size": _readonly(["null", "integer"], "Virtual size of the disk in bytes"),
+        "min_ram": {"description": "RAM needed to boot, in MB", "type": "integer",
+                    "minimum": 0},
+        "min_disk": {"description": "Disk needed to boot, in GB", "type": "integer",
+                     "minimum": 0},
+        "container_format": {"description": "Format of the container",
+                             "enum": [None, *CONTAINER_FORMATS], "type": ["null", "string"]},
+        "disk_format": {"description": "Format of the disk",
+                        "enum": [None, *DISK_FORMATS], "type": ["null", "string"]},
+        "created_at": _readonly("string", "When the image was created"),
+        "updated_at": _readonly("string", "When the image was last changed"),
+        "tags": {"description": "Image tags", "type": "array",
+                 "items": {"maxLength": 255, "type": "string"}},
+        "self": _readonly("string", "Image URL"),
+        "file": _readonly("string", "Image data URL"),
+        "schema": _readonly("string", "Image schema URL"),
+        "architecture": _extra("CPU architecture the image needs"),
+        "instance_uuid": _extra("Instance this image records (informational)"),
+        "kernel_id": _extra("Kernel image of an AMI-style image", pattern=_UUID,
+                            type=["null", "string"]),
+        "ramdisk_id": _extra("Ramdisk image of an AMI-style image", pattern=_UUID,
+                             type=["null", "string"]),
+        "os_distro": _extra("Operating system distribution"),
+        "os_version": _extra("Operating system version"),
+    },
+}
+
+IMAGES_SCHEMA: dict[str, Any] = {
+    "name": "images",
+    "links": [
+        {"href": "{first}", "rel": "first"},
+        {"href": "{next}", "rel": "next"},
+        {"href": "{schema}", "rel": "describedby"},
+    ],
+    "properties": {
+        "images": {"items": IMAGE_SCHEMA, "type": "array"},
+        "schema": {"type": "string"},
+        "first": {"type": "string"},
+        "next": {"type": "string"},
+    },
+}
+
+# What bodies are checked against: the schema without the link templates.
+_VALIDATION_SCHEMA = {k: v for k, v in IMAGE_SCHEMA.items() if k != "links"}
+_VALIDATOR = jsonschema.Draft4Validator(_VALIDATION_SCHEMA)
+
+
+def versions_document(image_url: str) -> dict[str, Any]:
+    href = f"{image_url.rstrip('/')}/v2/"
+    return {
+        "versions": [
+            {"id": f"v{v}", "status": "CURRENT" if i == 0 else "SUPPORTED",
+             "links": [{"rel": "self", "href": href}]}
+            for i, v in enumerate(API_VERSIONS)
+        ]
+    }
+
+
+def _timestamp(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def image_view(image: Image) -> dict[str, Any]:
+    """The image as Glance shows it: custom properties, then the base attributes."""
+    view: dict[str, Any] = dict(image.properties or {})
+    view.update({
+        "id": image.id,
+        "name": image.name,
+        "status": image.status,
+        "visibility": image.visibility,
+        "protected": bool(image.protected),
+        "os_hidden": bool(image.os_hidden),
+        "checksum": image.checksum,
+        "os_hash_algo": image.os_hash_algo,
+        "os_hash_value": image.os_hash_value,
+        "owner": image.owner,
+        "size": image.size,
+        "virtual_size": image.virtual_size,
+        "min_ram": image.min_ram,
+        "min_disk": image.min_disk,
+        "disk_format": image.disk_format,
+        "container_format": image.container_format,
+        "created_at": _timestamp(image.created_at),
+        "updated_at": _timestamp(image.updated_at),
+        "tags": list(image.tags or []),
+        "self": f"/v2/images/{image.id}",
+        "file": f"/v2/images/{image.id}/file",
+        "schema": "/v2/schemas/image",
+    })
+    return view
+
+
+def _check_key(key: str) -> None:
+    if key in READ_ONLY:
+        raise Forbidden(f"Attribute '{key}' is read-only.")
+    if key in RESERVED or key.startswith("os_glance"):
+        raise Forbidden(f"Attribute '{key}' is reserved.")
+
+
+def _validate(doc: dict[str, Any]) -> None:
+    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(doc))
+    if error is not None:
+        raise InvalidRequest(f"Provided object does not match schema 'image': {error.message}")
+    for key in doc:
+        if len(key) > 255:
+            raise InvalidRequest(f"Provided object does not match schema 'image': "
+                                 f"property name '{key[:32]}...' is longer than 255 characters")
+
+
+def _split(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    fields = {k: v for k, v in doc.items() if k in BASE_COLUMNS}
+    props = {k: v for k, v in doc.items() if k not in BASE_COLUMNS}
+    return fields, props
+
+
+def parse_create(body: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """POST /v2/images body -> (base fields, custom properties)."""
+    if not isinstance(body, dict):
+        raise MalformedRequest("Body expected in request.")
+    for key in body:
+        _check_key(key)
+    _validate(body)
+    return _split(body)
+
+
+def mutable_view(image: Image) -> dict[str, Any]:
+    """What a PATCH document applies to: writable base attributes + properties."""
+    doc: dict[str, Any] = dict(image.properties or {})
+    for key in BASE_COLUMNS:
+        if key != "id":
+            doc[key] = getattr(image, key)
+    doc["tags"] = list(image.tags or [])
+    return doc
+
+
+def _decode_path(path: Any) -> list[str]:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidRequest(f"Invalid JSON pointer for this resource: '{path}'")
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+    if not parts[0] or len(parts) > 2 or (len(parts) == 2 and parts[0] != "tags"):
+        raise InvalidRequest(f"Invalid JSON pointer for this resource: '{path}'")
+    return parts
+
+
+def apply_patch(doc: dict[str, Any], ops: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Apply a v2.1 JSON-patch document (add/replace/remove) to `doc` (from
+    mutable_view); returns the validated (base fields, custom properties)."""
+    if not isinstance(ops, list):
+        raise InvalidRequest("Request body must be a JSON array of operation objects.")
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
+            name = op.get("op") if isinstance(op, dict) else op
+            raise InvalidRequest(f"Operation objects must contain exactly one member named "
+                                 f"\"add\", \"remove\", or \"replace\" (got {name!r}).")
+        parts = _decode_path(op.get("path"))
+        key = parts[0]
+        if key == "id":
+            raise Forbidden("Attribute 'id' is read-only.")
+        _check_key(key)
+        kind = op["op"]
+        if kind != "remove" and "value" not in op:
+            raise InvalidRequest(f"Operation \"{kind}\" requires a member named \"value\".")
+        if len(parts) == 2:  # /tags/<tag> or /tags/-
+            _patch_tag(doc, kind, parts[1], op.get("value"))
+            continue
+        if kind == "remove":
+            if key in BASE_COLUMNS:
+                raise Forbidden(f"Attribute '{key}' cannot be removed.")
+            if key not in doc:
+                raise Conflict(f"Property {key} does not exist.")
+            del doc[key]
+        elif kind == "replace" and key not in BASE_COLUMNS and key not in doc:
+            raise Conflict(f"Property {key} does not exist.")
+        else:
+            doc[key] = op["value"]
+    _validate(doc)
+    return _split(doc)
+
+
+def _patch_tag(doc: dict[str, Any], kind: str, tag: str, value: Any) -> None:
+    tags: list[str] = doc.setdefault("tags", [])
+    if kind == "remove":
+        if tag not in tags:
+            raise Conflict(f"Tag {tag} does not exist.")
+        tags.remove(tag)
+    elif tag == "-":
+        tags.append(value)
+    else:
+        raise InvalidRequest(f"Invalid JSON pointer for this resource: '/tags/{tag}'")
+
+
+# --- list query -------------------------------------------------------------
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+_BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def parse_list_query(params: Any) -> dict[str, Any]:
+    """Query string of GET /v2/images -> filters, sort, limit, marker."""
+    limit = DEFAULT_LIMIT
+    if "limit" in params:
+        try:
+            limit = int(params["limit"])
+        except ValueError:
+            raise InvalidRequest("limit param must be an integer") from None
+        if limit < 0:
+            raise InvalidRequest("limit param must be positive")
+    limit = min(limit, MAX_LIMIT)
+    filters: dict[str, Any] = {}
+    for key in ("name", "status", "owner", "disk_format", "container_format"):
+        if key in params:
+            filters[key] = params[key]
+    if "visibility" in params:
+        vis = params["visibility"]
+        if vis not in (*VISIBILITIES, "all"):
+            raise InvalidRequest(f"Invalid visibility value: {vis}")
+        filters["visibility"] = vis
+    if "os_hidden" in params:
+        value = _BOOL.get(str(params["os_hidden"]).lower())
+        if value is None:
+            raise InvalidRequest(f"Invalid value '{params['os_hidden']}' for 'os_hidden' filter."
+                                 " Valid values are 'true' or 'false'.")
+        filters["os_hidden"] = value
+    tags = params.getlist("tag") if hasattr(params, "getlist") else []
+    if tags:
+        filters["tags"] = tuple(tags)
+    sort = _parse_sort(params, SORT_KEYS)
+    return {"filters": filters, "sort": sort, "limit": limit, "marker": params.get("marker")}
+
+
+def _parse_sort(params: Any, allowed: tuple[str, ...]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    if "sort" in params:
+        for item in str(params["sort"]).split(","):
+            key, _, direction = item.strip().partition(":")
+            pairs.append((key, direction or "desc"))
+    else:
+        keys = params.getlist("sort_key") if hasattr(params, "getlist") else []
+        dirs = params.getlist("sort_dir") if hasattr(params, "getlist") else []
+        if not keys:
+            keys = ["created_at"]
+        for i, key in enumerate(keys):
+            direction = dirs[i] if i < len(dirs) else (dirs[0] if dirs else "desc")
+            pairs.append((key, direction))
+    for key, direction in pairs:
+        if key not in allowed:
+            raise InvalidRequest(f"Invalid sort key: {key}. It must be one of the following: "
+                                 f"{', '.join(allowed)}.")
+        if direction not in ("asc", "desc"):
+            raise InvalidRequest(f"Invalid sort direction: {direction}")
+    return pairs

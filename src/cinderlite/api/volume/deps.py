@@ -1,0 +1,122 @@
+"""The request pipeline of the volume API, in Cinder's order (spec §2.3):
+auth -> route -> microversion -> content type -> body -> (action lookup) -> project check.
+
+Each step either fills in the request's VolumeContext or answers with a fault.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cinderlite.api.faults import cinder_fault, unauthenticated_response
+from cinderlite.api.volume import versions
+from cinderlite.api.volume.context import V2, ApiVersion, VolumeContext
+from cinderlite.domain.errors import (
+    DependencyUnavailable,
+    MalformedRequest,
+    ServiceError,
+    TooLarge,
+    Unauthenticated,
+    UnsupportedMedia,
+)
+from cinderlite.domain.identity import Caller
+
+if TYPE_CHECKING:
+    from cinderlite.app import Runtime
+
+JSON_TYPES = frozenset({"application/json", "application/vnd.openstack.volume+json"})
+KEYSTONE_UNAVAILABLE = "The Keystone service is temporarily unavailable."
+DECODE_ERROR = (
+    "Error decoding your request. Either the URL or the request body contained characters "
+    "that could not be decoded by Cinder."
+)
+# Marks a request whose body had no usable JSON (empty, or no Content-Type: Cinder
+# then ignores the body).
+NO_BODY = object()
+
+
+class Rejected(Exception):
+    """A pipeline step answered the request itself (401, 503, 400/406 of versions...)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def authenticate(rt: Runtime, request: Request, api: str) -> Caller:
+    """keystonemiddleware: the token's caller, or its 401 (503 when Keystone is down)."""
+    token = request.headers.get("x-auth-token")
+    identity_url = rt.settings.identity_url()
+    if not token:
+        raise Rejected(unauthenticated_response(identity_url))
+    try:
+        return await rt.validator.validate(token)
+    except Unauthenticated:
+        raise Rejected(unauthenticated_response(identity_url)) from None
+    except DependencyUnavailable:
+        # The seed's /v2 answers 401 when Keystone is down; modern Cinder 503.
+        if api == "v2":
+            raise Rejected(unauthenticated_response(identity_url)) from None
+        raise Rejected(cinder_fault(503, KEYSTONE_UNAVAILABLE)) from None
+
+
+def negotiate(request: Request, api: str) -> ApiVersion:
+    if api == "v2":
+        return V2
+    try:
+        return versions.parse_header(request.headers.get(versions.HEADER))
+    except versions.VersionError as exc:
+        raise Rejected(cinder_fault(exc.status, exc.message)) from None
+
+
+async def read_json(rt: Runtime, request: Request) -> object:
+    """The decoded JSON body, or NO_BODY when it is empty or has no Content-Type.
+
+    Raises TooLarge (413), UnsupportedMedia (415), MalformedRequest (400).
+    """
+    limit = rt.settings.max_request_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge("Request is too large.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge("Request is too large.")
+        chunks.append(chunk)
+    if size == 0:
+        return NO_BODY
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return NO_BODY
+    if content_type.split(";", 1)[0].strip().lower() not in JSON_TYPES:
+        raise UnsupportedMedia("Unsupported Content-Type")
+    raw = b"".join(chunks)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MalformedRequest(DECODE_ERROR) from None
+    except ValueError:
+        raise MalformedRequest("Malformed request body") from None
+
+
+def check_project(ctx: VolumeContext) -> None:
+    """The URL's project must be the token's (Cinder wsgi Resource._process_stack)."""
+    if ctx.url_project_id is not None and ctx.url_project_id != ctx.caller.project_id:
+        raise MalformedRequest("Malformed request url")
+
+
+def fault_for(exc: ServiceError) -> tuple[int, str]:
+    """Status and message for errors whose rendering differs from the plain table."""
+    if isinstance(exc, DependencyUnavailable):
+        if exc.service == "identity":
+            return 503, KEYSTONE_UNAVAILABLE
+        # The image service is unreachable or misconfigured: 500 on both APIs
+        # (PRODUCT.md; deliberately not Cinder's 400).
+        return 500, exc.message
+    return 0, exc.message

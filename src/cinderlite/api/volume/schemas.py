@@ -1,0 +1,159 @@
+"""Wire format of the volume API: JSON schemas (Cinder's, draft 4) and their error texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+from cinderlite.domain.errors import InvalidRequest
+from cinderlite.domain.volumes import AttachStatus, VolumeStatus
+
+# cinder/api/validation/parameter_types.py :: boolean
+BOOLEAN_STRINGS = [
+    True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t",
+    False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no", "n", "f",
+]
+TRUE_STRINGS = frozenset({"true", "1", "on", "yes", "y", "t"})
+boolean: dict[str, Any] = {"type": ["boolean", "string"], "enum": BOOLEAN_STRINGS}
+nullable_string: dict[str, Any] = {"type": ["string", "null"], "maxLength": 255}
+volume_size: dict[str, Any] = {
+    "type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": 2147483647,
+}
+metadata: dict[str, Any] = {
+    "type": ["object", "null"],
+    "patternProperties": {
+        "^[a-zA-Z0-9-_:. /]{1,255}$": {"type": "string", "maxLength": 255},
+    },
+    "additionalProperties": False,
+}
+_uuid_or_null: dict[str, Any] = {"type": ["string", "null"], "maxLength": 255}
+
+CREATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "volume": {
+            "type": "object",
+            "properties": {
+                "name": nullable_string,
+                "description": nullable_string,
+                "display_name": nullable_string,
+                "display_description": nullable_string,
+                "size": {**volume_size, "type": ["integer", "string", "null"]},
+                "availability_zone": nullable_string,
+                "volume_type": nullable_string,
+                "metadata": metadata,
+                "imageRef": _uuid_or_null,
+                "image_id": _uuid_or_null,
+                "multiattach": boolean,
+                "snapshot_id": _uuid_or_null,
+                "source_volid": _uuid_or_null,
+                "backup_id": _uuid_or_null,
+                "consistencygroup_id": _uuid_or_null,
+                "group_id": _uuid_or_null,
+                "scheduler_hints": {"type": ["object", "null"]},
+            },
+            "additionalProperties": False,
+        },
+        "OS-SCH-HNT:scheduler_hints": {"type": ["object", "null"]},
+    },
+    "required": ["volume"],
+    "additionalProperties": False,
+}
+
+UPDATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "volume": {
+            "type": "object",
+            "properties": {
+                "name": nullable_string,
+                "description": nullable_string,
+                "display_name": nullable_string,
+                "display_description": nullable_string,
+                "metadata": metadata,
+            },
+            "additionalProperties": False,
+        },
+    },
+    "required": ["volume"],
+    "additionalProperties": False,
+}
+
+
+def _action(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object", "properties": {name: body}, "required": [name],
+        "additionalProperties": False,
+    }
+
+
+ATTACH = _action("os-attach", {
+    "type": "object",
+    "properties": {
+        "instance_uuid": {"type": "string", "maxLength": 36},
+        "mountpoint": {"type": "string", "maxLength": 255},
+        "host_name": {"type": "string", "maxLength": 255},
+        "mode": {"type": "string", "enum": ["rw", "ro"]},
+    },
+    "required": ["mountpoint"],
+    "anyOf": [{"required": ["instance_uuid"]}, {"required": ["host_name"]}],
+    "additionalProperties": False,
+})
+DETACH = _action("os-detach", {
+    "type": ["object", "null"],
+    "properties": {"attachment_id": {"type": ["string", "null"], "maxLength": 36}},
+    "additionalProperties": False,
+})
+RESET_STATUS = _action("os-reset_status", {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": [s.value for s in VolumeStatus]},
+        "attach_status": {"type": "string",
+                          "enum": [AttachStatus.ATTACHED.value, AttachStatus.DETACHED.value]},
+        "migration_status": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+})
+EXTEND = _action("os-extend", {
+    "type": "object",
+    "properties": {"new_size": volume_size},
+    "required": ["new_size"],
+    "additionalProperties": False,
+})
+SET_BOOTABLE = _action("os-set_bootable", {
+    "type": "object",
+    "properties": {"bootable": boolean},
+    "required": ["bootable"],
+    "additionalProperties": False,
+})
+
+_validators: dict[int, jsonschema.Draft4Validator] = {}
+
+
+def validate(schema: dict[str, Any], body: object) -> None:
+    """Raise InvalidRequest with Cinder's message for the first schema violation.
+
+    Format (cinder/api/validation/validators.py): "Invalid input for
+    field/attribute <last path element>. Value: <value>. <message>", or just
+    the message when the error is at the top level.
+    """
+    validator = _validators.get(id(schema))
+    if validator is None:
+        validator = _validators[id(schema)] = jsonschema.Draft4Validator(schema)
+    error = next(iter(validator.iter_errors(body)), None)
+    if error is None:
+        return
+    if error.path:
+        raise InvalidRequest(
+            f"Invalid input for field/attribute {error.path[-1]}. Value: {error.instance}. "
+            f"{error.message}"
+        )
+    raise InvalidRequest(error.message)
+
+
+def to_bool(value: object) -> bool:
+    """A value that passed the `boolean` schema, as a bool (strutils strict parsing)."""
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in TRUE_STRINGS

@@ -1,0 +1,106 @@
+"""Volume and volume-type bodies as plain dicts, per API and microversion.
+
+Up to the highest microversion we serve (3.3) the volume body is Cinder's 3.0
+set; strict clients (tempest) forbid any other key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from cinderlite.api.volume.context import VolumeContext
+from cinderlite.db.models import VolumeAttachment, VolumeType
+from cinderlite.services.volumes import VolumeDetail
+
+HOST = "cinderlite@files#files"
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """Cinder's (oslo jsonutils) format: 2026-11-27T05:46:07.000000, no zone."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value is not None else None
+
+
+def links(
+    base_url: str, ctx: VolumeContext, project_id: str, volume_id: str
+) -> list[dict[str, str]]:
+    base = base_url.rstrip("/")
+    prefix = "v2" if ctx.api == "v2" else "v3"
+    return [
+        {"href": f"{base}/{prefix}/{project_id}/volumes/{volume_id}", "rel": "self"},
+        {"href": f"{base}/{project_id}/volumes/{volume_id}", "rel": "bookmark"},
+    ]
+
+
+def attachments(volume_id: str, rows: Sequence[VolumeAttachment]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": volume_id,
+            "attachment_id": a.id,
+            "volume_id": volume_id,
+            "server_id": a.instance_uuid,
+            "host_name": a.attached_host,
+            "device": a.mountpoint,
+            "attached_at": timestamp(a.attached_at),
+        }
+        for a in rows
+    ]
+
+
+def summary(detail: VolumeDetail, ctx: VolumeContext, base_url: str) -> dict[str, Any]:
+    v = detail.volume
+    return {"id": v.id, "links": links(base_url, ctx, ctx.project_id, v.id), "name": v.name}
+
+
+def volume(
+    detail: VolumeDetail, ctx: VolumeContext, base_url: str, *, extended: bool = True
+) -> dict[str, Any]:
+    """The full view. `extended` adds what Cinder's API extensions add on show and
+    detail (never on create): the tenant attribute, admin-only host and migration
+    attributes, and `volume_image_metadata` for volumes made from an image."""
+    v = detail.volume
+    body: dict[str, Any] = {
+        "id": v.id,
+        "status": v.status,
+        "size": v.size,
+        "availability_zone": v.availability_zone,
+        "created_at": timestamp(v.created_at),
+        "updated_at": timestamp(v.updated_at),
+        "attachments": attachments(v.id, detail.attachments),
+        "name": v.name,
+        "description": v.description,
+        "volume_type": detail.type_name,
+        "snapshot_id": None,
+        "source_volid": None,
+        "metadata": dict(v.meta or {}),
+        "links": links(base_url, ctx, ctx.project_id, v.id),
+        "user_id": v.user_id,
+        "bootable": "true" if v.bootable else "false",
+        "encrypted": False,
+        "replication_status": "disabled",
+        "consistencygroup_id": None,
+        "multiattach": False,
+    }
+    if not extended:
+        return body
+    body["os-vol-tenant-attr:tenant_id"] = v.project_id
+    if ctx.caller.is_admin:
+        body["os-vol-host-attr:host"] = HOST
+        body["os-vol-mig-status-attr:migstat"] = None
+        body["os-vol-mig-status-attr:name_id"] = None
+    if v.image_meta:
+        body["volume_image_metadata"] = {str(k): str(val) for k, val in v.image_meta.items()}
+    return body
+
+
+def volume_type(vtype: VolumeType, ctx: VolumeContext) -> dict[str, Any]:
+    return {
+        "id": vtype.id,
+        "name": vtype.name,
+        "description": vtype.description,
+        "is_public": vtype.is_public,
+        "extra_specs": dict(vtype.extra_specs or {}),
+        "qos_specs_id": vtype.qos_specs_id,
+        "os-volume-type-access:is_public": vtype.is_public,
+    }

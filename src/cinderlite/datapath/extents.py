@@ -1,0 +1,80 @@
+"""Where a sparse file's data is: SEEK_DATA/SEEK_HOLE extents and fixed-size segments.
+
+Holes cost no reads: callers get (offset, length, is_data) segments and feed a
+shared zero block to the hashers for the hole parts instead of reading them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+
+ZERO_BLOCK_SIZE = 8 << 20
+# One shared, never-written block of zeros: hole segments are hashed from
+# slices of it, so skipping a hole allocates nothing.
+ZERO_BLOCK = bytes(ZERO_BLOCK_SIZE)
+
+
+def data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """Yield (offset, length) of the regions of `fd` that may hold data, up to `size`.
+
+    File systems without SEEK_DATA support report the whole file as data.
+    """
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only a hole remains
+                return
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+                yield offset, size - offset
+                return
+            raise
+        if start >= size:
+            return
+        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        yield start, end - start
+        offset = end
+
+
+def segments(
+    fd: int, size: int, chunk_size: int = ZERO_BLOCK_SIZE
+) -> Iterator[tuple[int, int, bool]]:
+    """Cover [0, size) with (offset, length, is_data) pieces of at most `chunk_size` bytes."""
+    if chunk_size > ZERO_BLOCK_SIZE:
+        raise ValueError("chunk_size larger than the zero block")
+    pos = 0
+    for start, length in data_extents(fd, size):
+        yield from _split(pos, start - pos, False, chunk_size)
+        yield from _split(start, length, True, chunk_size)
+        pos = start + length
+    yield from _split(pos, size - pos, False, chunk_size)
+
+
+def _split(
+    offset: int, length: int, is_data: bool, chunk_size: int
+) -> Iterator[tuple[int, int, bool]]:
+    end = offset + length
+    while offset < end:
+        n = min(chunk_size, end - offset)
+        yield offset, n, is_data
+        offset += n
+
+
+def allocated_bytes(fd: int, size: int) -> int:
+    """Bytes of `fd` in data extents (what a sparse copy must write at most)."""
+    return sum(length for _, length in data_extents(fd, size))
+
+
+def is_zero(chunk: bytes) -> bool:
+    """True when `chunk` is all zero bytes (a memcmp; bytes-to-bytes compares are fast)."""
+    n = len(chunk)
+    if n == 0:
+        return True
+    if chunk[0] or chunk[-1]:
+        return False
+    if n == ZERO_BLOCK_SIZE:
+        return chunk == ZERO_BLOCK
+    return chunk == bytes(n)

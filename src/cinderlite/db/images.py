@@ -1,0 +1,184 @@
+"""Queries for images and image members.
+
+Status changes are compare-and-swap (`UPDATE ... WHERE status IN (...)`), so
+two racing requests cannot both win. Deleting an image removes its row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cinderlite.db.models import Image, ImageMember
+
+# Sort keys Glance accepts (api/v2/images.py _available_sort_keys) that we store.
+SORT_KEYS = (
+    "name", "status", "container_format", "disk_format", "size", "id", "created_at",
+    "updated_at", "visibility", "owner", "min_disk", "min_ram", "virtual_size",
+)
+_NULLABLE_TEXT = {"name", "container_format", "disk_format", "owner"}
+_NULLABLE_INT = {"size", "virtual_size"}
+
+
+@dataclass(frozen=True)
+class ImageFilters:
+    """What a list request asks for. `project_id` None means "see everything" (admin)."""
+
+    project_id: str | None
+    visibility: str | None = None
+    name: str | None = None
+    status: str | None = None
+    owner: str | None = None
+    os_hidden: bool | None = False
+    disk_format: str | None = None
+    container_format: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+async def create(db: AsyncSession, **values: Any) -> Image:
+    image = Image(**values)
+    db.add(image)
+    await db.flush()
+    return image
+
+
+async def get(db: AsyncSession, *, image_id: str, for_update: bool = False) -> Image | None:
+    stmt = select(Image).where(Image.id == image_id).execution_options(populate_existing=True)
+    if for_update and db.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def is_member(db: AsyncSession, *, image_id: str, project_id: str) -> bool:
+    stmt = select(ImageMember.image_id).where(
+        ImageMember.image_id == image_id, ImageMember.member_id == project_id
+    )
+    return (await db.execute(stmt)).first() is not None
+
+
+def _sort_expr(key: str) -> ColumnElement[Any]:
+    col = getattr(Image, key)
+    # NULLs sort the same way on SQLite and PostgreSQL, and keyset paging works.
+    if key in _NULLABLE_TEXT:
+        return func.coalesce(col, literal(""))
+    if key in _NULLABLE_INT:
+        return func.coalesce(col, literal(-1))
+    return col  # type: ignore[no-any-return]
+
+
+def _visible(project_id: str) -> ColumnElement[bool]:
+    accepted = select(ImageMember.image_id).where(
+        ImageMember.member_id == project_id, ImageMember.status == "accepted"
+    )
+    return or_(
+        Image.owner == project_id,
+        Image.visibility == "public",
+        and_(Image.visibility == "shared", Image.id.in_(accepted)),
+    )
+
+
+def _where(f: ImageFilters) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.visibility in (None, "all"):
+        if f.project_id is not None:
+            vis = _visible(f.project_id)
+            # Glance lists community images only when asked (or when they are ours).
+            conds.append(or_(vis, Image.visibility == "community") if f.visibility else vis)
+    else:
+        conds.append(Image.visibility == f.visibility)
+        if f.project_id is not None and f.visibility in ("private", "shared"):
+            conds.append(_visible(f.project_id))
+    for attr in ("name", "status", "owner", "disk_format", "container_format"):
+        value = getattr(f, attr)
+        if value is not None:
+            conds.append(getattr(Image, attr) == value)
+    if f.os_hidden is not None:
+        conds.append(Image.os_hidden == f.os_hidden)
+    return conds
+
+
+async def list_images(
+    db: AsyncSession, *, filters: ImageFilters, sort: Sequence[tuple[str, str]],
+    limit: int, marker: Image | None = None,
+) -> list[Image]:
+    """A page of images, ordered by `sort` [(key, "asc"|"desc")] then id.
+
+    `marker` is the last image of the previous page; keyset paging on the sort
+    columns. Tag filtering happens here in Python (tags are a JSON list).
+    """
+    keys = [*list(sort), ("id", sort[-1][1] if sort else "desc")]
+    stmt = select(Image).where(*_where(filters))
+    order = []
+    for key, direction in keys:
+        expr = _sort_expr(key)
+        order.append(expr.asc() if direction == "asc" else expr.desc())
+    stmt = stmt.order_by(*order)
+    if marker is not None:
+        stmt = stmt.where(_after(marker, keys))
+    if not filters.tags:
+        return list((await db.execute(stmt.limit(limit))).scalars())
+    out: list[Image] = []
+    for image in (await db.execute(stmt)).scalars():
+        if all(t in (image.tags or []) for t in filters.tags):
+            out.append(image)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def _marker_value(marker: Image, key: str) -> Any:
+    value = getattr(marker, key)
+    if value is None:
+        return "" if key in _NULLABLE_TEXT else -1
+    return value
+
+
+def _after(marker: Image, keys: list[tuple[str, str]]) -> ColumnElement[bool]:
+    """Rows strictly after `marker` in the (key1, key2, ..., id) order."""
+    clause: ColumnElement[bool] | None = None
+    for i in reversed(range(len(keys))):
+        key, direction = keys[i]
+        expr = _sort_expr(key)
+        value = _marker_value(marker, key)
+        beyond = expr > value if direction == "asc" else expr < value
+        clause = beyond if clause is None else or_(beyond, and_(expr == value, clause))
+    return clause if clause is not None else true()
+
+
+async def update_fields(
+    db: AsyncSession, *, image_id: str, values: dict[str, Any],
+    expected_status: Collection[str] | None = None,
+) -> bool:
+    """Set `values` (only while the status is one of `expected_status`, if given)."""
+    stmt = update(Image).where(Image.id == image_id)
+    if expected_status is not None:
+        stmt = stmt.where(Image.status.in_(list(expected_status)))
+    result = await db.execute(stmt.values(**values))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def transition(
+    db: AsyncSession, *, image_id: str, expected: Collection[str], new: str, now: datetime,
+    values: dict[str, Any] | None = None,
+) -> bool:
+    """Compare-and-swap the status from one of `expected` to `new`."""
+    return await update_fields(
+        db, image_id=image_id, expected_status=expected,
+        values={"status": new, "updated_at": now, **(values or {})},
+    )
+
+
+async def delete_image(db: AsyncSession, *, image_id: str) -> bool:
+    await db.execute(delete(ImageMember).where(ImageMember.image_id == image_id))
+    result = await db.execute(delete(Image).where(Image.id == image_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def ids_in_status(db: AsyncSession, *, statuses: Collection[str]) -> list[str]:
+    stmt = select(Image.id).where(Image.status.in_(list(statuses)))
+    return list((await db.execute(stmt)).scalars())

@@ -1,0 +1,84 @@
+"""User messages (Cinder's message API): what went wrong with an asynchronous operation.
+
+Texts and ids follow cinder/message/message_field.py; the API shows
+`user_message` as "<action text>:<detail text>" (no space after the colon).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cinderlite.db import messages as messages_db
+from cinderlite.db.models import UserMessage
+
+RESOURCE_VOLUME = "VOLUME"
+LEVEL_ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Detail:
+    id: str
+    text: str
+
+
+COPY_VOLUME_TO_IMAGE = Action("003", "copy volume to image")
+
+DRIVER_NOT_INITIALIZED = Detail("002", "Driver is not initialized at present.")
+FAILED_TO_UPLOAD_VOLUME = Detail("004", "Failed to upload volume to image at backend.")
+NOT_ENOUGH_SPACE_FOR_IMAGE = Detail("006", "Not enough quota resource for operation.")
+IMAGE_FROM_VOLUME_OVER_QUOTA = Detail(
+    "007", "Image used for creating volume exceeds available space."
+)
+# Beyond Cinder (which has no iso upload): ids from 900 up are cinderlite's own.
+VOLUME_DATA_NOT_ISO = Detail(
+    "900", "The volume data is not an ISO 9660 image, so no iso image was made."
+)
+UPLOAD_INTERRUPTED = Detail(
+    "901", "The upload was interrupted by a service restart and has been rolled back."
+)
+
+ACTIONS = {a.id: a for a in (COPY_VOLUME_TO_IMAGE,)}
+DETAILS = {
+    d.id: d
+    for d in (
+        DRIVER_NOT_INITIALIZED, FAILED_TO_UPLOAD_VOLUME, NOT_ENOUGH_SPACE_FOR_IMAGE,
+        IMAGE_FROM_VOLUME_OVER_QUOTA, VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED,
+    )
+}
+
+
+def event_id(resource_type: str, action_id: str, detail_id: str) -> str:
+    """Cinder's event id, e.g. VOLUME_VOLUME_003_004."""
+    return f"VOLUME_{resource_type}_{action_id}_{detail_id}"
+
+
+def user_message(message: UserMessage) -> str:
+    action = ACTIONS.get(message.action_id)
+    detail = DETAILS.get(message.detail_id)
+    return f"{action.text if action else ''}:{detail.text if detail else ''}"
+
+
+async def record(
+    db: AsyncSession, *, project_id: str, resource_uuid: str | None, action: Action,
+    detail: Detail, now: datetime, ttl_seconds: int, request_id: str | None = None,
+    reason: str | None = None, resource_type: str = RESOURCE_VOLUME,
+) -> UserMessage:
+    """Add an ERROR message for `project_id`; it expires `ttl_seconds` after `now`."""
+    message = UserMessage(
+        id=str(uuid.uuid4()), project_id=project_id, request_id=request_id,
+        resource_type=resource_type, resource_uuid=resource_uuid,
+        event_id=event_id(resource_type, action.id, detail.id), message_level=LEVEL_ERROR,
+        action_id=action.id, detail_id=detail.id, reason=(reason or "")[:2000] or None,
+        created_at=now, expires_at=now + timedelta(seconds=ttl_seconds),
+    )
+    return await messages_db.create(db, message=message)

@@ -1,0 +1,148 @@
+"""Volume actions other than upload: attach, detach, reset status, extend, set bootable.
+
+Attachments are records only (no hypervisor). Each action is one transaction,
+so a crash leaves either the old or the new state, never half of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import TYPE_CHECKING
+
+from cinderlite.db import volumes as volumes_db
+from cinderlite.db.models import VolumeAttachment
+from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound
+from cinderlite.domain.identity import Caller
+from cinderlite.domain.volumes import VolumeStatus
+from cinderlite.services import policy as P
+from cinderlite.services.identity import utcnow
+from cinderlite.services.volumes import GiB, _target, authorize, load
+
+if TYPE_CHECKING:
+    from cinderlite.app import Runtime
+
+S = VolumeStatus
+
+
+async def attach(
+    rt: Runtime, caller: Caller, volume_id: str, *, instance_uuid: str | None,
+    host_name: str | None, mountpoint: str, mode: str,
+) -> None:
+    """Record an attachment: `available` (or `reserved`) -> `in-use`, attach_status attached."""
+    current = await load(rt, caller, volume_id)
+    authorize(rt, caller, P.ATTACH, _target(current.volume))
+    now = utcnow()
+    async with rt.transaction() as db:
+        ok = await volumes_db.transition(
+            db, volume_id=volume_id, expected=[S.AVAILABLE, S.RESERVED, S.ATTACHING],
+            new=S.IN_USE, now=now, values={"attach_status": "attached"},
+        )
+        if not ok:
+            raise InvalidVolume(
+                f"Volume status must be available or reserved to attach, but the current "
+                f"status is {current.volume.status}."
+            )
+        await volumes_db.add_attachment(db, VolumeAttachment(
+            id=str(uuid.uuid4()), volume_id=volume_id, instance_uuid=instance_uuid,
+            attached_host=host_name, mountpoint=mountpoint, attach_mode=mode,
+            attach_status="attached", attached_at=now,
+        ))
+
+
+async def detach(
+    rt: Runtime, caller: Caller, volume_id: str, *, attachment_id: str | None
+) -> None:
+    """End one attachment; with none left the volume becomes `available`.
+
+    While `uploading` the status is left alone (Cinder db.volume_detached); the
+    upload's end picks available/in-use from the attachments.
+    """
+    current = await load(rt, caller, volume_id)
+    authorize(rt, caller, P.DETACH, _target(current.volume))
+    now = utcnow()
+    async with rt.transaction() as db:
+        live = await volumes_db.attachments(db, volume_id=volume_id)
+        if attachment_id is None:
+            if not live:
+                raise InvalidVolume("Volume must be attached in order to detach.")
+            if len(live) > 1:
+                raise InvalidRequest(
+                    "Detach volume failed: More than one attachment, but no attachment_id "
+                    "provided."
+                )
+            attachment_id = live[0].id
+        elif not any(a.id == attachment_id for a in live):
+            raise NotFound(
+                f"Volume attachment could not be found with filter: attachment_id = "
+                f"{attachment_id}."
+            )
+        await volumes_db.detach_attachment(db, attachment_id=attachment_id, now=now)
+        if await volumes_db.count_attached(db, volume_id=volume_id) == 0:
+            await volumes_db.update_fields(
+                db, volume_id=volume_id, values={"attach_status": "detached", "updated_at": now}
+            )
+            await volumes_db.transition(
+                db, volume_id=volume_id, expected=[S.IN_USE, S.DETACHING, S.ATTACHING],
+                new=S.AVAILABLE, now=now,
+            )
+
+
+async def reset_status(
+    rt: Runtime, caller: Caller, volume_id: str, *, status: str | None,
+    attach_status: str | None,
+) -> None:
+    """Admin override of status/attach_status, outside the transition table (as Cinder)."""
+    current = await load(rt, caller, volume_id)
+    authorize(rt, caller, P.RESET_STATUS, _target(current.volume))
+    values: dict[str, object] = {"updated_at": utcnow()}
+    if status is not None:
+        values["status"] = status
+        values["previous_status"] = None
+    if attach_status is not None:
+        values["attach_status"] = attach_status
+    async with rt.transaction() as db:
+        if attach_status == "detached":
+            for attachment in await volumes_db.attachments(db, volume_id=volume_id):
+                await volumes_db.detach_attachment(db, attachment_id=attachment.id,
+                                                   now=utcnow())
+        await volumes_db.update_fields(db, volume_id=volume_id, values=values)
+
+
+async def extend(rt: Runtime, caller: Caller, volume_id: str, *, new_size: int) -> None:
+    """Grow an `available` volume. The file grows first, then the row in one update:
+    a crash in between leaves a larger file under the old size, which is harmless."""
+    current = await load(rt, caller, volume_id)
+    authorize(rt, caller, P.VOLUME_UPDATE, _target(current.volume))
+    volume = current.volume
+    if volume.status != S.AVAILABLE:
+        raise InvalidVolume(
+            f"Volume {volume_id} status must be available to extend, but current status is: "
+            f"{volume.status}."
+        )
+    if new_size <= volume.size:
+        raise InvalidRequest(
+            f"Invalid input received: New size for extend must be greater than current size. "
+            f"(current: {volume.size}, extended: {new_size})."
+        )
+    path = rt.volumes.path(volume_id)
+    await asyncio.to_thread(os.truncate, path, new_size * GiB)
+    async with rt.transaction() as db:
+        ok = await volumes_db.extend(
+            db, volume_id=volume_id, old_size=volume.size, new_size=new_size, now=utcnow()
+        )
+        if not ok:
+            raise InvalidVolume(
+                f"Volume {volume_id} status must be available to extend, but current status "
+                f"is: {volume.status}."
+            )
+
+
+async def set_bootable(rt: Runtime, caller: Caller, volume_id: str, *, bootable: bool) -> None:
+    current = await load(rt, caller, volume_id)
+    authorize(rt, caller, P.VOLUME_UPDATE, _target(current.volume))
+    async with rt.transaction() as db:
+        await volumes_db.update_fields(
+            db, volume_id=volume_id, values={"bootable": bootable, "updated_at": utcnow()}
+        )

@@ -1,0 +1,67 @@
+"""Microversion header parsing and the version document."""
+
+from __future__ import annotations
+
+import pytest
+
+from cinderlite.api.volume import versions
+from cinderlite.api.volume.context import ApiVersion
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, ApiVersion(3, 0)),
+        ("volume 3.0", ApiVersion(3, 0)),
+        ("volume 3.3", ApiVersion(3, 3)),
+        ("volume latest", versions.MAX),
+        ("Volume LATEST", versions.MAX),
+        ("compute 2.1, volume 3.2", ApiVersion(3, 2)),
+    ],
+)
+def test_parse_accepts(header: str | None, expected: ApiVersion) -> None:
+    assert versions.parse_header(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("volume 3.1.1", 400),
+        ("volume 3.01", 400),
+        ("volume 03.1", 400),
+        ("volume abc", 400),
+        ("volume", 400),
+        ("compute 2.1", 400),
+        ("", 400),
+        ("volume 3.4", 406),
+        ("volume 2.0", 406),
+        ("volume 4.0", 406),
+    ],
+)
+def test_parse_rejects(header: str, status: int) -> None:
+    with pytest.raises(versions.VersionError) as info:
+        versions.parse_header(header)
+    assert info.value.status == status
+
+
+def test_out_of_range_message_names_the_range() -> None:
+    with pytest.raises(versions.VersionError) as info:
+        versions.parse_header("volume 3.71")
+    assert info.value.message == (
+        f"Version 3.71 is not supported by the API. Minimum is 3.0 and maximum is {versions.MAX}."
+    )
+
+
+def test_version_document_shape() -> None:
+    doc = versions.versions_document("http://h:8776/")
+    (entry,) = doc["versions"]  # type: ignore[misc]
+    assert entry["id"] == "v3.0"
+    assert entry["version"] == str(versions.MAX)
+    assert entry["min_version"] == "3.0"
+    assert {"rel": "self", "href": "http://h:8776/v3/"} in entry["links"]
+
+
+def test_response_headers() -> None:
+    assert versions.response_headers(ApiVersion(3, 2)) == {
+        "OpenStack-API-Version": "volume 3.2", "Vary": "OpenStack-API-Version",
+    }
