@@ -93,12 +93,20 @@ typecheck: install-dev ## mypy
 
 check: lint test ## what CI runs
 
+# Extra options: make bench BENCH_ARGS="--cases sparse25 --repeat 3" (see docs/benchmarks.md)
 bench: install-dev qemu-img ## data-path benchmark: our upload times against the hashing/qemu-img floors
-	$(BIN)/python -m bench.upload
+	$(BIN)/python -m bench.upload $(BENCH_ARGS)
 
-bench-api: install-dev ## API load test with wrk (installed through apt when root)
-	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-	$(BIN)/python -m bench.api
+bench-api: install-dev qemu-img ## API load test with wrk (installed through apt when root)
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing wrk"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "wrk is missing: install the Debian package wrk (sudo apt-get install wrk)"; exit 1; \
+	  fi; \
+	fi
+	$(BIN)/python -m bench.api $(BENCH_ARGS)
 
 lock: ## re-pin dependencies into requirements*.lock
 	rm -rf /tmp/cinderlite-lock && $(PYTHON) -m venv /tmp/cinderlite-lock

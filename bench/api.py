@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pstats
 import re
 import shutil
 import statistics
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="upload actions timed per mode while 4 uploads run")
     parser.add_argument("--accept-threads", type=int, default=4)
     parser.add_argument("--skip-accept", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the server under cProfile; print its top functions at the end")
     args = parser.parse_args(argv)
 
     if shutil.which("wrk") is None:
@@ -207,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     info = machine(WORK_DIR)
     print("machine:\n" + machine_lines(info), flush=True)
-    server = Server("api", work / "data")
+    profile = work / "server.prof" if args.profile else None
+    server = Server("api", work / "data", profile=profile)
     wrk_results: list[WrkResult] = []
     accept: list[AcceptLatency] = []
     with server:
@@ -268,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     (WORK_DIR / "api-results.md").write_text(
         machine_lines(info) + "\n\n" + markdown_table(headers, rows) + "\n")
     print(f"results: {WORK_DIR / 'api-results.json'}, {WORK_DIR / 'api-results.md'}")
+    if profile is not None and profile.exists():
+        stats = pstats.Stats(str(profile))
+        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("tottime").print_stats(30)
+        print(f"profile: {profile} (python -m pstats {profile})")
     failed = any(r.error for r in wrk_results) or any(a.errors for a in accept)
     return 1 if failed else 0
 

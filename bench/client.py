@@ -39,6 +39,7 @@ class Client:
         self.timeout = timeout
         self.token = ""
         self.project_id = ""
+        self.last_polls = 0
         self._local = threading.local()
 
     # -- transport -------------------------------------------------------------------------
@@ -153,9 +154,12 @@ class Client:
 
     def wait_image_active(self, image_id: str, *, poll: float = 0.02,
                           timeout: float = 1800.0) -> dict[str, Any]:
-        """Poll GET /v2/images/{id} every `poll` seconds until `active`."""
+        """Poll GET /v2/images/{id} every `poll` seconds until `active` (the number of
+        GETs is left in `self.last_polls`)."""
         deadline = time.monotonic() + timeout
+        self.last_polls = 0
         while True:
+            self.last_polls += 1
             try:
                 image = self.get_image(image_id)
             except ApiError as exc:

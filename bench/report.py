@@ -38,7 +38,8 @@ def machine(work_dir: Path) -> dict[str, str]:
         dev = df[-1].split()[0]
         rota = Path(f"/sys/block/{Path(dev).name.rstrip('0123456789')}/queue/rotational")
         if rota.exists():
-            disk += " (rotational)" if rota.read_text().strip() == "1" else " (non-rotational)"
+            flag = rota.read_text().strip() == "1"
+            disk += " (kernel: rotational)" if flag else " (kernel: non-rotational)"
     qemu = _run(["qemu-img", "--version"]).splitlines()
     wrk = shutil.which("wrk")
     return {

@@ -109,8 +109,10 @@ class Server:
     """One `cinderlite serve` process with its own data dir, on 127.0.0.1 free ports."""
 
     def __init__(self, name: str, data_dir: Path, env: dict[str, str] | None = None,
-                 fresh: bool = True) -> None:
+                 fresh: bool = True, profile: Path | None = None) -> None:
         self.name = name
+        # When set, the server runs under cProfile and writes its stats here on exit.
+        self.profile = profile
         self.data_dir = data_dir
         self.extra_env = dict(env or {})
         self.fresh = fresh
@@ -158,8 +160,11 @@ class Server:
         env.update(self.extra_env)
         python = REPO_DIR / ".venv" / "bin" / "python"
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child owns it until stop()
+        argv = [str(python if python.exists() else sys.executable)]
+        if self.profile is not None:
+            argv += ["-m", "cProfile", "-o", str(self.profile)]
         self.proc = subprocess.Popen(
-            [str(python if python.exists() else sys.executable), "-m", "cinderlite", "serve"],
+            [*argv, "-m", "cinderlite", "serve"],
             cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )

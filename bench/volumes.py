@@ -27,6 +27,8 @@ class VolumeSpec:
         return self.size // GiB
 
     def describe(self) -> str:
+        if self.data_extents * MiB == self.size:
+            return f"{self.size_gib} GiB of random data"
         pct = 100 * self.data_extents * MiB / self.size
         return f"{self.size_gib} GiB, {self.data_extents} MiB random data ({pct:.1f}%), rest holes"
 

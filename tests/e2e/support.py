@@ -195,12 +195,18 @@ def wait_until(
         time.sleep(interval)
 
 
-def file_digest(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
+def file_digests(path: Path, *algos: str) -> list[str]:
+    """Hex digests of the file's content, one read for all algorithms."""
+    hashes = [hashlib.new(a) for a in algos]
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+            for h in hashes:
+                h.update(chunk)
+    return [h.hexdigest() for h in hashes]
+
+
+def file_digest(path: Path, algo: str) -> str:
+    return file_digests(path, algo)[0]
 
 
 def same_bytes(a: Path, b: Path) -> bool:

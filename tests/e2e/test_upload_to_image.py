@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,13 @@ from tests.e2e.support import (
     Api,
     LiveServer,
     file_digest,
+    file_digests,
     parse_table,
     qemu_compare,
     run_cli,
     run_json,
     same_bytes,
+    wait_until,
     write_at,
 )
 
@@ -64,7 +67,7 @@ def src_volume(server: LiveServer, demo_api: Api) -> Iterator[Source]:
     path = server.volume_file(created["id"])
     write_at(path, 4 << 20, os.urandom(1 << 20))
     write_at(path, (1 << 30) - (64 << 10), os.urandom(64 << 10))
-    yield Source(created["id"], path, file_digest(path, "md5"), file_digest(path, "sha512"))
+    yield Source(created["id"], path, *file_digests(path, "md5", "sha512"))
     run_cli(["openstack", "volume", "delete", created["id"]], server.demo_env, check=False)
 
 
@@ -87,7 +90,6 @@ def finish_and_fetch(
     # `image save` goes through openstacksdk, which checks os_hash_value/checksum.
     run_cli(["openstack", "image", "save", "--file", str(out), image_id], server.demo_env)
     assert out.stat().st_size == image["size"], image
-    assert image["checksum"] == file_digest(out, "md5")
     return image, out
 
 
@@ -131,7 +133,15 @@ def test_cinder_upload_to_image_at_3_0(server: LiveServer, demo_api: Api, src: S
     assert started["visibility"] == "shared", out
     assert started["protected"] == "False", out
 
-    image = demo_api.wait_image(started["image_id"], "active", timeout=180)
+    # While the upload runs, the service keeps serving requests that write
+    # (a password login stores a token): each must succeed.
+    def active_after_login() -> dict[str, Any] | None:
+        Api.login(server, server.demo_openrc)
+        image = demo_api.image(started["image_id"])
+        assert image is not None, "image vanished: the upload failed"
+        return image if image["status"] == "active" else None
+
+    image = wait_until(active_after_login, timeout=180, what="up2 active", interval=0.1)
     demo_api.wait_volume(src.id, "available")
     assert image["name"] == "up2"
     assert image["disk_format"] == "raw"
@@ -172,6 +182,7 @@ def test_cinder_upload_to_image_at_3_1_private_qcow2(
     )
     assert image["visibility"] == "private"
     assert image["owner"] == demo_api.project_id
+    assert image["checksum"] == file_digest(download, "md5")
     qemu_compare(src.path, download, "qcow2")
     delete_image(server, demo_api, image["id"], download)
 
@@ -194,6 +205,7 @@ def test_openstack_upload_converts_to(
         server, demo_api, src, started["image_id"], disk_format=disk_format
     )
     assert image["name"] == name
+    assert image["checksum"] == file_digest(download, "md5")
     qemu_compare(src.path, download, qemu_format)
     delete_image(server, demo_api, image["id"], download)
 
@@ -240,3 +252,26 @@ def test_seed_execution_example_on_v2(server: LiveServer, demo_api: Api, src: So
     assert image["checksum"] == src.md5
     assert image["os_hash_value"] == src.sha512
     delete_image(server, demo_api, image["id"], None)
+
+
+def test_seed_error_example_other_tenant_is_malformed_url(
+    server: LiveServer, demo_api: Api, src: Source
+) -> None:
+    # The seed's error execution example: a tenant in the URL that is not the token's.
+    other_tenant = uuid.uuid4().hex
+    resp = httpx.post(
+        f"{server.volume_url}/v2/{other_tenant}/volumes/{src.id}/action",
+        json={
+            "os-volume_upload_image": {
+                "container_format": "bare",
+                "force": False,
+                "image_name": "testupdateimage",
+                "disk_format": "raw",
+            }
+        },
+        headers={"X-Auth-Token": demo_api.token, "Accept": "application/json"},
+        timeout=30,
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json() == {"badRequest": {"message": "Malformed request url", "code": 400}}
+    assert demo_api.volume(src.id)["status"] == "available"  # type: ignore[index]

@@ -78,3 +78,40 @@ def is_zero(chunk: bytes) -> bool:
     if n == ZERO_BLOCK_SIZE:
         return chunk == ZERO_BLOCK
     return chunk == bytes(n)
+
+
+MIB = 1 << 20
+# Allocation granularity of qemu-img's default layout per output format (qemu
+# names), for the free-space estimate: a 1 MiB extent can cost a whole block.
+BLOCK_BYTES = {
+    "qcow2": 64 << 10, "vmdk": 64 << 10, "vdi": 1 << 20, "vpc": 2 << 20,
+    "vhdx": 32 << 20, "parallels": 1 << 20, "raw": 1,
+}
+
+
+def estimate_image_bytes(path: str | os.PathLike[str], *, qemu_format: str,
+                         compressed: bool) -> int:
+    """A conservative guess of the bytes an upload of the raw file `path` will store.
+
+    raw: its data extents. Converted: the extents rounded up to the format's
+    blocks, plus 1% and 16 MiB of metadata. gzip (`compressed`): its output can
+    exceed its input a little, and a converted file and its gzip copy coexist.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        extents = list(data_extents(fd, size))
+    finally:
+        os.close(fd)
+    data = sum(length for _, length in extents)
+    if qemu_format == "raw":
+        need = data
+    else:
+        block = BLOCK_BYTES.get(qemu_format, 1 << 20)
+        blocks: set[int] = set()
+        for start, length in extents:
+            blocks.update(range(start // block, (start + length - 1) // block + 1))
+        need = min(len(blocks) * block, size) + size // 100 + 16 * MIB
+    if compressed:
+        need += data + data // 100 + MIB if qemu_format != "raw" else need // 100 + MIB
+    return need

@@ -7,6 +7,7 @@ over 2 KiB), so hashing costs about as much as the slower of the two.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -107,3 +108,33 @@ async def rechunk(chunks: AsyncIterator[bytes], size: int = 4 << 20) -> AsyncIte
             buf.clear()
     if buf:
         yield bytes(buf)
+
+
+async def read_ahead(chunks: AsyncIterator[bytes], depth: int = 2) -> AsyncIterator[bytes]:
+    """Yield `chunks` while a background task already receives the next `depth`
+    ones, so receiving overlaps hashing and writing. Errors of the source are
+    re-raised here; closing this generator stops the background task."""
+    queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(maxsize=depth)
+
+    async def pump() -> None:
+        try:
+            async for chunk in chunks:
+                await queue.put(chunk)
+        except Exception as exc:  # handed to the consumer, which re-raises it
+            await queue.put(exc)
+            return
+        await queue.put(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

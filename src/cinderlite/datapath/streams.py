@@ -123,6 +123,47 @@ def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         offset += n
 
 
+class _Writer:
+    """Sparse pwrites in their own thread, so a slow disk does not stall reads and hashing.
+
+    After a failed write it keeps draining its queue (so the producer never
+    blocks) and `check()` re-raises the error in the producer's thread.
+    """
+
+    def __init__(self, fd: int, depth: int = 4) -> None:
+        self._fd = fd
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="image-writer")
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if self._error is None:
+                try:
+                    pwrite_all(self._fd, item[1], item[0])
+                except BaseException as exc:
+                    self._error = exc
+
+    def put(self, offset: int, chunk: bytes) -> None:
+        self.check()
+        self._queue.put((offset, chunk))
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Wait for every queued write; re-raise a write error."""
+        if self._thread.is_alive():
+            self._queue.put(_DONE)
+            self._thread.join()
+        self.check()
+
+
 def copy_sparse(
     src: Path,
     dst: Path | None,
@@ -135,13 +176,15 @@ def copy_sparse(
     """Copy `src` to a new file `dst` (None: only hash), skipping holes and zero chunks.
 
     Holes in `src` are never read: the zero block is hashed in their place and
-    `dst` keeps a hole there. `dst` must not exist (O_EXCL). Raises
-    CopyStopped when `stop` is set, StorageFull when `dst`'s disk is full.
-    On any error a partial `dst` is left for the caller to remove.
+    `dst` keeps a hole there. Reads happen in the calling thread; md5, sha512
+    and the writes each run in their own thread. `dst` must not exist (O_EXCL).
+    Raises CopyStopped when `stop` is set, StorageFull when `dst`'s disk is
+    full. On any error a partial `dst` is left for the caller to remove.
     """
     progress = progress or Progress()
     src_fd = os.open(src, os.O_RDONLY)
     dst_fd = -1
+    writer: _Writer | None = None
     hasher = ParallelHasher()
     try:
         if size is None:
@@ -149,6 +192,7 @@ def copy_sparse(
         progress.total = size
         if dst is not None:
             dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            writer = _Writer(dst_fd)
         zeros = memoryview(ZERO_BLOCK)
         data_bytes = 0
         for offset, length, is_data in segments(src_fd, size, chunk_size):
@@ -161,10 +205,11 @@ def copy_sparse(
                     chunk += bytes(length - len(chunk))
                 data_bytes += length
                 hasher.update(chunk)
-                if dst_fd >= 0 and not is_zero(chunk):
-                    pwrite_all(dst_fd, chunk, offset)
+                if writer is not None and not is_zero(chunk):
+                    writer.put(offset, chunk)
             progress.done = offset + length
-        if dst_fd >= 0:
+        if writer is not None:
+            writer.close()
             try:
                 os.ftruncate(dst_fd, size)
             except OSError as exc:
@@ -175,6 +220,9 @@ def copy_sparse(
         return CopyResult(size, md5, HASH_ALGO, sha, data_bytes)
     finally:
         hasher.abort()
+        if writer is not None:
+            with contextlib.suppress(BaseException):
+                writer.close()
         os.close(src_fd)
         if dst_fd >= 0:
             os.close(dst_fd)
@@ -197,6 +245,9 @@ async def run_blocking(fn: Callable[..., T], *args: Any, stop: threading.Event, 
     thread still writing it.
     """
     fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+    # Running from the start: a cancelled awaiter can no longer cancel `fut`,
+    # so the thread can always deliver its result.
+    fut.set_running_or_notify_cancel()
 
     def _target() -> None:
         try:
@@ -210,6 +261,9 @@ async def run_blocking(fn: Callable[..., T], *args: Any, stop: threading.Event, 
         return await asyncio.shield(afut)
     except asyncio.CancelledError:
         stop.set()
-        with contextlib.suppress(BaseException):
-            await afut
+        # Wait for the thread even if cancelled again meanwhile (two parties
+        # may cancel one upload: the image delete and the vanished-row watch).
+        while not fut.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(afut)
         raise

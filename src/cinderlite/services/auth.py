@@ -22,7 +22,13 @@ class TokenValidator(Protocol):
         """The caller for `token`; raises Unauthenticated or DependencyUnavailable."""
         ...
 
-    def forget(self, token: str) -> None: ...
+    def forget(self, token: str) -> None:
+        """Drop one token from the cache (after it was revoked here)."""
+        ...
+
+    def clear(self) -> None:
+        """Drop every cached token (after a change that can invalidate many)."""
+        ...
 
 
 class EmbeddedTokenValidator:

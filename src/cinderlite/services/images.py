@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cinderlite.datapath.hashing import rechunk
+from cinderlite.datapath.hashing import read_ahead, rechunk
 from cinderlite.datapath.inspect import StreamInspector
 from cinderlite.db import images as images_db
 from cinderlite.db import jobs as jobs_db
@@ -29,6 +29,7 @@ from cinderlite.domain.errors import (
     Forbidden,
     InvalidRequest,
     NoImageFound,
+    ServiceError,
     TooLarge,
 )
 from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, Caller
@@ -231,7 +232,7 @@ async def _inspected(
     """Pass chunks through size cap and format inspection. The final verdict is
     given before the generator ends, so the store never commits refused data."""
     size = 0
-    async for chunk in rechunk(chunks):
+    async for chunk in read_ahead(rechunk(chunks)):
         size += len(chunk)
         if size > limits.size_cap:
             raise TooLarge("The provided image is too large.")
@@ -278,13 +279,19 @@ async def upload_data(
 
     inspector = StreamInspector(disk_format, container_format)
     virtual: list[int | None] = []
+    stream = _inspected(chunks, inspector, limits, virtual.append)
     try:
-        stored = await rt.images.write(
-            image_id, _inspected(chunks, inspector, limits, virtual.append)
-        )
-    except BaseException:
+        stored = await rt.images.write(image_id, stream)
+    except BaseException as exc:
         await asyncio.shield(_back_to_queued(rt, image_id))
+        if isinstance(exc, Exception) and not isinstance(exc, ServiceError):
+            # A delete during the upload removes the staging file under us.
+            async with rt.transaction() as db:
+                if await images_db.get(db, image_id=image_id) is None:
+                    raise ImageGone(image_id) from exc
         raise
+    finally:
+        await stream.aclose()
     return await _activate(rt, image_id, stored, virtual[0] if virtual else None)
 
 

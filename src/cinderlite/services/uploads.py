@@ -19,17 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cinderlite.datapath import qemu
 from cinderlite.datapath.compress import gzip_file
-from cinderlite.datapath.extents import data_extents
+from cinderlite.datapath.extents import estimate_image_bytes
 from cinderlite.datapath.streams import (
     CopyResult,
     CopyStopped,
@@ -39,6 +37,7 @@ from cinderlite.datapath.streams import (
     run_blocking,
 )
 from cinderlite.db import jobs as jobs_db
+from cinderlite.db import messages as messages_db
 from cinderlite.db import uploads as uploads_db
 from cinderlite.db.models import Image, Volume, VolumeType
 from cinderlite.domain import volumes as volume_rules
@@ -69,12 +68,6 @@ MIB = 1 << 20
 MAX_ATTEMPTS = 3
 # Cinder image_utils: prefixes never copied from a volume's image metadata.
 RESERVED_PREFIXES = ("os_glance", "img_signature", "signature_verified")
-# Allocation granularity of qemu-img's default layout per output format, for
-# the free-space estimate (a 1 MiB extent can cost a whole block).
-BLOCK_BYTES = {
-    "qcow2": 64 << 10, "vmdk": 64 << 10, "vdi": 1 << 20, "vpc": 2 << 20,
-    "vhdx": 32 << 20, "parallels": 1 << 20, "raw": 1,
-}
 RAW_FORMATS = ("raw", "iso")
 
 
@@ -137,31 +130,6 @@ def image_properties(
         for k, v in (image_meta or {}).items()
         if k not in core and k not in top_level and not str(k).startswith(prefixes)
     }
-
-
-def estimate_image_bytes(path: Path, *, disk_format: str, container_format: str | None) -> int:
-    """A conservative guess of the store space an upload needs (blocking; sparse-aware)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        extents = list(data_extents(fd, size))
-    finally:
-        os.close(fd)
-    fmt = qemu.qemu_format(disk_format)
-    block = BLOCK_BYTES.get(fmt, 1 << 20)
-    data = sum(length for _, length in extents)
-    if fmt == "raw":
-        need = data
-    else:
-        blocks = set()
-        for start, length in extents:
-            blocks.update(range(start // block, (start + length - 1) // block + 1))
-        need = min(len(blocks) * block, size) + size // 100 + 16 * MIB  # + metadata
-    if container_format == "compressed":
-        # gzip output can exceed its input by a little; a converted file and its
-        # gzip copy exist at the same time.
-        need += data + data // 100 + MIB if fmt != "raw" else need // 100 + MIB
-    return need
 
 
 async def start_upload(
@@ -234,8 +202,9 @@ async def _estimate(rt: Runtime, volume_id: str, req: UploadRequest) -> int | No
     """Store bytes the upload will need, or None when the volume has no data file."""
     try:
         return await asyncio.to_thread(
-            estimate_image_bytes, rt.volumes.path(volume_id), disk_format=req.disk_format,
-            container_format=req.container_format,
+            estimate_image_bytes, rt.volumes.path(volume_id),
+            qemu_format=qemu.qemu_format(req.disk_format),
+            compressed=req.container_format == "compressed",
         )
     except FileNotFoundError:
         return None
@@ -523,6 +492,7 @@ async def recover(rt: Runtime) -> None:
                     reason="volume left uploading with no upload job",
                 )
         keep = await uploads_db.image_ids_in_progress(db)
+        await messages_db.delete_expired(db, now=now)
     for image_id, _ in images:
         await rt.images.delete(image_id)
     removed = await rt.images.cleanup_staging(keep)

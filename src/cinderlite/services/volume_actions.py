@@ -1,4 +1,5 @@
-"""Volume actions other than upload: attach, detach, reset status, extend, set bootable.
+"""Volume actions other than upload (attach, detach, reset status, extend, set
+bootable) and the volume metadata sub-resource.
 
 Attachments are records only (no hypervisor). Each action is one transaction,
 so a crash leaves either the old or the new state, never half of it.
@@ -9,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
-from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound
+from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound, VolumeNotFound
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import policy as P
@@ -63,6 +65,7 @@ async def detach(
     authorize(rt, caller, P.DETACH, _target(current.volume))
     now = utcnow()
     async with rt.transaction() as db:
+        await volumes_db.touch(db, volume_id=volume_id, now=now)
         live = await volumes_db.attachments(db, volume_id=volume_id)
         if attachment_id is None:
             if not live:
@@ -103,11 +106,11 @@ async def reset_status(
     if attach_status is not None:
         values["attach_status"] = attach_status
     async with rt.transaction() as db:
+        await volumes_db.update_fields(db, volume_id=volume_id, values=values)
         if attach_status == "detached":
             for attachment in await volumes_db.attachments(db, volume_id=volume_id):
                 await volumes_db.detach_attachment(db, attachment_id=attachment.id,
                                                    now=utcnow())
-        await volumes_db.update_fields(db, volume_id=volume_id, values=values)
 
 
 async def extend(rt: Runtime, caller: Caller, volume_id: str, *, new_size: int) -> None:
@@ -146,3 +149,36 @@ async def set_bootable(rt: Runtime, caller: Caller, volume_id: str, *, bootable:
         await volumes_db.update_fields(
             db, volume_id=volume_id, values={"bootable": bootable, "updated_at": utcnow()}
         )
+
+
+# --- metadata (GET/POST/PUT .../volumes/{id}/metadata[/{key}]) --------------------------
+
+
+async def get_metadata(rt: Runtime, caller: Caller, volume_id: str) -> dict[str, str]:
+    current = await load(rt, caller, volume_id)
+    authorize(rt, caller, P.VOLUME_GET_METADATA, _target(current.volume))
+    return dict(current.volume.meta or {})
+
+
+async def change_metadata(
+    rt: Runtime, caller: Caller, volume_id: str, *, items: Mapping[str, str],
+    replace: bool = False, delete_key: str | None = None,
+) -> dict[str, str]:
+    """Merge `items` into the metadata (or replace it, or drop `delete_key`); one
+    transaction that takes the row's write lock first, so concurrent changes serialize."""
+    current = await load(rt, caller, volume_id)
+    authorize(rt, caller, P.VOLUME_UPDATE, _target(current.volume))
+    now = utcnow()
+    async with rt.transaction() as db:
+        if not await volumes_db.touch(db, volume_id=volume_id, now=now):
+            raise VolumeNotFound(volume_id)
+        row = await volumes_db.get(db, volume_id=volume_id)
+        assert row is not None
+        meta = {} if replace else dict(row.meta or {})
+        if delete_key is not None:
+            if delete_key not in meta:
+                raise NotFound(f"Volume {volume_id} has no metadata with key {delete_key}.")
+            del meta[delete_key]
+        meta.update(items)
+        await volumes_db.update_fields(db, volume_id=volume_id, values={"meta": meta})
+    return meta

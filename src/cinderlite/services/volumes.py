@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
+
 from cinderlite.datapath import qemu
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db import volumes as volumes_db
-from cinderlite.db.models import Image, Volume, VolumeAttachment
+from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.domain.errors import (
     ConversionFailed,
     InvalidRequest,
@@ -121,16 +123,16 @@ async def load(rt: Runtime, caller: Caller, volume_id: str) -> VolumeDetail:
 
     One query for a detached volume (row + type name), two when attached.
     """
-    async with rt.sessionmaker() as db:
-        found = await volumes_db.get_with_type_name(db, volume_id=volume_id)
-        if found is None:
-            raise VolumeNotFound(volume_id)
-        volume, type_name = found
-        # Cinder API.get: a failed volume:get policy looks like a missing volume.
-        if not allows(rt, caller, P.VOLUME_GET, _target(volume)):
-            raise VolumeNotFound(volume_id)
-        attached: list[VolumeAttachment] = []
-        if volume.attach_status != "detached":
+    found = await volumes_db.read_with_type_name(rt.engine, volume_id=volume_id)
+    if found is None:
+        raise VolumeNotFound(volume_id)
+    volume, type_name = found
+    # Cinder API.get: a failed volume:get policy looks like a missing volume.
+    if not allows(rt, caller, P.VOLUME_GET, _target(volume)):
+        raise VolumeNotFound(volume_id)
+    attached: list[VolumeAttachment] = []
+    if volume.attach_status != "detached":
+        async with rt.sessionmaker() as db:
             attached = await volumes_db.attachments(db, volume_id=volume_id)
     return VolumeDetail(volume, type_name, attached)
 
@@ -153,7 +155,12 @@ async def create(
     if req.availability_zone is not None and req.availability_zone != AVAILABILITY_ZONE:
         raise InvalidRequest(f"Availability zone '{req.availability_zone}' is invalid.")
     now = utcnow()
-    async with rt.transaction() as db:
+    # Reads first, in their own session; the write transaction then starts with
+    # its INSERT. (On SQLite a transaction that reads and then writes fails at
+    # once with "database is locked" when another writer committed in between;
+    # one that writes first waits for the lock instead.)
+    async with rt.sessionmaker() as db:
+        vtype: VolumeType | None
         if req.volume_type is not None:
             vtype = await volumes_db.find_type(db, name_or_id=req.volume_type)
             if vtype is None:
@@ -161,10 +168,13 @@ async def create(
             if not vtype.is_public and not caller.is_admin:
                 raise NotFound(f"Volume type {req.volume_type} could not be found.")
         else:
-            vtype = await volumes_db.ensure_default_type(db, now=now)
+            vtype = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
         image: Image | None = None
         if req.image_id is not None:
             image = await _usable_image(db, caller, req.image_id, req.size)
+    if vtype is None:
+        vtype = await default_type(rt)
+    async with rt.transaction() as db:
         volume = Volume(
             id=str(uuid.uuid4()), project_id=caller.project_id, user_id=caller.user_id,
             name=req.name, description=req.description, size=req.size,
@@ -187,6 +197,23 @@ async def create(
         return detail
     await _make_empty(rt, volume.id, volume.size)
     return detail
+
+
+async def default_type(rt: Runtime) -> VolumeType:
+    """The `__DEFAULT__` volume type, created on first use (and by `recover`)."""
+    async with rt.sessionmaker() as db:
+        found = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
+    if found is not None:
+        return found
+    try:
+        async with rt.transaction() as db:
+            return await volumes_db.add_default_type(db, now=utcnow())
+    except IntegrityError:
+        # Another request made it first.
+        async with rt.sessionmaker() as db:
+            found = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
+        assert found is not None
+        return found
 
 
 def _copy(volume: Volume) -> Volume:
@@ -299,7 +326,10 @@ def _meta_matches(meta: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
 async def update(
     rt: Runtime, caller: Caller, volume_id: str, changes: Mapping[str, Any]
 ) -> VolumeDetail:
-    """Change name/description/metadata (metadata is replaced as a whole, as Cinder)."""
+    """Change name/description/metadata (metadata is replaced as a whole, as Cinder).
+
+    One UPDATE statement: a crash leaves either the old or the new values.
+    """
     current = await load(rt, caller, volume_id)
     authorize(rt, caller, P.VOLUME_UPDATE, _target(current.volume))
     values = dict(changes)
@@ -453,8 +483,8 @@ def _glance_metadata(image: Image) -> dict[str, str]:
 
 async def recover(rt: Runtime) -> None:
     """Ensure `__DEFAULT__` exists; finish interrupted deletes; fail orphaned creates."""
+    await default_type(rt)
     async with rt.transaction() as db:
-        await volumes_db.ensure_default_type(db, now=utcnow())
         deleting = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.DELETING])
         creating = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.CREATING])
         for volume_id in creating:

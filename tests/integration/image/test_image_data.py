@@ -57,7 +57,8 @@ async def test_upload_and_download_raw(image_client, demo, reader, rt) -> None: 
     assert resp.status_code == 204, resp.text
     img = await show(image_client, demo, image_id)
     assert img["status"] == "active"
-    assert img["size"] == len(data) and img["virtual_size"] == len(data)
+    assert img["size"] == len(data)
+    assert img["virtual_size"] == len(data)
     assert img["checksum"] == hashlib.md5(data).hexdigest()
     assert img["os_hash_algo"] == "sha512"
     assert img["os_hash_value"] == hashlib.sha512(data).hexdigest()
@@ -125,7 +126,9 @@ async def test_other_formats_are_recognised(image_client, demo, tmp_path, fmt, q
 
 
 @needs_qemu
-async def test_qcow2_with_backing_file_fails_safety_checks(image_client, demo, rt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_qcow2_with_backing_file_fails_safety_checks(  # type: ignore[no-untyped-def]
+    image_client, demo, rt, tmp_path
+) -> None:
     base = tmp_path / "base.raw"
     base.write_bytes(b"secret" * 1000)
     path = tmp_path / "evil.qcow2"
@@ -135,7 +138,8 @@ async def test_qcow2_with_backing_file_fails_safety_checks(image_client, demo, r
     assert resp.status_code == 415
     assert resp.json()["message"] == "Image failed safety checks"
     img = await show(image_client, demo, image_id)
-    assert img["status"] == "queued" and img["size"] is None
+    assert img["status"] == "queued"
+    assert img["size"] is None
     assert not await rt.images.exists(image_id)
     assert await rt.images.cleanup_staging() == []
 
@@ -200,7 +204,8 @@ async def test_client_disconnect_puts_image_back_to_queued(rt, demo) -> None:  #
         await images_service.upload_data(rt, demo.caller, image.id, broken())
     async with rt.transaction() as db:
         row = await images_db.get(db, image_id=image.id)
-    assert row is not None and row.status == "queued"
+    assert row is not None
+    assert row.status == "queued"
     assert await rt.images.cleanup_staging() == []
 
 
@@ -259,3 +264,29 @@ async def test_delete_cancels_the_running_upload_job(rt, demo, image_client) -> 
                                        headers=demo.headers)).status_code == 404
     finally:
         await rt.jobs.stop()
+
+
+async def test_delete_during_upload_answers_410_and_leaves_nothing(rt, demo, image_client) -> None:  # type: ignore[no-untyped-def]
+    image_id = await new_image(image_client, demo)
+    first_sent, release = asyncio.Event(), asyncio.Event()
+
+    async def body():  # type: ignore[no-untyped-def]
+        yield b"a" * MiB
+        first_sent.set()
+        await release.wait()
+        yield b"b" * MiB
+
+    upload = asyncio.create_task(put(image_client, demo, image_id, body()))
+    await asyncio.wait_for(first_sent.wait(), 10)
+
+    async def saving():  # type: ignore[no-untyped-def]
+        return (await show(image_client, demo, image_id))["status"] == "saving"
+
+    await wait_for(saving, timeout=10)
+    resp = await image_client.delete(f"/v2/images/{image_id}", headers=demo.headers)
+    assert resp.status_code == 204
+    release.set()
+    resp = await asyncio.wait_for(upload, 10)
+    assert resp.status_code == 410
+    assert not await rt.images.exists(image_id)
+    assert await rt.images.cleanup_staging() == []

@@ -69,8 +69,10 @@ async def test_create_returns_queued_image_with_defaults(image_client, demo) -> 
     assert img["status"] == "queued"
     assert img["visibility"] == "shared"
     assert img["owner"] == demo.project_id
-    assert img["protected"] is False and img["os_hidden"] is False
-    assert img["min_disk"] == 0 and img["min_ram"] == 0
+    assert img["protected"] is False
+    assert img["os_hidden"] is False
+    assert img["min_disk"] == 0
+    assert img["min_ram"] == 0
     assert img["tags"] == ["a", "b"]
     assert img["os_distro"] == "debian"
     for key in ("size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value"):
@@ -173,7 +175,8 @@ async def test_list_filters_sorts_and_pages(image_client, demo) -> None:  # type
     hidden = await create(image_client, demo, name="h", os_hidden=True)
     resp = await image_client.get("/v2/images", headers=demo.headers)
     body = resp.json()
-    assert body["schema"] == "/v2/schemas/images" and body["first"] == "/v2/images"
+    assert body["schema"] == "/v2/schemas/images"
+    assert body["first"] == "/v2/images"
     assert "next" not in body
     assert [i["id"] for i in body["images"]] == list(reversed(ids))
     resp = await image_client.get("/v2/images?os_hidden=true", headers=demo.headers)
@@ -211,8 +214,12 @@ async def test_patch_updates_fields_properties_and_tags(image_client, demo) -> N
                                     headers={**demo.headers, **PATCH})
     assert resp.status_code == 200, resp.text
     out = resp.json()
-    assert out["name"] == "new" and out["bar"] == "2" and "foo" not in out
-    assert out["min_ram"] == 512 and out["tags"] == ["t1", "t2"] and out["protected"] is True
+    assert out["name"] == "new"
+    assert out["bar"] == "2"
+    assert "foo" not in out
+    assert out["min_ram"] == 512
+    assert out["tags"] == ["t1", "t2"]
+    assert out["protected"] is True
     shown = (await image_client.get(f"/v2/images/{img['id']}", headers=demo.headers)).json()
     assert shown == out
 
@@ -238,7 +245,8 @@ async def test_patch_errors(image_client, demo) -> None:  # type: ignore[no-unty
         url, json=[{"op": "replace", "path": "/min_disk", "value": -1}], headers=hdrs)
     assert resp.status_code == 400
     shown = (await image_client.get(url, headers=demo.headers)).json()
-    assert shown["visibility"] == "shared" and shown["min_disk"] == 0
+    assert shown["visibility"] == "shared"
+    assert shown["min_disk"] == 0
 
 
 async def test_delete_protected_then_unprotected(image_client, demo) -> None:  # type: ignore[no-untyped-def]

@@ -17,26 +17,52 @@ MIB = 1 << 20
 
 
 async def make_volume(
-    rt: app_module.Runtime, *, project_id: str, user_id: str = "u", size_gib: int = 1,
-    status: str = "available", data: Iterable[tuple[int, bytes]] = (),
-    file_bytes: int | None = None, image_meta: dict | None = None, attached: bool = False,
-    description: str | None = None, volume_type_id: str | None = None,
+    rt: app_module.Runtime,
+    *,
+    project_id: str,
+    user_id: str = "u",
+    size_gib: int = 1,
+    status: str = "available",
+    data: Iterable[tuple[int, bytes]] = (),
+    file_bytes: int | None = None,
+    image_meta: dict | None = None,
+    attached: bool = False,
+    description: str | None = None,
+    volume_type_id: str | None = None,
 ) -> str:
     """A volume row and its sparse file (`file_bytes` defaults to size_gib GiB)."""
     volume_id = str(uuid.uuid4())
     now = utcnow()
     async with rt.transaction() as db:
-        db.add(Volume(
-            id=volume_id, project_id=project_id, user_id=user_id, name=f"vol-{volume_id[:8]}",
-            description=description, size=size_gib, status=status, attach_status="detached",
-            availability_zone="nova", bootable=False, meta={}, image_meta=image_meta or {},
-            volume_type_id=volume_type_id, created_at=now, updated_at=now,
-        ))
+        db.add(
+            Volume(
+                id=volume_id,
+                project_id=project_id,
+                user_id=user_id,
+                name=f"vol-{volume_id[:8]}",
+                description=description,
+                size=size_gib,
+                status=status,
+                attach_status="detached",
+                availability_zone="nova",
+                bootable=False,
+                meta={},
+                image_meta=image_meta or {},
+                volume_type_id=volume_type_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         if attached:
-            db.add(VolumeAttachment(
-                id=str(uuid.uuid4()), volume_id=volume_id, instance_uuid=str(uuid.uuid4()),
-                attach_status="attached", attached_at=now,
-            ))
+            db.add(
+                VolumeAttachment(
+                    id=str(uuid.uuid4()),
+                    volume_id=volume_id,
+                    instance_uuid=str(uuid.uuid4()),
+                    attach_status="attached",
+                    attached_at=now,
+                )
+            )
     await rt.volumes.create(volume_id, file_bytes if file_bytes is not None else size_gib << 30)
     path = rt.volumes.path(volume_id)
     fd = os.open(path, os.O_WRONLY)

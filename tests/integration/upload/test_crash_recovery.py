@@ -41,12 +41,15 @@ class Service:
         self.ports = {"identity": free_port(), "volume": free_port(), "image": free_port()}
         self.env = dict(
             os.environ,
-            CINDERLITE_DATA_DIR=str(data_dir), CINDERLITE_DATABASE_URL=database_url,
+            CINDERLITE_DATA_DIR=str(data_dir),
+            CINDERLITE_DATABASE_URL=database_url,
             CINDERLITE_IDENTITY_PORT=str(self.ports["identity"]),
             CINDERLITE_VOLUME_PORT=str(self.ports["volume"]),
             CINDERLITE_IMAGE_PORT=str(self.ports["image"]),
-            CINDERLITE_ADMIN_PASSWORD="admin-secret", CINDERLITE_DEMO_PASSWORD="demo-secret",
-            CINDERLITE_UPLOAD_WORKERS="2", CINDERLITE_JOB_LEASE_SECONDS="5",
+            CINDERLITE_ADMIN_PASSWORD="admin-secret",
+            CINDERLITE_DEMO_PASSWORD="demo-secret",
+            CINDERLITE_UPLOAD_WORKERS="2",
+            CINDERLITE_JOB_LEASE_SECONDS="5",
             CINDERLITE_LOG_LEVEL="WARNING",
         )
         self.proc: subprocess.Popen[bytes] | None = None
@@ -55,8 +58,11 @@ class Service:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cinderlite", "serve"], env=self.env, cwd=REPO,
-                stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "cinderlite", "serve"],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -86,11 +92,21 @@ class Service:
 
 
 async def _token(svc: Service) -> tuple[str, str]:
-    body = {"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": "admin-secret"}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
-    }}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": "admin",
+                        "domain": {"id": "default"},
+                        "password": "admin-secret",
+                    }
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+        }
+    }
     async with httpx.AsyncClient() as c:
         r = await c.post(f"{svc.url('identity')}/v3/auth/tokens", json=body)
     assert r.status_code == 201, r.text
@@ -105,11 +121,21 @@ async def _state(engine):  # type: ignore[no-untyped-def]
     return volumes, images, jobs
 
 
+def _fill(path: Path) -> None:
+    with open(path, "r+b") as fh:
+        fh.truncate(96 * MIB)
+        for k in range(0, 96, 16):
+            fh.seek(k * MIB)
+            fh.write(os.urandom(MIB))
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-async def test_kill_9_during_uploads_leaves_nothing_stuck(tmp_path: Path, database_url: str) -> None:
+async def test_kill_9_during_uploads_leaves_nothing_stuck(
+    tmp_path: Path, database_url: str
+) -> None:
     rng = random.Random(os.environ.get("CRASH_SEED", "cinderlite"))
     svc = Service(tmp_path / "data", database_url)
     engine = create_async_engine(database_url)
@@ -117,12 +143,12 @@ async def test_kill_9_during_uploads_leaves_nothing_stuck(tmp_path: Path, databa
     try:
         token, project = await _token(svc)
         headers = {"X-Auth-Token": token}
-        async with httpx.AsyncClient(base_url=svc.url("volume"), headers=headers,
-                                     timeout=30) as c:
+        async with httpx.AsyncClient(base_url=svc.url("volume"), headers=headers, timeout=30) as c:
             vids = []
             for i in range(3):
-                r = await c.post(f"/v3/{project}/volumes", json={"volume": {"size": 1,
-                                                                          "name": f"c{i}"}})
+                r = await c.post(
+                    f"/v3/{project}/volumes", json={"volume": {"size": 1, "name": f"c{i}"}}
+                )
                 assert r.status_code == 202, r.text
                 vids.append(r.json()["volume"]["id"])
             for _ in range(200):
@@ -135,24 +161,26 @@ async def test_kill_9_during_uploads_leaves_nothing_stuck(tmp_path: Path, databa
         digests = {}
         for v in vids:
             path = svc.data_dir / "volumes" / f"volume-{v}"
-            with open(path, "r+b") as fh:
-                fh.truncate(96 * MIB)
-                for k in range(0, 96, 16):
-                    fh.seek(k * MIB)
-                    fh.write(os.urandom(MIB))
+            _fill(path)
             digests[v] = _sha(path)
 
         formats = ["raw", "qcow2", "vmdk", "raw"]
         uploaded: set[str] = set()
         interrupted = 0
         for round_no in range(4):
-            async with httpx.AsyncClient(base_url=svc.url("volume"), headers=headers,
-                                         timeout=30) as c:
+            async with httpx.AsyncClient(
+                base_url=svc.url("volume"), headers=headers, timeout=30
+            ) as c:
                 for i, v in enumerate(vids):
-                    r = await c.post(f"/v3/{project}/volumes/{v}/action", json={
-                        "os-volume_upload_image": {
-                            "image_name": f"r{round_no}-{i}",
-                            "disk_format": formats[(round_no + i) % len(formats)]}})
+                    r = await c.post(
+                        f"/v3/{project}/volumes/{v}/action",
+                        json={
+                            "os-volume_upload_image": {
+                                "image_name": f"r{round_no}-{i}",
+                                "disk_format": formats[(round_no + i) % len(formats)],
+                            }
+                        },
+                    )
                     assert r.status_code == 202, r.text
                     uploaded.add(r.json()["os-volume_upload_image"]["image_id"])
             await asyncio.sleep(rng.uniform(0.05, 1.5))

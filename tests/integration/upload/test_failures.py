@@ -31,8 +31,9 @@ needs_qemu = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-i
 
 @pytest.fixture
 def settings(tmp_path, database_url):  # type: ignore[no-untyped-def]
-    return make_settings(tmp_path, database_url, qcow2_compression_type="bogus",
-                         image_compress_on_upload=True)
+    return make_settings(
+        tmp_path, database_url, qcow2_compression_type="bogus", image_compress_on_upload=True
+    )
 
 
 async def _start(rt, who, vid, **kw):  # type: ignore[no-untyped-def]
@@ -40,12 +41,12 @@ async def _start(rt, who, vid, **kw):  # type: ignore[no-untyped-def]
     return await uploads.start_upload(rt, who.caller, vid, req, request_id="req-fail")
 
 
-async def _ended(rt, job_id, timeout=60.0):  # type: ignore[no-untyped-def]
+async def _ended(rt, job_id, within=60.0):  # type: ignore[no-untyped-def]
     async def check():  # type: ignore[no-untyped-def]
         job = await job_row(rt, job_id)
         return job if job.state in ("done", "failed", "cancelled") else None
 
-    return await wait_for(check, timeout)
+    return await wait_for(check, within)
 
 
 async def _assert_rolled_back(rt, started, vid, *, status="available", detail="004"):  # type: ignore[no-untyped-def]
@@ -59,7 +60,9 @@ async def _assert_rolled_back(rt, started, vid, *, status="available", detail="0
     assert msgs[0].request_id == "req-fail"
 
 
-async def test_unwritable_store_restores_volume(rt: app_module.Runtime, demo, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_unwritable_store_restores_volume(
+    rt: app_module.Runtime, demo, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=MIB, data=[(0, b"d")])
     before = volume_bytes(rt, vid)
     monkeypatch.setattr(rt.images, "staging_dir", tmp_path / "gone" / "staging")
@@ -73,8 +76,14 @@ async def test_unwritable_store_restores_volume(rt: app_module.Runtime, demo, tm
 
 @needs_qemu
 async def test_qemu_img_failure_restores_in_use_volume(rt: app_module.Runtime, demo) -> None:  # type: ignore[no-untyped-def]
-    vid = await make_volume(rt, project_id=demo.project_id, status="in-use", attached=True,
-                            file_bytes=MIB, data=[(0, b"d")])
+    vid = await make_volume(
+        rt,
+        project_id=demo.project_id,
+        status="in-use",
+        attached=True,
+        file_bytes=MIB,
+        data=[(0, b"d")],
+    )
     started = await _start(rt, demo, vid, disk_format="qcow2", force=True)
     job = await _ended(rt, started.job_id)
     assert job.state == "failed"
@@ -82,9 +91,15 @@ async def test_qemu_img_failure_restores_in_use_volume(rt: app_module.Runtime, d
     await _assert_rolled_back(rt, started, vid, status="in-use")
 
 
-async def test_full_disk_restores_volume_with_quota_message(rt: app_module.Runtime, demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    vid = await make_volume(rt, project_id=demo.project_id, file_bytes=4 * MIB,
-                            data=[(0, os.urandom(MIB)), (2 * MIB, os.urandom(MIB))])
+async def test_full_disk_restores_volume_with_quota_message(
+    rt: app_module.Runtime, demo, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    vid = await make_volume(
+        rt,
+        project_id=demo.project_id,
+        file_bytes=4 * MIB,
+        data=[(0, os.urandom(MIB)), (2 * MIB, os.urandom(MIB))],
+    )
     real = os.pwrite
     staging = str(rt.images.staging_path("x").parent)
 
@@ -114,8 +129,12 @@ async def test_conversion_disabled_fails_after_202(tmp_path, database_url, demo,
 
 async def _slow_volume(rt, who):  # type: ignore[no-untyped-def]
     # 4 GiB with 64 MiB of data: hashing the holes keeps the copy busy for seconds.
-    return await make_volume(rt, project_id=who.project_id, size_gib=4,
-                             data=[(i * 64 * MIB, os.urandom(MIB)) for i in range(64)])
+    return await make_volume(
+        rt,
+        project_id=who.project_id,
+        size_gib=4,
+        data=[(i * 64 * MIB, os.urandom(MIB)) for i in range(64)],
+    )
 
 
 async def _running(rt, job_id):  # type: ignore[no-untyped-def]
@@ -134,7 +153,7 @@ async def test_deleting_the_image_cancels_the_upload(
     await _running(rt, started.job_id)
     resp = await image_client.delete(f"/v2/images/{started.image.id}", headers=demo.headers)
     assert resp.status_code == 204, resp.text
-    job = await _ended(rt, started.job_id, timeout=20)
+    job = await _ended(rt, started.job_id, within=20)
     assert job.state == "cancelled"
     assert await volume_status(rt, vid) == "available"
     assert staging_files(rt) == []
@@ -151,7 +170,7 @@ async def test_image_row_vanishing_stops_the_copy(rt: app_module.Runtime, demo) 
     await _running(rt, started.job_id)
     async with rt.transaction() as db:  # another process deletes the row only
         await db.execute(delete(Image).where(Image.id == started.image.id))
-    job = await _ended(rt, started.job_id, timeout=20)
+    job = await _ended(rt, started.job_id, within=20)
     assert job.state == "failed"
     assert "deleted while the upload ran" in job.error
     assert await volume_status(rt, vid) == "available"

@@ -31,30 +31,43 @@ needs_qemu = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-i
 
 @pytest.fixture
 def settings(tmp_path, database_url):  # type: ignore[no-untyped-def]
-    return make_settings(tmp_path, database_url, upload_workers=3,
-                         allow_compression_on_image_upload=True,
-                         reserved_image_namespaces=("corp_",))
+    return make_settings(
+        tmp_path,
+        database_url,
+        upload_workers=3,
+        allow_compression_on_image_upload=True,
+        reserved_image_namespaces=("corp_",),
+    )
 
 
-async def _done(rt, job_id, timeout=120.0):  # type: ignore[no-untyped-def]
+async def _done(rt, job_id, within=120.0):  # type: ignore[no-untyped-def]
     async def check():  # type: ignore[no-untyped-def]
         job = await job_row(rt, job_id)
         return job if job.state in ("done", "failed", "cancelled") else None
 
-    return await wait_for(check, timeout)
+    return await wait_for(check, within)
 
 
-async def test_ten_parallel_uploads_run_at_most_pool_size_at_once(rt: app_module.Runtime, demo) -> None:  # type: ignore[no-untyped-def]
+async def test_ten_parallel_uploads_run_at_most_pool_size_at_once(
+    rt: app_module.Runtime, demo
+) -> None:  # type: ignore[no-untyped-def]
     vids = [
-        await make_volume(rt, project_id=demo.project_id, file_bytes=64 * MIB,
-                          data=[(0, os.urandom(MIB)), (40 * MIB, os.urandom(MIB))])
+        await make_volume(
+            rt,
+            project_id=demo.project_id,
+            file_bytes=64 * MIB,
+            data=[(0, os.urandom(MIB)), (40 * MIB, os.urandom(MIB))],
+        )
         for _ in range(10)
     ]
-    started = await asyncio.gather(*(
-        uploads.start_upload(rt, demo.caller, v, UploadRequest(image_name=f"p{i}"),
-                             request_id=None)
-        for i, v in enumerate(vids)
-    ))
+    started = await asyncio.gather(
+        *(
+            uploads.start_upload(
+                rt, demo.caller, v, UploadRequest(image_name=f"p{i}"), request_id=None
+            )
+            for i, v in enumerate(vids)
+        )
+    )
     peak = 0
 
     async def all_done():  # type: ignore[no-untyped-def]
@@ -73,10 +86,14 @@ async def test_ten_parallel_uploads_run_at_most_pool_size_at_once(rt: app_module
 
 
 async def test_compressed_raw_is_gzip_of_the_volume(rt: app_module.Runtime, demo) -> None:  # type: ignore[no-untyped-def]
-    vid = await make_volume(rt, project_id=demo.project_id, file_bytes=8 * MIB,
-                            data=[(MIB, os.urandom(MIB))])
+    vid = await make_volume(
+        rt, project_id=demo.project_id, file_bytes=8 * MIB, data=[(MIB, os.urandom(MIB))]
+    )
     s = await uploads.start_upload(
-        rt, demo.caller, vid, UploadRequest(image_name="gz", container_format="compressed"),
+        rt,
+        demo.caller,
+        vid,
+        UploadRequest(image_name="gz", container_format="compressed"),
         request_id=None,
     )
     job = await _done(rt, s.job_id)
@@ -84,17 +101,21 @@ async def test_compressed_raw_is_gzip_of_the_volume(rt: app_module.Runtime, demo
     image = await image_row(rt, s.image.id)
     data = rt.images.path(image.id).read_bytes()
     assert gzip.decompress(data) == volume_bytes(rt, vid)
-    assert image.size == len(data) and image.checksum == hashlib.md5(data).hexdigest()
+    assert image.size == len(data)
+    assert image.checksum == hashlib.md5(data).hexdigest()
     assert image.virtual_size is None  # Glance does not inspect non-bare containers
     assert staging_files(rt) == []
 
 
 @needs_qemu
 async def test_compressed_qcow2_holds_the_volume(rt: app_module.Runtime, demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    vid = await make_volume(rt, project_id=demo.project_id, file_bytes=8 * MIB,
-                            data=[(MIB, os.urandom(MIB))])
+    vid = await make_volume(
+        rt, project_id=demo.project_id, file_bytes=8 * MIB, data=[(MIB, os.urandom(MIB))]
+    )
     s = await uploads.start_upload(
-        rt, demo.caller, vid,
+        rt,
+        demo.caller,
+        vid,
         UploadRequest(image_name="gzq", disk_format="qcow2", container_format="compressed"),
         request_id=None,
     )
@@ -102,18 +123,34 @@ async def test_compressed_qcow2_holds_the_volume(rt: app_module.Runtime, demo, t
     assert job.state == "done", job.error
     out = tmp_path / "img.qcow2"
     out.write_bytes(gzip.decompress(rt.images.path(s.image.id).read_bytes()))
-    subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2",
-                    str(rt.volumes.path(vid)), str(out)], check=True, capture_output=True)
+    await asyncio.to_thread(
+        subprocess.run,
+        ["qemu-img", "compare", "-f", "raw", "-F", "qcow2", str(rt.volumes.path(vid)), str(out)],
+        check=True,
+        capture_output=True,
+    )
     assert staging_files(rt) == []
 
 
-async def test_image_inherits_filtered_volume_image_properties(rt: app_module.Runtime, demo) -> None:  # type: ignore[no-untyped-def]
-    meta = {"image_id": "abc", "checksum": "x", "min_disk": 3, "os_distro": "debian",
-            "hw_disk_bus": "scsi", "img_signature": "sig", "os_glance_foo": "1",
-            "signature_verified": "True", "corp_secret": "s", "disk_format": "qcow2"}
+async def test_image_inherits_filtered_volume_image_properties(
+    rt: app_module.Runtime, demo
+) -> None:  # type: ignore[no-untyped-def]
+    meta = {
+        "image_id": "abc",
+        "checksum": "x",
+        "min_disk": 3,
+        "os_distro": "debian",
+        "hw_disk_bus": "scsi",
+        "img_signature": "sig",
+        "os_glance_foo": "1",
+        "signature_verified": "True",
+        "corp_secret": "s",
+        "disk_format": "qcow2",
+    }
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=MIB, image_meta=meta)
-    s = await uploads.start_upload(rt, demo.caller, vid, UploadRequest(image_name="props"),
-                                   request_id=None)
+    s = await uploads.start_upload(
+        rt, demo.caller, vid, UploadRequest(image_name="props"), request_id=None
+    )
     image = await image_row(rt, s.image.id)
     assert image.properties == {"os_distro": "debian", "hw_disk_bus": "scsi"}
     assert image.min_disk == 0

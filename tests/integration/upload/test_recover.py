@@ -30,18 +30,45 @@ pytestmark = pytest.mark.integration
 
 
 async def _crafted(rt, who, *, job_state, image_status, lease_owner=None, attempts=1):  # type: ignore[no-untyped-def]
-    vid = await make_volume(rt, project_id=who.project_id, status="uploading",
-                            file_bytes=4 * MIB, data=[(MIB, b"payload" * 1000)])
+    vid = await make_volume(
+        rt,
+        project_id=who.project_id,
+        status="uploading",
+        file_bytes=4 * MIB,
+        data=[(MIB, b"payload" * 1000)],
+    )
     image_id = str(uuid.uuid4())
     now = utcnow()
     async with rt.transaction() as db:
-        db.add(Image(id=image_id, name="half", owner=who.project_id, status=image_status,
-                     visibility="private", protected=False, os_hidden=False, disk_format="raw",
-                     container_format="bare", min_disk=0, min_ram=0, properties={}, tags=[],
-                     created_at=now, updated_at=now))
+        db.add(
+            Image(
+                id=image_id,
+                name="half",
+                owner=who.project_id,
+                status=image_status,
+                visibility="private",
+                protected=False,
+                os_hidden=False,
+                disk_format="raw",
+                container_format="bare",
+                min_disk=0,
+                min_ram=0,
+                properties={},
+                tags=[],
+                created_at=now,
+                updated_at=now,
+            )
+        )
         job = await jobs_db.enqueue(
-            db, kind="upload", volume_id=vid, image_id=image_id, project_id=who.project_id,
-            user_id=None, request_id=None, now=now, bytes_total=4 * MIB,
+            db,
+            kind="upload",
+            volume_id=vid,
+            image_id=image_id,
+            project_id=who.project_id,
+            user_id=None,
+            request_id=None,
+            now=now,
+            bytes_total=4 * MIB,
             params={"disk_format": "raw", "container_format": "bare"},
         )
         job.state = job_state
@@ -67,15 +94,31 @@ async def test_recover_rolls_back_uploads_whose_job_ended(rt: app_module.Runtime
     assert len(await messages_for(rt, vid)) == 1
 
 
-async def test_recover_leaves_other_queued_images_and_live_jobs(rt: app_module.Runtime, demo) -> None:  # type: ignore[no-untyped-def]
+async def test_recover_leaves_other_queued_images_and_live_jobs(
+    rt: app_module.Runtime, demo
+) -> None:  # type: ignore[no-untyped-def]
     await rt.jobs.stop()
     vid, image_id, job_id = await _crafted(rt, demo, job_state="queued", image_status="queued")
     glance_image = str(uuid.uuid4())
     now = utcnow()
     async with rt.transaction() as db:
-        db.add(Image(id=glance_image, name="mine", owner=demo.project_id, status="queued",
-                     visibility="private", protected=False, os_hidden=False, min_disk=0,
-                     min_ram=0, properties={}, tags=[], created_at=now, updated_at=now))
+        db.add(
+            Image(
+                id=glance_image,
+                name="mine",
+                owner=demo.project_id,
+                status="queued",
+                visibility="private",
+                protected=False,
+                os_hidden=False,
+                min_disk=0,
+                min_ram=0,
+                properties={},
+                tags=[],
+                created_at=now,
+                updated_at=now,
+            )
+        )
     await uploads.recover(rt)
     assert await volume_status(rt, vid) == "uploading"
     assert (await image_row(rt, image_id)).status == "queued"
@@ -94,8 +137,9 @@ async def test_recover_leaves_other_queued_images_and_live_jobs(rt: app_module.R
 
 async def test_job_of_a_dead_process_starts_over_cleanly(rt: app_module.Runtime, demo) -> None:  # type: ignore[no-untyped-def]
     dead = f"{socket.gethostname()}:999999:deadbeef"
-    vid, image_id, job_id = await _crafted(rt, demo, job_state="running", image_status="saving",
-                                           lease_owner=dead)
+    vid, image_id, job_id = await _crafted(
+        rt, demo, job_state="running", image_status="saving", lease_owner=dead
+    )
     await rt.jobs.release_dead_local_leases()
     rt.jobs.wake()
 
@@ -107,7 +151,8 @@ async def test_job_of_a_dead_process_starts_over_cleanly(rt: app_module.Runtime,
     assert job.attempts == 2
     image = await image_row(rt, image_id)
     data = volume_bytes(rt, vid)
-    assert image.status == "active" and image.checksum == hashlib.md5(data).hexdigest()
+    assert image.status == "active"
+    assert image.checksum == hashlib.md5(data).hexdigest()
     assert rt.images.path(image_id).read_bytes() == data
     assert staging_files(rt) == []
     assert await volume_status(rt, vid) == "available"
@@ -115,8 +160,14 @@ async def test_job_of_a_dead_process_starts_over_cleanly(rt: app_module.Runtime,
 
 async def test_job_past_max_attempts_is_rolled_back(rt: app_module.Runtime, demo) -> None:  # type: ignore[no-untyped-def]
     dead = f"{socket.gethostname()}:999999:deadbeef"
-    vid, image_id, job_id = await _crafted(rt, demo, job_state="running", image_status="saving",
-                                           lease_owner=dead, attempts=uploads.MAX_ATTEMPTS)
+    vid, image_id, job_id = await _crafted(
+        rt,
+        demo,
+        job_state="running",
+        image_status="saving",
+        lease_owner=dead,
+        attempts=uploads.MAX_ATTEMPTS,
+    )
     await rt.jobs.release_dead_local_leases()
     rt.jobs.wake()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import shutil
 import subprocess
@@ -33,12 +34,12 @@ async def _upload(rt, caller, volume_id, **kw):  # type: ignore[no-untyped-def]
     return await uploads.start_upload(rt, caller, volume_id, req, request_id="req-test")
 
 
-async def _wait_job(rt, job_id, timeout=60.0):  # type: ignore[no-untyped-def]
+async def _wait_job(rt, job_id, within=60.0):  # type: ignore[no-untyped-def]
     async def done():  # type: ignore[no-untyped-def]
         job = await job_row(rt, job_id)
         return job if job.state in ("done", "failed", "cancelled") else None
 
-    return await wait_for(done, timeout)
+    return await wait_for(done, within)
 
 
 async def test_raw_upload_streams_volume_bytes_sparse(
@@ -68,7 +69,11 @@ async def test_raw_upload_streams_volume_bytes_sparse(
 
 async def test_upload_of_attached_volume_ends_in_use(rt: app_module.Runtime, demo) -> None:  # type: ignore[no-untyped-def]
     vid = await make_volume(
-        rt, project_id=demo.project_id, status="in-use", attached=True, file_bytes=MIB,
+        rt,
+        project_id=demo.project_id,
+        status="in-use",
+        attached=True,
+        file_bytes=MIB,
         data=[(0, b"x" * 4096)],
     )
     started = await _upload(rt, demo.caller, vid, force=True)
@@ -83,7 +88,9 @@ async def test_converted_upload_is_identical_to_volume(
     rt: app_module.Runtime, demo, random_mib, disk_format: str
 ) -> None:  # type: ignore[no-untyped-def]
     vid = await make_volume(
-        rt, project_id=demo.project_id, file_bytes=16 * MIB,
+        rt,
+        project_id=demo.project_id,
+        file_bytes=16 * MIB,
         data=[(0, random_mib(1)), (9 * MIB, random_mib(1))],
     )
     started = await _upload(rt, demo.caller, vid, disk_format=disk_format)
@@ -96,11 +103,14 @@ async def test_converted_upload_is_identical_to_volume(
     assert image.size == len(data)
     assert image.checksum == hashlib.md5(data).hexdigest()
     assert image.os_hash_value == hashlib.sha512(data).hexdigest()
-    assert image.virtual_size is not None and image.virtual_size >= 16 * MIB
+    assert image.virtual_size is not None
+    assert image.virtual_size >= 16 * MIB
     fmt = {"vhd": "vpc", "ploop": "parallels"}.get(disk_format, disk_format)
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         ["qemu-img", "compare", "-f", "raw", "-F", fmt, str(rt.volumes.path(vid)), str(stored)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     assert staging_files(rt) == []
     assert await volume_status(rt, vid) == "available"
@@ -126,5 +136,6 @@ async def test_iso_upload_makes_image_from_iso_data(rt: app_module.Runtime, demo
     job = await _wait_job(rt, started.job_id)
     assert job.state == "done", job.error
     image = await image_row(rt, started.image.id)
-    assert image.status == "active" and image.disk_format == "iso"
+    assert image.status == "active"
+    assert image.disk_format == "iso"
     assert rt.images.path(image.id).read_bytes() == volume_bytes(rt, vid)

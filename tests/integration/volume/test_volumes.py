@@ -258,3 +258,51 @@ async def test_v2_routes_serve_volumes_without_version_headers(volume_client, de
     assert resp.status_code == 200
     resp = await volume_client.get(f"/v2/{demo.project_id}/messages", headers=demo.headers)
     assert resp.status_code == 404
+
+
+async def test_fast_read_matches_the_orm_row(volume_client, demo, rt) -> None:  # type: ignore[no-untyped-def]
+    from cinderlite.db import volumes as volumes_db
+    from cinderlite.db.models import Volume
+
+    vol = await create(volume_client, demo, name="fast", metadata={"a": "b"})
+    await wait_status(volume_client, demo, vol["id"], "available")
+    async with rt.transaction() as db:
+        await volumes_db.update_fields(db, volume_id=vol["id"], values={
+            "image_meta": {"image_id": "x", "size": "3"}, "bootable": True})
+    fast = await volumes_db.read_with_type_name(rt.engine, volume_id=vol["id"])
+    async with rt.sessionmaker() as db:
+        slow = await volumes_db.get_with_type_name(db, volume_id=vol["id"])
+    assert fast is not None
+    assert slow is not None
+    assert fast[1] == slow[1] == "__DEFAULT__"
+    for column in Volume.__table__.columns:
+        assert getattr(fast[0], column.key) == getattr(slow[0], column.key), column.key
+    assert fast[0].bootable is True
+    assert await volumes_db.read_with_type_name(rt.engine, volume_id="nope") is None
+
+
+async def test_metadata_subresource(volume_client, demo, reader) -> None:  # type: ignore[no-untyped-def]
+    vol = await create(volume_client, demo, metadata={"a": "1"})
+    url = f"/v3/{demo.project_id}/volumes/{vol['id']}/metadata"
+    resp = await volume_client.post(url, json={"metadata": {"b": "2"}}, headers=demo.headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"metadata": {"a": "1", "b": "2"}}
+    resp = await volume_client.get(url, headers=reader.headers)
+    assert resp.json() == {"metadata": {"a": "1", "b": "2"}}
+    resp = await volume_client.put(f"{url}/b", json={"meta": {"b": "3"}}, headers=demo.headers)
+    assert resp.json() == {"meta": {"b": "3"}}
+    resp = await volume_client.put(f"{url}/b", json={"meta": {"c": "3"}}, headers=demo.headers)
+    assert resp.status_code == 400
+    assert (await volume_client.get(f"{url}/b", headers=demo.headers)).json() == {
+        "meta": {"b": "3"}}
+    assert (await volume_client.delete(f"{url}/a", headers=demo.headers)).status_code == 200
+    resp = await volume_client.delete(f"{url}/a", headers=demo.headers)
+    assert resp.status_code == 404
+    resp = await volume_client.put(url, json={"metadata": {"z": "9"}}, headers=demo.headers)
+    assert resp.json() == {"metadata": {"z": "9"}}
+    resp = await volume_client.post(url, json={"metadata": {"x": 1}}, headers=demo.headers)
+    assert resp.status_code == 400
+    resp = await volume_client.post(url, json={"metadata": {"x": "1"}}, headers=reader.headers)
+    assert resp.status_code == 403
+    shown = (await show(volume_client, demo, vol["id"])).json()["volume"]
+    assert shown["metadata"] == {"z": "9"}

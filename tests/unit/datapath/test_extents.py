@@ -52,10 +52,11 @@ def test_segments_cover_the_file_in_order_with_bounded_pieces(tmp_path: Path) ->
         os.close(fd)
     pos = 0
     for offset, length, _ in pieces:
-        assert offset == pos and 0 < length <= 4 * MIB
+        assert offset == pos
+        assert 0 < length <= 4 * MIB
         pos += length
     assert pos == size
-    assert [p for p in pieces if p[2]][0][0] == MIB
+    assert next(p for p in pieces if p[2])[0] == MIB
     assert pieces[-1][2] is True
 
 
@@ -68,10 +69,17 @@ def test_segments_refuse_chunks_larger_than_the_zero_block(tmp_path: Path) -> No
         os.close(fd)
 
 
-@pytest.mark.parametrize(("chunk", "zero"), [
-    (b"", True), (bytes(10), True), (bytes(ZERO_BLOCK_SIZE), True), (b"\0" * 9 + b"\1", False),
-    (b"\1" + bytes(9), False), (bytes(5000) + b"\7" + bytes(5000), False),
-    (bytes(ZERO_BLOCK_SIZE - 1) + b"\1", False),
-])
+@pytest.mark.parametrize(
+    ("chunk", "zero"),
+    [
+        (b"", True),
+        (bytes(10), True),
+        (bytes(ZERO_BLOCK_SIZE), True),
+        (b"\0" * 9 + b"\1", False),
+        (b"\1" + bytes(9), False),
+        (bytes(5000) + b"\7" + bytes(5000), False),
+        (bytes(ZERO_BLOCK_SIZE - 1) + b"\1", False),
+    ],
+)
 def test_is_zero(chunk: bytes, zero: bool) -> None:
     assert is_zero(chunk) is zero

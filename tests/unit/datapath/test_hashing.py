@@ -30,7 +30,8 @@ async def test_aupdate_and_update_agree_with_hashlib() -> None:
     for h in (a, b):
         r = h.result()
         assert (r.checksum, r.os_hash_value) == expected(data)
-        assert r.size == len(data) and r.os_hash_algo == "sha512"
+        assert r.size == len(data)
+        assert r.os_hash_algo == "sha512"
 
 
 async def test_hash_stream_passes_chunks_through() -> None:
@@ -52,3 +53,36 @@ async def test_rechunk_coalesces_and_keeps_bytes() -> None:
     out = [c async for c in rechunk(agen(parts), size=5)]
     assert b"".join(out) == b"".join(parts)
     assert all(len(c) >= 5 for c in out[:-1])
+
+
+async def test_read_ahead_keeps_order_and_reraises() -> None:
+    from cinderlite.datapath.hashing import read_ahead
+
+    parts = [bytes([i]) * 10 for i in range(20)]
+    assert [c async for c in read_ahead(agen(parts), depth=3)] == parts
+
+    async def failing():  # type: ignore[no-untyped-def]
+        yield b"a"
+        raise ConnectionResetError("gone")
+
+    gen = read_ahead(failing())
+    assert await gen.__anext__() == b"a"
+    with pytest.raises(ConnectionResetError):
+        await gen.__anext__()
+
+
+async def test_read_ahead_stops_its_task_when_closed() -> None:
+    import asyncio
+
+    from cinderlite.datapath.hashing import read_ahead
+
+    async def endless():  # type: ignore[no-untyped-def]
+        while True:
+            yield b"x"
+            await asyncio.sleep(0)
+
+    gen = read_ahead(endless())
+    assert await gen.__anext__() == b"x"
+    await gen.aclose()
+    await asyncio.sleep(0)
+    assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

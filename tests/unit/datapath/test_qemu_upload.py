@@ -8,17 +8,26 @@ from cinderlite.datapath import qemu
 
 
 def test_convert_args_compressed_qcow2_with_zstd() -> None:
-    args = qemu.convert_args(Path("/v"), Path("/o"), src_format="raw", dst_format="qcow2",
-                             compress=True, compression_type="zstd")
+    args = qemu.convert_args(
+        Path("/v"),
+        Path("/o"),
+        src_format="raw",
+        dst_format="qcow2",
+        compress=True,
+        compression_type="zstd",
+    )
     assert args[:6] == ["qemu-img", "convert", "-f", "raw", "-O", "qcow2"]
-    assert "-c" in args and "compression_type=zstd" in args
-    assert "-W" in args and args[args.index("-m") + 1] == "8"
+    assert "-c" in args
+    assert "compression_type=zstd" in args
+    assert "-W" in args
+    assert args[args.index("-m") + 1] == "8"
     assert args[-2:] == ["/v", "/o"]
 
 
 def test_convert_args_no_compression_options_for_other_formats() -> None:
     args = qemu.convert_args(Path("/v"), Path("/o"), src_format="raw", dst_format="vpc")
-    assert "-c" not in args and "-o" not in args
+    assert "-c" not in args
+    assert "-o" not in args
 
 
 def test_qemu_format_names() -> None:

@@ -36,9 +36,15 @@ def _volume(path: Path, size: int, writes: list[tuple[int, bytes]]) -> bytes:
 
 
 def test_copy_sparse_copies_bytes_and_hashes_holes_as_zeros(tmp_path: Path) -> None:
-    want = _volume(tmp_path / "v", 20 * MIB + 7, [(3 * MIB, os.urandom(MIB)),
-                                                   (9 * MIB, bytes(MIB)),  # written zeros
-                                                   (20 * MIB, b"tail!!!")])
+    want = _volume(
+        tmp_path / "v",
+        20 * MIB + 7,
+        [
+            (3 * MIB, os.urandom(MIB)),
+            (9 * MIB, bytes(MIB)),  # written zeros
+            (20 * MIB, b"tail!!!"),
+        ],
+    )
     progress = Progress()
     result = copy_sparse(tmp_path / "v", tmp_path / "out", chunk_size=2 * MIB, progress=progress)
     out = tmp_path / "out"
@@ -56,7 +62,9 @@ def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
     want = _volume(tmp_path / "v", 5 * MIB, [(MIB, os.urandom(1000))])
     result = hash_file(tmp_path / "v")
     assert (result.checksum, result.os_hash_value) == (
-        hashlib.md5(want).hexdigest(), hashlib.sha512(want).hexdigest())
+        hashlib.md5(want).hexdigest(),
+        hashlib.sha512(want).hexdigest(),
+    )
 
 
 def test_copy_refuses_an_existing_destination(tmp_path: Path) -> None:
@@ -120,7 +128,8 @@ async def test_run_blocking_cancel_sets_stop_and_waits_for_the_thread() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert stop.is_set() and finished.is_set()
+    assert stop.is_set()
+    assert finished.is_set()
 
 
 async def test_run_blocking_returns_and_raises() -> None:
@@ -133,3 +142,25 @@ async def test_run_blocking_returns_and_raises() -> None:
     assert await run_blocking(ok, 1, stop=threading.Event()) == 2
     with pytest.raises(ValueError, match="boom"):
         await run_blocking(bad, stop=threading.Event())
+
+
+async def test_run_blocking_survives_a_second_cancel() -> None:
+    release = threading.Event()
+
+    def work(*, stop: threading.Event) -> str:
+        stop.wait(10)
+        release.wait(10)
+        return "done"
+
+    stop = threading.Event()
+    task = asyncio.ensure_future(run_blocking(work, stop=stop))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    task.cancel()  # a second party cancels while the thread is still finishing
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stop.is_set()

@@ -66,7 +66,8 @@ async def test_commit_and_cleanup_staging(store) -> None:  # type: ignore[no-unt
     kept.write_bytes(b"y")
     removed = await store.cleanup_staging(keep={IMG})
     assert removed == [orphan.name]
-    assert kept.exists() and not orphan.exists()
+    assert kept.exists()
+    assert not orphan.exists()
 
 
 async def test_file_store_writes_zero_blocks_as_holes(tmp_path: Path) -> None:

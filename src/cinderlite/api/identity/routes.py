@@ -177,9 +177,7 @@ async def delete_project(request: Request, project_id: str) -> Response:
 def _forget_cached_tokens(request: Request) -> None:
     """After a change that can invalidate other tokens (a user disabled or deleted, a
     role revoked), drop the validator's cache so the change applies at once."""
-    clear = getattr(runtime(request).validator, "clear", None)
-    if clear is not None:
-        clear()
+    runtime(request).validator.clear()
 
 
 # --- users ------------------------------------------------------------------------------------

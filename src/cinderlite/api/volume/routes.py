@@ -30,6 +30,7 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.services import policy as P
+from cinderlite.services import volume_actions
 from cinderlite.services import volumes as volume_service
 from cinderlite.services.volumes import ListQuery, VolumeCreate
 
@@ -202,7 +203,8 @@ async def update_volume(rt: Runtime, ctx: VolumeContext, request: Request,
     if "metadata" in v:
         changes["metadata"] = v["metadata"]
     detail = await volume_service.update(rt, ctx.caller, args[0], changes)
-    return _json({"volume": views.volume(detail, ctx, _base_url(request))})
+    # Cinder's extension attributes decorate show and detail only, not update.
+    return _json({"volume": views.volume(detail, ctx, _base_url(request), extended=False)})
 
 
 async def delete_volume(rt: Runtime, ctx: VolumeContext, request: Request,
@@ -217,6 +219,54 @@ async def delete_volume(rt: Runtime, ctx: VolumeContext, request: Request,
     # `force` is accepted from 3.23 on; below it (all we serve) it is ignored, as Cinder.
     await volume_service.delete(rt, ctx.caller, args[0], cascade=cascade)
     return Response(status_code=202)
+
+
+async def show_metadata(rt: Runtime, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    return _json({"metadata": await volume_actions.get_metadata(rt, ctx.caller, args[0])})
+
+
+async def merge_metadata(rt: Runtime, ctx: VolumeContext, request: Request,
+                         args: tuple[str, ...], body: object) -> Response:
+    schemas.validate(schemas.METADATA, None if body is NO_BODY else body)
+    meta = await volume_actions.change_metadata(
+        rt, ctx.caller, args[0], items=body["metadata"]  # type: ignore[index]
+    )
+    return _json({"metadata": meta})
+
+
+async def replace_metadata(rt: Runtime, ctx: VolumeContext, request: Request,
+                           args: tuple[str, ...], body: object) -> Response:
+    schemas.validate(schemas.METADATA, None if body is NO_BODY else body)
+    meta = await volume_actions.change_metadata(
+        rt, ctx.caller, args[0], items=body["metadata"], replace=True  # type: ignore[index]
+    )
+    return _json({"metadata": meta})
+
+
+async def show_metadata_item(rt: Runtime, ctx: VolumeContext, request: Request,
+                             args: tuple[str, ...], body: object) -> Response:
+    meta = await volume_actions.get_metadata(rt, ctx.caller, args[0])
+    if args[1] not in meta:
+        raise NotFound(f"Volume {args[0]} has no metadata with key {args[1]}.")
+    return _json({"meta": {args[1]: meta[args[1]]}})
+
+
+async def update_metadata_item(rt: Runtime, ctx: VolumeContext, request: Request,
+                               args: tuple[str, ...], body: object) -> Response:
+    schemas.validate(schemas.METADATA_ITEM, None if body is NO_BODY else body)
+    item = body["meta"]  # type: ignore[index]
+    if args[1] not in item:
+        raise InvalidRequest("Request body and URI mismatch")
+    await volume_actions.change_metadata(rt, ctx.caller, args[0], items=item)
+    return _json({"meta": item})
+
+
+async def delete_metadata_item(rt: Runtime, ctx: VolumeContext, request: Request,
+                               args: tuple[str, ...], body: object) -> Response:
+    await volume_actions.change_metadata(rt, ctx.caller, args[0], items={},
+                                         delete_key=args[1])
+    return Response(status_code=200)
 
 
 async def volume_action(rt: Runtime, ctx: VolumeContext, request: Request,
@@ -264,8 +314,7 @@ async def show_type(rt: Runtime, ctx: VolumeContext, request: Request,
 
 async def default_type(rt: Runtime, ctx: VolumeContext, request: Request,
                        args: tuple[str, ...], body: object) -> Response:
-    async with rt.transaction() as db:
-        vtype = await volumes_db.ensure_default_type(db, now=volume_service.utcnow())
+    vtype = await volume_service.default_type(rt)
     return _json({"volume_type": views.volume_type(vtype, ctx)})
 
 
@@ -283,6 +332,12 @@ for _pattern, _method, _handler, _apis in (
     (rf"/volumes/{_ID}", "DELETE", delete_volume, _BOTH),
     (rf"/volumes/{_ID}/action", "POST", volume_action, _BOTH),
     (rf"/volumes/{_ID}/upload-progress", "GET", upload_progress, _V3),
+    (rf"/volumes/{_ID}/metadata", "GET", show_metadata, _BOTH),
+    (rf"/volumes/{_ID}/metadata", "POST", merge_metadata, _BOTH),
+    (rf"/volumes/{_ID}/metadata", "PUT", replace_metadata, _BOTH),
+    (rf"/volumes/{_ID}/metadata/{_ID}", "GET", show_metadata_item, _BOTH),
+    (rf"/volumes/{_ID}/metadata/{_ID}", "PUT", update_metadata_item, _BOTH),
+    (rf"/volumes/{_ID}/metadata/{_ID}", "DELETE", delete_metadata_item, _BOTH),
     (r"/types", "GET", list_types, _BOTH),
     (r"/types/default", "GET", default_type, _BOTH),
     (rf"/types/{_ID}", "GET", show_type, _BOTH),

@@ -80,6 +80,20 @@ UPDATE: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+METADATA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"metadata": {**metadata, "type": "object"}},
+    "required": ["metadata"],
+    "additionalProperties": False,
+}
+METADATA_ITEM: dict[str, Any] = {
+    "type": "object",
+    "properties": {"meta": {**metadata, "type": "object", "minProperties": 1,
+                            "maxProperties": 1}},
+    "required": ["meta"],
+    "additionalProperties": False,
+}
+
 
 def _action(name: str, body: dict[str, Any]) -> dict[str, Any]:
     return {
