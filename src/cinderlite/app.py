@@ -23,7 +23,7 @@ from starlette.responses import Response
 from cinderlite.api.middleware import RequestIdMiddleware
 from cinderlite.config import Settings
 from cinderlite.db import migrate
-from cinderlite.db.session import create_engine, create_sessionmaker
+from cinderlite.db.session import create_engine, create_sessionmaker, is_sqlite
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services.auth import EmbeddedTokenValidator, TokenValidator
 from cinderlite.services.policy import Policy
@@ -38,7 +38,11 @@ log = logging.getLogger("cinderlite")
 class Runtime:
     settings: Settings
     engine: AsyncEngine
+    # Sessions for reading (and single-statement writes): deferred transactions.
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Sessions for read-then-write transactions (`transaction()`); on SQLite they
+    # take the write lock at BEGIN, on PostgreSQL they are the same as above.
+    write_sessionmaker: async_sessionmaker[AsyncSession]
     validator: TokenValidator
     policy: Policy
     volumes: VolumeBackend
@@ -49,7 +53,7 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed on success, rolled back on error."""
-        async with self.sessionmaker() as db, db.begin():
+        async with self.write_sessionmaker() as db, db.begin():
             yield db
 
 
@@ -79,17 +83,20 @@ async def open_runtime(settings: Settings, *, run_migrations: bool = True) -> As
         await migrate.upgrade(url)
     engine = create_engine(url)
     sessionmaker = create_sessionmaker(engine)
+    write_engine = create_engine(url, immediate=True) if is_sqlite(url) else engine
+    write_sessionmaker = create_sessionmaker(write_engine)
     rt_ref: list[Runtime] = []
     rt = Runtime(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
+        write_sessionmaker=write_sessionmaker,
         validator=EmbeddedTokenValidator(sessionmaker),
         policy=Policy(settings.policy_file or None),
         volumes=FileVolumeBackend(settings.volumes_dir),
         images=FileImageStore(settings.images_dir),
         jobs=JobRunner(
-            sessionmaker, _job_handlers(rt_ref), workers=settings.upload_workers,
+            write_sessionmaker, _job_handlers(rt_ref), workers=settings.upload_workers,
             lease_seconds=settings.job_lease_seconds,
         ),
     )
@@ -99,6 +106,8 @@ async def open_runtime(settings: Settings, *, run_migrations: bool = True) -> As
     finally:
         await rt.jobs.stop()
         await engine.dispose()
+        if write_engine is not engine:
+            await write_engine.dispose()
 
 
 def _build(

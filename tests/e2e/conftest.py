@@ -71,7 +71,7 @@ def _fresh_database() -> Iterator[str]:
 
 def _answers(port: int) -> bool:
     try:
-        httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0)
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0, trust_env=False)
     except httpx.HTTPError:
         return False
     return True

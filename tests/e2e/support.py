@@ -1,10 +1,8 @@
 """Helpers for the e2e tests: run the real openstack/cinder/glance clients, poll the
-served APIs, make and compare disk images.
+served APIs over plain HTTP, make and compare disk images.
 
-The server gets free ports and a fresh data directory; with
-CINDERLITE_TEST_DATABASE_URL set it also gets a fresh PostgreSQL database.
-Everything here is synchronous: the clients are subprocesses and the checks
-read files the server wrote.
+Everything here is synchronous: the clients are subprocesses and the checks read
+files the server wrote. The server itself is the `server` fixture in conftest.py.
 """
 
 from __future__ import annotations
@@ -77,6 +75,8 @@ def client_env(openrc: dict[str, str], home: Path) -> dict[str, str]:
         if not k.startswith(("OS_", "CINDERLITE_")) and k not in {"HOME", "XDG_CONFIG_HOME"}
     }
     env["HOME"] = str(home)
+    # The server is local: never send the clients through a proxy.
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
     env["PYTHONWARNINGS"] = "ignore"
     env.update(openrc)
     return env
@@ -320,7 +320,9 @@ class Api:
                 },
             }
         }
-        resp = httpx.post(f"{server.identity_url}/v3/auth/tokens", json=body, timeout=10)
+        resp = httpx.post(
+            f"{server.identity_url}/v3/auth/tokens", json=body, timeout=10, trust_env=False
+        )
         assert resp.status_code == 201, (resp.status_code, resp.text)
         project_id = resp.json()["token"]["project"]["id"]
         return cls(server, resp.headers["X-Subject-Token"], project_id)
@@ -335,6 +337,7 @@ class Api:
             f"{self.server.volume_url}/v3/{self.project_id}/volumes/{volume_id}",
             headers=self.headers,
             timeout=10,
+            trust_env=False,
         )
         if resp.status_code == 404:
             return None
@@ -343,7 +346,10 @@ class Api:
 
     def image(self, image_id: str) -> dict[str, Any] | None:
         resp = httpx.get(
-            f"{self.server.image_url}/v2/images/{image_id}", headers=self.headers, timeout=10
+            f"{self.server.image_url}/v2/images/{image_id}",
+            headers=self.headers,
+            timeout=10,
+            trust_env=False,
         )
         if resp.status_code == 404:
             return None

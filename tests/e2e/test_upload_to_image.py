@@ -133,15 +133,7 @@ def test_cinder_upload_to_image_at_3_0(server: LiveServer, demo_api: Api, src: S
     assert started["visibility"] == "shared", out
     assert started["protected"] == "False", out
 
-    # While the upload runs, the service keeps serving requests that write
-    # (a password login stores a token): each must succeed.
-    def active_after_login() -> dict[str, Any] | None:
-        Api.login(server, server.demo_openrc)
-        image = demo_api.image(started["image_id"])
-        assert image is not None, "image vanished: the upload failed"
-        return image if image["status"] == "active" else None
-
-    image = wait_until(active_after_login, timeout=180, what="up2 active", interval=0.1)
+    image = demo_api.wait_image(started["image_id"], "active", timeout=180)
     demo_api.wait_volume(src.id, "available")
     assert image["name"] == "up2"
     assert image["disk_format"] == "raw"
@@ -228,6 +220,7 @@ def test_seed_execution_example_on_v2(server: LiveServer, demo_api: Api, src: So
             "Content-Type": "application/json",
         },
         timeout=30,
+        trust_env=False,
     )
     assert resp.status_code == 202, resp.text
     assert resp.headers["content-type"].startswith("application/json")
@@ -271,7 +264,34 @@ def test_seed_error_example_other_tenant_is_malformed_url(
         },
         headers={"X-Auth-Token": demo_api.token, "Accept": "application/json"},
         timeout=30,
+        trust_env=False,
     )
     assert resp.status_code == 400, resp.text
     assert resp.json() == {"badRequest": {"message": "Malformed request url", "code": 400}}
     assert demo_api.volume(src.id)["status"] == "available"  # type: ignore[index]
+
+
+def test_logins_succeed_while_an_upload_runs(
+    server: LiveServer, demo_api: Api, src: Source
+) -> None:
+    # Writes by the upload (job claim, progress, statuses) must not make other
+    # writing requests fail: a password login stores a token.
+    resp = httpx.post(
+        f"{server.volume_url}/v3/{demo_api.project_id}/volumes/{src.id}/action",
+        json={"os-volume_upload_image": {"image_name": "busy", "disk_format": "raw"}},
+        headers={**demo_api.headers, "OpenStack-API-Version": "volume 3.1"},
+        timeout=30,
+        trust_env=False,
+    )
+    assert resp.status_code == 202, resp.text
+    image_id = resp.json()["os-volume_upload_image"]["image_id"]
+
+    def active_after_login() -> dict[str, Any] | None:
+        Api.login(server, server.demo_openrc)
+        image = demo_api.image(image_id)
+        assert image is not None, "image vanished: the upload failed"
+        return image if image["status"] == "active" else None
+
+    wait_until(active_after_login, timeout=180, what="image 'busy' active", interval=0.05)
+    demo_api.wait_volume(src.id, "available")
+    delete_image(server, demo_api, image_id, None)

@@ -49,7 +49,7 @@ async def create(db: AsyncSession, **values: Any) -> Image:
 
 async def get(db: AsyncSession, *, image_id: str, for_update: bool = False) -> Image | None:
     stmt = select(Image).where(Image.id == image_id).execution_options(populate_existing=True)
-    if for_update and db.bind.dialect.name == "postgresql":
+    if for_update and db.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await db.execute(stmt)).scalar_one_or_none()
 

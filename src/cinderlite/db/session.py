@@ -12,7 +12,11 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, immediate: bool = False) -> AsyncEngine:
+    """An async engine; on SQLite, `immediate` makes every transaction take the write
+    lock at BEGIN. A deferred transaction that reads and then writes fails at once
+    with "database is locked" when another writer committed in between (WAL
+    snapshot rule); one that begins IMMEDIATE waits for the lock instead."""
     kwargs: dict[str, Any] = {"echo": echo}
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 30}
@@ -38,7 +42,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

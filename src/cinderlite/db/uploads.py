@@ -60,17 +60,24 @@ async def mark_uploading(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def finish_uploading(db: AsyncSession, *, volume_id: str, now: datetime) -> str | None:
+async def finish_uploading(
+    db: AsyncSession, *, volume_id: str, now: datetime, job_id: str | None = None
+) -> str | None:
     """uploading -> in-use when attached, else available (Cinder's final reset).
 
-    Returns the new status, or None when the volume was not `uploading`.
+    With `job_id`, only when no OTHER unfinished upload job holds the volume (a
+    stale re-run must not end a newer upload). Returns the new status, or None
+    when nothing changed.
     """
     new_status = case((_has_attachments(Volume.id), "in-use"), else_="available")
+    stmt = update(Volume).where(Volume.id == volume_id, Volume.status == "uploading")
+    if job_id is not None:
+        stmt = stmt.where(~exists().where(
+            Job.volume_id == Volume.id, Job.kind == UPLOAD_KIND,
+            Job.state.in_(UNFINISHED_JOB), Job.id != job_id,
+        ))
     result = await db.execute(
-        update(Volume)
-        .where(Volume.id == volume_id, Volume.status == "uploading")
-        .values(status=new_status, updated_at=now)
-        .execution_options(synchronize_session=False)
+        stmt.values(status=new_status, updated_at=now).execution_options(synchronize_session=False)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return None

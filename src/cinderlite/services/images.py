@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -228,7 +228,7 @@ class UploadLimits:
 async def _inspected(
     chunks: AsyncIterator[bytes], inspector: StreamInspector, limits: UploadLimits,
     on_done: Callable[[int | None], None],
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Pass chunks through size cap and format inspection. The final verdict is
     given before the generator ends, so the store never commits refused data."""
     size = 0

@@ -69,6 +69,8 @@ MAX_ATTEMPTS = 3
 # Cinder image_utils: prefixes never copied from a volume's image metadata.
 RESERVED_PREFIXES = ("os_glance", "img_signature", "signature_verified")
 RAW_FORMATS = ("raw", "iso")
+# Long uploads log their progress every 30 s (the watcher ticks every 0.25 s).
+PROGRESS_LOG_TICKS = 120
 
 
 class ImageCompressionNotAllowed(InvalidRequest):
@@ -245,6 +247,7 @@ async def run_upload(rt: Runtime, ctx: JobContext) -> None:
     progress = Progress(job.bytes_total)
     try:
         if not await _prepare(rt, job):
+            await _remove_staging(rt, image_id)
             return
         async with rt.transaction() as db:
             if not await uploads_db.set_image_status(
@@ -261,7 +264,9 @@ async def run_upload(rt: Runtime, ctx: JobContext) -> None:
                 os_hash_value=result.os_hash_value, virtual_size=virtual_size,
             ):
                 raise ImageVanished(image_id)
-            await uploads_db.finish_uploading(db, volume_id=job.volume_id, now=utcnow())
+            await uploads_db.finish_uploading(
+                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
+            )
         ctx.report(progress.total, progress.total)
         elapsed = max(time.monotonic() - started, 1e-6)
         log.info(
@@ -288,20 +293,27 @@ async def _prepare(rt: Runtime, job: Any) -> bool:
     image_id = str(job.image_id)
     if job.attempts > MAX_ATTEMPTS:
         raise ConversionFailed(f"upload abandoned after {job.attempts - 1} interrupted attempts")
+    # Reads and writes in separate transactions: on SQLite a transaction that
+    # reads and then writes can fail to upgrade its lock; every write is a CAS.
     async with rt.transaction() as db:
         image = await uploads_db.get_image(db, image_id=image_id)
         volume = await uploads_db.get_volume(db, volume_id=job.volume_id)
-        if volume is None:
-            raise VolumeNotFound(job.volume_id)
-        if image is not None and image.status == "active" and volume.status == "uploading":
-            # A previous attempt finished the image and died before the volume.
-            await uploads_db.finish_uploading(db, volume_id=job.volume_id, now=utcnow())
-            return False
-        if image is None or image.status not in uploads_db.UNFINISHED_IMAGE:
-            raise ImageVanished(image_id)
-        if volume.status != "uploading":
-            raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
-        if image.status == "saving":  # half-done previous attempt
+    if volume is None:
+        raise VolumeNotFound(job.volume_id)
+    if image is not None and image.status == "active":
+        # A previous attempt finished (and perhaps died before the job row said
+        # so): only the volume may still need its final status.
+        async with rt.transaction() as db:
+            await uploads_db.finish_uploading(
+                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
+            )
+        return False
+    if image is None or image.status not in uploads_db.UNFINISHED_IMAGE:
+        raise ImageVanished(image_id)
+    if volume.status != "uploading":
+        raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
+    if image.status == "saving":  # half-done previous attempt
+        async with rt.transaction() as db:
             await uploads_db.set_image_status(
                 db, image_id=image_id, expected=("saving",), new="queued", now=utcnow(),
                 size=None, virtual_size=None, checksum=None, os_hash_algo=None,
@@ -384,6 +396,11 @@ async def _guarded(
             await asyncio.sleep(0.25)
             ctx.report(progress.done, progress.total)
             tick += 1
+            if tick % PROGRESS_LOG_TICKS == 0 and progress.total:
+                log.info(
+                    "upload to image %s: %d of %d bytes (%.0f%%)", image_id, progress.done,
+                    progress.total, 100.0 * progress.done / progress.total,
+                )
             if tick % 4 == 0 and not await _image_alive(rt, image_id):
                 vanished = True
                 work.cancel()
@@ -448,7 +465,9 @@ async def _roll_back(
     try:
         async with rt.transaction() as db:
             deleted = await uploads_db.delete_unfinished_image(db, image_id=image_id)
-            await uploads_db.finish_uploading(db, volume_id=job.volume_id, now=utcnow())
+            await uploads_db.finish_uploading(
+                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
+            )
             await messages.record(
                 db, project_id=job.project_id, resource_uuid=job.volume_id,
                 action=messages.COPY_VOLUME_TO_IMAGE, detail=detail or _detail_for(exc),

@@ -368,6 +368,9 @@ async def test_twenty_simultaneous_uploads_one_wins(
     rt: app_module.Runtime, demo, volume_client: httpx.AsyncClient
 ) -> None:  # type: ignore[no-untyped-def]
     vid = await small_volume(rt, demo)
+    # Hold the jobs: a finished upload would make the volume available again
+    # and a later request could then rightly win too.
+    await rt.jobs.stop()
     resps = await asyncio.gather(
         *(post_action(volume_client, demo, vid, {"image_name": f"race{i}"}) for i in range(20))
     )

@@ -180,3 +180,34 @@ async def test_job_past_max_attempts_is_rolled_back(rt: app_module.Runtime, demo
     assert await image_row(rt, image_id) is None
     assert await volume_status(rt, vid) == "available"
     assert staging_files(rt) == []
+
+
+@pytest.mark.parametrize("volume_status_before", ["available", "uploading"])
+async def test_rerun_of_a_finished_upload_only_settles_the_volume(
+    rt: app_module.Runtime, demo, volume_status_before: str
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from cinderlite.db.models import Volume
+
+    dead = f"{socket.gethostname()}:999999:deadbeef"
+    vid, image_id, job_id = await _crafted(
+        rt, demo, job_state="running", image_status="active", lease_owner=dead
+    )
+    rt.images.path(image_id).write_bytes(b"committed")
+    async with rt.transaction() as db:
+        await db.execute(update(Volume).where(Volume.id == vid).values(status=volume_status_before))
+    await rt.jobs.release_dead_local_leases()
+    rt.jobs.wake()
+
+    async def ended():  # type: ignore[no-untyped-def]
+        job = await job_row(rt, job_id)
+        return job if job.state != "running" else None
+
+    job = await wait_for(ended)
+    assert job.state == "done", job.error
+    assert (await image_row(rt, image_id)).status == "active"
+    assert rt.images.path(image_id).read_bytes() == b"committed"
+    assert staging_files(rt) == []
+    assert await volume_status(rt, vid) == "available"
+    assert await messages_for(rt, vid) == []

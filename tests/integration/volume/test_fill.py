@@ -13,6 +13,7 @@ import pytest
 from cinderlite.db.models import Image, Volume
 from cinderlite.services import volumes as volume_service
 from cinderlite.services.identity import utcnow
+from tests.conftest import wait_for
 from tests.integration.volume.test_volumes import wait_status
 
 pytestmark = pytest.mark.integration
@@ -177,8 +178,14 @@ async def test_fill_is_idempotent_when_rerun(volume_client, demo, rt) -> None:  
 
     from cinderlite.db.models import Job
 
-    async with rt.sessionmaker() as db:
-        job = (await db.execute(select(Job).where(Job.volume_id == vol_id))).scalar_one()
+    async def finished_job():  # type: ignore[no-untyped-def]
+        # The volume turns available inside the handler; the runner marks the job
+        # done just after the handler returns.
+        async with rt.sessionmaker() as db:
+            job = (await db.execute(select(Job).where(Job.volume_id == vol_id))).scalar_one()
+        return job if job.state != "running" else None
+
+    job = await wait_for(finished_job)
     assert job.state == "done"
     # A re-run of a finished fill leaves the volume alone...
     await volume_service.run_fill(rt, Ctx(job))
