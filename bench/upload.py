@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-runs", type=int, default=2,
                         help="floor measurements per 1 GiB uncompressed case; best is kept")
     parser.add_argument("--workers", type=int, default=2, help="CINDERLITE_UPLOAD_WORKERS")
-    parser.add_argument("--quiet-wait", type=float, default=30,
+    parser.add_argument("--quiet-wait", type=float, default=10,
                         help="before each timed run, wait up to this many seconds for the "
                         "machine's CPUs to be under 25%% busy (0: don't wait)")
     parser.add_argument("--no-verify", action="store_true", help="skip the download checks")

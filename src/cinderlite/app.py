@@ -224,7 +224,8 @@ def _stop_all(servers: list[_Server]) -> None:
 
 async def recover(rt: Runtime) -> None:
     """Start-up recovery of state a crash may have left (see services/*.recover)."""
-    from cinderlite.services import uploads, volumes
+    from cinderlite.services import images, uploads, volumes
 
     await volumes.recover(rt)
     await uploads.recover(rt)
+    await images.recover(rt)

@@ -332,6 +332,10 @@ async def _produce(rt: Runtime, job: Any, progress: Progress) -> tuple[CopyResul
     stop = threading.Event()
     staging = rt.images.staging_path(image_id)
     bare = container_format == "bare"
+    if container_format is None:
+        # Glance refuses data for an image without a container format; Cinder
+        # passes a null through, so the upload fails after the 202 (spec §12.2).
+        raise InvalidRequest("Property container_format must be set prior to saving data.")
     if disk_format in RAW_FORMATS:
         if disk_format == "iso" and not await asyncio.to_thread(qemu.looks_like_iso, src):
             raise VolumeDataNotIso(job.volume_id)
@@ -523,27 +527,8 @@ async def recover(rt: Runtime) -> None:
         )
 
 
-def progress_view(job: Any, live: tuple[int, int, float] | None) -> dict[str, Any]:
-    """The upload-progress body of one unfinished upload job."""
-    if live is not None:
-        done, total, elapsed = live
-    else:
-        done, total = job.bytes_done or 0, job.bytes_total or 0
-        elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
-    state = job.state if live is None else "running"
-    percent = round(100.0 * done / total, 1) if total else 0.0
-    remaining = round(elapsed * (total - done) / done, 1) if done and total > done else None
-    if total and done >= total:
-        remaining = 0.0
-    return {
-        "volume_id": job.volume_id, "image_id": job.image_id, "status": state,
-        "bytes_done": done, "bytes_total": total, "percent": percent,
-        "elapsed_seconds": round(elapsed, 1), "estimated_seconds_remaining": remaining,
-    }
-
-
 __all__ = [
     "ImageCompressionNotAllowed", "ImageConversionNotAllowed", "ImageVanished",
-    "UploadRequest", "UploadStarted", "VolumeDataNotIso", "progress_view", "recover",
+    "UploadRequest", "UploadStarted", "VolumeDataNotIso", "recover",
     "run_upload", "start_upload",
 ]

@@ -139,3 +139,16 @@ async def test_iso_upload_makes_image_from_iso_data(rt: app_module.Runtime, demo
     assert image.status == "active"
     assert image.disk_format == "iso"
     assert rt.images.path(image.id).read_bytes() == volume_bytes(rt, vid)
+
+
+async def test_null_container_format_fails_after_202_like_glance(
+    rt: app_module.Runtime, demo
+) -> None:  # type: ignore[no-untyped-def]
+    vid = await make_volume(rt, project_id=demo.project_id, file_bytes=MIB, data=[(0, b"x")])
+    started = await _upload(rt, demo.caller, vid, container_format=None)
+    job = await _wait_job(rt, started.job_id)
+    assert job.state == "failed"
+    assert "container_format must be set" in job.error
+    assert await image_row(rt, started.image.id) is None
+    assert await volume_status(rt, vid) == "available"
+    assert [m.detail_id for m in await messages_for(rt, vid)] == ["004"]

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from cinderlite.api.volume.progress import progress_view
 from cinderlite.datapath.extents import estimate_image_bytes
 from cinderlite.domain.errors import StorageFull, TooLarge
 from cinderlite.services import messages
@@ -19,7 +20,6 @@ from cinderlite.services.uploads import (
     VolumeDataNotIso,
     _detail_for,
     image_properties,
-    progress_view,
 )
 
 MIB = 1 << 20

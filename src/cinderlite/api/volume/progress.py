@@ -4,7 +4,7 @@ GET /v3[/{project_id}]/volumes/{volume_id}/upload-progress."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
@@ -12,10 +12,29 @@ from cinderlite.api.volume.context import VolumeContext
 from cinderlite.db import uploads as uploads_db
 from cinderlite.domain.errors import NotFound, VolumeNotFound
 from cinderlite.services import policy as rules
-from cinderlite.services.uploads import progress_view
+from cinderlite.services.identity import utcnow
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
+
+
+def progress_view(job: Any, live: tuple[int, int, float] | None) -> dict[str, Any]:
+    """The upload-progress body of one unfinished upload job."""
+    if live is not None:
+        done, total, elapsed = live
+    else:
+        done, total = job.bytes_done or 0, job.bytes_total or 0
+        elapsed = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
+    state = job.state if live is None else "running"
+    percent = round(100.0 * done / total, 1) if total else 0.0
+    remaining = round(elapsed * (total - done) / done, 1) if done and total > done else None
+    if total and done >= total:
+        remaining = 0.0
+    return {
+        "volume_id": job.volume_id, "image_id": job.image_id, "status": state,
+        "bytes_done": done, "bytes_total": total, "percent": percent,
+        "elapsed_seconds": round(elapsed, 1), "estimated_seconds_remaining": remaining,
+    }
 
 
 class NoUploadRunning(NotFound):
