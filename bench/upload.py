@@ -167,34 +167,32 @@ def poll_cost(server: Server, client: Client, image_id: str, n: int = 200) -> fl
 
 def measure_floor(case: Case, path: Path, runs: int, scratch: Path, result: Result,
                   quiet_wait: float = 0) -> None:
-    """Same-run floor on the same bytes: the best of `runs` tries (and, for qemu
-    formats, of plain and tuned `qemu-img convert` flags)."""
+    """Add `runs` floor measurements on the same bytes to result.floor_samples (for qemu
+    formats each run tries plain and tuned `qemu-img convert` flags) and keep the best."""
     warm(path)
-    samples: list[dict[str, Any]] = []
-    if quiet_wait:
-        wait_for_quiet(quiet_wait)
-    if case.disk_format == "raw":
-        for _ in range(runs):
+    samples = result.floor_samples
+    for _ in range(runs):
+        if quiet_wait:
+            wait_for_quiet(quiet_wait)
+        if case.disk_format == "raw":
             m0 = machine_busy_seconds()
             h = hash_two_threads(path)
             other = machine_busy_seconds() - m0 - h.cpu_s
             samples.append({"kind": "md5+sha512", "total_s": h.seconds, "cpu_s": h.cpu_s,
                             "md5": h.md5, "sha512": h.sha512, "other_cpu_s": other,
                             "load": load_average()})
-    else:
-        for _ in range(runs):
-            for tuned in (False, True):
-                m0 = machine_busy_seconds()
-                f = convert_floor(path, case.disk_format, scratch, compress=case.compress,
-                                  tuned=tuned)
-                other = machine_busy_seconds() - m0 - f.cpu_s
-                samples.append({"kind": "convert+hash", "argv": " ".join(f.argv[:-2]),
-                                "convert_s": f.convert_s, "hash_s": f.hash_s,
-                                "total_s": f.total_s, "cpu_s": f.cpu_s,
-                                "output_bytes": f.output_bytes, "other_cpu_s": other,
-                                "load": load_average()})
+            continue
+        for tuned in (False, True):
+            m0 = machine_busy_seconds()
+            f = convert_floor(path, case.disk_format, scratch, compress=case.compress,
+                              tuned=tuned)
+            other = machine_busy_seconds() - m0 - f.cpu_s
+            samples.append({"kind": "convert+hash", "argv": " ".join(f.argv[:-2]),
+                            "convert_s": f.convert_s, "hash_s": f.hash_s,
+                            "total_s": f.total_s, "cpu_s": f.cpu_s,
+                            "output_bytes": f.output_bytes, "other_cpu_s": other,
+                            "load": load_average()})
     best = min(samples, key=lambda s: s["total_s"])
-    result.floor_samples = samples
     result.floor_s = best["total_s"]
     result.floor_cpu_s = min(s["cpu_s"] for s in samples)
     result.floor_kind = ("md5+sha512 2 threads" if case.disk_format == "raw"
@@ -242,13 +240,18 @@ def run_case(server: Server, client: Client, case: Case, source: Path, args: arg
     except Exception as exc:
         result.error = f"volume setup: {exc}"
     floor_runs = 1 if (case.compress or case.spec.size > GiB) else args.floor_runs
-    measure_floor(case, path or source, floor_runs, scratch, result, args.quiet_wait)
     if result.error:
+        measure_floor(case, source, floor_runs, scratch, result, args.quiet_wait)
         return
     assert volume_id is not None
     assert path is not None
     image: dict[str, Any] = {}
-    for i in range(args.repeat):
+    # Floor and upload runs alternate, so both sides see the same machine conditions.
+    for i in range(max(args.repeat, floor_runs)):
+        if i < floor_runs:
+            measure_floor(case, path, 1, scratch, result, args.quiet_wait)
+        if i >= args.repeat:
+            continue
         warm(path)
         if args.quiet_wait:
             wait_for_quiet(args.quiet_wait)
@@ -307,6 +310,7 @@ def fmt(v: float | None, spec: str = ".2f") -> str:
 
 def rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
     headers = ["case", "ours s", "floor s", "ratio", "target", "MiB/s", "CPU s ours/polls/floor",
+               "CPU ratio",
                "peak RSS MiB", "scratch MiB", "other CPU s", "floor", "check"]
     out = []
     for r in results:
@@ -317,16 +321,49 @@ def rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
         rss = fmt(r.peak_rss_mib, ".0f") + ("" if r.rss_reset or r.peak_rss_mib is None else "*")
         ours_cpu = min(r.ours_cpu_s) if r.ours_cpu_s else None
         cpu = f"{fmt(ours_cpu, '.1f')}/{fmt(r.poll_cpu_s, '.1f')}/{fmt(r.floor_cpu_s, '.1f')}"
+        cpu_ratio = None
+        if ours_cpu is not None and r.floor_cpu_s:
+            cpu_ratio = (ours_cpu - (r.poll_cpu_s or 0.0)) / r.floor_cpu_s
         # other CPU of the run that gave the best time
         best_i = r.ours_s.index(min(r.ours_s)) if r.ours_s else None
         other = (r.other_cpu_s[best_i] if best_i is not None and best_i < len(r.other_cpu_s)
                  else None)
         out.append([
             r.case, fmt(r.best_s), fmt(r.floor_s), fmt(ratio) + mark, target, fmt(mibs, ".0f"),
-            cpu, rss, fmt(r.scratch_mib, ".0f"), fmt(other, ".1f"), r.floor_kind,
+            cpu, fmt(cpu_ratio), rss, fmt(r.scratch_mib, ".0f"), fmt(other, ".1f"), r.floor_kind,
             r.error or r.verified,
         ])
     return headers, out
+
+
+def run_group(server: Server, group: list[Case], sources: dict[str, Path],
+              args: argparse.Namespace, results: list[Result]) -> None:
+    """Run the cases of one server configuration; a service that does not start
+    still gets its floors measured."""
+    client: Client | None = None
+    try:
+        server.start()
+        client = Client(server.ports, server.openrc("demo"))
+        client.login()
+    except Exception as exc:
+        print(f"server {server.name}: {exc}", file=sys.stderr)
+        server.stop()
+        client = None
+    for case in group:
+        print(f"case {case.name} ...", flush=True)
+        result = Result(case.name, case.spec.name, case.disk_format, case.compress,
+                        case.spec.size)
+        if client is None:
+            result.error = "service did not start"
+            measure_floor(case, sources[case.spec.name], 1, WORK_DIR / "floor-tmp", result)
+        else:
+            try:
+                run_case(server, client, case, sources[case.spec.name], args, result)
+            except Exception as exc:
+                result.error = result.error or f"{type(exc).__name__}: {exc}"
+        results.append(result)
+        print(f"  ours {fmt(result.best_s)} s, floor {fmt(result.floor_s)} s "
+              f"{result.error or result.verified}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,29 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                "CINDERLITE_LOG_LEVEL": "WARNING"}
         server = Server(f"upload-{kind}", WORK_DIR / f"upload-{kind}", env)
         try:
-            server.start()
-            client = Client(server.ports, server.openrc("demo"))
-            client.login()
-        except Exception as exc:
-            print(f"server {kind}: {exc}", file=sys.stderr)
-            server.stop()
-            server = None  # type: ignore[assignment]
-        for case in group:
-            print(f"case {case.name} ...", flush=True)
-            result = Result(case.name, case.spec.name, case.disk_format, case.compress,
-                            case.spec.size)
-            if server is None:
-                result.error = "service did not start"
-                measure_floor(case, sources[case.spec.name], 1, WORK_DIR / "floor-tmp", result)
-            else:
-                try:
-                    run_case(server, client, case, sources[case.spec.name], args, result)
-                except Exception as exc:
-                    result.error = result.error or f"{type(exc).__name__}: {exc}"
-            results.append(result)
-            print(f"  ours {fmt(result.best_s)} s, floor {fmt(result.floor_s)} s "
-                  f"{result.error or result.verified}", flush=True)
-        if server is not None:
+            run_group(server, group, sources, args, results)
+        finally:
             server.stop()
 
     headers, table = rows(results)
@@ -399,8 +415,18 @@ def main(argv: list[str] | None = None) -> int:
           "MiB/s = volume size / ours; peak RSS = server VmHWM during the upload "
           "(* = max sampled VmRSS); scratch = peak bytes allocated in staging/conversion dirs; "
           "CPU s = server+qemu-img CPU seconds (of which the 20 ms polling) vs the floor's; "
+          "CPU ratio = (ours - polling) / floor; "
           "other CPU s = CPU seconds the "
           "rest of the machine used during the best run (contention; ~0 on a quiet machine).")
+    by_size: dict[int, float] = {}
+    for r in results:
+        if r.peak_rss_mib is not None:
+            by_size[r.size] = max(by_size.get(r.size, 0.0), r.peak_rss_mib)
+    if by_size:
+        parts = ", ".join(f"{size // GiB} GiB volumes {mib:.0f} MiB"
+                          for size, mib in sorted(by_size.items()))
+        print(f"peak RSS by volume size: {parts} (target < {TARGET_RSS_MIB} MiB, "
+              "not growing with size)")
     if _POLL_COST:
         costs = ", ".join(f"{v * 1000:.1f} ms" for v in _POLL_COST.values())
         print(f"server CPU per GET /v2/images/{{id}} poll (idle server): {costs}")
