@@ -23,6 +23,7 @@ from starlette.responses import Response
 from cinderlite.api.middleware import RequestIdMiddleware
 from cinderlite.config import Settings
 from cinderlite.db import migrate
+from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.session import create_engine, create_sessionmaker, is_sqlite
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services.auth import EmbeddedTokenValidator, TokenValidator
@@ -43,6 +44,8 @@ class Runtime:
     # Sessions for read-then-write transactions (`transaction()`); on SQLite they
     # take the write lock at BEGIN, on PostgreSQL they are the same as above.
     write_sessionmaker: async_sessionmaker[AsyncSession]
+    # Inline single-row reader for hot GET paths (SQLite only; None otherwise).
+    reader: SqliteReader | None
     validator: TokenValidator
     policy: Policy
     volumes: VolumeBackend
@@ -85,12 +88,15 @@ async def open_runtime(settings: Settings, *, run_migrations: bool = True) -> As
     sessionmaker = create_sessionmaker(engine)
     write_engine = create_engine(url, immediate=True) if is_sqlite(url) else engine
     write_sessionmaker = create_sessionmaker(write_engine)
+    db_path = sqlite_path(url)
+    reader = SqliteReader(db_path) if db_path else None
     rt_ref: list[Runtime] = []
     rt = Runtime(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         write_sessionmaker=write_sessionmaker,
+        reader=reader,
         validator=EmbeddedTokenValidator(sessionmaker),
         policy=Policy(settings.policy_file or None),
         volumes=FileVolumeBackend(settings.volumes_dir),
@@ -108,6 +114,8 @@ async def open_runtime(settings: Settings, *, run_migrations: bool = True) -> As
         await engine.dispose()
         if write_engine is not engine:
             await write_engine.dispose()
+        if reader is not None:
+            reader.close()
 
 
 def _build(

@@ -123,7 +123,7 @@ async def load(rt: Runtime, caller: Caller, volume_id: str) -> VolumeDetail:
 
     One query for a detached volume (row + type name), two when attached.
     """
-    found = await volumes_db.read_with_type_name(rt.engine, volume_id=volume_id)
+    found = await volumes_db.read_with_type_name(rt.engine, rt.reader, volume_id=volume_id)
     if found is None:
         raise VolumeNotFound(volume_id)
     volume, type_name = found
