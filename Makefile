@@ -6,7 +6,7 @@ PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev qemu-img run worker migrate migration bootstrap test test-unit \
-        test-integration test-e2e test-postgres lint fmt typecheck check bench bench-api lock clean
+        test-integration test-e2e test-postgres test-e2e-postgres lint fmt typecheck check bench bench-api lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,7 +59,7 @@ PYTEST_OR_EMPTY = rc=0; $(1) || rc=$$?; \
   if [ $$rc = 5 ] && [ -n "$(EMPTY_OK)" ]; then echo "pytest: no tests selected here; accepted"; rc=0; fi; \
   exit $$rc
 
-test: install-dev qemu-img ## run the whole suite on SQLite, then the integration and e2e tests on PostgreSQL
+test: install-dev qemu-img ## run the whole suite on SQLite, then the integration tests on PostgreSQL
 	$(BIN)/pytest tests
 	$(MAKE) --no-print-directory test-postgres EMPTY_OK=1
 
@@ -72,14 +72,21 @@ test-integration: install-dev qemu-img ## integration tests (SQLite)
 test-e2e: install-dev qemu-img ## end-to-end tests: the real openstack, cinder, glance clients and openstacksdk
 	$(BIN)/pytest tests/e2e
 
-test-postgres: install-dev qemu-img ## integration and e2e tests against PostgreSQL ($(PG_TEST_URL))
+# The e2e tests repeat on PostgreSQL only on request (they cost minutes, and the
+# database layer is what differs): make test-postgres PG_TESTS=tests, or test-e2e-postgres.
+PG_TESTS ?= tests/integration
+
+test-postgres: install-dev qemu-img ## integration tests against PostgreSQL ($(PG_TEST_URL)); PG_TESTS=tests adds e2e
 	@if $(BIN)/python -c 'import asyncio, asyncpg, sys; u = sys.argv[1].replace("+asyncpg", ""); asyncio.run(asyncpg.connect(u, timeout=3))' '$(PG_TEST_URL)' 2>/dev/null; then \
-	  $(call PYTEST_OR_EMPTY,CINDERLITE_TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/pytest -m integration tests); \
+	  $(call PYTEST_OR_EMPTY,CINDERLITE_TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/pytest -m integration $(PG_TESTS)); \
 	elif [ -n "$$CINDERLITE_TEST_SKIP_POSTGRES" ]; then \
 	  echo "PostgreSQL not reachable at $(PG_TEST_URL): skipped because CINDERLITE_TEST_SKIP_POSTGRES is set"; \
 	else \
 	  echo "PostgreSQL not reachable at $(PG_TEST_URL). Start it, set PG_TEST_URL, or set CINDERLITE_TEST_SKIP_POSTGRES=1"; exit 1; \
 	fi
+
+test-e2e-postgres: ## the e2e tests with the served cinderlite on PostgreSQL
+	$(MAKE) --no-print-directory test-postgres PG_TESTS=tests/e2e
 
 lint: install-dev ## ruff
 	$(BIN)/ruff check src tests bench

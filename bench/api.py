@@ -88,16 +88,31 @@ def lua_script(path: Path, token: str) -> Path:
     return path
 
 
-def run_wrk(name: str, url: str, script: Path, *, connections: int, threads: int,
-            duration: int, warmup: int) -> WrkResult:
+def run_wrk(
+    name: str, url: str, script: Path, *, connections: int, threads: int, duration: int, warmup: int
+) -> WrkResult:
     result = WrkResult(name, url.split("//", 1)[1].split("/", 1)[1])
-    base = ["wrk", "-t", str(threads), "-c", str(connections), "--timeout", "10s",
-            "-s", str(script)]
+    base = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+    ]
     if warmup:
-        subprocess.run([*base, "-d", f"{warmup}s", url], capture_output=True, text=True,
-                       timeout=warmup + 30)
-    proc = subprocess.run([*base, "-d", f"{duration}s", "--latency", url], capture_output=True,
-                          text=True, timeout=duration + 60)
+        subprocess.run(
+            [*base, "-d", f"{warmup}s", url], capture_output=True, text=True, timeout=warmup + 30
+        )
+    proc = subprocess.run(
+        [*base, "-d", f"{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    )
     if proc.returncode != 0:
         result.error = f"wrk exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
     parse_wrk(proc.stdout, result)
@@ -171,8 +186,10 @@ def measure_accept(server: Server, client: Client, args: argparse.Namespace) -> 
         for vid in ids:
             client.wait_volume(vid)
         targets.append(ids)
-    images = [client.upload(v, image_name=f"bg-{i}", disk_format="qcow2")["image_id"]
-              for i, v in enumerate(background)]
+    images = [
+        client.upload(v, image_name=f"bg-{i}", disk_format="qcow2")["image_id"]
+        for i, v in enumerate(background)
+    ]
     # Wait until the 4 workers have claimed the jobs and data is moving.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -182,29 +199,42 @@ def measure_accept(server: Server, client: Client, args: argparse.Namespace) -> 
     for run, ids in zip(runs, targets, strict=True):
         post_uploads(client, ids, 1 if run.mode == "sequential" else args.accept_threads, run)
         run.background_running_after = sum(
-            client.get_image(i)["status"] != "active" for i in images)
+            client.get_image(i)["status"] != "active" for i in images
+        )
     return runs
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.api",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured wrk first")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--volumes", type=int, default=5, help="volumes in the detail listing")
-    parser.add_argument("--accept-requests", type=int, default=60,
-                        help="upload actions timed per mode while 4 uploads run")
+    parser.add_argument(
+        "--accept-requests",
+        type=int,
+        default=60,
+        help="upload actions timed per mode while 4 uploads run",
+    )
     parser.add_argument("--accept-threads", type=int, default=4)
     parser.add_argument("--skip-accept", action="store_true")
-    parser.add_argument("--profile", action="store_true",
-                        help="run the server under cProfile; print its top functions at the end")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the server under cProfile; print its top functions at the end",
+    )
     args = parser.parse_args(argv)
 
     if shutil.which("wrk") is None:
-        print("wrk is missing: apt-get install -y wrk (make bench-api does this as root)",
-              file=sys.stderr)
+        print(
+            "wrk is missing: apt-get install -y wrk (make bench-api does this as root)",
+            file=sys.stderr,
+        )
         return 2
     work = WORK_DIR / "api"
     work.mkdir(parents=True, exist_ok=True)
@@ -224,11 +254,20 @@ def main(argv: list[str] | None = None) -> int:
             client.wait_volume(vid)
         script = lua_script(work / "auth.lua", client.token)
         base = f"http://127.0.0.1:{server.ports.volume}/v3/{client.project_id}"
-        for name, url in (("GET volume", f"{base}/volumes/{ids[0]}"),
-                          (f"GET volumes/detail ({args.volumes})", f"{base}/volumes/detail")):
+        for name, url in (
+            ("GET volume", f"{base}/volumes/{ids[0]}"),
+            (f"GET volumes/detail ({args.volumes})", f"{base}/volumes/detail"),
+        ):
             print(f"wrk {name} ...", flush=True)
-            res = run_wrk(name, url, script, connections=args.connections,
-                          threads=args.threads, duration=args.duration, warmup=args.warmup)
+            res = run_wrk(
+                name,
+                url,
+                script,
+                connections=args.connections,
+                threads=args.threads,
+                duration=args.duration,
+                warmup=args.warmup,
+            )
             wrk_results.append(res)
         if not args.skip_accept:
             print("upload action 202 latency while 4 uploads run ...", flush=True)
@@ -240,37 +279,63 @@ def main(argv: list[str] | None = None) -> int:
     def fmt(v: float | None, spec: str = ".1f") -> str:
         return "-" if v is None else format(v, spec)
 
-    headers = ["test", "req/s", "p50 ms", "p90 ms", "p99 ms", "vs cinder-api", "target",
-               "errors"]
+    headers = ["test", "req/s", "p50 ms", "p90 ms", "p99 ms", "vs cinder-api", "target", "errors"]
     rows = []
     for r in wrk_results:
         ratio = None if r.rps is None else r.rps / REFERENCE_RPS
         ok = (r.rps or 0) >= TARGET_RPS and (r.p99_ms or 1e9) < TARGET_P99_MS and not r.error
-        rows.append([f"{r.name}, {args.connections} conn", fmt(r.rps, ".0f"), fmt(r.p50_ms),
-                     fmt(r.p90_ms), fmt(r.p99_ms), fmt(ratio, ".1f") + "x",
-                     ">=1000 req/s, p99<100: " + ("ok" if ok else "MISS"),
-                     r.error or r.socket_errors or "0"])
+        rows.append(
+            [
+                f"{r.name}, {args.connections} conn",
+                fmt(r.rps, ".0f"),
+                fmt(r.p50_ms),
+                fmt(r.p90_ms),
+                fmt(r.p99_ms),
+                fmt(ratio, ".1f") + "x",
+                ">=1000 req/s, p99<100: " + ("ok" if ok else "MISS"),
+                r.error or r.socket_errors or "0",
+            ]
+        )
     for a in accept:
         p99 = a.pct(99)
         ok = p99 is not None and p99 < TARGET_202_P99_MS and not a.errors
-        rows.append([f"upload 202, {a.mode}, n={len(a.samples_ms)}", "-", fmt(a.pct(50)),
-                     fmt(a.pct(90)), fmt(p99), "-", "p99<50: " + ("ok" if ok else "MISS"),
-                     (f"{len(a.errors)}: {a.errors[0]}" if a.errors else "0")
-                     + f"; bg running after: {a.background_running_after}/4"])
+        rows.append(
+            [
+                f"upload 202, {a.mode}, n={len(a.samples_ms)}",
+                "-",
+                fmt(a.pct(50)),
+                fmt(a.pct(90)),
+                fmt(p99),
+                "-",
+                "p99<50: " + ("ok" if ok else "MISS"),
+                (f"{len(a.errors)}: {a.errors[0]}" if a.errors else "0")
+                + f"; bg running after: {a.background_running_after}/4",
+            ]
+        )
     print()
     print(text_table(headers, rows))
-    print(f"\nreference: real cinder-api GET volume, 16 connections: {REFERENCE_RPS:.0f} req/s, "
-          f"p99 {REFERENCE_P99_MS:.0f} ms. wrk runs on the same machine as the service.")
+    print(
+        f"\nreference: real cinder-api GET volume, 16 connections: {REFERENCE_RPS:.0f} req/s, "
+        f"p99 {REFERENCE_P99_MS:.0f} ms. wrk runs on the same machine as the service."
+    )
     payload: dict[str, Any] = {
-        "machine": info, "args": vars(args),
+        "machine": info,
+        "args": vars(args),
         "wrk": [asdict(r) for r in wrk_results],
-        "accept": [dict(asdict(a), p50=a.pct(50), p99=a.pct(99),
-                        mean=statistics.fmean(a.samples_ms) if a.samples_ms else None)
-                   for a in accept],
+        "accept": [
+            dict(
+                asdict(a),
+                p50=a.pct(50),
+                p99=a.pct(99),
+                mean=statistics.fmean(a.samples_ms) if a.samples_ms else None,
+            )
+            for a in accept
+        ],
     }
     (WORK_DIR / "api-results.json").write_text(json.dumps(payload, indent=2))
     (WORK_DIR / "api-results.md").write_text(
-        machine_lines(info) + "\n\n" + markdown_table(headers, rows) + "\n")
+        machine_lines(info) + "\n\n" + markdown_table(headers, rows) + "\n"
+    )
     print(f"results: {WORK_DIR / 'api-results.json'}, {WORK_DIR / 'api-results.md'}")
     if profile is not None and profile.exists():
         stats = pstats.Stats(str(profile))

@@ -58,9 +58,16 @@ class Client:
         if conn is not None:
             conn.close()
 
-    def request(self, method: str, port: int, path: str, body: Any = None,
-                headers: dict[str, str] | None = None, expect: tuple[int, ...] = (200,),
-                stream_to: Callable[[bytes], None] | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        port: int,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        expect: tuple[int, ...] = (200,),
+        stream_to: Callable[[bytes], None] | None = None,
+    ) -> Response:
         hdrs = {"Accept": "application/json"}
         if self.token:
             hdrs["X-Auth-Token"] = self.token
@@ -96,13 +103,26 @@ class Client:
 
     def login(self) -> None:
         o = self.openrc
-        body = {"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": o["OS_USERNAME"], "password": o["OS_PASSWORD"],
-                "domain": {"name": o.get("OS_USER_DOMAIN_NAME", "Default")}}}},
-            "scope": {"project": {"name": o["OS_PROJECT_NAME"],
-                                  "domain": {"name": o.get("OS_PROJECT_DOMAIN_NAME", "Default")}}},
-        }}
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": o["OS_USERNAME"],
+                            "password": o["OS_PASSWORD"],
+                            "domain": {"name": o.get("OS_USER_DOMAIN_NAME", "Default")},
+                        }
+                    },
+                },
+                "scope": {
+                    "project": {
+                        "name": o["OS_PROJECT_NAME"],
+                        "domain": {"name": o.get("OS_PROJECT_DOMAIN_NAME", "Default")},
+                    }
+                },
+            }
+        }
         self.token = ""
         resp = self.request("POST", self.ports.identity, "/v3/auth/tokens", body, expect=(201,))
         self.token = resp.headers["X-Subject-Token"]
@@ -114,16 +134,25 @@ class Client:
         return f"/v3/{self.project_id}{rest}"
 
     def create_volume(self, size_gib: int, name: str) -> dict[str, Any]:
-        resp = self.request("POST", self.ports.volume, self.vpath("/volumes"),
-                            {"volume": {"size": size_gib, "name": name}}, expect=(202,))
+        resp = self.request(
+            "POST",
+            self.ports.volume,
+            self.vpath("/volumes"),
+            {"volume": {"size": size_gib, "name": name}},
+            expect=(202,),
+        )
         return dict(resp.json()["volume"])
 
     def get_volume(self, volume_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", self.ports.volume,
-                                 self.vpath(f"/volumes/{volume_id}")).json()["volume"])
+        return dict(
+            self.request("GET", self.ports.volume, self.vpath(f"/volumes/{volume_id}")).json()[
+                "volume"
+            ]
+        )
 
-    def wait_volume(self, volume_id: str, status: str = "available",
-                    timeout: float = 600.0) -> dict[str, Any]:
+    def wait_volume(
+        self, volume_id: str, status: str = "available", timeout: float = 600.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             vol = self.get_volume(volume_id)
@@ -134,17 +163,35 @@ class Client:
             time.sleep(0.02)
 
     def delete_volume(self, volume_id: str) -> None:
-        self.request("DELETE", self.ports.volume, self.vpath(f"/volumes/{volume_id}"),
-                     expect=(202, 204, 404))
+        self.request(
+            "DELETE", self.ports.volume, self.vpath(f"/volumes/{volume_id}"), expect=(202, 204, 404)
+        )
 
-    def upload(self, volume_id: str, *, image_name: str, disk_format: str,
-               container_format: str = "bare", force: bool = False) -> dict[str, Any]:
+    def upload(
+        self,
+        volume_id: str,
+        *,
+        image_name: str,
+        disk_format: str,
+        container_format: str = "bare",
+        force: bool = False,
+    ) -> dict[str, Any]:
         """POST os-volume_upload_image; returns the 202 body's inner object."""
-        body = {"os-volume_upload_image": {
-            "image_name": image_name, "disk_format": disk_format,
-            "container_format": container_format, "force": force}}
-        resp = self.request("POST", self.ports.volume, self.vpath(f"/volumes/{volume_id}/action"),
-                            body, expect=(202,))
+        body = {
+            "os-volume_upload_image": {
+                "image_name": image_name,
+                "disk_format": disk_format,
+                "container_format": container_format,
+                "force": force,
+            }
+        }
+        resp = self.request(
+            "POST",
+            self.ports.volume,
+            self.vpath(f"/volumes/{volume_id}/action"),
+            body,
+            expect=(202,),
+        )
         return dict(resp.json()["os-volume_upload_image"])
 
     # -- images ----------------------------------------------------------------------------
@@ -152,8 +199,9 @@ class Client:
     def get_image(self, image_id: str) -> dict[str, Any]:
         return dict(self.request("GET", self.ports.image, f"/v2/images/{image_id}").json())
 
-    def wait_image_active(self, image_id: str, *, poll: float = 0.02,
-                          timeout: float = 1800.0) -> dict[str, Any]:
+    def wait_image_active(
+        self, image_id: str, *, poll: float = 0.02, timeout: float = 1800.0
+    ) -> dict[str, Any]:
         """Poll GET /v2/images/{id} every `poll` seconds until `active` (the number of
         GETs is left in `self.last_polls`)."""
         deadline = time.monotonic() + timeout
@@ -190,8 +238,13 @@ class Client:
                 fh.write(chunk)
 
         try:
-            self.request("GET", self.ports.image, f"/v2/images/{image_id}/file",
-                         headers={"Accept": "application/octet-stream"}, stream_to=sink)
+            self.request(
+                "GET",
+                self.ports.image,
+                f"/v2/images/{image_id}/file",
+                headers={"Accept": "application/octet-stream"},
+                stream_to=sink,
+            )
         finally:
             if fh is not None:
                 fh.close()

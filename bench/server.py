@@ -108,8 +108,14 @@ class Ports:
 class Server:
     """One `cinderlite serve` process with its own data dir, on 127.0.0.1 free ports."""
 
-    def __init__(self, name: str, data_dir: Path, env: dict[str, str] | None = None,
-                 fresh: bool = True, profile: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        fresh: bool = True,
+        profile: Path | None = None,
+    ) -> None:
         self.name = name
         # When set, the server runs under cProfile and writes its stats here on exit.
         self.profile = profile
@@ -140,8 +146,11 @@ class Server:
     def scratch_dirs(self) -> list[Path]:
         """Where the service keeps bytes that are not yet an image: the image store's
         staging dir, the conversion dir, and TMPDIR (pointed into the data dir)."""
-        return [self.data_dir / "images" / ".staging", self.data_dir / "conversion",
-                self.data_dir / "tmp"]
+        return [
+            self.data_dir / "images" / ".staging",
+            self.data_dir / "conversion",
+            self.data_dir / "tmp",
+        ]
 
     def start(self, timeout: float = 60.0) -> Server:
         if self.fresh and self.data_dir.exists():
@@ -165,21 +174,28 @@ class Server:
             argv += ["-m", "cProfile", "-o", str(self.profile)]
         self.proc = subprocess.Popen(
             [*argv, "-m", "cinderlite", "serve"],
-            cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server {self.name} exited with {self.proc.returncode}; "
-                                   f"see {self.log_path}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"server {self.name} exited with {self.proc.returncode}; "
+                    f"see {self.log_path}:\n{self.log_tail()}"
+                )
             if self._ready():
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"server {self.name} not ready after {timeout}s; see {self.log_path}:\n"
-                           f"{self.log_tail()}")
+        raise RuntimeError(
+            f"server {self.name} not ready after {timeout}s; see {self.log_path}:\n"
+            f"{self.log_tail()}"
+        )
 
     def _ready(self) -> bool:
         if not (self.data_dir / "openrc-demo").exists():

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,8 +21,9 @@ from typing import Any
 
 from bench import WORK_DIR, GiB, MiB
 from bench.client import Client
-from bench.floors import convert_floor, hash_two_threads
+from bench.floors import convert_floor, hash_two_threads, write_floor
 from bench.report import machine, machine_lines, markdown_table, text_table
+from bench.sampling import POLL_COST, Sampler, poll_cost
 from bench.server import (
     Server,
     load_average,
@@ -76,6 +75,7 @@ class Result:
     floor_s: float | None = None
     floor_kind: str = ""
     floor_cpu_s: float | None = None
+    write_fsync_s: float | None = None  # durability cost outside the floor (see floors.py)
     ours_cpu_s: list[float] = field(default_factory=list)
     load: list[float] = field(default_factory=list)
     other_cpu_s: list[float] = field(default_factory=list)
@@ -101,72 +101,9 @@ class Result:
         return self.best_s / self.floor_s
 
 
-class Sampler(threading.Thread):
-    """Every 10 ms: bytes allocated in the service's scratch dirs and its VmRSS."""
-
-    def __init__(self, server: Server) -> None:
-        super().__init__(daemon=True)
-        self.server = server
-        self.stop_event = threading.Event()
-        self.peak_alloc = 0
-        self.peak_apparent = 0
-        self.peak_rss = 0.0
-
-    def sample(self) -> None:
-        alloc = apparent = 0
-        for d in self.server.scratch_dirs():
-            stack = [d]
-            while stack:
-                try:
-                    entries = list(os.scandir(stack.pop()))
-                except OSError:
-                    continue
-                for e in entries:
-                    try:
-                        if e.is_dir(follow_symlinks=False):
-                            stack.append(Path(e.path))
-                        else:
-                            st = e.stat(follow_symlinks=False)
-                            alloc += st.st_blocks * 512
-                            apparent += st.st_size
-                    except OSError:
-                        continue
-        self.peak_alloc = max(self.peak_alloc, alloc)
-        self.peak_apparent = max(self.peak_apparent, apparent)
-        rss = self.server.rss_mib()
-        if rss is not None:
-            self.peak_rss = max(self.peak_rss, rss)
-
-    def run(self) -> None:
-        while not self.stop_event.is_set():
-            self.sample()
-            self.stop_event.wait(0.01)
-        self.sample()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.join()
-
-
-_POLL_COST: dict[int, float] = {}
-
-
-def poll_cost(server: Server, client: Client, image_id: str, n: int = 200) -> float | None:
-    """Server CPU seconds per GET /v2/images/{id}, measured once per server on an idle
-    service: the share of "ours" that is the benchmark's own 20 ms polling."""
-    if server.pid not in _POLL_COST:
-        c0 = server.cpu_seconds()
-        for _ in range(n):
-            client.get_image(image_id)
-        c1 = server.cpu_seconds()
-        if c0 is None or c1 is None:
-            return None
-        _POLL_COST[server.pid] = (c1 - c0) / n
-    return _POLL_COST[server.pid]
-
-
-def measure_floor(case: Case, path: Path, runs: int, scratch: Path, result: Result,
-                  quiet_wait: float = 0) -> None:
+def measure_floor(
+    case: Case, path: Path, runs: int, scratch: Path, result: Result, quiet_wait: float = 0
+) -> None:
     """Add `runs` floor measurements on the same bytes to result.floor_samples (for qemu
     formats each run tries plain and tuned `qemu-img convert` flags) and keep the best."""
     warm(path)
@@ -178,29 +115,52 @@ def measure_floor(case: Case, path: Path, runs: int, scratch: Path, result: Resu
             m0 = machine_busy_seconds()
             h = hash_two_threads(path)
             other = machine_busy_seconds() - m0 - h.cpu_s
-            samples.append({"kind": "md5+sha512", "total_s": h.seconds, "cpu_s": h.cpu_s,
-                            "md5": h.md5, "sha512": h.sha512, "other_cpu_s": other,
-                            "load": load_average()})
+            write_s = write_floor(path, scratch)
+            samples.append(
+                {
+                    "kind": "md5+sha512",
+                    "total_s": h.seconds,
+                    "cpu_s": h.cpu_s,
+                    "md5": h.md5,
+                    "sha512": h.sha512,
+                    "other_cpu_s": other,
+                    "write_fsync_s": write_s,
+                    "load": load_average(),
+                }
+            )
             continue
         for tuned in (False, True):
             m0 = machine_busy_seconds()
-            f = convert_floor(path, case.disk_format, scratch, compress=case.compress,
-                              tuned=tuned)
+            f = convert_floor(path, case.disk_format, scratch, compress=case.compress, tuned=tuned)
             other = machine_busy_seconds() - m0 - f.cpu_s
-            samples.append({"kind": "convert+hash", "argv": " ".join(f.argv[:-2]),
-                            "convert_s": f.convert_s, "hash_s": f.hash_s,
-                            "total_s": f.total_s, "cpu_s": f.cpu_s,
-                            "output_bytes": f.output_bytes, "other_cpu_s": other,
-                            "load": load_average()})
+            samples.append(
+                {
+                    "kind": "convert+hash",
+                    "argv": " ".join(f.argv[:-2]),
+                    "convert_s": f.convert_s,
+                    "hash_s": f.hash_s,
+                    "total_s": f.total_s,
+                    "cpu_s": f.cpu_s,
+                    "output_bytes": f.output_bytes,
+                    "other_cpu_s": other,
+                    "write_fsync_s": f.fsync_s,
+                    "load": load_average(),
+                }
+            )
     best = min(samples, key=lambda s: s["total_s"])
     result.floor_s = best["total_s"]
     result.floor_cpu_s = min(s["cpu_s"] for s in samples)
-    result.floor_kind = ("md5+sha512 2 threads" if case.disk_format == "raw"
-                         else best["argv"].replace("qemu-img convert ", "") + " + hash")
+    result.write_fsync_s = min(s["write_fsync_s"] for s in samples)
+    result.floor_kind = (
+        "md5+sha512 2 threads"
+        if case.disk_format == "raw"
+        else best["argv"].replace("qemu-img convert ", "") + " + hash"
+    )
 
 
-def verify(client: Client, case: Case, image: dict[str, Any], source: Path, result: Result,
-           scratch: Path) -> None:
+def verify(
+    client: Client, case: Case, image: dict[str, Any], source: Path, result: Result, scratch: Path
+) -> None:
     """Download the image; its md5/sha512 must match checksum/os_hash_value, raw bytes the
     floor's digests, converted bytes the volume (qemu-img compare)."""
     image_id = image["id"]
@@ -218,16 +178,25 @@ def verify(client: Client, case: Case, image: dict[str, Any], source: Path, resu
         if raw_md5 and raw_md5 != md5:
             problems.append("raw image bytes differ from the volume")
     elif dest is not None:
-        cmp = subprocess.run(["qemu-img", "compare", "-f", "raw", "-F", case.disk_format,
-                              str(source), str(dest)], capture_output=True, text=True)
+        cmp = subprocess.run(
+            ["qemu-img", "compare", "-f", "raw", "-F", case.disk_format, str(source), str(dest)],
+            capture_output=True,
+            text=True,
+        )
         dest.unlink(missing_ok=True)
         if cmp.returncode != 0:
             problems.append(f"qemu-img compare: {cmp.stdout.strip()} {cmp.stderr.strip()}")
     result.verified = "FAIL: " + "; ".join(problems) if problems else "ok (md5, sha512, content)"
 
 
-def run_case(server: Server, client: Client, case: Case, source: Path, args: argparse.Namespace,
-             result: Result) -> None:
+def run_case(
+    server: Server,
+    client: Client,
+    case: Case,
+    source: Path,
+    args: argparse.Namespace,
+    result: Result,
+) -> None:
     scratch = WORK_DIR / "floor-tmp"
     path: Path | None = None
     volume_id = None
@@ -262,8 +231,9 @@ def run_case(server: Server, client: Client, case: Case, source: Path, args: arg
             c0 = server.cpu_seconds()
             m0, b0 = machine_busy_seconds(), time.process_time()
             t0 = time.perf_counter()
-            started = client.upload(volume_id, image_name=f"bench-{case.name}-{i}",
-                                    disk_format=case.disk_format)
+            started = client.upload(
+                volume_id, image_name=f"bench-{case.name}-{i}", disk_format=case.disk_format
+            )
             image = client.wait_image_active(started["image_id"], poll=0.02)
             result.ours_s.append(time.perf_counter() - t0)
             result.polls.append(client.last_polls)
@@ -283,8 +253,9 @@ def run_case(server: Server, client: Client, case: Case, source: Path, args: arg
         result.rss_reset = reset
         result.peak_rss_mib = max(result.peak_rss_mib or 0.0, hwm or 0.0)
         result.scratch_mib = max(result.scratch_mib or 0.0, sampler.peak_alloc / MiB)
-        result.scratch_apparent_mib = max(result.scratch_apparent_mib or 0.0,
-                                          sampler.peak_apparent / MiB)
+        result.scratch_apparent_mib = max(
+            result.scratch_apparent_mib or 0.0, sampler.peak_apparent / MiB
+        )
         result.image_size = image.get("size")
         client.wait_volume(volume_id)
         per_get = poll_cost(server, client, image["id"])
@@ -309,9 +280,22 @@ def fmt(v: float | None, spec: str = ".2f") -> str:
 
 
 def rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
-    headers = ["case", "ours s", "floor s", "ratio", "target", "MiB/s", "CPU s ours/polls/floor",
-               "CPU ratio",
-               "peak RSS MiB", "scratch MiB", "other CPU s", "floor", "check"]
+    headers = [
+        "case",
+        "ours s",
+        "floor s",
+        "ratio",
+        "target",
+        "fsync s",
+        "MiB/s",
+        "CPU s ours/polls/floor",
+        "CPU ratio",
+        "peak RSS MiB",
+        "scratch MiB",
+        "other CPU s ours/floor",
+        "floor",
+        "check",
+    ]
     out = []
     for r in results:
         target = "-" if r.compress else f"<= {TARGET_RATIO}"
@@ -326,18 +310,39 @@ def rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
             cpu_ratio = (ours_cpu - (r.poll_cpu_s or 0.0)) / r.floor_cpu_s
         # other CPU of the run that gave the best time
         best_i = r.ours_s.index(min(r.ours_s)) if r.ours_s else None
-        other = (r.other_cpu_s[best_i] if best_i is not None and best_i < len(r.other_cpu_s)
-                 else None)
-        out.append([
-            r.case, fmt(r.best_s), fmt(r.floor_s), fmt(ratio) + mark, target, fmt(mibs, ".0f"),
-            cpu, fmt(cpu_ratio), rss, fmt(r.scratch_mib, ".0f"), fmt(other, ".1f"), r.floor_kind,
-            r.error or r.verified,
-        ])
+        other = (
+            r.other_cpu_s[best_i] if best_i is not None and best_i < len(r.other_cpu_s) else None
+        )
+        best_floor = min(r.floor_samples, key=lambda x: x["total_s"]) if r.floor_samples else {}
+        others = f"{fmt(other, '.1f')}/{fmt(best_floor.get('other_cpu_s'), '.1f')}"
+        out.append(
+            [
+                r.case,
+                fmt(r.best_s),
+                fmt(r.floor_s),
+                fmt(ratio) + mark,
+                target,
+                fmt(r.write_fsync_s),
+                fmt(mibs, ".0f"),
+                cpu,
+                fmt(cpu_ratio),
+                rss,
+                fmt(r.scratch_mib, ".0f"),
+                others,
+                r.floor_kind,
+                r.error or r.verified,
+            ]
+        )
     return headers, out
 
 
-def run_group(server: Server, group: list[Case], sources: dict[str, Path],
-              args: argparse.Namespace, results: list[Result]) -> None:
+def run_group(
+    server: Server,
+    group: list[Case],
+    sources: dict[str, Path],
+    args: argparse.Namespace,
+    results: list[Result],
+) -> None:
     """Run the cases of one server configuration; a service that does not start
     still gets its floors measured."""
     client: Client | None = None
@@ -351,8 +356,7 @@ def run_group(server: Server, group: list[Case], sources: dict[str, Path],
         client = None
     for case in group:
         print(f"case {case.name} ...", flush=True)
-        result = Result(case.name, case.spec.name, case.disk_format, case.compress,
-                        case.spec.size)
+        result = Result(case.name, case.spec.name, case.disk_format, case.compress, case.spec.size)
         if client is None:
             result.error = "service did not start"
             measure_floor(case, sources[case.spec.name], 1, WORK_DIR / "floor-tmp", result)
@@ -362,25 +366,51 @@ def run_group(server: Server, group: list[Case], sources: dict[str, Path],
             except Exception as exc:
                 result.error = result.error or f"{type(exc).__name__}: {exc}"
         results.append(result)
-        print(f"  ours {fmt(result.best_s)} s, floor {fmt(result.floor_s)} s "
-              f"{result.error or result.verified}", flush=True)
+        print(
+            f"  ours {fmt(result.best_s)} s, floor {fmt(result.floor_s)} s "
+            f"{result.error or result.verified}",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.upload", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default="", help="comma-separated case names or prefixes "
-                        f"(default all: {', '.join(c.name for c in CASES)})")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.upload",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--cases",
+        default="",
+        help="comma-separated case names or prefixes "
+        f"(default all: {', '.join(c.name for c in CASES)})",
+    )
     parser.add_argument("--repeat", type=int, default=2, help="uploads per case; best is kept")
-    parser.add_argument("--floor-runs", type=int, default=2,
-                        help="floor measurements per 1 GiB uncompressed case; best is kept")
+    parser.add_argument(
+        "--floor-runs",
+        type=int,
+        default=2,
+        help="floor measurements per 1 GiB uncompressed case; best is kept",
+    )
     parser.add_argument("--workers", type=int, default=2, help="CINDERLITE_UPLOAD_WORKERS")
-    parser.add_argument("--quiet-wait", type=float, default=10,
-                        help="before each timed run, wait up to this many seconds for the "
-                        "machine's CPUs to be under 25%% busy (0: don't wait)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=10,
+        help="before each timed run, wait up to this many seconds for the "
+        "machine's CPUs to be under 25%% busy (0: don't wait)",
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip the download checks")
     parser.add_argument("--keep", action="store_true", help="keep images, volumes, data dirs")
+    parser.add_argument("--render", metavar="JSON", help="only print the table of a saved run")
     args = parser.parse_args(argv)
+    if args.render:
+        data = json.loads(Path(args.render).read_text())
+        headers, table = rows([Result(**r) for r in data["results"]])
+        print(text_table(headers, table))
+        print()
+        print(markdown_table(headers, table))
+        return 0
 
     wanted = [w.strip() for w in args.cases.split(",") if w.strip()]
     cases = [c for c in CASES if not wanted or any(c.name.startswith(w) for w in wanted)]
@@ -399,9 +429,11 @@ def main(argv: list[str] | None = None) -> int:
         group = [c for c in cases if c.server_kind == kind]
         if not group:
             continue
-        env = {"CINDERLITE_IMAGE_COMPRESS_ON_UPLOAD": "true" if kind == "compressed" else "false",
-               "CINDERLITE_UPLOAD_WORKERS": str(args.workers),
-               "CINDERLITE_LOG_LEVEL": "WARNING"}
+        env = {
+            "CINDERLITE_IMAGE_COMPRESS_ON_UPLOAD": "true" if kind == "compressed" else "false",
+            "CINDERLITE_UPLOAD_WORKERS": str(args.workers),
+            "CINDERLITE_LOG_LEVEL": "WARNING",
+        }
         server = Server(f"upload-{kind}", WORK_DIR / f"upload-{kind}", env)
         try:
             run_group(server, group, sources, args, results)
@@ -411,30 +443,42 @@ def main(argv: list[str] | None = None) -> int:
     headers, table = rows(results)
     print()
     print(text_table(headers, table))
-    print(f"\nratio = best of {args.repeat} upload(s) (POST -> image active) / same-run floor; "
-          "MiB/s = volume size / ours; peak RSS = server VmHWM during the upload "
-          "(* = max sampled VmRSS); scratch = peak bytes allocated in staging/conversion dirs; "
-          "CPU s = server+qemu-img CPU seconds (of which the 20 ms polling) vs the floor's; "
-          "CPU ratio = (ours - polling) / floor; "
-          "other CPU s = CPU seconds the "
-          "rest of the machine used during the best run (contention; ~0 on a quiet machine).")
+    print(
+        f"\nratio = best of {args.repeat} upload(s) (POST -> image active) / same-run floor; "
+        "MiB/s = volume size / ours; peak RSS = server VmHWM during the upload "
+        "(* = max sampled VmRSS); scratch = peak bytes allocated in staging/conversion dirs; "
+        "CPU s = server+qemu-img CPU seconds (of which the 20 ms polling) vs the floor's; "
+        "CPU ratio = (ours - polling) / floor; "
+        "fsync s = not in the floor: writing+fsyncing the raw image's data / fsyncing "
+        "qemu-img's output, i.e. what durability adds; "
+        "other CPU s = CPU seconds the rest of the machine used during the best upload / "
+        "the best floor run (contention; ~0 on a quiet machine)."
+    )
     by_size: dict[int, float] = {}
     for r in results:
         if r.peak_rss_mib is not None:
             by_size[r.size] = max(by_size.get(r.size, 0.0), r.peak_rss_mib)
     if by_size:
-        parts = ", ".join(f"{size // GiB} GiB volumes {mib:.0f} MiB"
-                          for size, mib in sorted(by_size.items()))
-        print(f"peak RSS by volume size: {parts} (target < {TARGET_RSS_MIB} MiB, "
-              "not growing with size)")
-    if _POLL_COST:
-        costs = ", ".join(f"{v * 1000:.1f} ms" for v in _POLL_COST.values())
+        parts = ", ".join(
+            f"{size // GiB} GiB volumes {mib:.0f} MiB" for size, mib in sorted(by_size.items())
+        )
+        print(
+            f"peak RSS by volume size: {parts} (target < {TARGET_RSS_MIB} MiB, "
+            "not growing with size)"
+        )
+    if POLL_COST:
+        costs = ", ".join(f"{v * 1000:.1f} ms" for v in POLL_COST.values())
         print(f"server CPU per GET /v2/images/{{id}} poll (idle server): {costs}")
-    payload = {"machine": info, "args": vars(args), "poll_cpu_s_per_get": list(_POLL_COST.values()),
-               "results": [asdict(r) for r in results]}
+    payload = {
+        "machine": info,
+        "args": vars(args),
+        "poll_cpu_s_per_get": list(POLL_COST.values()),
+        "results": [asdict(r) for r in results],
+    }
     (WORK_DIR / "upload-results.json").write_text(json.dumps(payload, indent=2))
     (WORK_DIR / "upload-results.md").write_text(
-        machine_lines(info) + "\n\n" + markdown_table(headers, table) + "\n")
+        machine_lines(info) + "\n\n" + markdown_table(headers, table) + "\n"
+    )
     print(f"results: {WORK_DIR / 'upload-results.json'}, {WORK_DIR / 'upload-results.md'}")
     failed = [r for r in results if r.error or r.verified.startswith("FAIL")]
     return 1 if failed else 0
