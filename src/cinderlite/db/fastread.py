@@ -25,6 +25,10 @@ class SqliteReader:
         row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
         return row
 
+    def fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self._conn.execute(sql, params).fetchall()
+        return rows
+
     def close(self) -> None:
         self._conn.close()
 

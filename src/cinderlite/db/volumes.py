@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cinderlite.db.fastread import SqliteReader
@@ -107,6 +108,7 @@ _FAST_SQL = (
     "SELECT " + ", ".join(f"v.{c}" for c in _COLUMNS) + ", t.name FROM volumes AS v "
     "LEFT OUTER JOIN volume_types AS t ON t.id = v.volume_type_id WHERE v.id = ?"
 )
+_SQLITE = sqlite_dialect.dialect(paramstyle="qmark")
 _JSON_COLUMNS = frozenset({"meta", "image_meta"})
 _TIME_COLUMNS = frozenset({"created_at", "updated_at"})
 _BOOL_COLUMNS = frozenset({"bootable"})
@@ -120,8 +122,18 @@ async def read_with_type_name(
         async with AsyncSession(engine) as db:
             return await get_with_type_name(db, volume_id=volume_id)
     row = reader.fetchone(_FAST_SQL, (volume_id,))
-    if row is None:
-        return None
+    return None if row is None else _from_raw(row)
+
+
+def _sqlite_param(value: Any) -> Any:
+    # SQLAlchemy stores SQLite DATETIMEs as "YYYY-MM-DD HH:MM:SS.ffffff"; compare like with like.
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def _from_raw(row: Sequence[Any]) -> tuple[Volume, str | None]:
+    """A (volume columns..., type name) row of the inline reader -> (Volume, type name)."""
     values: dict[str, Any] = {}
     for name, value in zip(_COLUMNS, row, strict=False):
         if value is not None:
@@ -147,15 +159,23 @@ async def list_volumes(
     sort: Sequence[tuple[str, str]],
     limit: int | None,
     marker: Volume | None,
+    reader: SqliteReader | None = None,
 ) -> list[tuple[Volume, str | None]]:
     """Volumes (with type names) of `project_id` (all projects if None), paginated.
 
     `filters` holds column equality filters (name, status, availability_zone,
     bootable); `sort` is [(api key, "asc"|"desc")], with id appended as a tiebreaker.
+    With a `reader` (SQLite), the same statement runs on the inline reader and rows
+    skip the ORM.
     """
-    stmt = select(Volume, VolumeType.name).outerjoin(
-        VolumeType, VolumeType.id == Volume.volume_type_id
-    )
+    if reader is not None:
+        stmt = select(*Volume.__table__.columns, VolumeType.name).outerjoin(
+            VolumeType, VolumeType.id == Volume.volume_type_id
+        )
+    else:
+        stmt = select(Volume, VolumeType.name).outerjoin(
+            VolumeType, VolumeType.id == Volume.volume_type_id
+        )
     if project_id is not None:
         stmt = stmt.where(Volume.project_id == project_id)
     for key, value in filters.items():
@@ -170,6 +190,10 @@ async def list_volumes(
     )
     if limit is not None:
         stmt = stmt.limit(limit)
+    if reader is not None:
+        compiled = stmt.compile(dialect=_SQLITE)
+        params = [_sqlite_param(compiled.params[name]) for name in compiled.positiontup or ()]
+        return [_from_raw(row) for row in reader.fetchall(compiled.string, params)]
     return [(row[0], row[1]) for row in (await db.execute(stmt)).all()]
 
 

@@ -307,7 +307,7 @@ async def list_volumes(rt: Runtime, caller: Caller, query: ListQuery) -> list[Vo
         # The metadata filter is applied here, so with it the page is cut in Python.
         rows = await volumes_db.list_volumes(
             db, project_id=project_id, filters=query.filters, sort=query.sort,
-            limit=None if query.metadata else query.limit, marker=marker,
+            limit=None if query.metadata else query.limit, marker=marker, reader=rt.reader,
         )
         if query.metadata:
             rows = [r for r in rows if _meta_matches(r[0].meta, query.metadata)]
