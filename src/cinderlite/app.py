@@ -17,8 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
@@ -75,7 +75,9 @@ def _job_handlers(rt_ref: list[Runtime]) -> dict[str, Callable[..., Any]]:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings, *, run_migrations: bool = True) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, run_migrations: bool = True
+) -> AsyncIterator[Runtime]:
     """Create directories, migrate the database, and build every shared object."""
     from cinderlite.storage.images.files import FileImageStore
     from cinderlite.storage.volumes.files import FileVolumeBackend
@@ -104,7 +106,9 @@ async def open_runtime(settings: Settings, *, run_migrations: bool = True) -> As
         volumes=FileVolumeBackend(settings.volumes_dir),
         images=FileImageStore(settings.images_dir),
         jobs=JobRunner(
-            write_sessionmaker, _job_handlers(rt_ref), workers=settings.upload_workers,
+            write_sessionmaker,
+            _job_handlers(rt_ref),
+            workers=settings.upload_workers,
             lease_seconds=settings.job_lease_seconds,
         ),
     )
@@ -156,8 +160,11 @@ def create_identity_app(rt: Runtime) -> FastAPI:
     from cinderlite.api.identity import routes
 
     return _build(
-        rt, title="cinderlite identity", router=routes.router,
-        render_error=routes.render_error, render_status=routes.render_status,
+        rt,
+        title="cinderlite identity",
+        router=routes.router,
+        render_error=routes.render_error,
+        render_status=routes.render_status,
         render_500=routes.render_500,
     )
 
@@ -179,9 +186,7 @@ def create_volume_app(rt: Runtime) -> Starlette:
     app = Starlette(
         routes=list(routes.router.routes),
         exception_handlers={ServiceError: _service_error, StarletteHTTPException: _http_error},
-        middleware=[
-            Middleware(RequestIdMiddleware, render_500=routes.render_500, compute_id=True)
-        ],
+        middleware=[Middleware(RequestIdMiddleware, render_500=routes.render_500, compute_id=True)],
     )
     app.state.rt = rt
     return app
@@ -191,8 +196,11 @@ def create_image_app(rt: Runtime) -> FastAPI:
     from cinderlite.api.image import routes
 
     return _build(
-        rt, title="cinderlite image", router=routes.router,
-        render_error=routes.render_error, render_status=routes.render_status,
+        rt,
+        title="cinderlite image",
+        router=routes.router,
+        render_error=routes.render_error,
+        render_status=routes.render_status,
         render_500=routes.render_500,
     )
 
@@ -204,9 +212,16 @@ class _Server:
         import uvicorn
 
         config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", access_log=False,
-            log_level=log_level.lower(), loop="uvloop", http="httptools",
-            timeout_keep_alive=75, backlog=2048,
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            access_log=False,
+            log_level=log_level.lower(),
+            loop="uvloop",
+            http="httptools",
+            timeout_keep_alive=75,
+            backlog=2048,
         )
         self.server = uvicorn.Server(config)
         self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
@@ -228,7 +243,9 @@ async def serve(settings: Settings, *, on_ready: Callable[[Runtime], Any] | None
         await recover(rt)
         await rt.jobs.start()
         servers = [
-            _Server(create_identity_app(rt), settings.host, settings.identity_port, settings.log_level),
+            _Server(
+                create_identity_app(rt), settings.host, settings.identity_port, settings.log_level
+            ),
             _Server(create_volume_app(rt), settings.host, settings.volume_port, settings.log_level),
             _Server(create_image_app(rt), settings.host, settings.image_port, settings.log_level),
         ]
@@ -237,7 +254,9 @@ async def serve(settings: Settings, *, on_ready: Callable[[Runtime], Any] | None
             loop.add_signal_handler(sig, functools.partial(_stop_all, servers))
         log.info(
             "serving identity on %s, block storage on %s, image on %s",
-            settings.identity_url(), settings.volume_url(), settings.image_url(),
+            settings.identity_url(),
+            settings.volume_url(),
+            settings.image_url(),
         )
         await asyncio.gather(*(s.serve() for s in servers))
 

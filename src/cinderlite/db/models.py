@@ -8,7 +8,7 @@ Schema changes go through an Alembic migration in db/migrations/versions/.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -36,7 +36,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 # --- identity ---------------------------------------------------------------
@@ -138,9 +138,7 @@ class Volume(Base):
     status: Mapped[str] = mapped_column(String(32), index=True)
     previous_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     attach_status: Mapped[str] = mapped_column(String(32), default="detached")
-    volume_type_id: Mapped[str | None] = mapped_column(
-        ForeignKey("volume_types.id"), nullable=True
-    )
+    volume_type_id: Mapped[str | None] = mapped_column(ForeignKey("volume_types.id"), nullable=True)
     availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
     # User metadata (`metadata` in the API).
@@ -156,9 +154,7 @@ class Volume(Base):
 class VolumeAttachment(Base):
     __tablename__ = "volume_attachments"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    volume_id: Mapped[str] = mapped_column(
-        ForeignKey("volumes.id", ondelete="CASCADE"), index=True
-    )
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"), index=True)
     instance_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
     attached_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     mountpoint: Mapped[str | None] = mapped_column(String(255), nullable=True)

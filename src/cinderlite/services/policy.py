@@ -17,7 +17,9 @@ from cinderlite.domain.errors import PolicyNotAuthorized
 from cinderlite.domain.identity import Caller
 
 # cinder/policies/base.py
-ADMIN_OR_OWNER = "is_admin:True or (role:admin and is_admin_project:True) or project_id:%(project_id)s"
+ADMIN_OR_OWNER = (
+    "is_admin:True or (role:admin and is_admin_project:True) or project_id:%(project_id)s"
+)
 ADMIN_API = "is_admin:True or (role:admin and is_admin_project:True)"
 PROJECT_READER = "(role:admin) or (role:reader and project_id:%(project_id)s)"
 PROJECT_MEMBER = "(role:admin) or (role:member and project_id:%(project_id)s)"
@@ -85,7 +87,9 @@ class Policy:
         )
         self._enforcer.load_rules()
 
-    def allows(self, caller: Caller, action: str, target: Mapping[str, object] | None = None) -> bool:
+    def allows(
+        self, caller: Caller, action: str, target: Mapping[str, object] | None = None
+    ) -> bool:
         target = dict(target or {"project_id": caller.project_id})
         return bool(
             self._enforcer.enforce(action, target, caller.policy_credentials(), do_raise=False)
