@@ -148,7 +148,8 @@ async def login(
     async with rt.transaction() as db:
         u = await identity_db.find_user(db, name=user, domain_id="default")
         p = await identity_db.find_project(db, name=project, domain_id="default")
-        assert u is not None and p is not None, (user, project)
+        assert u is not None, user
+        assert p is not None, project
         issued = await identity.issue_token(
             db, user=u, project=p, lifetime_seconds=rt.settings.token_lifetime_seconds
         )
@@ -205,7 +206,7 @@ async def image_client(rt: app_module.Runtime) -> AsyncIterator[httpx.AsyncClien
         yield c
 
 
-async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]  # noqa: ASYNC109
     """Poll an async predicate until it returns a truthy value; return that value."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

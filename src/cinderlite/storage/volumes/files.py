@@ -58,7 +58,8 @@ class FileVolumeBackend:
                     try:
                         await asyncio.to_thread(os.pwrite, fd, chunk, written)
                     except OSError as exc:
-                        raise StorageFull(f"Cannot write volume {volume_id}: {exc.strerror}") from exc
+                        message = f"Cannot write volume {volume_id}: {exc.strerror}"
+                        raise StorageFull(message) from exc
                 written += len(chunk)
             await asyncio.to_thread(os.fsync, fd)
         finally:
