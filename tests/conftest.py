@@ -40,7 +40,7 @@ def _with_database(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database to copy: a SQLite file, or a PostgreSQL template database."""
+    """A migrated database: a SQLite file to copy, or a PostgreSQL database to empty."""
     if not PG_URL:
         path = tmp_path_factory.mktemp("dbtemplate") / "template.db"
         asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
@@ -48,7 +48,7 @@ def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import asyncpg
 
-    name = f"cl_tmpl_{uuid.uuid4().hex[:10]}"
+    name = f"cl_test_{uuid.uuid4().hex[:10]}"
 
     async def create() -> None:
         conn = await asyncpg.connect(_pg_admin_dsn(PG_URL))
@@ -70,27 +70,45 @@ def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     asyncio.run(drop())
 
 
+async def _empty_pg_database(url: str) -> None:
+    """Delete every row (schema and alembic_version stay), after ending any session
+    a previous test left behind (a killed server's, say) that could hold a lock."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_pg_admin_dsn(url))
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 async def database_url(db_template: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, migrated, empty database for one test.
+
+    SQLite: a copy of the migrated template file. PostgreSQL: the session's
+    database, emptied (much faster than a new database per test; tests run one
+    at a time).
+    """
     if not PG_URL:
         path = tmp_path / "cinderlite.db"
         shutil.copyfile(db_template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    import asyncpg
-
-    name = f"cl_t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_pg_admin_dsn(PG_URL))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{db_template}"')
-    finally:
-        await conn.close()
-    yield _with_database(PG_URL, name)
-    conn = await asyncpg.connect(_pg_admin_dsn(PG_URL))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    url = _with_database(PG_URL, db_template)
+    await _empty_pg_database(url)
+    yield url
 
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:

@@ -68,16 +68,25 @@ def allocated_bytes(fd: int, size: int) -> int:
     return sum(length for _, length in data_extents(fd, size))
 
 
-def is_zero(chunk: bytes) -> bool:
-    """True when `chunk` is all zero bytes (a memcmp; bytes-to-bytes compares are fast)."""
-    n = len(chunk)
+def is_zero(chunk: bytes | bytearray | memoryview) -> bool:
+    """True when `chunk` is all zero bytes.
+
+    A single memcmp against the shared zero block (`bytes.startswith` takes any
+    buffer), so a reused bytearray or a memoryview slice is checked without
+    copying it; random data is rejected by its first or last byte.
+    """
+    view = memoryview(chunk).cast("B") if not isinstance(chunk, bytes | bytearray) else chunk
+    n = len(view)
     if n == 0:
         return True
-    if chunk[0] or chunk[-1]:
+    if view[0] or view[-1]:
         return False
-    if n == ZERO_BLOCK_SIZE:
-        return chunk == ZERO_BLOCK
-    return chunk == bytes(n)
+    if n <= ZERO_BLOCK_SIZE:
+        return ZERO_BLOCK.startswith(view)
+    mv = memoryview(view)
+    return all(
+        ZERO_BLOCK.startswith(mv[i:i + ZERO_BLOCK_SIZE]) for i in range(0, n, ZERO_BLOCK_SIZE)
+    )
 
 
 MIB = 1 << 20

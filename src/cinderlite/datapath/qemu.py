@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cinderlite.datapath.streams import BACKGROUND_NICE, lower_io_priority
 from cinderlite.domain.errors import ConversionFailed, InvalidRequest
 
 QEMU_IMG = "qemu-img"
@@ -114,18 +115,27 @@ def convert_args(
     return args
 
 
-def _limits(cpu_seconds: int, address_space: int) -> None:
+def _limits(cpu_seconds: int, address_space: int, nice: int = 0) -> None:
     # Cinder QEMU_IMG_LIMITS: a crafted image must not make qemu-img eat the
     # host's CPU or memory.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     if address_space:
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    if nice:
+        # Background priority: the service's event loop (the APIs) always wins
+        # the CPU over a running conversion. Best-effort, never fatal.
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+        with contextlib.suppress(OSError):
+            lower_io_priority()
 
 
 @dataclass(frozen=True)
 class QemuLimits:
     cpu_seconds: int = 600
     address_space: int = 1 << 30
+    # Niceness added to qemu-img (0: same priority as the service).
+    nice: int = BACKGROUND_NICE
 
 
 async def run(
@@ -147,7 +157,7 @@ async def run(
             stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL,
             env=env,
-            preexec_fn=lambda: _limits(lim.cpu_seconds, lim.address_space),
+            preexec_fn=lambda: _limits(lim.cpu_seconds, lim.address_space, lim.nice),
         )
     except FileNotFoundError as exc:
         raise ConversionFailed("qemu-img is not installed (package qemu-utils)") from exc
@@ -227,7 +237,7 @@ async def run_convert(
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL, env=env,
-            preexec_fn=lambda: _limits(lim.cpu_seconds, lim.address_space),
+            preexec_fn=lambda: _limits(lim.cpu_seconds, lim.address_space, lim.nice),
         )
     except FileNotFoundError as exc:
         raise ConversionFailed("qemu-img is not installed (package qemu-utils)") from exc

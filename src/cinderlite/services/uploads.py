@@ -33,6 +33,7 @@ from cinderlite.datapath.streams import (
     CopyStopped,
     Progress,
     copy_sparse,
+    fsync_path,
     hash_file,
     run_blocking,
 )
@@ -365,15 +366,13 @@ async def _produce(rt: Runtime, job: Any, progress: Progress) -> tuple[CopyResul
     # (Cinder); convert reads our own raw volume, and its thread pool needs more.
     limits = qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit, address_space=0)
     await qemu.run_convert(args, on_progress=on_progress, limits=limits)
-    # Cinder's checks on the result: the requested format, nothing external.
-    info = await qemu.info(staging, fmt, limits=qemu.QemuLimits(
+    info_limits = qemu.QemuLimits(
         cpu_seconds=rt.settings.qemu_img_cpu_limit,
         address_space=rt.settings.qemu_img_address_space_limit,
-    ))
-    if info.format != fmt:
-        raise ConversionFailed(f"Converted to {fmt}, but format is now {info.format}")
-    qemu.check_no_external_files(info, what=f"Image {image_id}")
+    )
     if container_format == "compressed":
+        info = await qemu.info(staging, fmt, limits=info_limits)
+        _check_converted(info, fmt, image_id)
         packed = rt.images.staging_path(image_id)
         try:
             result = await run_blocking(gzip_file, staging, packed, stop=stop)
@@ -381,9 +380,50 @@ async def _produce(rt: Runtime, job: Any, progress: Progress) -> tuple[CopyResul
             await asyncio.to_thread(staging.unlink, missing_ok=True)
         await rt.images.commit(image_id, packed)
         return result, None
-    result = await run_blocking(hash_file, staging, stop=stop)
+    # The output's checks, its hashes and its fsync all at once: they read the
+    # same pages (from the page cache) and the fsync mostly waits on the disk.
+    # The data is durable (fsynced, then renamed by commit, which fsyncs again
+    # -- cheaply, nothing is dirty by then) before the image can become active;
+    # a crash before the rename leaves only a staging file (see the module doc).
+    info, result, _ = await _all_or_cancel(
+        qemu.info(staging, fmt, limits=info_limits),
+        run_blocking(hash_file, staging, stop=stop),
+        run_blocking(fsync_path, staging, stop=threading.Event()),
+    )
+    _check_converted(info, fmt, image_id)
     await rt.images.commit(image_id, staging)
     return result, info.virtual_size if bare else None
+
+
+def _check_converted(info: qemu.ImageInfo, fmt: str, image_id: str) -> None:
+    """Cinder's checks on the result: the requested format, nothing external."""
+    if info.format != fmt:
+        raise ConversionFailed(f"Converted to {fmt}, but format is now {info.format}")
+    qemu.check_no_external_files(info, what=f"Image {image_id}")
+
+
+async def _all_or_cancel(*aws: Any) -> list[Any]:
+    """Await all of `aws` concurrently; return their results in order.
+
+    Unlike gather, the first failure (or our own cancellation) cancels the
+    others and waits for them to end before it propagates, so no thread is
+    still reading a staging file when the caller removes it. The failure is
+    raised as itself (not an ExceptionGroup).
+    """
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+        return [t.result() for t in tasks]
+    finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
 
 
 async def _guarded(
