@@ -119,6 +119,9 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
         "demo_password": "demo-secret",
         "upload_workers": 2,
         "job_lease_seconds": 5,
+        # Cheap password hashes: every test bootstraps two users.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

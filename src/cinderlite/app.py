@@ -28,6 +28,7 @@ from cinderlite.db import migrate
 from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.session import create_engine, create_sessionmaker, is_sqlite
 from cinderlite.domain.errors import ServiceError
+from cinderlite.services import identity
 from cinderlite.services.auth import EmbeddedTokenValidator, TokenValidator
 from cinderlite.services.policy import Policy
 from cinderlite.storage.images.base import ImageStore
@@ -82,6 +83,9 @@ async def open_runtime(
     from cinderlite.storage.images.files import FileImageStore
     from cinderlite.storage.volumes.files import FileVolumeBackend
 
+    identity.configure_password_hashing(
+        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.volumes_dir.mkdir(parents=True, exist_ok=True)
     settings.images_dir.mkdir(parents=True, exist_ok=True)

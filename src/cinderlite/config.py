@@ -35,6 +35,9 @@ class Settings:
 
     region: str = "RegionOne"
     token_lifetime_seconds: int = 3600
+    # Argon2id cost of new password hashes (argon2-cffi's defaults).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
     # Passwords given to the users bootstrapped on first start; generated when empty.
     admin_password: str = ""
     demo_password: str = ""

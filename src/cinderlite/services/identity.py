@@ -29,6 +29,15 @@ from cinderlite.domain.identity import (
 _hasher = PasswordHasher()
 
 
+def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
+    """Set the Argon2 cost for new password hashes (app wiring, from Settings).
+
+    Existing hashes carry their own parameters, so verification is unaffected.
+    """
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+
+
 def utcnow() -> datetime:
     """Naive UTC now, the form every timestamp column holds."""
     return datetime.now(UTC).replace(tzinfo=None)
