@@ -37,7 +37,7 @@ qemu-img: ## make sure qemu-img is there (installs qemu-utils through apt when r
 	  fi; \
 	fi
 
-run: install qemu-img ## serve identity :5000, block storage :8776, image :9292 on 127.0.0.1 (data in ./data)
+run: install-dev qemu-img ## serve identity :5000, block storage :8776, image :9292 on 127.0.0.1 (data in ./data)
 	$(BIN)/cinderlite serve
 
 worker: install qemu-img ## run upload workers only, against the configured database
