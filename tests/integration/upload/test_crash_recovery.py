@@ -183,7 +183,15 @@ async def test_kill_9_during_uploads_leaves_nothing_stuck(
                     )
                     assert r.status_code == 202, r.text
                     uploaded.add(r.json()["os-volume_upload_image"]["image_id"])
-            await asyncio.sleep(rng.uniform(0.05, 1.5))
+            # Kill at a random moment while work is in flight: first wait until a job
+            # runs (on a quiet machine a 96 MiB upload takes a fraction of a second,
+            # so a blind sleep can miss every upload), then a random delay.
+            for _ in range(300):
+                _, _, jobs = await _state(engine)
+                if any(state == "running" for state, _ in jobs):
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(rng.uniform(0.0, 0.25))
             _, _, jobs = await _state(engine)
             interrupted += sum(state in ("queued", "running") for state, _ in jobs)
             svc.kill9()
