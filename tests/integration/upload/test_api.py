@@ -308,6 +308,9 @@ async def test_v2_accepts_iso_and_v3_container_passes_through(
 async def test_in_use_volume_needs_force_and_v3_ignores_disabled_force(
     rt: app_module.Runtime, demo, volume_client: httpx.AsyncClient
 ) -> None:  # type: ignore[no-untyped-def]
+    # No worker: the first accepted upload must still be `uploading` when the last
+    # request arrives (a small upload can finish in between otherwise).
+    await rt.jobs.stop()
     vid = await small_volume(rt, demo, status="in-use", attached=True)
     resp = await post_action(volume_client, demo, vid, {"image_name": "a"})
     assert resp.json() == {
