@@ -138,6 +138,36 @@ class QemuLimits:
     nice: int = BACKGROUND_NICE
 
 
+async def _spawn(argv: Sequence[str], limits: QemuLimits | None) -> asyncio.subprocess.Process:
+    """Start qemu-img: no shell, LC_ALL=C, resource limits and lower priority."""
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    lim = limits or QemuLimits()
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+            env=env,
+            preexec_fn=lambda: _limits(lim.cpu_seconds, lim.address_space, lim.nice),
+        )
+    except FileNotFoundError as exc:
+        raise ConversionFailed("qemu-img is not installed (package qemu-utils)") from exc
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    with contextlib.suppress(BaseException):
+        await proc.wait()
+
+
+def _check_exit(proc: asyncio.subprocess.Process, command: str, err: bytes) -> None:
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip()[-500:]
+        raise ConversionFailed(f"qemu-img {command} failed (exit {proc.returncode}): {tail}")
+
+
 async def run(
     args: Sequence[str],
     *,
@@ -148,30 +178,13 @@ async def run(
 
     The process is killed if the caller is cancelled or the timeout passes.
     """
-    env = dict(os.environ, LC_ALL="C", LANG="C")
-    lim = limits or QemuLimits()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL,
-            env=env,
-            preexec_fn=lambda: _limits(lim.cpu_seconds, lim.address_space, lim.nice),
-        )
-    except FileNotFoundError as exc:
-        raise ConversionFailed("qemu-img is not installed (package qemu-utils)") from exc
+    proc = await _spawn(args, limits)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        with contextlib.suppress(BaseException):
-            await proc.wait()
+        await _kill(proc)
         raise
-    if proc.returncode != 0:
-        tail = err.decode(errors="replace").strip()[-500:]
-        raise ConversionFailed(f"qemu-img {args[1]} failed (exit {proc.returncode}): {tail}")
+    _check_exit(proc, args[1], err)
     return out.decode(errors="replace")
 
 
@@ -231,16 +244,7 @@ async def run_convert(
     argv = list(args)
     if "-p" not in argv:
         argv.insert(2, "-p")
-    env = dict(os.environ, LC_ALL="C", LANG="C")
-    lim = limits or QemuLimits()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL, env=env,
-            preexec_fn=lambda: _limits(lim.cpu_seconds, lim.address_space, lim.nice),
-        )
-    except FileNotFoundError as exc:
-        raise ConversionFailed("qemu-img is not installed (package qemu-utils)") from exc
+    proc = await _spawn(argv, limits)
 
     async def _pump_stdout() -> None:
         assert proc.stdout is not None
@@ -263,11 +267,6 @@ async def run_convert(
     try:
         err = await _all()
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        with contextlib.suppress(BaseException):
-            await proc.wait()
+        await _kill(proc)
         raise
-    if proc.returncode != 0:
-        tail = err.decode(errors="replace").strip()[-500:]
-        raise ConversionFailed(f"qemu-img convert failed (exit {proc.returncode}): {tail}")
+    _check_exit(proc, "convert", err)
