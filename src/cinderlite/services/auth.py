@@ -3,18 +3,30 @@
 The embedded validator reads the token table. Validated tokens are cached for at
 most `cache_seconds` (and never past their expiry) so that a hot API does not
 hit the database for every request; a revocation in this process evicts at once.
+
+Under load, a cache entry must not expire for every in-flight request at the
+same moment: concurrent misses for one token share a single lookup, and a token
+still in use near the end of its cache life is re-validated in the background
+while requests keep being answered from the cache.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cinderlite.domain.errors import Unauthenticated
 from cinderlite.domain.identity import Caller
 from cinderlite.services import identity
+
+log = logging.getLogger(__name__)
 
 
 class TokenValidator(Protocol):
@@ -34,31 +46,100 @@ class TokenValidator(Protocol):
 class EmbeddedTokenValidator:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, cache_seconds: float = 10.0,
-        max_entries: int = 10000,
+        max_entries: int = 10000, refresh_ahead_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._clock = clock
         self._cache_seconds = cache_seconds
+        # A hit with less than this left starts a background re-validation.
+        self._refresh_ahead = (
+            cache_seconds / 4 if refresh_ahead_seconds is None else refresh_ahead_seconds
+        )
         self._max_entries = max_entries
-        self._cache: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
+        # digest -> (monotonic deadline, when to start a background refresh, caller)
+        self._cache: OrderedDict[str, tuple[float, float, Caller]] = OrderedDict()
+        # digest -> the lookup running for it; later misses await the same one.
+        self._inflight: dict[str, asyncio.Task[Caller]] = {}
+        # Bumped by forget/clear: a lookup that started before stores nothing, so a
+        # revocation cannot be undone by a lookup that read the row just before it.
+        self._generation = 0
 
     async def validate(self, token: str) -> Caller:
         digest = identity.token_digest(token)
-        now = time.monotonic()
         hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            caller = hit[1]
-            if caller.expires_at is None or caller.expires_at > identity.utcnow():
+        if hit is not None:
+            deadline, refresh_at, caller = hit
+            now = self._clock()
+            if now < deadline:
+                if now >= refresh_at and digest not in self._inflight:
+                    self._start_lookup(digest, token)
                 return caller
-        self._cache.pop(digest, None)
-        async with self._sessionmaker() as db:
-            caller, _ = await identity.validate_token(db, token=token)
-        self._cache[digest] = (now + self._cache_seconds, caller)
-        if len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
-        return caller
+            del self._cache[digest]
+        lookup = self._inflight.get(digest) or self._start_lookup(digest, token)
+        # shield: a client that goes away must not cancel the lookup others await.
+        return await asyncio.shield(lookup)
 
     def forget(self, token: str) -> None:
-        self._cache.pop(identity.token_digest(token), None)
+        digest = identity.token_digest(token)
+        self._generation += 1
+        self._cache.pop(digest, None)
+        self._inflight.pop(digest, None)
 
     def clear(self) -> None:
+        self._generation += 1
         self._cache.clear()
+        self._inflight.clear()
+
+    def _start_lookup(self, digest: str, token: str) -> asyncio.Task[Caller]:
+        task = asyncio.get_running_loop().create_task(
+            self._lookup(digest, token, self._generation)
+        )
+        self._inflight[digest] = task
+        task.add_done_callback(_retrieve)
+        return task
+
+    async def read_caller(self, token: str) -> Caller:
+        """The database lookup behind the cache (raises Unauthenticated)."""
+        async with self._sessionmaker() as db:
+            caller, _ = await identity.validate_token(db, token=token)
+        return caller
+
+    async def _lookup(self, digest: str, token: str, generation: int) -> Caller:
+        started = self._clock()
+        try:
+            caller = await self.read_caller(token)
+        except Unauthenticated:
+            if generation == self._generation:
+                self._cache.pop(digest, None)
+            raise
+        finally:
+            if self._inflight.get(digest) is asyncio.current_task():
+                del self._inflight[digest]
+        if generation == self._generation:
+            deadline = started + self._cache_seconds
+            refresh_at = deadline - self._refresh_ahead
+            if caller.expires_at is not None:
+                # Never past the token's expiry, and no refresh that could not extend
+                # the entry. (A wall-clock step shifts this by at most cache_seconds.)
+                expiry = self._clock() + (
+                    caller.expires_at - identity.utcnow()
+                ).total_seconds()
+                if expiry < deadline:
+                    deadline, refresh_at = expiry, math.inf
+            self._cache[digest] = (deadline, refresh_at, caller)
+            self._cache.move_to_end(digest)
+            if len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+        return caller
+
+
+def _retrieve(task: asyncio.Task[Caller]) -> None:
+    """Mark a lookup's exception as seen: a background refresh has no awaiter, and
+    its failure (the token was revoked elsewhere, the database is busy) only means
+    the next request looks the token up itself."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None and not isinstance(exc, Unauthenticated):
+        log.debug("token lookup failed: %r", exc)
