@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cinderlite.db.fastread import SqliteReader
@@ -36,6 +36,9 @@ SORT_COLUMNS = {
     "project_id": Volume.project_id,
     "user_id": Volume.user_id,
 }
+
+# Sortable columns that may hold NULL.
+_NULLABLE = frozenset(c.key for c in Volume.__table__.columns if c.nullable)
 
 
 # --- volume types ---------------------------------------------------------------
@@ -101,23 +104,70 @@ async def get_with_type_name(
     return (row[0], row[1]) if row is not None else None
 
 
-# The hot GET path on SQLite: one statement on the inline reader (db/fastread.py),
-# skipping the pool, aiosqlite's thread and the ORM. Other databases use the ORM.
-_COLUMNS = [c.name for c in Volume.__table__.columns]
-_FAST_SQL = (
+# The hot GET paths on SQLite: hand-written statements on the inline reader
+# (db/fastread.py), skipping the pool, aiosqlite's thread, SQLAlchemy's statement
+# compiler and the ORM. Rows come back as VolumeRow. Other databases use the ORM.
+
+
+@dataclass(slots=True)
+class VolumeRow:
+    """A volumes row read by the inline reader: the attributes of the Volume model,
+    without the ORM's per-object cost. Read-only by convention."""
+
+    id: str
+    project_id: str
+    user_id: str
+    name: str | None
+    description: str | None
+    size: int
+    status: str
+    previous_status: str | None
+    attach_status: str
+    volume_type_id: str | None
+    availability_zone: str
+    bootable: bool
+    meta: dict[str, Any]
+    image_meta: dict[str, Any]
+    source_image_id: str | None
+    created_at: datetime
+    updated_at: datetime | None
+
+
+_COLUMNS = [f.name for f in fields(VolumeRow)]
+_SELECT = (
     "SELECT " + ", ".join(f"v.{c}" for c in _COLUMNS) + ", t.name FROM volumes AS v "
-    "LEFT OUTER JOIN volume_types AS t ON t.id = v.volume_type_id WHERE v.id = ?"
+    "LEFT OUTER JOIN volume_types AS t ON t.id = v.volume_type_id"
 )
-_SQLITE = sqlite_dialect.dialect(paramstyle="qmark")
-_JSON_COLUMNS = frozenset({"meta", "image_meta"})
-_TIME_COLUMNS = frozenset({"created_at", "updated_at"})
-_BOOL_COLUMNS = frozenset({"bootable"})
+_FAST_SQL = _SELECT + " WHERE v.id = ?"
+
+
+def _json_value(value: str | None) -> Any:
+    if value is None:
+        return None
+    return {} if value == "{}" else json.loads(value)
+
+
+def _time_value(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _from_raw(row: Sequence[Any]) -> tuple[VolumeRow, str | None]:
+    """A (volume columns..., type name) row of the inline reader -> (VolumeRow, type name)."""
+    (vid, project_id, user_id, name, description, size, status, previous_status,
+     attach_status, volume_type_id, availability_zone, bootable, meta, image_meta,
+     source_image_id, created_at, updated_at, type_name) = row
+    return VolumeRow(
+        vid, project_id, user_id, name, description, size, status, previous_status,
+        attach_status, volume_type_id, availability_zone, bool(bootable),
+        _json_value(meta), _json_value(image_meta), source_image_id,
+        datetime.fromisoformat(created_at), _time_value(updated_at),
+    ), type_name
 
 
 async def read_with_type_name(
     engine: AsyncEngine, reader: SqliteReader | None, *, volume_id: str
-) -> tuple[Volume, str | None] | None:
-    """The volume (a transient row object) and its type's name, in one statement."""
+) -> tuple[Volume | VolumeRow, str | None] | None:
+    """The volume (a detached row object) and its type's name, in one statement."""
     if reader is None:
         async with AsyncSession(engine) as db:
             return await get_with_type_name(db, volume_id=volume_id)
@@ -125,26 +175,16 @@ async def read_with_type_name(
     return None if row is None else _from_raw(row)
 
 
+def read_row(reader: SqliteReader, *, volume_id: str) -> VolumeRow | None:
+    row = reader.fetchone(_FAST_SQL, (volume_id,))
+    return None if row is None else _from_raw(row)[0]
+
+
 def _sqlite_param(value: Any) -> Any:
     # SQLAlchemy stores SQLite DATETIMEs as "YYYY-MM-DD HH:MM:SS.ffffff"; compare like with like.
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
-
-
-def _from_raw(row: Sequence[Any]) -> tuple[Volume, str | None]:
-    """A (volume columns..., type name) row of the inline reader -> (Volume, type name)."""
-    values: dict[str, Any] = {}
-    for name, value in zip(_COLUMNS, row, strict=False):
-        if value is not None:
-            if name in _JSON_COLUMNS:
-                value = json.loads(value)
-            elif name in _TIME_COLUMNS:
-                value = datetime.fromisoformat(value)
-            elif name in _BOOL_COLUMNS:
-                value = bool(value)
-        values[name] = value
-    return Volume(**values), row[len(_COLUMNS)]
 
 
 async def get(db: AsyncSession, *, volume_id: str) -> Volume | None:
@@ -158,49 +198,128 @@ async def list_volumes(
     filters: dict[str, Any],
     sort: Sequence[tuple[str, str]],
     limit: int | None,
-    marker: Volume | None,
+    marker: Volume | VolumeRow | None,
     reader: SqliteReader | None = None,
-) -> list[tuple[Volume, str | None]]:
+) -> list[tuple[Volume | VolumeRow, str | None]]:
     """Volumes (with type names) of `project_id` (all projects if None), paginated.
 
     `filters` holds column equality filters (name, status, availability_zone,
     bootable); `sort` is [(api key, "asc"|"desc")], with id appended as a tiebreaker.
-    With a `reader` (SQLite), the same statement runs on the inline reader and rows
-    skip the ORM.
+    With a `reader` (SQLite), the same query runs on the inline reader as
+    hand-written SQL (see `_list_sql`) and rows are VolumeRows.
     """
     if reader is not None:
-        stmt = select(*Volume.__table__.columns, VolumeType.name).outerjoin(
-            VolumeType, VolumeType.id == Volume.volume_type_id
-        )
-    else:
-        stmt = select(Volume, VolumeType.name).outerjoin(
-            VolumeType, VolumeType.id == Volume.volume_type_id
-        )
+        return [*read_volumes(
+            reader, project_id=project_id, filters=filters, sort=sort, limit=limit,
+            marker=marker,
+        )]
+    keys = _order_keys(sort)
+    stmt = select(Volume, VolumeType.name).outerjoin(
+        VolumeType, VolumeType.id == Volume.volume_type_id
+    )
     if project_id is not None:
         stmt = stmt.where(Volume.project_id == project_id)
     for key, value in filters.items():
         stmt = stmt.where(SORT_COLUMNS[key] == value)
-    keys = list(sort)
-    if not any(k == "id" for k, _ in keys):
-        keys.append(("id", keys[-1][1] if keys else "desc"))
     if marker is not None:
         stmt = stmt.where(_after_marker(marker, keys))
-    stmt = stmt.order_by(
-        *(SORT_COLUMNS[k].asc() if d == "asc" else SORT_COLUMNS[k].desc() for k, d in keys)
-    )
+    stmt = stmt.order_by(*(_order(k, d) for k, d in keys))
     if limit is not None:
         stmt = stmt.limit(limit)
-    if reader is not None:
-        compiled = stmt.compile(dialect=_SQLITE)
-        params = [_sqlite_param(compiled.params[name]) for name in compiled.positiontup or ()]
-        return [_from_raw(row) for row in reader.fetchall(compiled.string, params)]
     return [(row[0], row[1]) for row in (await db.execute(stmt)).all()]
 
 
-def _after_marker(marker: Volume, keys: Sequence[tuple[str, str]]) -> Any:
+def _order_keys(sort: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The sort keys with id appended as the tiebreaker (in the last key's direction)."""
+    keys = list(sort)
+    if not any(k == "id" for k, _ in keys):
+        keys.append(("id", keys[-1][1] if keys else "desc"))
+    return keys
+
+
+def read_volumes(
+    reader: SqliteReader,
+    *,
+    project_id: str | None,
+    filters: dict[str, Any],
+    sort: Sequence[tuple[str, str]],
+    limit: int | None,
+    marker: Volume | VolumeRow | None,
+) -> list[tuple[VolumeRow, str | None]]:
+    """`list_volumes` on the inline reader (SQLite)."""
+    sql, params = _list_sql(project_id, filters, _order_keys(sort), limit, marker)
+    return [_from_raw(row) for row in reader.fetchall(sql, params)]
+
+
+def _list_sql(
+    project_id: str | None, filters: dict[str, Any], keys: Sequence[tuple[str, str]],
+    limit: int | None, marker: Volume | VolumeRow | None,
+) -> tuple[str, list[Any]]:
+    """`list_volumes`'s statement for SQLite, written out: the same WHERE, marker
+    condition (see `_after_marker`), ORDER BY and LIMIT as the SQLAlchemy one.
+    Column names come from SORT_COLUMNS, never from the request."""
+    where: list[str] = []
+    params: list[Any] = []
+    if project_id is not None:
+        where.append("v.project_id = ?")
+        params.append(project_id)
+    for key, value in filters.items():
+        where.append(f"v.{SORT_COLUMNS[key].key} = ?")
+        params.append(value)
+    if marker is not None:
+        clauses: list[str] = []
+        for i, (key, direction) in enumerate(keys):
+            column = SORT_COLUMNS[key].key
+            value = getattr(marker, column)
+            if value is None:
+                if direction != "asc":
+                    continue
+                step = f"v.{column} IS NOT NULL"
+                step_params: list[Any] = []
+            else:
+                step = f"v.{column} {'>' if direction == 'asc' else '<'} ?"
+                if direction != "asc" and column in _NULLABLE:
+                    step = f"({step} OR v.{column} IS NULL)"
+                step_params = [_sqlite_param(value)]
+            parts: list[str] = []
+            for k, _ in keys[:i]:
+                prior = SORT_COLUMNS[k].key
+                prior_value = getattr(marker, prior)
+                if prior_value is None:
+                    parts.append(f"v.{prior} IS NULL")
+                else:
+                    parts.append(f"v.{prior} = ?")
+                    params.append(_sqlite_param(prior_value))
+            parts.append(step)
+            params.extend(step_params)
+            clauses.append("(" + " AND ".join(parts) + ")")
+        where.append("(" + " OR ".join(clauses) + ")" if clauses else "v.id IS NULL")
+    sql = _SELECT
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY " + ", ".join(
+        f"v.{SORT_COLUMNS[k].key} {'ASC' if d == 'asc' else 'DESC'}" for k, d in keys
+    )
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
+def _order(key: str, direction: str) -> Any:
+    """ORDER BY term; NULL is the smallest value on every database (as on SQLite and
+    Cinder's MySQL; PostgreSQL's default is the opposite), so pages follow one rule."""
+    column = SORT_COLUMNS[key]
+    if direction == "asc":
+        return column.asc().nulls_first() if column.key in _NULLABLE else column.asc()
+    return column.desc().nulls_last() if column.key in _NULLABLE else column.desc()
+
+
+def _after_marker(marker: Volume | VolumeRow, keys: Sequence[tuple[str, str]]) -> Any:
     """Rows strictly after `marker` in the (key, dir) order: a lexicographic comparison.
 
-    NULLs sort as in the database; a NULL marker value only compares for equality.
+    NULL sorts as the smallest value (see `_order`): after a NULL come the non-NULLs
+    ascending and nothing descending; NULLs come after any value descending.
     """
     clauses = []
     for i, (key, direction) in enumerate(keys):
@@ -212,10 +331,18 @@ def _after_marker(marker: Volume, keys: Sequence[tuple[str, str]]) -> Any:
             else SORT_COLUMNS[k].is_(None)
             for k, _ in keys[:i]
         ]
+        step: ColumnElement[bool] | None
         if value is None:
             step = column.is_not(None) if direction == "asc" else None
         else:
-            step = column > value if direction == "asc" else column < value
+            # literal(): SQLAlchemy refuses `<`/`>` against a bare True/False.
+            bound = literal(value) if isinstance(value, bool) else value
+            if direction == "asc":
+                step = column > bound
+            elif column.key in _NULLABLE:
+                step = or_(column < bound, column.is_(None))
+            else:
+                step = column < bound
         if step is None:
             continue
         clauses.append(and_(*equal_prefix, step))

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from cinderlite.datapath import qemu
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
+from cinderlite.db.volumes import VolumeRow
 from cinderlite.domain.errors import (
     ConversionFailed,
     InvalidRequest,
@@ -68,7 +69,7 @@ class VolumeCreate:
 class VolumeDetail:
     """What a volume view needs: the row, its type's name, its live attachments."""
 
-    volume: Volume
+    volume: Volume | VolumeRow
     type_name: str | None
     attachments: list[VolumeAttachment] = field(default_factory=list)
 
@@ -84,7 +85,7 @@ class ListQuery:
     project_id: str | None = None
 
 
-def _target(volume: Volume) -> dict[str, object]:
+def _target(volume: Volume | VolumeRow) -> dict[str, object]:
     return {"project_id": volume.project_id, "user_id": volume.user_id}
 
 
@@ -298,25 +299,45 @@ async def list_volumes(rt: Runtime, caller: Caller, query: ListQuery) -> list[Vo
     project_id: str | None = caller.project_id
     if everyone:
         project_id = query.project_id
-    async with rt.sessionmaker() as db:
+    # The metadata filter is applied here, so with it the page is cut in Python.
+    limit = None if query.metadata else query.limit
+    rows: Sequence[tuple[Volume | VolumeRow, str | None]]
+    if rt.reader is not None:
         marker = None
         if query.marker is not None:
-            marker = await volumes_db.get(db, volume_id=query.marker)
-            if marker is None or (project_id is not None and marker.project_id != project_id):
-                raise NotFound(f"Marker {query.marker} could not be found.")
-        # The metadata filter is applied here, so with it the page is cut in Python.
-        rows = await volumes_db.list_volumes(
-            db, project_id=project_id, filters=query.filters, sort=query.sort,
-            limit=None if query.metadata else query.limit, marker=marker, reader=rt.reader,
+            marker = volumes_db.read_row(rt.reader, volume_id=query.marker)
+            _check_marker(query.marker, marker, project_id)
+        rows = volumes_db.read_volumes(
+            rt.reader, project_id=project_id, filters=query.filters, sort=query.sort,
+            limit=limit, marker=marker,
         )
-        if query.metadata:
-            rows = [r for r in rows if _meta_matches(r[0].meta, query.metadata)]
-            if query.limit is not None:
-                rows = rows[: query.limit]
-        attached = await volumes_db.attachments_for(
-            db, volume_ids=[v.id for v, _ in rows if v.attach_status != "detached"]
-        )
+    else:
+        async with rt.sessionmaker() as db:
+            orm_marker = None
+            if query.marker is not None:
+                orm_marker = await volumes_db.get(db, volume_id=query.marker)
+                _check_marker(query.marker, orm_marker, project_id)
+            rows = await volumes_db.list_volumes(
+                db, project_id=project_id, filters=query.filters, sort=query.sort,
+                limit=limit, marker=orm_marker,
+            )
+    if query.metadata:
+        rows = [r for r in rows if _meta_matches(r[0].meta, query.metadata)]
+        if query.limit is not None:
+            rows = rows[: query.limit]
+    attached: dict[str, list[VolumeAttachment]] = {}
+    attached_ids = [v.id for v, _ in rows if v.attach_status != "detached"]
+    if attached_ids:
+        async with rt.sessionmaker() as db:
+            attached = await volumes_db.attachments_for(db, volume_ids=attached_ids)
     return [VolumeDetail(v, t, attached.get(v.id, [])) for v, t in rows]
+
+
+def _check_marker(
+    marker_id: str, marker: Volume | VolumeRow | None, project_id: str | None
+) -> None:
+    if marker is None or (project_id is not None and marker.project_id != project_id):
+        raise NotFound(f"Marker {marker_id} could not be found.")
 
 
 def _meta_matches(meta: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:

@@ -7,7 +7,6 @@ order of checks (deps.py) and then calls the handler from the ROUTES table.
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cinderlite.api import jsonbody
 from cinderlite.api.faults import CINDER_STATUS, GENERIC_500, cinder_fault, status_for
 from cinderlite.api.volume import actions, deps, messages, progress, schemas, versions, views
 from cinderlite.api.volume.context import VolumeContext
@@ -49,7 +49,7 @@ SORT_DIRS = ("asc", "desc")
 
 
 def _json(body: object, status: int = 200) -> Response:
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    return Response(jsonbody.dumps(body), status_code=status, media_type="application/json")
 
 
 def _base_url(request: Request) -> str:

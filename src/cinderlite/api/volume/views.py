@@ -19,7 +19,12 @@ HOST = "cinderlite@files#files"
 
 def timestamp(value: datetime | None) -> str | None:
     """Cinder's (oslo jsonutils) format: 2026-11-27T05:46:07.000000, no zone."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value is not None else None
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        # The same text as the strftime below, in a third of the time (listings).
+        return value.isoformat(timespec="microseconds")
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def links(
