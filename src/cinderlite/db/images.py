@@ -6,14 +6,16 @@ two racing requests cannot both win. Deleting an image removes its row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember
 
 # Sort keys Glance accepts (api/v2/images.py _available_sort_keys) that we store.
@@ -59,6 +61,69 @@ async def is_member(db: AsyncSession, *, image_id: str, project_id: str) -> bool
         ImageMember.image_id == image_id, ImageMember.member_id == project_id
     )
     return (await db.execute(stmt)).first() is not None
+
+
+# GET /v2/images/{id} on SQLite: hand-written statements on the inline reader
+# (db/fastread.py) instead of a session, SQLAlchemy's compiler and the ORM. Clients
+# (and the upload benchmark) poll this while an upload runs.
+
+
+@dataclass(slots=True)
+class ImageRow:
+    """An images row read by the inline reader: the Image model's attributes
+    without the ORM's per-object cost. Read-only by convention."""
+
+    id: str
+    name: str | None
+    owner: str | None
+    status: str
+    visibility: str
+    protected: bool
+    os_hidden: bool
+    disk_format: str | None
+    container_format: str | None
+    size: int | None
+    virtual_size: int | None
+    checksum: str | None
+    os_hash_algo: str | None
+    os_hash_value: str | None
+    min_disk: int
+    min_ram: int
+    properties: dict[str, Any]
+    tags: list[Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+_ROW_COLUMNS = [f.name for f in fields(ImageRow)]
+_READ_SQL = f"SELECT {', '.join(_ROW_COLUMNS)} FROM images WHERE id = ?"
+_MEMBER_SQL = "SELECT 1 FROM image_members WHERE image_id = ? AND member_id = ?"
+_BOOL_COLUMNS = frozenset({"protected", "os_hidden"})
+_JSON_COLUMNS = frozenset({"properties", "tags"})
+_TIME_COLUMNS = frozenset({"created_at", "updated_at"})
+
+
+def read(reader: SqliteReader, *, image_id: str) -> ImageRow | None:
+    """`get` on the inline reader: the row as SQLAlchemy would have decoded it."""
+    row = reader.fetchone(_READ_SQL, (image_id,))
+    if row is None:
+        return None
+    values: list[Any] = []
+    for name, value in zip(_ROW_COLUMNS, row, strict=True):
+        if value is not None:
+            if name in _JSON_COLUMNS:
+                value = json.loads(value)
+            elif name in _TIME_COLUMNS:
+                value = datetime.fromisoformat(value)
+            elif name in _BOOL_COLUMNS:
+                value = bool(value)
+        values.append(value)
+    return ImageRow(*values)
+
+
+def read_is_member(reader: SqliteReader, *, image_id: str, project_id: str) -> bool:
+    """`is_member` on the inline reader."""
+    return reader.fetchone(_MEMBER_SQL, (image_id, project_id)) is not None
 
 
 def _sort_expr(key: str) -> ColumnElement[Any]:

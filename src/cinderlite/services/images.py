@@ -23,6 +23,7 @@ from cinderlite.datapath.hashing import read_ahead, rechunk
 from cinderlite.datapath.inspect import StreamInspector
 from cinderlite.db import images as images_db
 from cinderlite.db import jobs as jobs_db
+from cinderlite.db.images import ImageRow
 from cinderlite.db.models import Image
 from cinderlite.domain.errors import (
     Conflict,
@@ -92,14 +93,22 @@ def can_modify(caller: Caller, image: Image) -> bool:
     return caller.is_admin or is_owner_member(caller, image)
 
 
-async def can_see(db: AsyncSession, caller: Caller, image: Image) -> bool:
+def _sees_without_membership(caller: Caller, image: Image | ImageRow) -> bool | None:
+    """Whether `caller` may see `image`, or None when only a membership says so."""
     if caller.is_admin or image.owner == caller.project_id:
         return True
     if image.visibility in ("public", "community"):
         return True
     if image.visibility == "shared":
-        return await images_db.is_member(db, image_id=image.id, project_id=caller.project_id)
+        return None
     return False
+
+
+async def can_see(db: AsyncSession, caller: Caller, image: Image) -> bool:
+    sees = _sees_without_membership(caller, image)
+    if sees is None:
+        return await images_db.is_member(db, image_id=image.id, project_id=caller.project_id)
+    return sees
 
 
 async def get_image(
@@ -109,6 +118,25 @@ async def get_image(
     invisible images behind the same 404 as missing ones)."""
     image = await images_db.get(db, image_id=image_id, for_update=for_update)
     if image is None or not await can_see(db, caller, image):
+        raise NoImageFound(image_id)
+    return image
+
+
+async def show_image(rt: Runtime, caller: Caller, image_id: str) -> Image | ImageRow:
+    """`get_image` for GET /v2/images/{id}: no transaction, and on SQLite the inline
+    reader (one or two primary-key lookups, no session)."""
+    if rt.reader is None:
+        async with rt.sessionmaker() as db:
+            return await get_image(db, caller, image_id)
+    image = images_db.read(rt.reader, image_id=image_id)
+    if image is None:
+        raise NoImageFound(image_id)
+    sees = _sees_without_membership(caller, image)
+    if sees is None:
+        sees = images_db.read_is_member(
+            rt.reader, image_id=image.id, project_id=caller.project_id
+        )
+    if not sees:
         raise NoImageFound(image_id)
     return image
 
