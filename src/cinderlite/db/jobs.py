@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from cinderlite.db.models import Job
 
@@ -19,15 +20,27 @@ CANCELLED = "cancelled"
 UNFINISHED = (QUEUED, RUNNING)
 
 
+def new_job(
+    *, kind: str, volume_id: str, image_id: str | None, project_id: str,
+    user_id: str | None, request_id: str | None, params: dict[str, Any], now: datetime,
+    bytes_total: int = 0,
+) -> Job:
+    """A queued job row, not yet added to a session."""
+    return Job(
+        id=str(uuid.uuid4()), kind=kind, state=QUEUED, volume_id=volume_id, image_id=image_id,
+        project_id=project_id, user_id=user_id, request_id=request_id, params=params,
+        attempts=0, bytes_done=0, bytes_total=bytes_total, created_at=now, updated_at=now,
+    )
+
+
 async def enqueue(
     db: AsyncSession, *, kind: str, volume_id: str, image_id: str | None, project_id: str,
     user_id: str | None, request_id: str | None, params: dict[str, Any], now: datetime,
     bytes_total: int = 0,
 ) -> Job:
-    job = Job(
-        id=str(uuid.uuid4()), kind=kind, state=QUEUED, volume_id=volume_id, image_id=image_id,
-        project_id=project_id, user_id=user_id, request_id=request_id, params=params,
-        attempts=0, bytes_done=0, bytes_total=bytes_total, created_at=now, updated_at=now,
+    job = new_job(
+        kind=kind, volume_id=volume_id, image_id=image_id, project_id=project_id,
+        user_id=user_id, request_id=request_id, params=params, now=now, bytes_total=bytes_total,
     )
     db.add(job)
     await db.flush()
@@ -38,9 +51,11 @@ async def get(db: AsyncSession, *, job_id: str) -> Job | None:
     return await db.get(Job, job_id)
 
 
-async def claim_next(
-    db: AsyncSession, *, owner: str, now: datetime, lease_seconds: int
-) -> Job | None:
+# The runner's queries are synchronous: it runs each as one function in one write
+# transaction (`Transactions.run`), a single hand-off to the database on SQLite.
+
+
+def claim_next(db: Session, *, owner: str, now: datetime, lease_seconds: int) -> Job | None:
     """Take the oldest queued job, or a running one whose lease ran out.
 
     The select locks with SKIP LOCKED where the database supports it
@@ -49,12 +64,12 @@ async def claim_next(
     """
     claimable = or_(Job.state == QUEUED, (Job.state == RUNNING) & (Job.lease_expires_at < now))
     stmt = select(Job.id).where(claimable).order_by(Job.created_at).limit(1)
-    if db.bind.dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    job_id = (await db.execute(stmt)).scalar_one_or_none()
+    job_id = db.execute(stmt).scalar_one_or_none()
     if job_id is None:
         return None
-    result = await db.execute(
+    result = db.execute(
         update(Job)
         .where(Job.id == job_id, claimable)
         .values(
@@ -65,12 +80,11 @@ async def claim_next(
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return None
-    job = await db.get(Job, job_id, populate_existing=True)
-    return job
+    return db.get(Job, job_id, populate_existing=True)
 
 
-async def renew_lease(
-    db: AsyncSession, *, job_id: str, owner: str, now: datetime, lease_seconds: int,
+def renew_lease(
+    db: Session, *, job_id: str, owner: str, now: datetime, lease_seconds: int,
     bytes_done: int | None = None, bytes_total: int | None = None,
 ) -> bool:
     """Extend the lease (and record progress); False if the job is no longer ours."""
@@ -81,34 +95,34 @@ async def renew_lease(
         values["bytes_done"] = bytes_done
     if bytes_total is not None:
         values["bytes_total"] = bytes_total
-    result = await db.execute(
+    result = db.execute(
         update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == RUNNING)
         .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def finish(
-    db: AsyncSession, *, job_id: str, state: str, now: datetime, error: str | None = None,
+def finish(
+    db: Session, *, job_id: str, state: str, now: datetime, error: str | None = None,
     owner: str | None = None,
 ) -> bool:
     stmt = update(Job).where(Job.id == job_id, Job.state.in_(UNFINISHED))
     if owner is not None:
         stmt = stmt.where(Job.lease_owner == owner)
-    result = await db.execute(
+    result = db.execute(
         stmt.values(state=state, finished_at=now, updated_at=now, error=error,
                     lease_expires_at=None)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def running_owned_by_prefix(db: AsyncSession, *, prefix: str) -> list[Job]:
+def running_owned_by_prefix(db: Session, *, prefix: str) -> list[Job]:
     stmt = select(Job).where(Job.state == RUNNING, Job.lease_owner.like(prefix + "%"))
-    return list((await db.execute(stmt)).scalars())
+    return list(db.execute(stmt).scalars())
 
 
-async def expire_lease(db: AsyncSession, *, job_id: str, now: datetime) -> None:
-    await db.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=now))
+def expire_lease(db: Session, *, job_id: str, now: datetime) -> None:
+    db.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=now))
 
 
 async def unfinished_for_image(db: AsyncSession, *, image_id: str) -> list[Job]:

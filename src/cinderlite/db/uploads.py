@@ -6,13 +6,16 @@ racing requests or workers cannot both win (Cinder's conditional_update).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, exists, select, update
+from sqlalchemy import case, delete, exists, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstanceState, Session
 
+from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, Job, Volume, VolumeAttachment, VolumeType
 
 UPLOAD_KIND = "upload"
@@ -24,12 +27,44 @@ async def get_volume(db: AsyncSession, *, volume_id: str) -> Volume | None:
     return await db.get(Volume, volume_id, populate_existing=True)
 
 
-async def get_volume_type(db: AsyncSession, *, type_id: str) -> VolumeType | None:
-    return await db.get(VolumeType, type_id)
+def read_volume_and_type(
+    db: Session, *, volume_id: str
+) -> tuple[Volume | None, VolumeType | None]:
+    """The volume and its type (synchronous, for `Runtime.run_read`)."""
+    volume = db.get(Volume, volume_id)
+    if volume is None or not volume.volume_type_id:
+        return volume, None
+    return volume, db.get(VolumeType, volume.volume_type_id)
+
+
+# The upload action's reads on SQLite go through the inline reader (db/fastread.py).
+_TYPE_SQL = (
+    "SELECT id, name, description, is_public, extra_specs, qos_specs_id, created_at, "
+    "updated_at FROM volume_types WHERE id = ?"
+)
+
+
+def read_volume_type(reader: SqliteReader, *, type_id: str) -> VolumeType | None:
+    """A volume type read by the inline reader, as a detached VolumeType."""
+    row = reader.fetchone(_TYPE_SQL, (type_id,))
+    if row is None:
+        return None
+    type_id, name, description, is_public, extra_specs, qos_specs_id, created, updated = row
+    return VolumeType(
+        id=type_id, name=name, description=description, is_public=bool(is_public),
+        extra_specs=json.loads(extra_specs) if extra_specs else {}, qos_specs_id=qos_specs_id,
+        created_at=datetime.fromisoformat(created),
+        updated_at=datetime.fromisoformat(updated) if updated else None,
+    )
 
 
 async def get_image(db: AsyncSession, *, image_id: str) -> Image | None:
     return await db.get(Image, image_id, populate_existing=True)
+
+
+def image_status(db: Session, *, image_id: str) -> str | None:
+    """The image's status, None when it is gone (synchronous, for `Runtime.run_read`)."""
+    return db.execute(select(Image.status).where(Image.id == image_id)).scalar_one_or_none()
 
 
 def _has_attachments(volume_id: Any) -> Any:
@@ -43,21 +78,18 @@ async def has_attachments(db: AsyncSession, *, volume_id: str) -> bool:
     return bool((await db.execute(select(_has_attachments(volume_id)))).scalar())
 
 
-async def mark_uploading(
-    db: AsyncSession, *, volume_id: str, expected: Iterable[str], now: datetime
-) -> bool:
+def mark_uploading(db: Session, *, volume_id: str, expected: Iterable[str], now: datetime) -> bool:
     """available/in-use -> uploading, previous_status := the status it had; False if no match.
 
-    Run it as the first statement of its transaction: on SQLite that takes the
-    write lock at once, instead of upgrading a read snapshot (which fails).
+    Synchronous, for `Runtime.run_in_transaction`; a Core statement (the ORM's
+    UPDATE path costs several times as much on the upload action's hot path).
     """
-    result = await db.execute(
+    result = db.connection().execute(
         update(Volume)
         .where(Volume.id == volume_id, Volume.status.in_(list(expected)))
         .values(status="uploading", previous_status=Volume.status, updated_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def finish_uploading(
@@ -84,11 +116,17 @@ async def finish_uploading(
     return (await db.execute(select(Volume.status).where(Volume.id == volume_id))).scalar()
 
 
-async def create_image(db: AsyncSession, **values: Any) -> Image:
-    image = Image(**values)
-    db.add(image)
-    await db.flush()
-    return image
+def add_image_and_job(db: Session, *, image: Image, job: Job) -> None:
+    """Insert a new image and its upload job (synchronous, for `Runtime.run_in_transaction`).
+
+    Two Core INSERTs of the attributes set on the (transient) objects, which stay
+    out of the session: half the cost of the ORM's flush.
+    """
+    conn = db.connection()
+    for model, row in ((Image, image), (Job, job)):
+        state: InstanceState[Any] = inspect(row)
+        values = {c.key: state.dict[c.key] for c in model.__table__.columns if c.key in state.dict}
+        conn.execute(insert(model), values)
 
 
 async def set_image_status(

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db.models import Job
@@ -43,6 +45,13 @@ class JobContext:
 
 
 JobHandler = Callable[[JobContext], Awaitable[None]]
+T = TypeVar("T")
+
+
+class WriteRunner(Protocol):
+    """Runs `fn(session)` in one write transaction (db/session.py Transactions.run)."""
+
+    async def run(self, fn: Callable[[Session], T]) -> T: ...
 
 
 class JobCancelled(Exception):
@@ -62,14 +71,14 @@ def _pid_alive(pid: int) -> bool:
 class JobRunner:
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        transactions: WriteRunner,
         handlers: Mapping[str, JobHandler],
         *,
         workers: int = 4,
         lease_seconds: int = 60,
         poll_seconds: float = 1.0,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._transactions = transactions
         self._handlers = dict(handlers)
         self._workers = max(1, workers)
         self._lease_seconds = lease_seconds
@@ -105,14 +114,18 @@ class JobRunner:
 
     async def release_dead_local_leases(self) -> int:
         """Expire the leases of running jobs whose owner was a dead process on this host."""
-        released = 0
-        async with self._sessionmaker() as db, db.begin():
-            for job in await jobs_db.running_owned_by_prefix(db, prefix=self._host + ":"):
+
+        def release(db: Session) -> int:
+            released = 0
+            for job in jobs_db.running_owned_by_prefix(db, prefix=self._host + ":"):
                 parts = (job.lease_owner or "").split(":")
                 pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
                 if job.lease_owner != self.owner and (pid == os.getpid() or not _pid_alive(pid)):
-                    await jobs_db.expire_lease(db, job_id=job.id, now=utcnow())
+                    jobs_db.expire_lease(db, job_id=job.id, now=utcnow())
                     released += 1
+            return released
+
+        released = await self._transactions.run(release)
         if released:
             log.info("released %d job(s) left running by a dead process", released)
         return released
@@ -151,10 +164,9 @@ class JobRunner:
     # -- internals -----------------------------------------------------------------
 
     async def _claim(self) -> Job | None:
-        async with self._sessionmaker() as db, db.begin():
-            return await jobs_db.claim_next(
-                db, owner=self.owner, now=utcnow(), lease_seconds=self._lease_seconds
-            )
+        return await self._transactions.run(functools.partial(
+            jobs_db.claim_next, owner=self.owner, now=utcnow(), lease_seconds=self._lease_seconds
+        ))
 
     async def _worker_loop(self, index: int) -> None:
         while not self._stopping:
@@ -216,26 +228,29 @@ class JobRunner:
     async def _finish(
         self, job_id: str, state: str, error: str | None, ctx: JobContext | None = None
     ) -> None:
-        async with self._sessionmaker() as db, db.begin():
+        now = utcnow()
+
+        def finish(db: Session) -> None:
             if ctx is not None:
-                await jobs_db.renew_lease(
-                    db, job_id=job_id, owner=self.owner, now=utcnow(),
+                jobs_db.renew_lease(
+                    db, job_id=job_id, owner=self.owner, now=now,
                     lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
                     bytes_total=ctx.bytes_total,
                 )
-            await jobs_db.finish(db, job_id=job_id, state=state, now=utcnow(), error=error)
+            jobs_db.finish(db, job_id=job_id, state=state, now=now, error=error)
+
+        await self._transactions.run(finish)
 
     async def _renew_loop(self, ctx: JobContext) -> None:
         interval = max(0.5, self._lease_seconds / 4)
         while True:
             await asyncio.sleep(min(interval, 2.0))
             try:
-                async with self._sessionmaker() as db, db.begin():
-                    await jobs_db.renew_lease(
-                        db, job_id=ctx.job.id, owner=self.owner, now=utcnow(),
-                        lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
-                        bytes_total=ctx.bytes_total,
-                    )
+                await self._transactions.run(functools.partial(
+                    jobs_db.renew_lease, job_id=ctx.job.id, owner=self.owner, now=utcnow(),
+                    lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
+                    bytes_total=ctx.bytes_total,
+                ))
             except asyncio.CancelledError:
                 raise
             except Exception:

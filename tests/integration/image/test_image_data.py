@@ -237,7 +237,7 @@ async def test_delete_cancels_the_running_upload_job(rt, demo, image_client) -> 
             raise
 
     await rt.jobs.stop()
-    rt.jobs = JobRunner(rt.sessionmaker, {"upload": blocking_upload}, workers=1)
+    rt.jobs = JobRunner(rt.transactions, {"upload": blocking_upload}, workers=1)
     await rt.jobs.start()
     try:
         image_id = await new_image(image_client, demo)
