@@ -27,7 +27,13 @@ async def find_project(db: AsyncSession, *, name: str, domain_id: str) -> Projec
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-async def get_user(db: AsyncSession, *, user_id: str) -> User | None:
+async def get_user(db: AsyncSession, *, user_id: str, lock: bool = False) -> User | None:
+    """With `lock`, SELECT ... FOR SHARE (PostgreSQL; SQLite has no row locks) and
+    fresh column values even if the session already holds the row."""
+    if lock:
+        return await db.get(
+            User, user_id, with_for_update={"read": True}, populate_existing=True
+        )
     return await db.get(User, user_id)
 
 

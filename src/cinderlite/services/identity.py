@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -288,7 +288,14 @@ async def _password_user(db: AsyncSession, ref: NamedRef, password: str) -> User
             if domain is not None else None
         )
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
-    if user is None or not ok or not user.enabled:
+    if user is None or not ok:
+        raise Unauthenticated()
+    await _check_user(db, user)
+    return user
+
+
+async def _check_user(db: AsyncSession, user: User | None) -> User:
+    if user is None or not user.enabled:
         raise Unauthenticated()
     domain = await identity_db.get_domain(db, domain_id=user.domain_id)
     if domain is None or not domain.enabled:
@@ -306,6 +313,10 @@ async def _scope_project(db: AsyncSession, ref: NamedRef) -> Project:
             await identity_db.find_project(db, name=ref.name or "", domain_id=domain.id)
             if domain is not None else None
         )
+    return await _check_project(db, project)
+
+
+async def _check_project(db: AsyncSession, project: Project | None) -> Project:
     if project is None or not project.enabled:
         raise Unauthenticated()
     domain = await identity_db.get_domain(db, domain_id=project.domain_id)
@@ -314,37 +325,93 @@ async def _scope_project(db: AsyncSession, ref: NamedRef) -> Project:
     return project
 
 
-async def authenticate(
-    db: AsyncSession, req: AuthRequest, *, lifetime_seconds: int
-) -> tuple[IssuedToken, TokenInfo]:
-    """Check the credentials in `req` and store a new token (one INSERT; a crash
-    before commit leaves no token behind). Raises Unauthenticated (401)."""
+@dataclass(frozen=True)
+class VerifiedAuth:
+    """Credentials `verify_auth` accepted; `issue_verified` re-checks what may change."""
+
+    user_id: str
+    methods: tuple[str, ...]
+    project_id: str | None = None
+    # The hash the password was checked against (password method).
+    password_hash: str | None = None
+    # The token re-scoped (token method) and the expiry it caps the new one to.
+    parent_token: str | None = None
     expires_cap: datetime | None = None
+
+
+async def verify_auth(db: AsyncSession, req: AuthRequest) -> VerifiedAuth:
+    """Check the credentials in `req`, reading only. Raises Unauthenticated (401).
+
+    The slow part (Argon2, ~0.1 s in a thread) runs here, outside any write
+    transaction, so that on SQLite it does not hold the write lock.
+    """
     if "token" in req.methods:
         if req.token is None:
             raise InvalidRequest("The token method needs auth.identity.token.id.")
         _, parent = await validate_token(db, token=req.token)
-        user = await identity_db.get_user(db, user_id=parent.user_id)
-        assert user is not None  # validate_token checked it
-        expires_cap = parent.expires_at
-        methods = tuple(dict.fromkeys([*parent.methods, "token"]))
+        verified = VerifiedAuth(
+            user_id=parent.user_id, methods=tuple(dict.fromkeys([*parent.methods, "token"])),
+            parent_token=req.token, expires_cap=parent.expires_at,
+        )
     elif "password" in req.methods:
         if req.user is None or req.password is None:
             raise InvalidRequest("The password method needs auth.identity.password.user.")
         user = await _password_user(db, req.user, req.password)
-        methods = ("password",)
+        verified = VerifiedAuth(
+            user_id=user.id, methods=("password",), password_hash=user.password_hash
+        )
     else:
         raise Unauthenticated("Attempted to authenticate with an unsupported method.")
-    project = await _scope_project(db, req.project) if req.project is not None else None
+    if req.project is not None:
+        project = await _scope_project(db, req.project)
+        verified = replace(verified, project_id=project.id)
+    return verified
+
+
+async def issue_verified(
+    db: AsyncSession, auth: VerifiedAuth, *, lifetime_seconds: int
+) -> tuple[IssuedToken, TokenInfo]:
+    """Store a token for credentials `verify_auth` accepted (one INSERT; a crash
+    before commit leaves no token behind). Raises Unauthenticated (401).
+
+    Run it in a write transaction. It re-reads what may have changed since the
+    check: the user is still enabled (as is its domain), its password is the
+    one checked (a password change revokes tokens), a re-scoped token is still
+    valid, the project is still enabled and the user holds a role on it. The
+    user row is read with FOR SHARE where the database has it, so a concurrent
+    disable or password change waits for this transaction and then revokes the
+    new token too; SQLite runs one write transaction at a time anyway.
+    """
+    user = await _check_user(db, await identity_db.get_user(db, user_id=auth.user_id, lock=True))
+    if auth.password_hash is not None and user.password_hash != auth.password_hash:
+        raise Unauthenticated()
+    if auth.parent_token is not None:
+        _, parent = await validate_token(db, token=auth.parent_token)
+        if parent.user_id != user.id:
+            raise Unauthenticated()
+    project = None
+    if auth.project_id is not None:
+        project = await _check_project(
+            db, await identity_db.get_project(db, project_id=auth.project_id)
+        )
     issued = await issue_token(
-        db, user=user, project=project, lifetime_seconds=lifetime_seconds, methods=methods,
-        expires_at=expires_cap,
+        db, user=user, project=project, lifetime_seconds=lifetime_seconds,
+        methods=auth.methods, expires_at=auth.expires_cap,
     )
     info = await _token_info(
-        db, user=user, project=project, methods=methods, audit_id=issued.audit_id,
+        db, user=user, project=project, methods=auth.methods, audit_id=issued.audit_id,
         issued_at=issued.issued_at, expires_at=issued.expires_at,
     )
     return issued, info
+
+
+async def authenticate(
+    db: AsyncSession, req: AuthRequest, *, lifetime_seconds: int
+) -> tuple[IssuedToken, TokenInfo]:
+    """`verify_auth` and `issue_verified` in one session (CLI and tests; the
+    token route runs them in a read session and a write transaction)."""
+    auth = await verify_auth(db, req)
+    return await issue_verified(db, auth, lifetime_seconds=lifetime_seconds)
 
 
 async def _token_info(

@@ -307,3 +307,40 @@ async def test_auth_projects_lists_callers_projects(
     assert [p["name"] for p in resp.json()["projects"]] == ["demo"]
     catalog = await identity_client.get("/v3/auth/catalog", headers=demo.headers)
     assert {s["type"] for s in catalog.json()["catalog"]} >= {"block-storage", "image"}
+
+
+async def test_password_check_holds_no_write_lock(
+    identity_client: httpx.AsyncClient, rt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argon2 takes ~0.1 s; on SQLite every other writer of the process would wait
+    for it if it ran inside the token's write transaction."""
+    import asyncio
+    import threading
+
+    from sqlalchemy import text
+
+    entered, release = threading.Event(), threading.Event()
+    check = identity.verify_password
+
+    def slow_check(password_hash: str | None, password: str) -> bool:
+        entered.set()
+        release.wait(30)
+        return check(password_hash, password)
+
+    monkeypatch.setattr(identity, "verify_password", slow_check)
+    login = asyncio.create_task(
+        identity_client.post("/v3/auth/tokens", json=password_auth(BY_NAME, "demo-secret"))
+    )
+    try:
+        assert await asyncio.to_thread(entered.wait, 30)
+
+        async def other_writer() -> None:
+            async with rt.transaction() as db:
+                await db.execute(text("UPDATE domains SET description = description"))
+
+        # Done while the password check is still running (a liveness bound, not a timing).
+        await asyncio.wait_for(other_writer(), 20)
+    finally:
+        release.set()
+    resp = await login
+    assert resp.status_code == 201

@@ -118,3 +118,65 @@ async def test_delete_project_removes_its_grants(db: AsyncSession) -> None:
     assert await admin.list_assignments(db, user_id=user.id) == []
     with pytest.raises(NotFound):
         await admin.get_project(db, project.id)
+
+
+# --- the token route checks credentials first, then issues in a short write
+# transaction; issue_verified re-checks whatever may change in between.
+
+
+async def test_issue_verified_refuses_a_user_disabled_after_the_check(db: AsyncSession) -> None:
+    verified = await identity.verify_auth(db, demo_login(project=DEMO))
+    await admin.update_user(db, verified.user_id, {"enabled": False})
+    with pytest.raises(Unauthenticated):
+        await identity.issue_verified(db, verified, lifetime_seconds=60)
+
+
+async def test_issue_verified_refuses_after_a_password_change(db: AsyncSession) -> None:
+    verified = await identity.verify_auth(db, demo_login())
+    await admin.update_user(db, verified.user_id, {"password": "new-pw"})
+    with pytest.raises(Unauthenticated):
+        await identity.issue_verified(db, verified, lifetime_seconds=60)
+
+
+async def test_issue_verified_refuses_a_parent_token_revoked_after_the_check(
+    db: AsyncSession,
+) -> None:
+    parent, _ = await identity.authenticate(db, demo_login(), lifetime_seconds=60)
+    verified = await identity.verify_auth(
+        db, AuthRequest(methods=("token",), token=parent.token, project=DEMO)
+    )
+    await identity.revoke_token(db, token=parent.token)
+    with pytest.raises(Unauthenticated):
+        await identity.issue_verified(db, verified, lifetime_seconds=60)
+
+
+async def test_issue_verified_refuses_a_project_disabled_after_the_check(
+    db: AsyncSession,
+) -> None:
+    verified = await identity.verify_auth(db, demo_login(project=DEMO))
+    assert verified.project_id is not None
+    await admin.update_project(db, verified.project_id, {"enabled": False})
+    with pytest.raises(Unauthenticated):
+        await identity.issue_verified(db, verified, lifetime_seconds=60)
+
+
+async def test_issue_verified_refuses_a_role_revoked_after_the_check(db: AsyncSession) -> None:
+    verified = await identity.verify_auth(db, demo_login(project=DEMO))
+    assert verified.project_id is not None
+    for role in await admin.project_user_roles(
+        db, project_id=verified.project_id, user_id=verified.user_id
+    ):
+        await admin.revoke_role(
+            db, project_id=verified.project_id, user_id=verified.user_id, role_id=role.id
+        )
+    with pytest.raises(Unauthenticated, match="has no access to project"):
+        await identity.issue_verified(db, verified, lifetime_seconds=60)
+
+
+async def test_issue_verified_stores_the_token_when_nothing_changed(db: AsyncSession) -> None:
+    verified = await identity.verify_auth(db, demo_login(project=DEMO))
+    issued, info = await identity.issue_verified(db, verified, lifetime_seconds=60)
+    caller, _ = await identity.validate_token(db, token=issued.token)
+    assert caller.user_id == verified.user_id
+    assert info.project is not None
+    assert info.project.id == verified.project_id

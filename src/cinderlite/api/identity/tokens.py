@@ -1,7 +1,8 @@
 """Keystone v3 token routes: issue, validate, check, revoke; the caller's projects and catalog.
 
-Issuing is one INSERT in one transaction and revoking one UPDATE: a crash halfway
-leaves either no token or an unrevoked token, never a half-written one.
+Issuing checks the credentials in a read session, then re-checks them and
+INSERTs the token in one short write transaction; revoking is one UPDATE. A crash
+halfway leaves either no token or an unrevoked token, never a half-written one.
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ def _token_response(
 async def issue_token(request: Request) -> Response:
     req = schemas.parse_auth(await read_json(request))
     rt = runtime(request)
+    # The password check (Argon2) reads only; the write transaction re-checks
+    # and inserts, so the write lock is held for milliseconds, not ~0.1 s.
+    async with rt.sessionmaker() as db:
+        verified = await identity.verify_auth(db, req)
     async with rt.transaction() as db:
-        issued, info = await identity.authenticate(
-            db, req, lifetime_seconds=rt.settings.token_lifetime_seconds
+        issued, info = await identity.issue_verified(
+            db, verified, lifetime_seconds=rt.settings.token_lifetime_seconds
         )
     return _token_response(request, info, 201, issued.token)
 
