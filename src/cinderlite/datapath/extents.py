@@ -1,14 +1,15 @@
-"""Where a sparse file's data is: SEEK_DATA/SEEK_HOLE extents and fixed-size segments.
+"""Where a sparse file's data is: SEEK_DATA/SEEK_HOLE extents, fixed-size segments, windows.
 
-Holes cost no reads: callers get (offset, length, is_data) segments and feed a
-shared zero block to the hashers for the hole parts instead of reading them.
+Holes cost no reads: callers get (offset, length, is_data) segments, or data
+windows and hole runs (`windows`), and feed a shared zero block to the hashers
+for the hole parts instead of reading them.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 ZERO_BLOCK_SIZE = 8 << 20
 # One shared, never-written block of zeros: hole segments are hashed from
@@ -61,6 +62,49 @@ def _split(
         n = min(chunk_size, end - offset)
         yield offset, n, is_data
         offset += n
+
+
+def windows(
+    extents: Iterable[tuple[int, int]], size: int, chunk_size: int
+) -> Iterator[tuple[int, int, tuple[tuple[int, int], ...]]]:
+    """Cover [0, size) with hole runs and data windows, in order: (offset, length, pieces).
+
+    A hole run has no pieces and any length (it is hashed from the zero block,
+    never read). A data window is at most `chunk_size` bytes, starts and ends
+    with data, and lists the data ranges (`pieces`, absolute offsets) that
+    `extents` (sorted, disjoint, within `size`) put inside it; the gaps between
+    them are holes the window carries as zeros. Small extents close together
+    thus travel as one chunk -- one read per piece, one hash update per window
+    -- instead of one chunk each.
+    """
+    pos = 0  # [0, pos) has been yielded
+    win = -1  # start of the open window, -1: none
+    pieces: list[tuple[int, int]] = []
+
+    def close() -> Iterator[tuple[int, int, tuple[tuple[int, int], ...]]]:
+        nonlocal pos, win, pieces
+        end = pieces[-1][0] + pieces[-1][1]
+        yield win, end - win, tuple(pieces)
+        pos, win, pieces = end, -1, []
+
+    for start, length in extents:
+        end = start + length
+        while start < end:
+            if win >= 0 and start >= win + chunk_size:
+                yield from close()
+            if win < 0:
+                if start > pos:
+                    yield pos, start - pos, ()
+                win = start
+            take = min(end, win + chunk_size) - start
+            pieces.append((start, take))
+            start += take
+            if start >= win + chunk_size:
+                yield from close()
+    if win >= 0:
+        yield from close()
+    if size > pos:
+        yield pos, size - pos, ()
 
 
 def allocated_bytes(fd: int, size: int) -> int:

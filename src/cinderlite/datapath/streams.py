@@ -1,15 +1,20 @@
 """Blocking byte movers for the upload data path: sparse copy + parallel hashing.
 
-Everything here runs in worker threads (see `run_blocking`): large `os.preadv`
-reads into a few reused buffers, holes skipped with SEEK_DATA/SEEK_HOLE, sparse
-`os.pwrite` writes from the same buffers, and md5 + sha512 each in its own
-thread over those buffers, so hashing overlaps the I/O, every data byte is read
-from the volume once and copied once, and memory stays at a few chunks.
+Everything here runs in worker threads (see `run_blocking`): the source's data
+is read once, with `os.preadv`, into a few reused page-aligned buffers (a
+process-wide pool, see `sysio`), a window of up to CHUNK_SIZE bytes at a time
+(small extents close together share one window); holes are never read
+(SEEK_DATA/SEEK_HOLE) but hashed as runs of zeros from a shared zero block;
+md5 and sha512 each run in their own thread over the same buffers
+(`hashing.ParallelHasher`), and a writer thread writes the data ranges from
+them to a sparse destination, with `O_DIRECT` where it can. So hashing and
+writing overlap reading, every data byte is read once and copied once, and
+memory stays at a few chunks.
 
 The worker threads run at a lower CPU (and I/O) priority than the event loop
-(`lower_thread_priority`), so the APIs stay responsive while uploads run; the
-writer starts the kernel's writeback as it goes (`start_writeback`), so the
-fsync before an image becomes active has little left to do.
+(`lower_thread_priority`), so the APIs stay responsive while uploads run;
+buffered writes start the kernel's writeback as they go (`start_writeback`),
+so the fsync before an image becomes active has little left to do.
 """
 
 from __future__ import annotations
@@ -17,13 +22,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import ctypes
-import ctypes.util
 import errno
-import hashlib
 import mmap
 import os
-import platform
 import queue
 import threading
 from collections.abc import Callable
@@ -31,37 +32,53 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cinderlite.datapath.extents import ZERO_BLOCK, ZERO_BLOCK_SIZE, is_zero, segments
+from cinderlite.datapath.extents import (
+    ZERO_BLOCK,
+    ZERO_BLOCK_SIZE,
+    data_extents,
+    is_zero,
+    windows,
+)
+from cinderlite.datapath.hashing import HASH_ALGO, ParallelHasher, Progress
+from cinderlite.datapath.sysio import (
+    BACKGROUND_NICE,
+    BufferPool,
+    Buffers,
+    lower_io_priority,
+    lower_thread_priority,
+    start_writeback,
+)
 from cinderlite.domain.errors import StorageFull
 
 CHUNK_SIZE = ZERO_BLOCK_SIZE
-# Reused read buffers per copy: bounds memory (x CHUNK_SIZE) and the work in flight.
+# Buffers per copy: bounds its memory (x CHUNK_SIZE) and the work in flight.
 BUFFERS = 4
+# Buffers of CHUNK_SIZE kept for reuse between copies (one copy's worth; a
+# second copy at the same time allocates its own).
+POOL = BufferPool(CHUNK_SIZE, keep=BUFFERS)
 # The writer asks the kernel to start writeback every this many bytes written
 # (buffered writes only; O_DIRECT writes are on the disk when pwrite returns).
 WRITEBACK_EVERY = 32 << 20
 # O_DIRECT needs offsets, lengths and buffer addresses aligned to the device's
 # logical block size; 4096 covers 512-byte and 4K devices.
 DIRECT_ALIGN = 4096
-# Niceness of qemu-img and of the copy/hash threads (the event loop stays at 0).
-BACKGROUND_NICE = 10
-HASH_ALGO = "sha512"
 # errno values that mean "no room": translated to StorageFull where they enter.
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+# How often a copy waiting for its hashers looks at its stop flag (seconds).
+STOP_POLL = 0.05
 
 T = TypeVar("T")
+
+__all__ = [
+    "BACKGROUND_NICE", "BUFFERS", "CHUNK_SIZE", "HASH_ALGO", "CopyResult", "CopyStopped",
+    "ParallelHasher", "Progress", "copy_sparse", "fsync_path", "hash_file",
+    "lower_io_priority", "lower_thread_priority", "pwrite_all", "run_blocking",
+    "start_writeback",
+]
 
 
 class CopyStopped(Exception):
     """The copy was asked to stop (cancel, image deleted) and has stopped."""
-
-
-class Progress:
-    """Bytes handled so far; written by one worker thread, read by the event loop."""
-
-    def __init__(self, total: int = 0) -> None:
-        self.done = 0
-        self.total = total
 
 
 @dataclass(frozen=True)
@@ -71,87 +88,6 @@ class CopyResult:
     os_hash_algo: str
     os_hash_value: str
     data_bytes: int  # bytes actually read (holes excluded)
-
-
-# --- priorities and writeback ---------------------------------------------------
-
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_SYNC_FILE_RANGE_WRITE = 2
-_sync_file_range = getattr(_LIBC, "sync_file_range", None)
-if _sync_file_range is not None:
-    _sync_file_range.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    _sync_file_range.restype = ctypes.c_int
-
-# ioprio_set(2) has no libc wrapper; its number per architecture.
-_IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "i686": 289, "armv7l": 314}.get(platform.machine())
-_IOPRIO_WHO_PROCESS = 1
-_IOPRIO_CLASS_BE = 2
-_IOPRIO_CLASS_SHIFT = 13
-
-
-def start_writeback(fd: int, offset: int, length: int) -> bool:
-    """Ask the kernel to start writing [offset, offset+length) of `fd` to disk, without waiting.
-
-    Lets the disk work while the copy goes on, so the final fsync is short.
-    Advisory: False (and nothing else) where sync_file_range is missing or
-    refuses; the fsync that follows still guarantees durability and reports
-    write errors.
-    """
-    if _sync_file_range is None or length <= 0:
-        return False
-    return _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0
-
-
-def lower_io_priority(tid: int = 0, level: int = 7) -> bool:
-    """Best-effort I/O priority (best-effort class, `level` 0-7) of a thread/process (0: caller)."""
-    if _IOPRIO_SET is None:
-        return False
-    value = (_IOPRIO_CLASS_BE << _IOPRIO_CLASS_SHIFT) | level
-    return _LIBC.syscall(_IOPRIO_SET, _IOPRIO_WHO_PROCESS, tid, value) == 0
-
-
-def lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:
-    """Make the calling thread (not the process) yield the CPU to the event loop.
-
-    Linux keeps a niceness per thread; threads this one starts inherit it. Only
-    ever call this in threads made for background work (never in an executor
-    thread that the event loop reuses). Best-effort: errors are ignored.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
-            os.setpriority(os.PRIO_PROCESS, tid, nice)
-    with contextlib.suppress(OSError, AttributeError):
-        lower_io_priority(threading.get_native_id())
-
-
-class _Buffers:
-    """A fixed pool of reused chunk buffers, each handed back once all its consumers are done.
-
-    `take(users)` blocks until a buffer is free (this is what bounds the copy's
-    memory and its read-ahead); every consumer calls `release(buf)` once.
-    Buffers are anonymous mmaps: page-aligned, as O_DIRECT writes need.
-    """
-
-    def __init__(self, count: int, size: int) -> None:
-        self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
-        self._users: dict[int, int] = {}
-        self._lock = threading.Lock()
-        for _ in range(count):
-            self._free.put(mmap.mmap(-1, max(size, 1)))
-
-    def take(self, users: int) -> mmap.mmap:
-        buf = self._free.get()
-        with self._lock:
-            self._users[id(buf)] = users
-        return buf
-
-    def release(self, buf: mmap.mmap) -> None:
-        with self._lock:
-            left = self._users[id(buf)] - 1
-            self._users[id(buf)] = left
-        if left == 0:
-            self._free.put(buf)
 
 
 def read_full(fd: int, view: memoryview, offset: int) -> int:
@@ -167,68 +103,6 @@ def read_full(fd: int, view: memoryview, offset: int) -> int:
 
 
 _DONE = object()
-
-
-class ParallelHasher:
-    """md5 and sha512 of one byte stream, each computed in its own thread.
-
-    hashlib releases the GIL on large buffers, so both digests advance in
-    parallel with each other and with the caller's reads and writes. `depth`
-    bounds the chunks waiting per hasher (memory = depth x chunk size). The
-    threads run at background priority (`lower_thread_priority`).
-    """
-
-    def __init__(self, depth: int = 3) -> None:
-        self._hashes = [hashlib.md5(usedforsecurity=False), hashlib.new(HASH_ALGO)]
-        self._queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in self._hashes]
-        self._aborted = False
-        self._threads = [
-            threading.Thread(target=self._loop, args=(h, q), daemon=True, name="hasher")
-            for h, q in zip(self._hashes, self._queues, strict=True)
-        ]
-        for t in self._threads:
-            t.start()
-        self._closed = False
-
-    def _loop(self, h: Any, q: queue.Queue[Any]) -> None:
-        lower_thread_priority()
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            chunk, done = item
-            if not self._aborted:
-                h.update(chunk)
-            if done is not None:
-                done()
-
-    def update(
-        self, chunk: bytes | bytearray | memoryview, done: Callable[[], None] | None = None
-    ) -> None:
-        """Hash `chunk` next; each hasher calls `done()` once it no longer needs it.
-
-        The caller must not change `chunk` before both calls of `done()` (or
-        `finish()`) -- that is what lets a reused buffer be hashed in place.
-        """
-        for q in self._queues:
-            q.put((chunk, done))
-
-    def _close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            for q in self._queues:
-                q.put(_DONE)
-            for t in self._threads:
-                t.join()
-
-    def finish(self) -> tuple[str, str]:
-        """Wait for both threads; return (md5 hex, sha512 hex)."""
-        self._close()
-        return self._hashes[0].hexdigest(), self._hashes[1].hexdigest()
-
-    def abort(self) -> None:
-        self._aborted = True  # the threads only drain (and release) what is queued
-        self._close()
 
 
 def _check_stop(stop: threading.Event | None) -> None:
@@ -276,7 +150,7 @@ class _Writer:
     """
 
     def __init__(
-        self, fd: int, depth: int = 4, writeback_every: int = WRITEBACK_EVERY,
+        self, fd: int, depth: int = 0, writeback_every: int = WRITEBACK_EVERY,
         direct_fd: int = -1,
     ) -> None:
         self._fd = fd
@@ -288,7 +162,7 @@ class _Writer:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="image-writer")
         self._thread.start()
 
-    def _write(self, offset: int, chunk: bytes | bytearray | memoryview | mmap.mmap) -> bool:
+    def _write(self, offset: int, chunk: bytes | bytearray | memoryview) -> bool:
         """Write one chunk; True when it went through the page cache."""
         n = len(chunk)
         if self._direct_fd >= 0 and offset % DIRECT_ALIGN == 0 and n % DIRECT_ALIGN == 0:
@@ -355,26 +229,35 @@ def copy_sparse(
     stop: threading.Event | None = None,
     direct: bool = True,
 ) -> CopyResult:
-    """Copy `src` to a new file `dst` (None: only hash), skipping holes and zero chunks.
+    """Copy `src` to a new file `dst` (None: only hash), skipping holes and zero ranges.
 
-    Holes in `src` are never read: the zero block is hashed in their place and
-    `dst` keeps a hole there. Data is read once, with preadv, into one of
-    BUFFERS reused buffers; md5, sha512 and the write to `dst` all work on that
-    buffer in place (each in its own thread), and it is reused once all three
-    are done with it. Aligned chunks are written with O_DIRECT (`direct`, where
-    the file system allows), the rest buffered with early writeback: either way
-    little is left for the commit's fsync. `dst` must not exist (O_EXCL). Raises CopyStopped when
-    `stop` is set, StorageFull when `dst`'s disk is full. On any error a
-    partial `dst` is left for the caller to remove (`dst` is not fsynced here:
-    the image store's commit does that before the rename).
+    Holes in `src` are never read: the hashers hash each run of them from the
+    zero block, and `dst` keeps a hole there. Data is read once, a window of
+    at most `chunk_size` bytes at a time (`extents.windows`), with preadv, into
+    one of BUFFERS reused buffers; md5, sha512 and the writes to `dst` all
+    work on that buffer in place (each in its own thread), and it is reused
+    once all three are done with it. Data ranges that hold only zeros are not
+    written. Aligned writes use O_DIRECT (`direct`, where the file system
+    allows), the rest are buffered with early writeback: either way little is
+    left for the commit's fsync. `dst` must not exist (O_EXCL).
+
+    Everything hashed is exactly what was written: both come from the one read
+    into the buffer. Raises CopyStopped when `stop` is set (checked per window
+    and while the hashers finish), StorageFull when `dst`'s disk is full. On
+    any error a partial `dst` is left for the caller to remove (`dst` is not
+    fsynced here: the image store's commit does that before the rename).
     """
+    if chunk_size > ZERO_BLOCK_SIZE:
+        raise ValueError("chunk_size larger than the zero block")
     progress = progress or Progress()
     src_fd = os.open(src, os.O_RDONLY)
     dst_fd = direct_fd = -1
     writer: _Writer | None = None
-    hasher = ParallelHasher()
-    buffers = _Buffers(BUFFERS, chunk_size)
+    hasher: ParallelHasher | None = None
+    buffers: Buffers | None = None
     try:
+        buffers = Buffers(BUFFERS, chunk_size, POOL)
+        hasher = ParallelHasher(depth=None, progress=progress)  # the buffers bound the data
         if size is None:
             size = os.fstat(src_fd).st_size
         progress.total = size
@@ -384,29 +267,39 @@ def copy_sparse(
             writer = _Writer(dst_fd, direct_fd=direct_fd)
         zeros = memoryview(ZERO_BLOCK)
         data_bytes = 0
-        for offset, length, is_data in segments(src_fd, size, chunk_size):
+        for offset, length, pieces in windows(data_extents(src_fd, size), size, chunk_size):
             _check_stop(stop)
-            if not is_data:
-                hasher.update(zeros[:length])
-                progress.done = offset + length
+            if not pieces:
+                hasher.zeros(length)
                 continue
-            # Three users (two hashers, the writer) unless the chunk is all zeros.
+            # Three users: the two hashers and the writer.
             buf = buffers.take(3)
             view = memoryview(buf)[:length]
-            got = read_full(src_fd, view, offset)
-            if got < length:  # the source shrank under us: pad like a hole
-                view[got:] = zeros[: length - got]
-            data_bytes += length
+            filled = 0  # view[:filled] holds the window's bytes
+            writes: list[tuple[int, memoryview]] = []
+            for start, n in pieces:
+                at = start - offset
+                if at > filled:  # a hole inside the window
+                    view[filled:at] = zeros[: at - filled]
+                piece = view[at : at + n]
+                got = read_full(src_fd, piece, start)
+                if got < n:  # the source shrank under us: pad like a hole
+                    piece[got:] = zeros[: n - got]
+                filled = at + n
+                data_bytes += n
+                if writer is not None and not is_zero(piece):
+                    writes.append((start, piece))
 
             def done(buf: mmap.mmap = buf) -> None:
                 buffers.release(buf)
 
-            if writer is not None and not is_zero(view):
-                writer.put(offset, view, done)
+            if writes:
+                assert writer is not None
+                for i, (start, piece) in enumerate(writes):
+                    writer.put(start, piece, done if i == len(writes) - 1 else None)
             else:
                 done()
             hasher.update(view, done)
-            progress.done = offset + length
         if writer is not None:
             writer.close()
             try:
@@ -415,13 +308,19 @@ def copy_sparse(
                 if exc.errno in NO_SPACE:
                     raise StorageFull(f"Image store is full: {exc.strerror}") from exc
                 raise
+        while not hasher.wait(STOP_POLL):  # long zero runs: stay stoppable
+            _check_stop(stop)
         md5, sha = hasher.finish()
+        progress.done = size
         return CopyResult(size, md5, HASH_ALGO, sha, data_bytes)
     finally:
-        hasher.abort()
+        if hasher is not None:
+            hasher.abort()
         if writer is not None:
             with contextlib.suppress(BaseException):
                 writer.close()
+        if buffers is not None:
+            buffers.close()
         os.close(src_fd)
         if dst_fd >= 0:
             os.close(dst_fd)

@@ -13,6 +13,7 @@ from cinderlite.datapath.extents import (
     data_extents,
     is_zero,
     segments,
+    windows,
 )
 
 MIB = 1 << 20
@@ -83,3 +84,61 @@ def test_segments_refuse_chunks_larger_than_the_zero_block(tmp_path: Path) -> No
 )
 def test_is_zero(chunk: bytes, zero: bool) -> None:
     assert is_zero(chunk) is zero
+
+
+def _check_cover(out: list[tuple[int, int, tuple[tuple[int, int], ...]]], size: int) -> None:
+    """In order, gap-free, holes never empty, windows start and end with data."""
+    pos = 0
+    for offset, length, pieces in out:
+        assert offset == pos
+        assert length > 0
+        if pieces:
+            assert pieces[0][0] == offset
+            assert pieces[-1][0] + pieces[-1][1] == offset + length
+        pos += length
+    assert pos == size
+
+
+def test_windows_group_nearby_extents_and_keep_long_holes_whole() -> None:
+    k = 1024
+    extents = [(0, 4 * k), (8 * k, 4 * k), (20 * k, 4 * k), (100 * k, 50 * k), (1000 * k, 8 * k)]
+    out = list(windows(extents, 2000 * k, chunk_size=32 * k))
+    _check_cover(out, 2000 * k)
+    assert out == [
+        (0, 24 * k, ((0, 4 * k), (8 * k, 4 * k), (20 * k, 4 * k))),  # gaps carried as zeros
+        (24 * k, 76 * k, ()),
+        (100 * k, 32 * k, ((100 * k, 32 * k),)),  # a long extent is split at chunk_size
+        (132 * k, 18 * k, ((132 * k, 18 * k),)),
+        (150 * k, 850 * k, ()),  # one hole run, however long
+        (1000 * k, 8 * k, ((1000 * k, 8 * k),)),
+        (1008 * k, 992 * k, ()),
+    ]
+
+
+def test_windows_of_a_file_without_data_or_without_holes() -> None:
+    assert list(windows([], 10 * MIB, MIB)) == [(0, 10 * MIB, ())]
+    assert list(windows([], 0, MIB)) == []
+    full = list(windows([(0, 5 * MIB + 3)], 5 * MIB + 3, 2 * MIB))
+    _check_cover(full, 5 * MIB + 3)
+    assert [length for _, length, _ in full] == [2 * MIB, 2 * MIB, MIB + 3]
+
+
+def test_windows_never_exceed_chunk_size_on_random_layouts() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        size = rng.randrange(1, 400) * 4096
+        starts = sorted(rng.sample(range(size // 4096), rng.randrange(0, size // 4096 + 1)))
+        extents: list[tuple[int, int]] = []
+        for block in starts:  # merge adjacent blocks into extents, as SEEK_DATA reports them
+            if extents and extents[-1][0] + extents[-1][1] == block * 4096:
+                extents[-1] = (extents[-1][0], extents[-1][1] + 4096)
+            else:
+                extents.append((block * 4096, 4096))
+        chunk = rng.choice([4096, 3 * 4096, 64 * 1024])
+        out = list(windows(extents, size, chunk))
+        _check_cover(out, size)
+        assert all(length <= chunk for _, length, pieces in out if pieces)
+        covered = [p for _, _, pieces in out for p in pieces]
+        assert sum(n for _, n in covered) == sum(n for _, n in extents)

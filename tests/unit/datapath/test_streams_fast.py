@@ -189,3 +189,24 @@ async def test_qemu_img_runs_niced() -> None:
     out, _ = await proc.communicate()
     assert int(out) == min(_nice_of_current_thread() + BACKGROUND_NICE, 19)
     assert "qemu-img version" in (await qemu.run(["qemu-img", "--version"]))
+
+
+async def test_qemu_img_limits_and_niceness_without_forking_the_service() -> None:
+    # _spawn starts commands under prlimit + nice (vfork-able, no preexec_fn);
+    # a shell started that way reports the limits and niceness it runs with.
+    if qemu._PRLIMIT is None or qemu._NICE is None:
+        pytest.skip("prlimit/nice not installed: the preexec_fn path is used")
+    limits = qemu.QemuLimits(cpu_seconds=77, address_space=1 << 30, nice=BACKGROUND_NICE)
+    proc = await qemu._spawn(
+        ["sh", "-c", "ulimit -t; ulimit -v; cut -d' ' -f19 /proc/self/stat"], limits
+    )
+    out, _ = await proc.communicate()
+    cpu, vmem, nice = out.decode().split()
+    assert (int(cpu), int(vmem)) == (77, (1 << 30) // 1024)
+    assert int(nice) == min(_nice_of_current_thread() + BACKGROUND_NICE, 19)
+    assert proc.returncode == 0
+
+
+async def test_qemu_img_missing_is_a_conversion_failure() -> None:
+    with pytest.raises(qemu.ConversionFailed, match="not installed"):
+        await qemu._spawn(["no-such-qemu-img-binary", "info"], None)

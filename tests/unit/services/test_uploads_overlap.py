@@ -60,3 +60,27 @@ async def test_cancelling_the_caller_cancels_and_awaits_all() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert thread_ended.is_set()
+
+
+def test_timeline_logs_each_phase_at_debug(caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+    from datetime import timedelta
+
+    from cinderlite.services.identity import utcnow
+    from cinderlite.services.uploads import _Timeline
+
+    timeline = _Timeline("img-1", utcnow() - timedelta(seconds=2))
+    timeline.mark("prepare")
+    timeline.mark("copy")
+    with caplog.at_level(logging.INFO, logger="cinderlite.uploads"):
+        timeline.log()  # not at INFO
+    assert not caplog.records
+    with caplog.at_level(logging.DEBUG, logger="cinderlite.uploads"):
+        timeline.log()
+    [record] = caplog.records
+    text = record.getMessage()
+    assert "img-1" in text
+    assert [part.split()[0] for part in text.split(": ", 1)[1].split(", ")] == [
+        "queued", "prepare", "copy",
+    ]
+    assert float(text.split("queued ")[1].split(" ms")[0]) >= 2000

@@ -119,7 +119,7 @@ class FileImageStore:
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
-        d = hasher.result()
+        d = await hasher.aresult()
         return StoredImage(d.size, d.checksum, d.os_hash_algo, d.os_hash_value)
 
     async def read(  # type: ignore[override]

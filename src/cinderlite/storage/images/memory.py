@@ -59,7 +59,7 @@ class MemoryImageStore:
             if hasher.size > self.free_bytes():
                 raise StorageFull("Image storage media is full")
         self.data[image_id] = b"".join(parts)
-        d = hasher.result()
+        d = await hasher.aresult()
         return StoredImage(d.size, d.checksum, d.os_hash_algo, d.os_hash_value)
 
     async def read(  # type: ignore[override]
