@@ -84,10 +84,10 @@ class Runtime:
 
 
 def _job_handlers(rt_ref: list[Runtime]) -> dict[str, Callable[..., Any]]:
-    from cinderlite.services import uploads, volumes
+    from cinderlite.services import upload_worker, volumes
 
     async def upload(ctx: Any) -> None:
-        await uploads.run_upload(rt_ref[0], ctx)
+        await upload_worker.run_upload(rt_ref[0], ctx)
 
     async def fill(ctx: Any) -> None:
         await volumes.run_fill(rt_ref[0], ctx)
@@ -310,8 +310,8 @@ def _stop_all(servers: list[_Server]) -> None:
 
 async def recover(rt: Runtime) -> None:
     """Start-up recovery of state a crash may have left (see services/*.recover)."""
-    from cinderlite.services import images, uploads, volumes
+    from cinderlite.services import images, upload_worker, volumes
 
     await volumes.recover(rt)
-    await uploads.recover(rt)
+    await upload_worker.recover(rt)
     await images.recover(rt)

@@ -1,27 +1,15 @@
-"""Upload use cases: start_upload (request side), run_upload (worker side), recover.
+"""Upload requests: the API side of os-volume_upload_image (start_upload).
 
-Crash safety, write path by write path:
-- start_upload: the volume CAS, the image row and the job row commit in ONE
-  transaction; a crash before the commit leaves nothing, after it a job that a
-  worker (or the next start) runs.
-- run_upload: image queued -> saving -> active and the volume's final status
-  are single CAS updates; bytes go to a staging file renamed into place only
-  when complete. A crash mid-copy leaves a running job whose lease expires: the
-  re-run removes the staging file and resets the image to queued (`_prepare`).
-- recover (start-up): volumes `uploading` with no unfinished job go back to
-  available/in-use, their queued/saving images are deleted, stray staging
-  files removed; each step is idempotent, so a crash during recovery is
-  repaired by the next one.
+Crash safety: the volume CAS, the image row and the job row commit in ONE
+transaction; a crash before the commit leaves nothing, after it a job that a
+worker (or the next start) runs (services/upload_worker.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,26 +17,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from cinderlite.datapath import qemu
-from cinderlite.datapath.compress import gzip_file
 from cinderlite.datapath.extents import estimate_image_bytes
-from cinderlite.datapath.streams import (
-    CopyResult,
-    CopyStopped,
-    Progress,
-    copy_sparse,
-    fsync_path,
-    hash_file,
-    run_blocking,
-)
 from cinderlite.db import jobs as jobs_db
-from cinderlite.db import messages as messages_db
 from cinderlite.db import uploads as uploads_db
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Image, Volume, VolumeType
 from cinderlite.db.volumes import VolumeRow
 from cinderlite.domain import volumes as volume_rules
 from cinderlite.domain.errors import (
-    ConversionFailed,
     InvalidRequest,
     InvalidVolume,
     ServiceError,
@@ -57,26 +33,18 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.domain.identity import Caller
-from cinderlite.services import messages
 from cinderlite.services import policy as rules
 from cinderlite.services.identity import utcnow
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
-    from cinderlite.workers.runner import JobContext
 
 log = logging.getLogger("cinderlite.uploads")
 
 GIB = 1 << 30
-MIB = 1 << 20
-# A job re-claimed more often than this (e.g. it crashes the process each time)
-# is rolled back instead of being tried again.
-MAX_ATTEMPTS = 3
 # Cinder image_utils: prefixes never copied from a volume's image metadata.
 RESERVED_PREFIXES = ("os_glance", "img_signature", "signature_verified")
 RAW_FORMATS = ("raw", "iso")
-# Long uploads log their progress every 30 s (the watcher ticks every 0.25 s).
-PROGRESS_LOG_TICKS = 120
 
 
 class ImageCompressionNotAllowed(InvalidRequest):
@@ -98,11 +66,6 @@ class VolumeDataNotIso(InvalidRequest):
         super().__init__(f"Volume {volume_id} does not hold an ISO 9660 image.")
 
 
-class ImageVanished(ServiceError):
-    def __init__(self, image_id: str) -> None:
-        super().__init__(f"Image {image_id} was deleted while the upload ran.")
-
-
 @dataclass(frozen=True)
 class UploadRequest:
     image_name: str
@@ -120,9 +83,6 @@ class UploadStarted:
     volume_type: VolumeType | None
     image: Image
     job_id: str
-
-
-# --- request side -------------------------------------------------------------
 
 
 def image_properties(
@@ -262,383 +222,7 @@ def _check_space(
         )
 
 
-# --- worker side ----------------------------------------------------------------
-
-
-class _Timeline:
-    """Seconds each phase of one upload took, logged at DEBUG (for finding fixed costs)."""
-
-    def __init__(self, image_id: str, queued_since: Any = None) -> None:
-        self._image_id = image_id
-        self._last = time.monotonic()
-        self._phases: list[tuple[str, float]] = []
-        if queued_since is not None:  # the job row's created_at: enqueue -> pick-up
-            self._phases.append(("queued", (utcnow() - queued_since).total_seconds()))
-
-    def mark(self, phase: str) -> None:
-        now = time.monotonic()
-        self._phases.append((phase, now - self._last))
-        self._last = now
-
-    def log(self) -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "upload timeline of image %s: %s", self._image_id,
-                ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in self._phases),
-            )
-
-
-async def run_upload(rt: Runtime, ctx: JobContext) -> None:
-    """Copy the volume into its image; on any failure roll back and tell the user.
-
-    Status changes: image queued -> saving -> active; volume uploading ->
-    available/in-use (success or failure). Raises the failure again after
-    cleanup so the runner records the job as failed (or cancelled).
-    """
-    job = ctx.job
-    image_id = str(job.image_id)
-    started = time.monotonic()
-    progress = Progress(job.bytes_total)
-    timeline = _Timeline(image_id, job.created_at)
-    try:
-        if not await _prepare(rt, job):
-            await _remove_staging(rt, image_id)
-            return
-        timeline.mark("prepare")
-        async with rt.transaction() as db:
-            if not await uploads_db.set_image_status(
-                db, image_id=image_id, expected=("queued",), new="saving", now=utcnow()
-            ):
-                raise ImageVanished(image_id)
-        timeline.mark("saving")
-        result, virtual_size = await _guarded(
-            rt, ctx, image_id, progress, _produce(rt, job, progress, timeline)
-        )
-        async with rt.transaction() as db:
-            if not await uploads_db.set_image_status(
-                db, image_id=image_id, expected=("saving",), new="active", now=utcnow(),
-                size=result.size, checksum=result.checksum, os_hash_algo=result.os_hash_algo,
-                os_hash_value=result.os_hash_value, virtual_size=virtual_size,
-            ):
-                raise ImageVanished(image_id)
-            await uploads_db.finish_uploading(
-                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
-            )
-        timeline.mark("active")
-        timeline.log()
-        ctx.report(progress.total, progress.total)
-        elapsed = max(time.monotonic() - started, 1e-6)
-        log.info(
-            "upload done: volume %s -> image %s (%s/%s), %d bytes (%d read) in %.2f s, %.1f MiB/s",
-            job.volume_id, image_id, job.params.get("disk_format"),
-            job.params.get("container_format"), result.size, result.data_bytes, elapsed,
-            progress.total / MIB / elapsed,
-        )
-    except asyncio.CancelledError:
-        await _remove_staging(rt, image_id)
-        if rt.jobs.cancel_requested(job.id) or not await _image_alive(rt, image_id):
-            await _roll_back(rt, job, reason="upload cancelled (image deleted)")
-        # else: the service is stopping; the job's lease lets the next start redo it.
-        raise
-    except Exception as exc:
-        log.warning("upload of volume %s to image %s failed: %s", job.volume_id, image_id, exc)
-        await _remove_staging(rt, image_id)
-        await _roll_back(rt, job, reason=f"{type(exc).__name__}: {exc}", exc=exc)
-        raise
-
-
-async def _prepare(rt: Runtime, job: Any) -> bool:
-    """Make a (re-)claimed job start clean; False when there is nothing left to do."""
-    image_id = str(job.image_id)
-    if job.attempts > MAX_ATTEMPTS:
-        raise ConversionFailed(f"upload abandoned after {job.attempts - 1} interrupted attempts")
-    # Reads and writes in separate transactions: on SQLite a transaction that
-    # reads and then writes can fail to upgrade its lock; every write is a CAS.
-    async with rt.transaction() as db:
-        image = await uploads_db.get_image(db, image_id=image_id)
-        volume = await uploads_db.get_volume(db, volume_id=job.volume_id)
-    if volume is None:
-        raise VolumeNotFound(job.volume_id)
-    if image is not None and image.status == "active":
-        # A previous attempt finished (and perhaps died before the job row said
-        # so): only the volume may still need its final status.
-        async with rt.transaction() as db:
-            await uploads_db.finish_uploading(
-                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
-            )
-        return False
-    if image is None or image.status not in uploads_db.UNFINISHED_IMAGE:
-        raise ImageVanished(image_id)
-    if volume.status != "uploading":
-        raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
-    if image.status == "saving":  # half-done previous attempt
-        async with rt.transaction() as db:
-            await uploads_db.set_image_status(
-                db, image_id=image_id, expected=("saving",), new="queued", now=utcnow(),
-                size=None, virtual_size=None, checksum=None, os_hash_algo=None,
-                os_hash_value=None,
-            )
-    await rt.images.delete(image_id)  # stale staging or data of a previous attempt
-    return True
-
-
-async def _produce(
-    rt: Runtime, job: Any, progress: Progress, timeline: _Timeline | None = None
-) -> tuple[CopyResult, int | None]:
-    """Write the image data and commit it to the store; return its hashes and virtual size."""
-    mark = timeline.mark if timeline is not None else (lambda phase: None)
-    image_id = str(job.image_id)
-    disk_format = job.params["disk_format"]
-    container_format = job.params.get("container_format")
-    src = rt.volumes.path(job.volume_id)
-    stop = threading.Event()
-    staging = rt.images.staging_path(image_id)
-    bare = container_format == "bare"
-    if container_format is None:
-        # Glance refuses data for an image without a container format; Cinder
-        # passes a null through, so the upload fails after the 202 (spec §12.2).
-        raise InvalidRequest("Property container_format must be set prior to saving data.")
-    if disk_format in RAW_FORMATS:
-        if disk_format == "iso" and not await asyncio.to_thread(qemu.looks_like_iso, src):
-            raise VolumeDataNotIso(job.volume_id)
-        if container_format == "compressed":
-            result = await run_blocking(gzip_file, src, staging, progress=progress, stop=stop)
-            await rt.images.commit(image_id, staging)
-            return result, None
-        # Streamed as it is: no scratch copy, no qemu-img, holes skipped.
-        result = await run_blocking(copy_sparse, src, staging, progress=progress, stop=stop)
-        mark("copy")
-        await rt.images.commit(image_id, staging)
-        mark("commit")
-        return result, result.size if bare else None
-
-    if rt.settings.image_conversion_disable:
-        raise ImageConversionNotAllowed(image_id, disk_format)
-    fmt = qemu.qemu_format(disk_format)
-    compress = fmt == "qcow2" and rt.settings.image_compress_on_upload
-    # Out-of-order writes let the parallel coroutines overlap compression; an
-    # uncompressed conversion is a page-cache copy, and in order it is as fast
-    # or faster (and lays vmdk/vdi blocks out in volume order).
-    args = qemu.convert_args(
-        src, staging, src_format="raw", dst_format=fmt, compress=compress,
-        compression_type=rt.settings.qcow2_compression_type if compress else None,
-        out_of_order=compress,
-    )
-    total = progress.total
-
-    def on_progress(pct: float) -> None:
-        progress.done = int(total * pct / 100)
-
-    # qemu-img's address-space limit guards `info` against crafted images
-    # (Cinder); convert reads our own raw volume, and its thread pool needs more.
-    limits = qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit, address_space=0)
-    await qemu.run_convert(args, on_progress=on_progress, limits=limits)
-    mark("convert")
-    info_limits = qemu.QemuLimits(
-        cpu_seconds=rt.settings.qemu_img_cpu_limit,
-        address_space=rt.settings.qemu_img_address_space_limit,
-    )
-    if container_format == "compressed":
-        info = await qemu.info(staging, fmt, limits=info_limits)
-        _check_converted(info, fmt, image_id)
-        packed = rt.images.staging_path(image_id)
-        try:
-            result = await run_blocking(gzip_file, staging, packed, stop=stop)
-        finally:
-            await asyncio.to_thread(staging.unlink, missing_ok=True)
-        await rt.images.commit(image_id, packed)
-        return result, None
-    # The output's checks, its hashes and its fsync all at once: they read the
-    # same pages (from the page cache) and the fsync mostly waits on the disk.
-    # The data is durable (fsynced, then renamed by commit, which fsyncs again
-    # -- cheaply, nothing is dirty by then) before the image can become active;
-    # a crash before the rename leaves only a staging file (see the module doc).
-    info, result, _ = await _all_or_cancel(
-        qemu.info(staging, fmt, limits=info_limits),
-        run_blocking(hash_file, staging, stop=stop),
-        run_blocking(fsync_path, staging, stop=threading.Event()),
-    )
-    mark("info+hash+fsync")
-    _check_converted(info, fmt, image_id)
-    await rt.images.commit(image_id, staging)
-    mark("commit")
-    return result, info.virtual_size if bare else None
-
-
-def _check_converted(info: qemu.ImageInfo, fmt: str, image_id: str) -> None:
-    """Cinder's checks on the result: the requested format, nothing external."""
-    if info.format != fmt:
-        raise ConversionFailed(f"Converted to {fmt}, but format is now {info.format}")
-    qemu.check_no_external_files(info, what=f"Image {image_id}")
-
-
-async def _all_or_cancel(*aws: Any) -> list[Any]:
-    """Await all of `aws` concurrently; return their results in order.
-
-    Unlike gather, the first failure (or our own cancellation) cancels the
-    others and waits for them to end before it propagates, so no thread is
-    still reading a staging file when the caller removes it. The failure is
-    raised as itself (not an ExceptionGroup).
-    """
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for t in done:
-            if not t.cancelled() and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
-        return [t.result() for t in tasks]
-    finally:
-        for t in tasks:
-            if not t.done():
-                t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
-
-
-async def _guarded(
-    rt: Runtime, ctx: JobContext, image_id: str, progress: Progress, coro: Any
-) -> Any:
-    """Run `coro`, reporting progress and stopping it if the image row disappears."""
-    work = asyncio.ensure_future(coro)
-    vanished = False
-
-    async def watch() -> None:
-        nonlocal vanished
-        tick = 0
-        while not work.done():
-            await asyncio.sleep(0.25)
-            ctx.report(progress.done, progress.total)
-            tick += 1
-            if tick % PROGRESS_LOG_TICKS == 0 and progress.total:
-                log.info(
-                    "upload to image %s: %d of %d bytes (%.0f%%)", image_id, progress.done,
-                    progress.total, 100.0 * progress.done / progress.total,
-                )
-            if tick % 4 == 0 and not await _image_alive(rt, image_id):
-                vanished = True
-                work.cancel()
-                return
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        return await work
-    except (asyncio.CancelledError, CopyStopped):
-        task = asyncio.current_task()
-        if vanished and (task is None or not task.cancelling()):
-            raise ImageVanished(image_id) from None
-        raise
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(BaseException):
-            await watcher
-        ctx.report(progress.done, progress.total)
-
-
-async def _image_alive(rt: Runtime, image_id: str) -> bool:
-    # A read, several times a second per upload: it takes no write lock.
-    try:
-        status = await rt.run_read(functools.partial(uploads_db.image_status, image_id=image_id))
-    except Exception:
-        log.exception("could not check image %s", image_id)
-        return True
-    return status in (*uploads_db.UNFINISHED_IMAGE, "active")
-
-
-async def _remove_staging(rt: Runtime, image_id: str) -> None:
-    staging_dir = rt.images.staging_path(image_id).parent
-
-    def _remove() -> None:
-        for p in staging_dir.glob(f"{image_id}.*"):
-            p.unlink(missing_ok=True)
-
-    with contextlib.suppress(OSError):
-        await asyncio.to_thread(_remove)
-
-
-def _detail_for(exc: BaseException | None) -> messages.Detail:
-    """Cinder message_field.translate_detail_id, for our error types."""
-    if isinstance(exc, StorageFull | TooLarge):
-        return messages.NOT_ENOUGH_SPACE_FOR_IMAGE
-    if isinstance(exc, VolumeDataNotIso):
-        return messages.VOLUME_DATA_NOT_ISO
-    return messages.FAILED_TO_UPLOAD_VOLUME
-
-
-async def _roll_back(
-    rt: Runtime, job: Any, *, reason: str, exc: BaseException | None = None,
-    detail: messages.Detail | None = None,
-) -> None:
-    """Delete the unfinished image (row, then data), restore the volume, record a message.
-
-    The row goes first in one transaction with the volume and the message; a
-    crash before the data files are removed leaves only files that recover()
-    or the next delete sweeps.
-    """
-    image_id = str(job.image_id)
-    try:
-        async with rt.transaction() as db:
-            deleted = await uploads_db.delete_unfinished_image(db, image_id=image_id)
-            await uploads_db.finish_uploading(
-                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
-            )
-            await messages.record(
-                db, project_id=job.project_id, resource_uuid=job.volume_id,
-                action=messages.COPY_VOLUME_TO_IMAGE, detail=detail or _detail_for(exc),
-                now=utcnow(), ttl_seconds=rt.settings.message_ttl_seconds,
-                request_id=job.request_id, reason=reason,
-            )
-        image = None
-        if not deleted:
-            async with rt.transaction() as db:
-                image = await uploads_db.get_image(db, image_id=image_id)
-        if deleted or image is None:
-            await rt.images.delete(image_id)
-    except Exception:
-        # The job ends failed; recover() at the next start finishes the rollback.
-        log.exception("rollback of upload job %s failed", job.id)
-
-
-# --- start-up recovery -----------------------------------------------------------
-
-
-async def recover(rt: Runtime) -> None:
-    """Roll back uploads a crash left behind (before the job runner starts).
-
-    Running jobs of dead processes are not touched here: the runner re-claims
-    them and run_upload starts them over (`_prepare`).
-    """
-    now = utcnow()
-    async with rt.transaction() as db:
-        images = await uploads_db.abandoned_upload_images(db)
-        for image_id, _ in images:
-            await uploads_db.delete_unfinished_image(db, image_id=image_id)
-        volumes = await uploads_db.uploading_volumes_without_job(db)
-        for volume_id in volumes:
-            volume = await uploads_db.get_volume(db, volume_id=volume_id)
-            await uploads_db.finish_uploading(db, volume_id=volume_id, now=now)
-            if volume is not None:
-                await messages.record(
-                    db, project_id=volume.project_id, resource_uuid=volume_id,
-                    action=messages.COPY_VOLUME_TO_IMAGE, detail=messages.UPLOAD_INTERRUPTED,
-                    now=now, ttl_seconds=rt.settings.message_ttl_seconds,
-                    reason="volume left uploading with no upload job",
-                )
-        keep = await uploads_db.image_ids_in_progress(db)
-        await messages_db.delete_expired(db, now=now)
-    for image_id, _ in images:
-        await rt.images.delete(image_id)
-    removed = await rt.images.cleanup_staging(keep)
-    if images or volumes or removed:
-        log.info(
-            "upload recovery: %d volume(s) restored, %d image(s) deleted, "
-            "%d staging file(s) removed",
-            len(volumes), len(images), len(removed),
-        )
-
-
 __all__ = [
-    "ImageCompressionNotAllowed", "ImageConversionNotAllowed", "ImageVanished",
-    "UploadRequest", "UploadStarted", "VolumeDataNotIso", "recover",
-    "run_upload", "start_upload",
+    "ImageCompressionNotAllowed", "ImageConversionNotAllowed", "UploadRequest",
+    "UploadStarted", "VolumeDataNotIso", "start_upload",
 ]

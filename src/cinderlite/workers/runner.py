@@ -1,6 +1,6 @@
 """The job runner: a bounded pool of tasks that claim durable jobs and run them.
 
-Claim job -> handler (services/uploads.run_upload, ...) -> finish. A job's lease
+Claim job -> handler (services/upload_worker.run_upload, ...) -> finish. A job's lease
 is renewed while it runs, carrying its progress; a job whose owner died is taken
 up again once its lease has run out, or at once on start when the dead owner
 was a process on this host. Requests beyond the pool's size wait in the queue.

@@ -12,7 +12,7 @@ import pytest
 from cinderlite import app as app_module
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db.models import Image, Job
-from cinderlite.services import uploads
+from cinderlite.services import upload_worker
 from cinderlite.services.identity import utcnow
 from tests.conftest import wait_for
 from tests.integration.upload.conftest import (
@@ -84,13 +84,13 @@ async def test_recover_rolls_back_uploads_whose_job_ended(rt: app_module.Runtime
     vid, image_id, _ = await _crafted(rt, demo, job_state="failed", image_status="saving")
     orphan = rt.images.staging_dir / f"{uuid.uuid4()}.deadbeef"
     orphan.write_bytes(b"x")
-    await uploads.recover(rt)
+    await upload_worker.recover(rt)
     assert await volume_status(rt, vid) == "available"
     assert await image_row(rt, image_id) is None
     assert staging_files(rt) == []
     [msg] = await messages_for(rt, vid)
     assert msg.detail_id == "901"
-    await uploads.recover(rt)  # idempotent
+    await upload_worker.recover(rt)  # idempotent
     assert len(await messages_for(rt, vid)) == 1
 
 
@@ -119,7 +119,7 @@ async def test_recover_leaves_other_queued_images_and_live_jobs(
                 updated_at=now,
             )
         )
-    await uploads.recover(rt)
+    await upload_worker.recover(rt)
     assert await volume_status(rt, vid) == "uploading"
     assert (await image_row(rt, image_id)).status == "queued"
     assert (await image_row(rt, glance_image)).status == "queued"
@@ -166,7 +166,7 @@ async def test_job_past_max_attempts_is_rolled_back(rt: app_module.Runtime, demo
         job_state="running",
         image_status="saving",
         lease_owner=dead,
-        attempts=uploads.MAX_ATTEMPTS,
+        attempts=upload_worker.MAX_ATTEMPTS,
     )
     await rt.jobs.release_dead_local_leases()
     rt.jobs.wake()

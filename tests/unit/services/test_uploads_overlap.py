@@ -9,7 +9,7 @@ import pytest
 
 from cinderlite.datapath.streams import CopyStopped, run_blocking
 from cinderlite.domain.errors import ConversionFailed
-from cinderlite.services.uploads import _all_or_cancel
+from cinderlite.services.upload_worker import _all_or_cancel
 
 
 async def test_results_in_order_and_concurrent() -> None:
@@ -67,7 +67,7 @@ def test_timeline_logs_each_phase_at_debug(caplog) -> None:  # type: ignore[no-u
     from datetime import timedelta
 
     from cinderlite.services.identity import utcnow
-    from cinderlite.services.uploads import _Timeline
+    from cinderlite.services.upload_worker import _Timeline
 
     timeline = _Timeline("img-1", utcnow() - timedelta(seconds=2))
     timeline.mark("prepare")

@@ -14,11 +14,11 @@ from cinderlite.datapath.extents import estimate_image_bytes
 from cinderlite.domain.errors import StorageFull, TooLarge
 from cinderlite.services import messages
 from cinderlite.services.identity import utcnow
+from cinderlite.services.upload_worker import _detail_for
 from cinderlite.services.uploads import (
     ImageCompressionNotAllowed,
     ImageConversionNotAllowed,
     VolumeDataNotIso,
-    _detail_for,
     image_properties,
 )
 
