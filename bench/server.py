@@ -167,6 +167,9 @@ class Server:
             TMPDIR=str(self.data_dir / "tmp"),
         )
         env.update(self.extra_env)
+        # BENCH_LOG_LEVEL=DEBUG: the server logs each upload's phase timeline.
+        if os.environ.get("BENCH_LOG_LEVEL"):
+            env["CINDERLITE_LOG_LEVEL"] = os.environ["BENCH_LOG_LEVEL"]
         python = REPO_DIR / ".venv" / "bin" / "python"
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child owns it until stop()
         argv = [str(python if python.exists() else sys.executable)]
