@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -101,8 +100,9 @@ def cmd_user_password(settings: Settings, args: argparse.Namespace) -> int:
     """
     from cinderlite import cli
     from cinderlite.services import identity_admin as admin
+    from cinderlite.services.identity import new_secret
 
-    password = args.password or secrets.token_urlsafe(12)
+    password = args.password or new_secret(12)
 
     async def work(db: Any) -> int:
         user = await admin.find_by_name_or_id(db, "user", args.name)

@@ -47,6 +47,16 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def new_secret(nbytes: int) -> str:
+    """A URL-safe random string that never starts with "-": a token or password
+    that does would be read as an option by command-line clients
+    (`openstack token revoke -abc...`)."""
+    while True:
+        value = secrets.token_urlsafe(nbytes)
+        if not value.startswith("-"):
+            return value
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -123,8 +133,8 @@ async def bootstrap(
     admin user was made by this call (only then are the passwords meaningful).
     """
     await ensure_default_domain_and_roles(db)
-    admin_password = admin_password or secrets.token_urlsafe(12)
-    demo_password = demo_password or secrets.token_urlsafe(12)
+    admin_password = admin_password or new_secret(12)
+    demo_password = demo_password or new_secret(12)
     _, admin_project, created = await ensure_user(
         db, name="admin", password=admin_password, project_name="admin",
         roles=(ADMIN_ROLE, MEMBER_ROLE, READER_ROLE),
@@ -163,7 +173,7 @@ async def issue_token(
             raise Unauthenticated(
                 f"User {user.id} has no access to project {project.id}"
             )
-    token = secrets.token_urlsafe(48)
+    token = new_secret(48)
     # Whole seconds, as Keystone's tokens carry (`...07.000000Z` on the wire).
     now = utcnow().replace(microsecond=0)
     expires = now + timedelta(seconds=lifetime_seconds)
