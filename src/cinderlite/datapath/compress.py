@@ -12,15 +12,8 @@ import zlib
 from pathlib import Path
 
 from cinderlite.datapath.extents import ZERO_BLOCK, segments
-from cinderlite.datapath.streams import (
-    CHUNK_SIZE,
-    HASH_ALGO,
-    CopyResult,
-    CopyStopped,
-    ParallelHasher,
-    Progress,
-    pwrite_all,
-)
+from cinderlite.datapath.hashing import HASH_ALGO, ParallelHasher, Progress
+from cinderlite.datapath.streams import CHUNK_SIZE, CopyResult, CopyStopped, pwrite_all
 
 # Level 1: several times faster than gzip's default 6 and close in ratio on
 # disk images, whose bulk is zeros (compress to almost nothing at any level) or

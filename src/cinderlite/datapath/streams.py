@@ -41,10 +41,8 @@ from cinderlite.datapath.extents import (
 )
 from cinderlite.datapath.hashing import HASH_ALGO, ParallelHasher, Progress
 from cinderlite.datapath.sysio import (
-    BACKGROUND_NICE,
     BufferPool,
     Buffers,
-    lower_io_priority,
     lower_thread_priority,
     start_writeback,
 )
@@ -68,13 +66,6 @@ NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 STOP_POLL = 0.05
 
 T = TypeVar("T")
-
-__all__ = [
-    "BACKGROUND_NICE", "BUFFERS", "CHUNK_SIZE", "HASH_ALGO", "CopyResult", "CopyStopped",
-    "ParallelHasher", "Progress", "copy_sparse", "fsync_path", "hash_file",
-    "lower_io_priority", "lower_thread_priority", "pwrite_all", "run_blocking",
-    "start_writeback",
-]
 
 
 class CopyStopped(Exception):

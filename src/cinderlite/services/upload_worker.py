@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from cinderlite.datapath import qemu
 from cinderlite.datapath.compress import gzip_file
+from cinderlite.datapath.hashing import Progress
 from cinderlite.datapath.streams import (
     CopyResult,
     CopyStopped,
-    Progress,
     copy_sparse,
     fsync_path,
     hash_file,

@@ -17,6 +17,7 @@ from cinderlite.datapath.extents import ZERO_BLOCK_SIZE
 from cinderlite.datapath.hashing import ImageHasher, ParallelHasher, Progress
 from cinderlite.datapath.streams import CopyStopped, copy_sparse
 from cinderlite.datapath.sysio import BufferPool, Buffers
+from tests.unit.datapath.files import sparse_file
 
 MIB = 1 << 20
 
@@ -117,14 +118,6 @@ def test_a_dropped_image_hasher_stops_its_threads() -> None:
     assert _hasher_threads() <= before
 
 
-def _sparse(path: Path, size: int, pieces: list[tuple[int, bytes]]) -> bytes:
-    with open(path, "wb") as fh:
-        fh.truncate(size)
-        for off, data in pieces:
-            fh.seek(off)
-            fh.write(data)
-    return path.read_bytes()
-
 
 @pytest.mark.parametrize("direct", [True, False])
 def test_copy_of_many_small_extents_per_window(tmp_path: Path, direct: bool) -> None:
@@ -134,7 +127,7 @@ def test_copy_of_many_small_extents_per_window(tmp_path: Path, direct: bool) -> 
     pieces[5] = (pieces[5][0], bytes(4096))
     pieces.append((300 * 12288 + 100, b"unaligned tail"))
     size = 300 * 12288 + 4096 * 3 + 7
-    want = _sparse(tmp_path / "v", size, pieces)
+    want = sparse_file(tmp_path / "v", size, pieces)
     progress = Progress()
     result = copy_sparse(
         tmp_path / "v", tmp_path / "out", chunk_size=64 * 1024, progress=progress, direct=direct
@@ -149,7 +142,7 @@ def test_copy_of_many_small_extents_per_window(tmp_path: Path, direct: bool) -> 
 def test_copies_reuse_the_pooled_buffers(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pool = BufferPool(MIB, keep=streams.BUFFERS)
     monkeypatch.setattr(streams, "POOL", pool)
-    want = _sparse(tmp_path / "v", 6 * MIB, [(0, os.urandom(6 * MIB))])
+    want = sparse_file(tmp_path / "v", 6 * MIB, [(0, os.urandom(6 * MIB))])
     copy_sparse(tmp_path / "v", tmp_path / "o1", chunk_size=MIB)
     first = set(map(id, pool._idle))
     assert len(first) == streams.BUFFERS

@@ -12,31 +12,23 @@ from pathlib import Path
 import pytest
 
 from cinderlite.datapath.compress import gzip_file
+from cinderlite.datapath.hashing import ParallelHasher, Progress
 from cinderlite.datapath.streams import (
     CopyStopped,
-    ParallelHasher,
-    Progress,
     copy_sparse,
     hash_file,
     pwrite_all,
     run_blocking,
 )
 from cinderlite.domain.errors import StorageFull
+from tests.unit.datapath.files import sparse_file
 
 MIB = 1 << 20
 
 
-def _volume(path: Path, size: int, writes: list[tuple[int, bytes]]) -> bytes:
-    with open(path, "wb") as fh:
-        fh.truncate(size)
-        for offset, data in writes:
-            fh.seek(offset)
-            fh.write(data)
-    return path.read_bytes()
-
 
 def test_copy_sparse_copies_bytes_and_hashes_holes_as_zeros(tmp_path: Path) -> None:
-    want = _volume(
+    want = sparse_file(
         tmp_path / "v",
         20 * MIB + 7,
         [
@@ -59,7 +51,7 @@ def test_copy_sparse_copies_bytes_and_hashes_holes_as_zeros(tmp_path: Path) -> N
 
 
 def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
-    want = _volume(tmp_path / "v", 5 * MIB, [(MIB, os.urandom(1000))])
+    want = sparse_file(tmp_path / "v", 5 * MIB, [(MIB, os.urandom(1000))])
     result = hash_file(tmp_path / "v")
     assert (result.checksum, result.os_hash_value) == (
         hashlib.md5(want).hexdigest(),
@@ -68,7 +60,7 @@ def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
 
 
 def test_copy_refuses_an_existing_destination(tmp_path: Path) -> None:
-    _volume(tmp_path / "v", MIB, [])
+    sparse_file(tmp_path / "v", MIB, [])
     (tmp_path / "out").write_bytes(b"keep")
     with pytest.raises(FileExistsError):
         copy_sparse(tmp_path / "v", tmp_path / "out")
@@ -76,7 +68,7 @@ def test_copy_refuses_an_existing_destination(tmp_path: Path) -> None:
 
 
 def test_copy_stops_when_asked(tmp_path: Path) -> None:
-    _volume(tmp_path / "v", 8 * MIB, [(0, b"x")])
+    sparse_file(tmp_path / "v", 8 * MIB, [(0, b"x")])
     stop = threading.Event()
     stop.set()
     with pytest.raises(CopyStopped):
@@ -104,7 +96,7 @@ def test_parallel_hasher_equals_serial_hashes() -> None:
 
 
 def test_gzip_file_round_trips(tmp_path: Path) -> None:
-    want = _volume(tmp_path / "v", 9 * MIB, [(2 * MIB, os.urandom(MIB))])
+    want = sparse_file(tmp_path / "v", 9 * MIB, [(2 * MIB, os.urandom(MIB))])
     result = gzip_file(tmp_path / "v", tmp_path / "v.gz")
     data = (tmp_path / "v.gz").read_bytes()
     assert gzip.decompress(data) == want

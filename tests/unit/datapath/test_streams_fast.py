@@ -12,26 +12,13 @@ import pytest
 
 from cinderlite.datapath import qemu, streams
 from cinderlite.datapath.extents import is_zero
-from cinderlite.datapath.streams import (
-    BACKGROUND_NICE,
-    ParallelHasher,
-    copy_sparse,
-    fsync_path,
-    lower_thread_priority,
-    run_blocking,
-    start_writeback,
-)
+from cinderlite.datapath.hashing import ParallelHasher
+from cinderlite.datapath.streams import copy_sparse, fsync_path, run_blocking
+from cinderlite.datapath.sysio import BACKGROUND_NICE, lower_thread_priority, start_writeback
+from tests.unit.datapath.files import sparse_file
 
 MIB = 1 << 20
 
-
-def _patterned(path: Path, size: int, pieces: list[tuple[int, bytes]]) -> bytes:
-    with open(path, "wb") as fh:
-        fh.truncate(size)
-        for off, data in pieces:
-            fh.seek(off)
-            fh.write(data)
-    return path.read_bytes()
 
 
 @pytest.mark.parametrize("direct", [True, False])
@@ -40,7 +27,7 @@ def test_many_chunks_through_few_reused_buffers_stay_intact(tmp_path: Path, dire
     # hashers and the writer were done with it would corrupt output or digests.
     pieces = [(i * 256 * 1024, os.urandom(256 * 1024)) for i in range(0, 80, 2)]
     pieces.append((80 * 256 * 1024 + 5, b"unaligned tail"))
-    want = _patterned(tmp_path / "v", 80 * 256 * 1024 + 4096 + 3, pieces)
+    want = sparse_file(tmp_path / "v", 80 * 256 * 1024 + 4096 + 3, pieces)
     result = copy_sparse(tmp_path / "v", tmp_path / "out", chunk_size=256 * 1024, direct=direct)
     assert (tmp_path / "out").read_bytes() == want
     assert result.checksum == hashlib.md5(want).hexdigest()
@@ -59,7 +46,7 @@ def test_direct_writes_are_used_for_aligned_chunks(tmp_path: Path, monkeypatch) 
         return buffered
 
     monkeypatch.setattr(streams._Writer, "_write", spy)
-    want = _patterned(tmp_path / "v", 4 * MIB, [(0, os.urandom(4 * MIB))])
+    want = sparse_file(tmp_path / "v", 4 * MIB, [(0, os.urandom(4 * MIB))])
     copy_sparse(tmp_path / "v", tmp_path / "out", chunk_size=MIB)
     assert (tmp_path / "out").read_bytes() == want
     fd = os.open(tmp_path / "probe", os.O_WRONLY | os.O_CREAT, 0o600)
