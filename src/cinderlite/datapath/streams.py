@@ -126,7 +126,7 @@ def open_direct(path: Path) -> int:
         return -1
 
 
-class _Writer:
+class ImageWriter:
     """Sparse pwrites in their own thread, so a slow disk does not stall reads and hashing.
 
     Aligned chunks go through `direct_fd` (O_DIRECT) when given: DMA straight
@@ -243,7 +243,7 @@ def copy_sparse(
     progress = progress or Progress()
     src_fd = os.open(src, os.O_RDONLY)
     dst_fd = direct_fd = -1
-    writer: _Writer | None = None
+    writer: ImageWriter | None = None
     hasher: ParallelHasher | None = None
     buffers: Buffers | None = None
     try:
@@ -255,7 +255,7 @@ def copy_sparse(
         if dst is not None:
             dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             direct_fd = open_direct(dst) if direct else -1
-            writer = _Writer(dst_fd, direct_fd=direct_fd)
+            writer = ImageWriter(dst_fd, direct_fd=direct_fd)
         zeros = memoryview(ZERO_BLOCK)
         data_bytes = 0
         for offset, length, pieces in windows(data_extents(src_fd, size), size, chunk_size):

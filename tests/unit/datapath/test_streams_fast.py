@@ -38,14 +38,14 @@ def test_direct_writes_are_used_for_aligned_chunks(tmp_path: Path, monkeypatch) 
     if streams.open_direct(tmp_path) == -1 and not hasattr(os, "O_DIRECT"):
         pytest.skip("no O_DIRECT on this platform")
     seen: list[int] = []
-    real = streams._Writer._write
+    real = streams.ImageWriter._write
 
     def spy(self, offset, chunk):  # type: ignore[no-untyped-def]
         buffered = real(self, offset, chunk)
         seen.append(int(buffered))
         return buffered
 
-    monkeypatch.setattr(streams._Writer, "_write", spy)
+    monkeypatch.setattr(streams.ImageWriter, "_write", spy)
     want = sparse_file(tmp_path / "v", 4 * MIB, [(0, os.urandom(4 * MIB))])
     copy_sparse(tmp_path / "v", tmp_path / "out", chunk_size=MIB)
     assert (tmp_path / "out").read_bytes() == want
@@ -75,7 +75,7 @@ def test_writer_falls_back_to_buffered_when_direct_write_is_refused(
 
     monkeypatch.setattr(streams, "pwrite_all", picky)
     try:
-        w = streams._Writer(fd, direct_fd=direct)
+        w = streams.ImageWriter(fd, direct_fd=direct)
         w.put(0, b"a" * 4096)
         w.put(4096, b"b" * 4096)
         w.close()
@@ -90,7 +90,7 @@ def test_writer_surfaces_real_direct_write_errors(tmp_path: Path) -> None:
     fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
     bogus = os.open(tmp_path / "other", os.O_RDONLY | os.O_CREAT, 0o600)  # write -> EBADF
     try:
-        w = streams._Writer(fd, direct_fd=bogus)
+        w = streams.ImageWriter(fd, direct_fd=bogus)
         w.put(0, b"x" * 4096)
         with pytest.raises(OSError, match="Bad file descriptor"):
             w.close()  # EBADF is not EINVAL: raised, never swallowed

@@ -1,0 +1,223 @@
+"""Raw volume -> qcow2/vmdk/vdi image in one sequential write, hashed as it is written.
+
+`qemu-img convert` writes the image into the page cache, and the image must
+then be read back to be hashed: two passes over the output, and on a VM every
+page of fresh page cache can cost a fault on the host. Here the image is
+written the way `streams.copy_sparse` writes a raw image: metadata first, then
+the data units back to back, each 8 MiB chunk read once into a reused buffer
+that md5, sha512 and an O_DIRECT writer all use in place.
+
+Two passes over the *volume* instead: the first (`scan`) reads only its data
+extents (SEEK_DATA/SEEK_HOLE) to learn which allocation units hold non-zero
+bytes, because the metadata that goes first in the file says where each unit
+is; the second reads those units again (usually from the page cache) and
+writes them. Zero units are left out of the image (they read as zeros), like
+qemu-img's zero detection does.
+
+The layouts themselves are in `datapath.formats`; `qemu-img check` and
+`qemu-img compare` accept their output (tests/unit/datapath/formats).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import mmap
+import os
+import threading
+from array import array
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from cinderlite.datapath.extents import data_extents, is_zero
+from cinderlite.datapath.hashing import HASH_ALGO, ParallelHasher, Progress
+from cinderlite.datapath.streams import (
+    BUFFERS,
+    CHUNK_SIZE,
+    POOL,
+    STOP_POLL,
+    CopyResult,
+    CopyStopped,
+    ImageWriter,
+    open_direct,
+    read_full,
+)
+from cinderlite.datapath.sysio import Buffers
+
+# Formats written here (qemu-img names); anything else goes through qemu-img.
+NATIVE_FORMATS = ("qcow2", "vmdk", "vdi")
+# Largest metadata block built in memory; bigger layouts (many-TiB volumes,
+# mostly full) fall back to qemu-img, so memory stays bounded.
+MAX_HEAD_BYTES = 64 << 20
+# Bytes `scan` reads first from each unit (one page).
+PROBE = 4096
+# Users of each chunk buffer: the writer and the two hash threads.
+USERS = 3
+
+
+class NotNative(Exception):
+    """This conversion is not one convert_native writes (the caller uses qemu-img)."""
+
+
+def layout(fmt: str) -> ModuleType:
+    if fmt not in NATIVE_FORMATS:
+        raise NotNative(fmt)
+    return importlib.import_module(f"cinderlite.datapath.formats.{fmt}")
+
+
+def scan(fd: int, size: int, unit: int, *, stop: threading.Event | None = None) -> array[int]:
+    """Indices (ascending) of the `unit`-sized pieces of `fd` that hold a non-zero byte.
+
+    Only units that meet a data extent are looked at, and each first by its
+    leading PROBE bytes: data is almost always non-zero there, so a unit
+    costs one small read. Only a unit that starts with zeros is read whole.
+    """
+    found = array("q")
+    buf = POOL.get()
+    try:
+        view = memoryview(buf)
+        last = -1  # highest unit already decided
+        for start, length in data_extents(fd, size):
+            first = max(start // unit, last + 1)
+            end_unit = (start + length - 1) // unit
+            for i in range(first, end_unit + 1):
+                if i % 1024 == 0 and stop is not None and stop.is_set():
+                    raise CopyStopped()
+                at = i * unit
+                probe = view[: min(PROBE, unit)]
+                got = read_full(fd, probe, at)
+                if got and not is_zero(probe[:got]):
+                    found.append(i)
+                    continue
+                whole = view[:unit]
+                got = read_full(fd, whole, at)
+                if got and not is_zero(whole[:got]):
+                    found.append(i)
+            last = max(last, end_unit)
+        view.release()
+    finally:
+        POOL.put(buf)
+    return found
+
+
+def convert_native(
+    src: Path,
+    dst: Path,
+    *,
+    fmt: str,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    direct: bool = True,
+) -> CopyResult:
+    """Write the raw file `src` as a `fmt` image to the new file `dst`; hash it as written.
+
+    Raises NotNative (before creating `dst`) when `fmt` is not written here,
+    the volume is beyond the layout's limits or its metadata would exceed
+    MAX_HEAD_BYTES; CopyStopped when `stop` is set;
+    StorageFull when `dst`'s disk fills. A partial `dst` is left for the caller
+    to remove, not fsynced (the caller fsyncs before the image store's rename).
+    """
+    module = layout(fmt)
+    unit: int = module.UNIT
+    progress = progress or Progress()
+    src_fd = os.open(src, os.O_RDONLY)
+    dst_fd = direct_fd = -1
+    writer: ImageWriter | None = None
+    hasher: ParallelHasher | None = None
+    buffers: Buffers | None = None
+    try:
+        size = os.fstat(src_fd).st_size
+        allocated = scan(src_fd, size, unit, stop=stop)
+        try:
+            if module.metadata_bytes(size, len(allocated)) > MAX_HEAD_BYTES:
+                raise NotNative(f"{fmt} metadata for {len(allocated)} units")
+            head = memoryview(module.head(size, allocated))
+        except ValueError as exc:  # beyond what the layout can describe (size limits)
+            raise NotNative(f"{fmt}: {exc}") from exc
+        total = len(head) + len(allocated) * unit
+        progress.total = total
+
+        buffers = bufs = Buffers(BUFFERS, CHUNK_SIZE, POOL)
+        hasher = hashes = ParallelHasher(depth=None, progress=progress)
+        dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        direct_fd = open_direct(dst) if direct else -1
+        writer = sink = ImageWriter(dst_fd, direct_fd=direct_fd)
+        out = 0  # bytes handed to the writer and hashers so far
+
+        def emit(buf: mmap.mmap, length: int) -> None:
+            # `buf` was taken for USERS: the writer calls `release` once, and
+            # so does each of the hasher's two threads.
+            nonlocal out
+            view = memoryview(buf)[:length]
+            release = functools.partial(bufs.release, buf)
+            sink.put(out, view, release)
+            hashes.update(view, release)
+            out += length
+
+        for at in range(0, len(head), CHUNK_SIZE):  # through aligned buffers: O_DIRECT
+            piece = head[at : at + CHUNK_SIZE]
+            buf = buffers.take(USERS)
+            buf[: len(piece)] = piece
+            emit(buf, len(piece))
+        data_bytes = _copy_units(src_fd, size, unit, allocated, buffers, emit, stop)
+        writer.close()
+        while not hasher.wait(STOP_POLL):
+            if stop is not None and stop.is_set():
+                raise CopyStopped()
+        md5, sha = hasher.finish()
+        assert out == total
+        progress.done = total
+        return CopyResult(total, md5, HASH_ALGO, sha, data_bytes)
+    finally:
+        if hasher is not None:
+            hasher.abort()
+        if writer is not None:
+            with contextlib.suppress(BaseException):
+                writer.close()
+        if buffers is not None:
+            buffers.close()
+        os.close(src_fd)
+        if dst_fd >= 0:
+            os.close(dst_fd)
+        if direct_fd >= 0:
+            os.close(direct_fd)
+
+
+def _copy_units(
+    fd: int, size: int, unit: int, allocated: array[int], buffers: Buffers,
+    emit: Callable[[mmap.mmap, int], None], stop: threading.Event | None,
+) -> int:
+    """Pack the allocated units into full chunks, back to back; return the bytes read.
+
+    Runs of consecutive units are read with one preadv each; a chunk may hold
+    units from several runs (the output is dense). The last unit is
+    zero-padded past the end of the volume.
+    """
+    per_chunk = CHUNK_SIZE // unit
+    read = 0
+    k = 0
+    n = len(allocated)
+    while k < n:
+        if stop is not None and stop.is_set():
+            raise CopyStopped()
+        buf = buffers.take(USERS)
+        view = memoryview(buf)
+        filled = 0
+        take_to = min(n, k + per_chunk)
+        while k < take_to:
+            first = allocated[k]
+            run = 1  # consecutive units from `first`
+            while k + run < take_to and allocated[k + run] == first + run:
+                run += 1
+            want = run * unit
+            got = read_full(fd, view[filled : filled + want], first * unit)
+            if got < want:  # end of the volume (or it shrank): zeros
+                view[filled + got : filled + want] = bytes(want - got)
+            read += got
+            filled += want
+            k += run
+        view.release()
+        emit(buf, filled)
+    return read
