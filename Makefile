@@ -73,7 +73,8 @@ test-e2e: install-dev qemu-img ## end-to-end tests: the real openstack, cinder, 
 
 # The e2e tests repeat on PostgreSQL only on request (they cost minutes, and the
 # database layer is what differs): make test-postgres PG_TESTS=tests, or test-e2e-postgres.
-PG_TESTS ?= tests/integration
+# tests/integration/formats has no database: it runs in the SQLite pass only.
+PG_TESTS ?= tests/integration --ignore=tests/integration/formats
 
 test-postgres: install-dev qemu-img ## integration tests against PostgreSQL ($(PG_TEST_URL)); PG_TESTS=tests adds e2e
 	@if $(BIN)/python -c 'import asyncio, asyncpg, sys; u = sys.argv[1].replace("+asyncpg", ""); asyncio.run(asyncpg.connect(u, timeout=3))' '$(PG_TEST_URL)' 2>/dev/null; then \

@@ -57,6 +57,7 @@ CASES = [
     Case("random-raw", RANDOM, "raw"),
     Case("random-qcow2", RANDOM, "qcow2"),
     Case("random-vmdk", RANDOM, "vmdk"),
+    Case("random-vdi", RANDOM, "vdi"),
     Case("empty8g-raw", EMPTY8G, "raw"),
     Case("empty8g-qcow2", EMPTY8G, "qcow2"),
     Case("sparse25-qcow2-c", SPARSE25, "qcow2", compress=True),

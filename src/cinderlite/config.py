@@ -55,6 +55,9 @@ class Settings:
     qcow2_compression_type: str = "zlib"
     # Cinder [DEFAULT] allow_compression_on_image_upload (container_format=compressed).
     allow_compression_on_image_upload: bool = False
+    # Uncompressed qcow2, vmdk and vdi images are written by cinderlite itself
+    # in one pass, hashed as written (false: always `qemu-img convert`).
+    native_conversion: bool = True
     # Cinder [DEFAULT] image_conversion_disable.
     image_conversion_disable: bool = False
     # Cinder [DEFAULT] glance_core_properties: not copied to uploaded images.

@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from cinderlite.datapath import qemu
+from cinderlite.datapath import convert, qemu
 from cinderlite.datapath.compress import gzip_file
 from cinderlite.datapath.hashing import Progress
 from cinderlite.datapath.streams import (
@@ -220,7 +221,69 @@ async def _produce(
     if rt.settings.image_conversion_disable:
         raise ImageConversionNotAllowed(image_id, disk_format)
     fmt = qemu.qemu_format(disk_format)
+    info_limits = qemu.QemuLimits(
+        cpu_seconds=rt.settings.qemu_img_cpu_limit,
+        address_space=rt.settings.qemu_img_address_space_limit,
+    )
+    written = await _convert(rt, src, staging, fmt, progress, stop)
+    mark("convert")
+    if container_format == "compressed":
+        if written is None:
+            _check_converted(await qemu.info(staging, fmt, limits=info_limits), fmt, image_id)
+        packed = rt.images.staging_path(image_id)
+        try:
+            result = await run_blocking(gzip_file, staging, packed, stop=stop)
+        finally:
+            await asyncio.to_thread(staging.unlink, missing_ok=True)
+        await rt.images.commit(image_id, packed)
+        return result, None
+    if written is not None:
+        # Written here, so its format and size are known (the layouts are
+        # checked against qemu-img by the tests) and it was hashed as written:
+        # only the fsync is left before the commit's rename. O_DIRECT writes
+        # leave little dirty; the fsync flushes metadata and the disk's cache.
+        await run_blocking(fsync_path, staging, stop=threading.Event())
+        mark("fsync")
+        await rt.images.commit(image_id, staging)
+        mark("commit")
+        result, virtual_size = written
+        return result, virtual_size if bare else None
+    # qemu-img's output: Cinder's checks on it, its hashes and its fsync all
+    # at once: they read the same pages (from the page cache) and the fsync
+    # mostly waits on the disk. The data is durable (fsynced, then renamed by
+    # commit, which fsyncs again -- cheaply, nothing is dirty by then) before
+    # the image can become active; a crash before the rename leaves only a
+    # staging file (see the module doc).
+    info, result, _ = await _all_or_cancel(
+        qemu.info(staging, fmt, limits=info_limits),
+        run_blocking(hash_file, staging, stop=stop),
+        run_blocking(fsync_path, staging, stop=threading.Event()),
+    )
+    mark("info+hash+fsync")
+    _check_converted(info, fmt, image_id)
+    await rt.images.commit(image_id, staging)
+    mark("commit")
+    return result, info.virtual_size if bare else None
+
+
+async def _convert(
+    rt: Runtime, src: Any, staging: Any, fmt: str, progress: Progress, stop: threading.Event
+) -> tuple[CopyResult, int] | None:
+    """Write the volume as a `fmt` image to `staging`.
+
+    qcow2 (uncompressed), vmdk and vdi are written in one pass and hashed as
+    they are written (`convert.convert_native`): returns the hashes and the
+    virtual size. The rest, and layouts too big for it, go through `qemu-img
+    convert`: returns None.
+    """
     compress = fmt == "qcow2" and rt.settings.image_compress_on_upload
+    if rt.settings.native_conversion and not compress and fmt in convert.NATIVE_FORMATS:
+        with contextlib.suppress(convert.NotNative):  # raised before staging exists
+            result = await run_blocking(
+                convert.convert_native, src, staging, fmt=fmt, progress=progress, stop=stop
+            )
+            # What qemu-img reports: the volume's size in whole sectors.
+            return result, -(-(await asyncio.to_thread(os.path.getsize, src)) // 512) * 512
     # Out-of-order writes let the parallel coroutines overlap compression. An
     # uncompressed conversion is a page-cache copy: in order it is as fast or
     # faster for qcow2 and vdi, but vmdk gained with -W in every benchmark run
@@ -240,36 +303,7 @@ async def _produce(
     # (Cinder); convert reads our own raw volume, and its thread pool needs more.
     limits = qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit, address_space=0)
     await qemu.run_convert(args, on_progress=on_progress, limits=limits)
-    mark("convert")
-    info_limits = qemu.QemuLimits(
-        cpu_seconds=rt.settings.qemu_img_cpu_limit,
-        address_space=rt.settings.qemu_img_address_space_limit,
-    )
-    if container_format == "compressed":
-        info = await qemu.info(staging, fmt, limits=info_limits)
-        _check_converted(info, fmt, image_id)
-        packed = rt.images.staging_path(image_id)
-        try:
-            result = await run_blocking(gzip_file, staging, packed, stop=stop)
-        finally:
-            await asyncio.to_thread(staging.unlink, missing_ok=True)
-        await rt.images.commit(image_id, packed)
-        return result, None
-    # The output's checks, its hashes and its fsync all at once: they read the
-    # same pages (from the page cache) and the fsync mostly waits on the disk.
-    # The data is durable (fsynced, then renamed by commit, which fsyncs again
-    # -- cheaply, nothing is dirty by then) before the image can become active;
-    # a crash before the rename leaves only a staging file (see the module doc).
-    info, result, _ = await _all_or_cancel(
-        qemu.info(staging, fmt, limits=info_limits),
-        run_blocking(hash_file, staging, stop=stop),
-        run_blocking(fsync_path, staging, stop=threading.Event()),
-    )
-    mark("info+hash+fsync")
-    _check_converted(info, fmt, image_id)
-    await rt.images.commit(image_id, staging)
-    mark("commit")
-    return result, info.virtual_size if bare else None
+    return None
 
 
 def _check_converted(info: qemu.ImageInfo, fmt: str, image_id: str) -> None:
