@@ -63,7 +63,7 @@ POLL_COST: dict[int, float] = {}
 
 def poll_cost(server: Server, client: Client, image_id: str, n: int = 200) -> float | None:
     """Server CPU seconds per GET /v2/images/{id}, measured once per server on an idle
-    service: the share of "ours" that is the benchmark's own 20 ms polling."""
+    service: the share of "ours" that is the benchmark's own polling."""
     if server.pid not in POLL_COST:
         c0 = server.cpu_seconds()
         for _ in range(n):

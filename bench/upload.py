@@ -4,8 +4,8 @@ measured in the same run on the same bytes, and print one table.
 Each case: create a volume through the API, write the test bytes straight into
 its backing file `<data_dir>/volumes/volume-<id>` (a shortcut: the API has no
 "write these bytes" call, and the file backend keeps volumes as sparse raw
-files), then POST the upload action and poll GET /v2/images/{id} every 20 ms
-until `active`. See docs/benchmarks.md.
+files), then POST the upload action and poll GET /v2/images/{id} until
+`active` (every 5 ms at first, growing to every 20 ms). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nratio = best of {args.repeat} upload(s) (POST -> image active) / same-run floor; "
         "MiB/s = volume size / ours; peak RSS = server VmHWM during the upload "
         "(* = max sampled VmRSS); scratch = peak bytes allocated in staging/conversion dirs; "
-        "CPU s = server+qemu-img CPU seconds (of which the 20 ms polling) vs the floor's; "
+        "CPU s = server+qemu-img CPU seconds (of which the polling) vs the floor's; "
         "CPU ratio = (ours - polling) / floor; "
         "fsync s = not in the floor: writing+fsyncing the raw image's data / fsyncing "
         "qemu-img's output, i.e. what durability adds; "

@@ -143,6 +143,24 @@ async def set_image_status(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def begin_saving(db: Session, *, image_id: str, volume_id: str, now: datetime) -> bool:
+    """queued -> saving, when the volume is `uploading`: a fresh upload's start, in
+    one transaction (synchronous, for `Runtime.run_in_transaction`). False, and
+    nothing changed, in every other case (the caller sorts those out)."""
+    volume = db.execute(
+        select(Volume.status).where(Volume.id == volume_id)
+    ).scalar_one_or_none()
+    if volume != "uploading":
+        return False
+    result = db.execute(
+        update(Image)
+        .where(Image.id == image_id, Image.status == "queued")
+        .values(status="saving", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def delete_unfinished_image(db: AsyncSession, *, image_id: str) -> bool:
     """Delete the image row if it is still queued/saving (Cinder manager `_delete_image`)."""
     result = await db.execute(

@@ -107,15 +107,25 @@ async def run_upload(rt: Runtime, ctx: JobContext) -> None:
     progress = Progress(job.bytes_total)
     timeline = _Timeline(image_id, job.created_at)
     try:
-        if not await _prepare(rt, job):
-            await _remove_staging(rt, image_id)
-            return
-        timeline.mark("prepare")
-        async with rt.transaction() as db:
-            if not await uploads_db.set_image_status(
-                db, image_id=image_id, expected=("queued",), new="saving", now=utcnow()
-            ):
-                raise ImageVanished(image_id)
+        # A first attempt whose image is queued and volume uploading (the usual
+        # case) starts in one transaction; anything else, a re-run after a
+        # crash included, goes through _prepare first.
+        fresh = job.attempts <= 1 and await rt.run_in_transaction(
+            functools.partial(
+                uploads_db.begin_saving, image_id=image_id, volume_id=job.volume_id,
+                now=utcnow(),
+            )
+        )
+        if not fresh:
+            if not await _prepare(rt, job):
+                await _remove_staging(rt, image_id)
+                return
+            timeline.mark("prepare")
+            async with rt.transaction() as db:
+                if not await uploads_db.set_image_status(
+                    db, image_id=image_id, expected=("queued",), new="saving", now=utcnow()
+                ):
+                    raise ImageVanished(image_id)
         timeline.mark("saving")
         result, virtual_size = await _guarded(
             rt, ctx, image_id, progress, _produce(rt, job, progress, timeline)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import shutil
 import subprocess
+import uuid
 
 import pytest
 
@@ -152,3 +154,38 @@ async def test_null_container_format_fails_after_202_like_glance(
     assert await image_row(rt, started.image.id) is None
     assert await volume_status(rt, vid) == "available"
     assert [m.detail_id for m in await messages_for(rt, vid)] == ["004"]
+
+
+@pytest.mark.parametrize(
+    ("volume", "image", "started"),
+    [
+        ("uploading", "queued", True),
+        ("available", "queued", False),  # the volume was reset meanwhile
+        ("uploading", "saving", False),  # a half-done attempt: _prepare's case
+        ("uploading", "active", False),
+    ],
+)
+async def test_begin_saving_starts_only_a_fresh_upload(
+    rt: app_module.Runtime, demo, volume: str, image: str, started: bool
+) -> None:  # type: ignore[no-untyped-def]
+    from cinderlite.db import uploads as uploads_db
+    from cinderlite.db.models import Image
+    from cinderlite.services.identity import utcnow
+
+    vid = await make_volume(rt, project_id=demo.project_id, status=volume, file_bytes=MIB)
+    image_id = str(uuid.uuid4())
+    now = utcnow()
+    async with rt.transaction() as db:
+        db.add(Image(
+            id=image_id, name="i", owner=demo.project_id, status=image, visibility="private",
+            protected=False, os_hidden=False, min_disk=0, min_ram=0, properties={}, tags=[],
+            created_at=now, updated_at=now,
+        ))
+    got = await rt.run_in_transaction(functools.partial(
+        uploads_db.begin_saving, image_id=image_id, volume_id=vid, now=utcnow()
+    ))
+    assert got is started
+    row = await image_row(rt, image_id)
+    assert row is not None
+    assert row.status == ("saving" if started else image)
+    assert await volume_status(rt, vid) == volume
