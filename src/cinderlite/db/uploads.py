@@ -92,6 +92,19 @@ def mark_uploading(db: Session, *, volume_id: str, expected: Iterable[str], now:
     return bool(result.rowcount)
 
 
+def _finish_uploading_stmt(volume_id: str, now: datetime, job_id: str | None) -> Any:
+    new_status = case((_has_attachments(Volume.id), "in-use"), else_="available")
+    stmt = update(Volume).where(Volume.id == volume_id, Volume.status == "uploading")
+    if job_id is not None:
+        stmt = stmt.where(~exists().where(
+            Job.volume_id == Volume.id, Job.kind == UPLOAD_KIND,
+            Job.state.in_(UNFINISHED_JOB), Job.id != job_id,
+        ))
+    return stmt.values(status=new_status, updated_at=now).execution_options(
+        synchronize_session=False
+    )
+
+
 async def finish_uploading(
     db: AsyncSession, *, volume_id: str, now: datetime, job_id: str | None = None
 ) -> str | None:
@@ -101,19 +114,24 @@ async def finish_uploading(
     stale re-run must not end a newer upload). Returns the new status, or None
     when nothing changed.
     """
-    new_status = case((_has_attachments(Volume.id), "in-use"), else_="available")
-    stmt = update(Volume).where(Volume.id == volume_id, Volume.status == "uploading")
-    if job_id is not None:
-        stmt = stmt.where(~exists().where(
-            Job.volume_id == Volume.id, Job.kind == UPLOAD_KIND,
-            Job.state.in_(UNFINISHED_JOB), Job.id != job_id,
-        ))
-    result = await db.execute(
-        stmt.values(status=new_status, updated_at=now).execution_options(synchronize_session=False)
-    )
+    result = await db.execute(_finish_uploading_stmt(volume_id, now, job_id))
     if not result.rowcount:  # type: ignore[attr-defined]
         return None
     return (await db.execute(select(Volume.status).where(Volume.id == volume_id))).scalar()
+
+
+def activate_image(
+    db: Session, *, image_id: str, volume_id: str, job_id: str, now: datetime, **values: Any
+) -> bool:
+    """saving -> active with `values` (size, checksum, ...), then the volume's final
+    status as `finish_uploading` sets it, in one transaction (synchronous, for
+    `Runtime.run_in_transaction`). False, and nothing changed, when the image is
+    no longer `saving` (deleted meanwhile)."""
+    result = db.execute(_image_status_stmt(image_id, ("saving",), "active", now, values))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    db.execute(_finish_uploading_stmt(volume_id, now, job_id))
+    return True
 
 
 def add_image_and_job(db: Session, *, image: Image, job: Job) -> None:
@@ -129,17 +147,23 @@ def add_image_and_job(db: Session, *, image: Image, job: Job) -> None:
         conn.execute(insert(model), values)
 
 
-async def set_image_status(
-    db: AsyncSession, *, image_id: str, expected: Iterable[str], new: str, now: datetime,
-    **values: Any,
-) -> bool:
-    """CAS on the image status; extra `values` (size, checksum, ...) go in the same UPDATE."""
-    result = await db.execute(
+def _image_status_stmt(
+    image_id: str, expected: Iterable[str], new: str, now: datetime, values: dict[str, Any]
+) -> Any:
+    return (
         update(Image)
         .where(Image.id == image_id, Image.status.in_(list(expected)))
         .values(status=new, updated_at=now, **values)
         .execution_options(synchronize_session=False)
     )
+
+
+async def set_image_status(
+    db: AsyncSession, *, image_id: str, expected: Iterable[str], new: str, now: datetime,
+    **values: Any,
+) -> bool:
+    """CAS on the image status; extra `values` (size, checksum, ...) go in the same UPDATE."""
+    result = await db.execute(_image_status_stmt(image_id, expected, new, now, values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -130,16 +130,13 @@ async def run_upload(rt: Runtime, ctx: JobContext) -> None:
         result, virtual_size = await _guarded(
             rt, ctx, image_id, progress, _produce(rt, job, progress, timeline)
         )
-        async with rt.transaction() as db:
-            if not await uploads_db.set_image_status(
-                db, image_id=image_id, expected=("saving",), new="active", now=utcnow(),
-                size=result.size, checksum=result.checksum, os_hash_algo=result.os_hash_algo,
-                os_hash_value=result.os_hash_value, virtual_size=virtual_size,
-            ):
-                raise ImageVanished(image_id)
-            await uploads_db.finish_uploading(
-                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
-            )
+        if not await rt.run_in_transaction(functools.partial(
+            uploads_db.activate_image, image_id=image_id, volume_id=job.volume_id,
+            job_id=job.id, now=utcnow(), size=result.size, checksum=result.checksum,
+            os_hash_algo=result.os_hash_algo, os_hash_value=result.os_hash_value,
+            virtual_size=virtual_size,
+        )):
+            raise ImageVanished(image_id)
         timeline.mark("active")
         timeline.log()
         ctx.report(progress.total, progress.total)

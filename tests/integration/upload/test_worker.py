@@ -189,3 +189,32 @@ async def test_begin_saving_starts_only_a_fresh_upload(
     assert row is not None
     assert row.status == ("saving" if started else image)
     assert await volume_status(rt, vid) == volume
+
+
+@pytest.mark.parametrize(("image", "activated"), [("saving", True), ("queued", False)])
+async def test_activate_image_also_puts_the_volume_back_or_changes_nothing(
+    rt: app_module.Runtime, demo, image: str, activated: bool
+) -> None:  # type: ignore[no-untyped-def]
+    from cinderlite.db import uploads as uploads_db
+    from cinderlite.db.models import Image
+    from cinderlite.services.identity import utcnow
+
+    vid = await make_volume(rt, project_id=demo.project_id, status="uploading", file_bytes=MIB)
+    image_id = str(uuid.uuid4())
+    now = utcnow()
+    async with rt.transaction() as db:
+        db.add(Image(
+            id=image_id, name="i", owner=demo.project_id, status=image, visibility="private",
+            protected=False, os_hidden=False, min_disk=0, min_ram=0, properties={}, tags=[],
+            created_at=now, updated_at=now,
+        ))
+    got = await rt.run_in_transaction(functools.partial(
+        uploads_db.activate_image, image_id=image_id, volume_id=vid, job_id="no-such-job",
+        now=utcnow(), size=123, checksum="c" * 32,
+    ))
+    assert got is activated
+    row = await image_row(rt, image_id)
+    assert row is not None
+    assert row.status == ("active" if activated else image)
+    assert row.size == (123 if activated else None)
+    assert await volume_status(rt, vid) == ("available" if activated else "uploading")
