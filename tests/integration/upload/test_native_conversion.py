@@ -131,3 +131,37 @@ async def test_layouts_too_big_to_hold_fall_back_to_qemu_img(
     stored = rt.images.path(image.id)
     assert image.checksum == hashlib.md5(stored.read_bytes()).hexdigest()
     await asyncio.to_thread(_compare, rt.volumes.path(vid), stored, "qcow2")
+
+
+@pytest.mark.usefixtures("only_the_chosen_writer")
+async def test_parallel_uploads_each_hold_their_own_volume(
+    rt: app_module.Runtime, demo, random_mib
+) -> None:  # type: ignore[no-untyped-def]
+    # Two workers (make_settings) convert at once: each copy has its own chunk
+    # buffers and hash threads; a mix-up would show in the hashes or the content.
+    vids = [
+        await make_volume(rt, project_id=demo.project_id, file_bytes=24 * MIB,
+                          data=[(k * MIB, random_mib(9)), (20 * MIB, random_mib(1))])
+        for k in range(3)
+    ]
+    started = [
+        await uploads.start_upload(
+            rt, demo.caller, vid, UploadRequest(image_name=f"p{i}", disk_format=fmt),
+            request_id="req-test",
+        )
+        for i, (vid, fmt) in enumerate(zip(vids, ["qcow2", "vmdk", "vdi"], strict=True))
+    ]
+
+    async def all_done():  # type: ignore[no-untyped-def]
+        jobs = [await job_row(rt, s.job_id) for s in started]
+        return jobs if all(j.state in ("done", "failed") for j in jobs) else None
+
+    jobs = await wait_for(all_done, 120.0)
+    assert [j.state for j in jobs] == ["done"] * 3, [j.error for j in jobs]
+    for vid, s, fmt in zip(vids, started, ["qcow2", "vmdk", "vdi"], strict=True):
+        image = await image_row(rt, s.image.id)
+        stored = rt.images.path(image.id)
+        data = await asyncio.to_thread(stored.read_bytes)
+        assert image.checksum == hashlib.md5(data).hexdigest()
+        assert image.os_hash_value == hashlib.sha512(data).hexdigest()
+        await asyncio.to_thread(_compare, rt.volumes.path(vid), stored, fmt)

@@ -71,6 +71,43 @@ def test_other_formats_carry_the_same_data_after_their_head(tmp_path: Path, fmt:
     assert a[data_at:] == b[data_at:]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_random_layouts_pack_across_chunks_like_the_reference(tmp_path: Path, seed: int) -> None:
+    # Units scattered and in runs of every length, so chunks mix runs, start
+    # and end mid-run, and the last chunk is partial.
+    rng = random.Random(seed)
+    size = 48 * MIB
+    pieces = []
+    at = 0
+    while at < size - C:
+        at += rng.choice([0, C, 3 * C, MIB, 5 * MIB])
+        n = rng.choice([1, C // 2, C, 7 * C, 2 * MIB])
+        pieces.append((min(at, size - n), rng.randbytes(n)))
+        at += n
+    src = tmp_path / "v.raw"
+    sparse_file(src, size, pieces)
+    ref, out = tmp_path / "ref.qcow2", tmp_path / "out.qcow2"
+    write_image(qcow2, src, ref)
+    result = convert.convert_native(src, out, fmt="qcow2")
+    assert out.read_bytes() == ref.read_bytes()
+    _assert_hashes(result, out)
+
+
+def test_buffers_are_reused_only_once_every_user_is_done(tmp_path: Path) -> None:
+    # 96 MiB of data is 12 chunks through 4 buffers: each buffer is refilled
+    # several times, so one handed back before both hash threads and the
+    # writer finished would corrupt the output or its hashes.
+    src = tmp_path / "v.raw"
+    sparse_file(src, 100 * MIB, [(MIB, os.urandom(96 * MIB))])
+    ref, out = tmp_path / "ref.qcow2", tmp_path / "out.qcow2"
+    write_image(qcow2, src, ref)
+    for _ in range(2):
+        out.unlink(missing_ok=True)
+        result = convert.convert_native(src, out, fmt="qcow2")
+        assert out.read_bytes() == ref.read_bytes()
+        _assert_hashes(result, out)
+
+
 def test_empty_volume_is_only_a_head(tmp_path: Path) -> None:
     src = tmp_path / "v.raw"
     sparse_file(src, 8 * MIB, [(MIB, bytes(4096))])  # only written zeros
