@@ -32,16 +32,13 @@ from pathlib import Path
 from types import ModuleType
 
 from cinderlite.datapath.extents import data_extents, is_zero
-from cinderlite.datapath.hashing import HASH_ALGO, ParallelHasher, Progress
+from cinderlite.datapath.hashing import HASH_ALGO, Progress
 from cinderlite.datapath.streams import (
-    BUFFERS,
     CHUNK_SIZE,
     POOL,
-    STOP_POLL,
+    CopyPipeline,
     CopyResult,
     CopyStopped,
-    ImageWriter,
-    open_direct,
     read_full,
 )
 from cinderlite.datapath.sysio import Buffers
@@ -140,10 +137,6 @@ def convert_native(
     unit: int = module.UNIT
     progress = progress or Progress()
     src_fd = os.open(src, os.O_RDONLY)
-    dst_fd = direct_fd = -1
-    writer: ImageWriter | None = None
-    hasher: ParallelHasher | None = None
-    buffers: Buffers | None = None
     try:
         size = os.fstat(src_fd).st_size
         allocated = scan(src_fd, size, unit, stop=stop)
@@ -155,51 +148,35 @@ def convert_native(
             raise NotNative(f"{fmt}: {exc}") from exc
         total = len(head) + len(allocated) * unit
         progress.total = total
+        with CopyPipeline(dst, progress=progress, direct=direct) as pipe:
+            assert pipe.buffers is not None
+            assert pipe.hasher is not None
+            assert pipe.writer is not None
+            buffers, hasher, writer = pipe.buffers, pipe.hasher, pipe.writer
+            out = 0  # bytes handed to the writer and hashers so far
 
-        buffers = bufs = Buffers(BUFFERS, CHUNK_SIZE, POOL)
-        hasher = hashes = ParallelHasher(depth=None, progress=progress)
-        dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        direct_fd = open_direct(dst) if direct else -1
-        writer = sink = ImageWriter(dst_fd, direct_fd=direct_fd)
-        out = 0  # bytes handed to the writer and hashers so far
+            def emit(buf: mmap.mmap, length: int) -> None:
+                # `buf` was taken for USERS: the writer calls `release` once,
+                # and so does each of the hasher's two threads.
+                nonlocal out
+                view = memoryview(buf)[:length]
+                release = functools.partial(buffers.release, buf)
+                writer.put(out, view, release)
+                hasher.update(view, release)
+                out += length
 
-        def emit(buf: mmap.mmap, length: int) -> None:
-            # `buf` was taken for USERS: the writer calls `release` once, and
-            # so does each of the hasher's two threads.
-            nonlocal out
-            view = memoryview(buf)[:length]
-            release = functools.partial(bufs.release, buf)
-            sink.put(out, view, release)
-            hashes.update(view, release)
-            out += length
-
-        for at in range(0, len(head), CHUNK_SIZE):  # through aligned buffers: O_DIRECT
-            piece = head[at : at + CHUNK_SIZE]
-            buf = buffers.take(USERS)
-            buf[: len(piece)] = piece
-            emit(buf, len(piece))
-        data_bytes = _copy_units(src_fd, size, unit, allocated, buffers, emit, stop)
-        writer.close()
-        while not hasher.wait(STOP_POLL):
-            if stop is not None and stop.is_set():
-                raise CopyStopped()
-        md5, sha = hasher.finish()
+            for at in range(0, len(head), CHUNK_SIZE):  # through aligned buffers: O_DIRECT
+                piece = head[at : at + CHUNK_SIZE]
+                buf = buffers.take(USERS)
+                buf[: len(piece)] = piece
+                emit(buf, len(piece))
+            data_bytes = _copy_units(src_fd, size, unit, allocated, buffers, emit, stop)
+            md5, sha = pipe.digests(stop)
         assert out == total
         progress.done = total
         return CopyResult(total, md5, HASH_ALGO, sha, data_bytes)
     finally:
-        if hasher is not None:
-            hasher.abort()
-        if writer is not None:
-            with contextlib.suppress(BaseException):
-                writer.close()
-        if buffers is not None:
-            buffers.close()
         os.close(src_fd)
-        if dst_fd >= 0:
-            os.close(dst_fd)
-        if direct_fd >= 0:
-            os.close(direct_fd)
 
 
 def _copy_units(

@@ -210,6 +210,68 @@ class ImageWriter:
         self.check()
 
 
+class CopyPipeline:
+    """What every copy of image data shares: BUFFERS reused chunk buffers, the two
+    hash threads and, when there is a destination, the writer thread and the
+    new file's descriptors (`dst` is created with O_EXCL, and an O_DIRECT
+    descriptor is opened beside it when `direct`). A context manager: leaving
+    it stops the hashers, waits for queued writes and closes everything,
+    whatever happened; a partial `dst` stays for the caller to remove.
+    """
+
+    def __init__(
+        self, dst: Path | None, *, chunk_size: int = CHUNK_SIZE,
+        progress: Progress | None = None, direct: bool = True,
+    ) -> None:
+        self.buffers: Buffers | None = None
+        self.hasher: ParallelHasher | None = None
+        self.writer: ImageWriter | None = None
+        self._fd = self._direct_fd = -1
+        try:
+            self.buffers = Buffers(BUFFERS, chunk_size, POOL)
+            # depth=None: the buffers bound the data in flight.
+            self.hasher = ParallelHasher(depth=None, progress=progress)
+            if dst is not None:
+                self._fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                self._direct_fd = open_direct(dst) if direct else -1
+                self.writer = ImageWriter(self._fd, direct_fd=self._direct_fd)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def dst_fd(self) -> int:
+        return self._fd
+
+    def digests(self, stop: threading.Event | None) -> tuple[str, str]:
+        """Wait for the writer and both hash threads; (md5, sha512) hex digests."""
+        if self.writer is not None:
+            self.writer.close()
+        assert self.hasher is not None
+        while not self.hasher.wait(STOP_POLL):  # long zero runs: stay stoppable
+            _check_stop(stop)
+        return self.hasher.finish()
+
+    def close(self) -> None:
+        if self.hasher is not None:
+            self.hasher.abort()
+        if self.writer is not None:
+            with contextlib.suppress(BaseException):
+                self.writer.close()
+        if self.buffers is not None:
+            self.buffers.close()
+        for fd in (self._fd, self._direct_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._direct_fd = -1
+
+    def __enter__(self) -> CopyPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def copy_sparse(
     src: Path,
     dst: Path | None,
@@ -242,81 +304,61 @@ def copy_sparse(
         raise ValueError("chunk_size larger than the zero block")
     progress = progress or Progress()
     src_fd = os.open(src, os.O_RDONLY)
-    dst_fd = direct_fd = -1
-    writer: ImageWriter | None = None
-    hasher: ParallelHasher | None = None
-    buffers: Buffers | None = None
     try:
-        buffers = Buffers(BUFFERS, chunk_size, POOL)
-        hasher = ParallelHasher(depth=None, progress=progress)  # the buffers bound the data
-        if size is None:
-            size = os.fstat(src_fd).st_size
-        progress.total = size
-        if dst is not None:
-            dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            direct_fd = open_direct(dst) if direct else -1
-            writer = ImageWriter(dst_fd, direct_fd=direct_fd)
-        zeros = memoryview(ZERO_BLOCK)
-        data_bytes = 0
-        for offset, length, pieces in windows(data_extents(src_fd, size), size, chunk_size):
-            _check_stop(stop)
-            if not pieces:
-                hasher.zeros(length)
-                continue
-            # Three users: the two hashers and the writer.
-            buf = buffers.take(3)
-            view = memoryview(buf)[:length]
-            filled = 0  # view[:filled] holds the window's bytes
-            writes: list[tuple[int, memoryview]] = []
-            for start, n in pieces:
-                at = start - offset
-                if at > filled:  # a hole inside the window
-                    view[filled:at] = zeros[: at - filled]
-                piece = view[at : at + n]
-                got = read_full(src_fd, piece, start)
-                if got < n:  # the source shrank under us: pad like a hole
-                    piece[got:] = zeros[: n - got]
-                filled = at + n
-                data_bytes += n
-                if writer is not None and not is_zero(piece):
-                    writes.append((start, piece))
+        with CopyPipeline(dst, chunk_size=chunk_size, progress=progress, direct=direct) as pipe:
+            assert pipe.buffers is not None
+            assert pipe.hasher is not None
+            buffers, hasher, writer = pipe.buffers, pipe.hasher, pipe.writer
+            if size is None:
+                size = os.fstat(src_fd).st_size
+            progress.total = size
+            zeros = memoryview(ZERO_BLOCK)
+            data_bytes = 0
+            for offset, length, pieces in windows(data_extents(src_fd, size), size, chunk_size):
+                _check_stop(stop)
+                if not pieces:
+                    hasher.zeros(length)
+                    continue
+                # Three users: the two hashers and the writer.
+                buf = buffers.take(3)
+                view = memoryview(buf)[:length]
+                filled = 0  # view[:filled] holds the window's bytes
+                writes: list[tuple[int, memoryview]] = []
+                for start, n in pieces:
+                    at = start - offset
+                    if at > filled:  # a hole inside the window
+                        view[filled:at] = zeros[: at - filled]
+                    piece = view[at : at + n]
+                    got = read_full(src_fd, piece, start)
+                    if got < n:  # the source shrank under us: pad like a hole
+                        piece[got:] = zeros[: n - got]
+                    filled = at + n
+                    data_bytes += n
+                    if writer is not None and not is_zero(piece):
+                        writes.append((start, piece))
 
-            def done(buf: mmap.mmap = buf) -> None:
-                buffers.release(buf)
+                def done(buf: mmap.mmap = buf) -> None:
+                    buffers.release(buf)
 
-            if writes:
-                assert writer is not None
-                for i, (start, piece) in enumerate(writes):
-                    writer.put(start, piece, done if i == len(writes) - 1 else None)
-            else:
-                done()
-            hasher.update(view, done)
-        if writer is not None:
-            writer.close()
-            try:
-                os.ftruncate(dst_fd, size)
-            except OSError as exc:
-                if exc.errno in NO_SPACE:
-                    raise StorageFull(f"Image store is full: {exc.strerror}") from exc
-                raise
-        while not hasher.wait(STOP_POLL):  # long zero runs: stay stoppable
-            _check_stop(stop)
-        md5, sha = hasher.finish()
-        progress.done = size
-        return CopyResult(size, md5, HASH_ALGO, sha, data_bytes)
+                if writes:
+                    assert writer is not None
+                    for i, (start, piece) in enumerate(writes):
+                        writer.put(start, piece, done if i == len(writes) - 1 else None)
+                else:
+                    done()
+                hasher.update(view, done)
+            md5, sha = pipe.digests(stop)
+            if writer is not None:
+                try:
+                    os.ftruncate(pipe.dst_fd, size)
+                except OSError as exc:
+                    if exc.errno in NO_SPACE:
+                        raise StorageFull(f"Image store is full: {exc.strerror}") from exc
+                    raise
+            progress.done = size
+            return CopyResult(size, md5, HASH_ALGO, sha, data_bytes)
     finally:
-        if hasher is not None:
-            hasher.abort()
-        if writer is not None:
-            with contextlib.suppress(BaseException):
-                writer.close()
-        if buffers is not None:
-            buffers.close()
         os.close(src_fd)
-        if dst_fd >= 0:
-            os.close(dst_fd)
-        if direct_fd >= 0:
-            os.close(direct_fd)
 
 
 def fsync_path(path: Path, *, stop: threading.Event | None = None) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cinderlite.datapath.formats import vdi
-from tests.unit.datapath.files import sparse_file
+from tests.unit.datapath.files import sparse_file, write_sparse
 from tests.unit.datapath.formats.reference import write_image
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
@@ -41,15 +41,6 @@ def _check(raw: Path, out: Path, size: int) -> None:
     info = json.loads(_run("qemu-img", "info", "--output=json", str(out)).stdout)
     assert info["format"] == "vdi"
     assert info["virtual-size"] == size
-
-
-def _big_sparse_file(path: Path, size: int, pieces: list[tuple[int, bytes]]) -> None:
-    """sparse_file without reading the file back."""
-    with open(path, "wb") as fh:
-        fh.truncate(size)
-        for offset, data in pieces:
-            fh.seek(offset)
-            fh.write(data)
 
 
 # The header as QEMU's `VdiHeader` declares it, written out here independently
@@ -147,7 +138,7 @@ def test_block_map_filling_its_first_page_exactly(tmp_path: Path) -> None:
     # 896 blocks: 0x200 + 896 * 4 == 4096, so the data starts right after the map.
     size = 896 * B
     raw, out = tmp_path / "v.raw", tmp_path / "v.vdi"
-    _big_sparse_file(raw, size, [(7, b"first"), (size - 1, b"z")])
+    write_sparse(raw, size, [(7, b"first"), (size - 1, b"z")])
     write_image(vdi, raw, out)
     assert _fields(out.read_bytes()[:4096])["offset_data"] == 4096
     _check(raw, out, size)
@@ -160,7 +151,7 @@ def test_block_map_over_several_pages(tmp_path: Path) -> None:
     size = 5 * GIB
     pieces = [(5, b"a"), (2 * GIB + 17 * B, b"b" * 3), (3 * GIB - 1, b"cd"), (size - 1, b"z")]
     raw, out = tmp_path / "v.raw", tmp_path / "v.vdi"
-    _big_sparse_file(raw, size, pieces)
+    write_sparse(raw, size, pieces)
     units = write_image(vdi, raw, out)
     assert units == [0, 2048 + 17, 3071, 3072, 5119]
     assert vdi.metadata_bytes(size, 5) == 24 * 1024

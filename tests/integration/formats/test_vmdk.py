@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from cinderlite.datapath.formats import vmdk
-from tests.unit.datapath.files import sparse_file
+from tests.unit.datapath.files import sparse_file, write_sparse
 from tests.unit.datapath.formats.reference import write_image
 
 UNIT = vmdk.UNIT
@@ -140,12 +140,7 @@ def test_large_volume_with_several_directory_sectors(tmp_path: Path) -> None:
         (size - 1, b"!"),
     ]
     raw = tmp_path / "raw"
-    # Not files.sparse_file: it reads the whole 9 GiB back.
-    with open(raw, "wb") as fh:
-        fh.truncate(size)
-        for offset, piece in pieces:
-            fh.seek(offset)
-            fh.write(piece)
+    write_sparse(raw, size, pieces)  # not sparse_file: it would read 9 GiB back
     image = tmp_path / "out.vmdk"
     assert write_image(vmdk, raw, image, cid=CID) == _units(pieces)
     _assert_qemu_accepts(raw, image, size)

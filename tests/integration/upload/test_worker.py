@@ -156,6 +156,22 @@ async def test_null_container_format_fails_after_202_like_glance(
     assert [m.detail_id for m in await messages_for(rt, vid)] == ["004"]
 
 
+async def _add_image(rt: app_module.Runtime, project_id: str, status: str) -> str:
+    """An image row in `status` (as the upload action would have made it)."""
+    from cinderlite.db.models import Image
+    from cinderlite.services.identity import utcnow
+
+    image_id = str(uuid.uuid4())
+    now = utcnow()
+    async with rt.transaction() as db:
+        db.add(Image(
+            id=image_id, name="i", owner=project_id, status=status, visibility="private",
+            protected=False, os_hidden=False, min_disk=0, min_ram=0, properties={}, tags=[],
+            created_at=now, updated_at=now,
+        ))
+    return image_id
+
+
 @pytest.mark.parametrize(
     ("volume", "image", "started"),
     [
@@ -169,18 +185,10 @@ async def test_begin_saving_starts_only_a_fresh_upload(
     rt: app_module.Runtime, demo, volume: str, image: str, started: bool
 ) -> None:  # type: ignore[no-untyped-def]
     from cinderlite.db import uploads as uploads_db
-    from cinderlite.db.models import Image
     from cinderlite.services.identity import utcnow
 
     vid = await make_volume(rt, project_id=demo.project_id, status=volume, file_bytes=MIB)
-    image_id = str(uuid.uuid4())
-    now = utcnow()
-    async with rt.transaction() as db:
-        db.add(Image(
-            id=image_id, name="i", owner=demo.project_id, status=image, visibility="private",
-            protected=False, os_hidden=False, min_disk=0, min_ram=0, properties={}, tags=[],
-            created_at=now, updated_at=now,
-        ))
+    image_id = await _add_image(rt, demo.project_id, image)
     got = await rt.run_in_transaction(functools.partial(
         uploads_db.begin_saving, image_id=image_id, volume_id=vid, now=utcnow()
     ))
@@ -196,18 +204,10 @@ async def test_activate_image_also_puts_the_volume_back_or_changes_nothing(
     rt: app_module.Runtime, demo, image: str, activated: bool
 ) -> None:  # type: ignore[no-untyped-def]
     from cinderlite.db import uploads as uploads_db
-    from cinderlite.db.models import Image
     from cinderlite.services.identity import utcnow
 
     vid = await make_volume(rt, project_id=demo.project_id, status="uploading", file_bytes=MIB)
-    image_id = str(uuid.uuid4())
-    now = utcnow()
-    async with rt.transaction() as db:
-        db.add(Image(
-            id=image_id, name="i", owner=demo.project_id, status=image, visibility="private",
-            protected=False, os_hidden=False, min_disk=0, min_ram=0, properties={}, tags=[],
-            created_at=now, updated_at=now,
-        ))
+    image_id = await _add_image(rt, demo.project_id, image)
     got = await rt.run_in_transaction(functools.partial(
         uploads_db.activate_image, image_id=image_id, volume_id=vid, job_id="no-such-job",
         now=utcnow(), size=123, checksum="c" * 32,
