@@ -14,8 +14,15 @@ is; the second reads those units again (usually from the page cache) and
 writes them. Zero units are left out of the image (they read as zeros), like
 qemu-img's zero detection does.
 
-The layouts themselves are in `datapath.formats`; `qemu-img check` and
-`qemu-img compare` accept their output (tests/unit/datapath/formats).
+The layouts themselves are in `datapath.formats`; `qemu-img check`, `qemu-img
+compare` and oslo.utils' format inspector accept their output
+(tests/integration/formats).
+
+A volume written while it is copied (a forced upload of an attached volume)
+gives an image with a mix of old and new data, as any copy without a snapshot
+does, but never a broken one: the layout is fixed by the scan, a unit found
+zero then written stays out, one found non-zero then zeroed is stored as
+zeros, and the hashes are those of the bytes written.
 """
 
 from __future__ import annotations

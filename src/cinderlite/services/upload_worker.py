@@ -285,10 +285,13 @@ async def _convert(
     """
     compress = fmt == "qcow2" and rt.settings.image_compress_on_upload
     if rt.settings.native_conversion and not compress and fmt in convert.NATIVE_FORMATS:
-        with contextlib.suppress(convert.NotNative):  # raised before staging exists
+        try:
             result = await run_blocking(
                 convert.convert_native, src, staging, fmt=fmt, progress=progress, stop=stop
             )
+        except convert.NotNative as exc:  # raised before staging exists
+            log.info("volume %s: %s image written by qemu-img instead (%s)", src.name, fmt, exc)
+        else:
             # What qemu-img reports: the volume's size in whole sectors.
             return result, -(-(await asyncio.to_thread(os.path.getsize, src)) // 512) * 512
     # Out-of-order writes let the parallel coroutines overlap compression. An
