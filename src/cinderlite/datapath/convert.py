@@ -111,6 +111,28 @@ def scan(fd: int, size: int, unit: int, *, stop: threading.Event | None = None) 
     return found
 
 
+class _VolumeShare(Progress):
+    """Output bytes hashed, passed on to `volume` as the same share of its total.
+
+    Progress is reported in volume bytes on every upload path (the upload
+    progress API shows them); the image is smaller or larger than the volume.
+    """
+
+    def __init__(self, volume: Progress, total: int) -> None:
+        self._volume = volume
+        self._scale = volume.total / total if total else 1.0
+        super().__init__(total)
+
+    @property  # type: ignore[override]
+    def done(self) -> int:
+        return self._done
+
+    @done.setter
+    def done(self, value: int) -> None:
+        self._done = value
+        self._volume.done = int(value * self._scale)
+
+
 def _read_ahead(fd: int, start: int, end: int) -> int:
     """Start reading [start, end) into the page cache (no wait); returns `end`.
 
@@ -134,7 +156,8 @@ def convert_native(
 ) -> CopyResult:
     """Write the raw file `src` as a `fmt` image to the new file `dst`; hash it as written.
 
-    Raises NotNative (before creating `dst`) when `fmt` is not written here,
+    `progress` counts volume bytes (total: the volume's size), like
+    `copy_sparse`'s. Raises NotNative (before creating `dst`) when `fmt` is not written here,
     the volume is beyond the layout's limits or its metadata would exceed
     MAX_HEAD_BYTES; CopyStopped when `stop` is set;
     StorageFull when `dst`'s disk fills. A partial `dst` is left for the caller
@@ -154,8 +177,9 @@ def convert_native(
         except ValueError as exc:  # beyond what the layout can describe (size limits)
             raise NotNative(f"{fmt}: {exc}") from exc
         total = len(head) + len(allocated) * unit
-        progress.total = total
-        with CopyPipeline(dst, progress=progress, direct=direct) as pipe:
+        progress.total = size
+        written = _VolumeShare(progress, total)
+        with CopyPipeline(dst, progress=written, direct=direct) as pipe:
             assert pipe.buffers is not None
             assert pipe.hasher is not None
             assert pipe.writer is not None
@@ -180,7 +204,7 @@ def convert_native(
             data_bytes = _copy_units(src_fd, size, unit, allocated, buffers, emit, stop)
             md5, sha = pipe.digests(stop)
         assert out == total
-        progress.done = total
+        progress.done = size
         return CopyResult(total, md5, HASH_ALGO, sha, data_bytes)
     finally:
         os.close(src_fd)

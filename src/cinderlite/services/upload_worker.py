@@ -145,7 +145,7 @@ async def run_upload(rt: Runtime, ctx: JobContext) -> None:
             "upload done: volume %s -> image %s (%s/%s), %d bytes (%d read) in %.2f s, %.1f MiB/s",
             job.volume_id, image_id, job.params.get("disk_format"),
             job.params.get("container_format"), result.size, result.data_bytes, elapsed,
-            progress.total / MIB / elapsed,
+            (job.bytes_total or progress.total) / MIB / elapsed,
         )
     except asyncio.CancelledError:
         await _remove_staging(rt, image_id)

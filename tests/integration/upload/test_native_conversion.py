@@ -165,3 +165,22 @@ async def test_parallel_uploads_each_hold_their_own_volume(
         assert image.checksum == hashlib.md5(data).hexdigest()
         assert image.os_hash_value == hashlib.sha512(data).hexdigest()
         await asyncio.to_thread(_compare, rt.volumes.path(vid), stored, fmt)
+
+
+async def test_progress_counts_volume_bytes_on_both_paths(
+    rt: app_module.Runtime, demo, random_mib
+) -> None:  # type: ignore[no-untyped-def]
+    # A real 1 GiB volume (row and file agree), sparse: 2 MiB of data.
+    vid = await make_volume(rt, project_id=demo.project_id, size_gib=1,
+                            data=[(MIB, random_mib(2))])
+    req = UploadRequest(image_name="img", disk_format="vdi")
+    started = await uploads.start_upload(rt, demo.caller, vid, req, request_id="req-test")
+
+    async def done():  # type: ignore[no-untyped-def]
+        job = await job_row(rt, started.job_id)
+        return job if job.state in ("done", "failed") else None
+
+    job = await wait_for(done, 60.0)
+    assert job.state == "done", job.error
+    # The image is smaller than the volume; progress is in volume bytes all the same.
+    assert job.bytes_total == job.bytes_done == 1024 * MIB
