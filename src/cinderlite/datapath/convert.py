@@ -10,9 +10,12 @@ that md5, sha512 and an O_DIRECT writer all use in place.
 Two passes over the *volume* instead: the first (`scan`) reads only its data
 extents (SEEK_DATA/SEEK_HOLE) to learn which allocation units hold non-zero
 bytes, because the metadata that goes first in the file says where each unit
-is; the second reads those units again (usually from the page cache) and
-writes them. Zero units are left out of the image (they read as zeros), like
-qemu-img's zero detection does.
+is; the second reads those units again and writes them. Zero units are left
+out of the image (they read as zeros), like qemu-img's zero detection does.
+The scan's read-ahead leaves the data in the page cache for the second pass
+when it fits in memory; a volume with more data than the machine has free
+memory is read from the disk twice (qemu-img reads it once, but then reads
+its output back to hash it).
 
 The layouts themselves are in `datapath.formats`; `qemu-img check`, `qemu-img
 compare` and oslo.utils' format inspector accept their output
@@ -169,9 +172,14 @@ def convert_native(
     src_fd = os.open(src, os.O_RDONLY)
     try:
         size = os.fstat(src_fd).st_size
-        allocated = scan(src_fd, size, unit, stop=stop)
         try:
-            if module.metadata_bytes(size, len(allocated)) > MAX_HEAD_BYTES:
+            # Before the scan, what any volume of this size needs (all of it for
+            # vmdk and vdi); after it, what these units need.
+            if module.metadata_bytes(size, 0) > MAX_HEAD_BYTES:
+                raise NotNative(f"{fmt} metadata for a volume of {size} bytes")
+            allocated = scan(src_fd, size, unit, stop=stop)
+            need = module.metadata_bytes(size, len(allocated), allocated=allocated)
+            if need > MAX_HEAD_BYTES:
                 raise NotNative(f"{fmt} metadata for {len(allocated)} units")
             head = memoryview(module.head(size, allocated))
         except ValueError as exc:  # beyond what the layout can describe (size limits)

@@ -68,6 +68,23 @@ def test_small_images(tmp_path: Path, size: int, pieces: list[tuple[int, bytes]]
     _check(raw, out, size)
 
 
+@pytest.mark.parametrize("size", [1, 4095, 65537, 1000001])
+def test_sizes_off_the_sector_grid_are_rounded_up_like_qemu_img(tmp_path: Path, size: int) -> None:
+    # QEMU reads the header's size in whole sectors: an exact 1000001 would
+    # drop the volume's last 65 bytes. qemu-img convert rounds up, so do we.
+    raw, out = tmp_path / "v.raw", tmp_path / "v.qcow2"
+    sparse_file(raw, size, [(size - 1, b"z")])
+    write_image(qcow2, raw, out)
+    _check(raw, out, -(-size // 512) * 512)
+
+
+def test_an_empty_disk_leaks_no_cluster(tmp_path: Path) -> None:
+    raw, out = tmp_path / "v.raw", tmp_path / "v.qcow2"
+    sparse_file(raw, 0, [])
+    write_image(qcow2, raw, out)
+    _check(raw, out, 0)
+
+
 def test_scattered_clusters(tmp_path: Path) -> None:
     rng = random.Random(7)
     size = 64 * MIB

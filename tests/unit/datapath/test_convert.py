@@ -14,7 +14,7 @@ from cinderlite.datapath import convert
 from cinderlite.datapath.formats import qcow2
 from cinderlite.datapath.hashing import Progress
 from cinderlite.datapath.streams import CopyStopped
-from tests.unit.datapath.files import sparse_file
+from tests.unit.datapath.files import sparse_file, write_sparse
 from tests.unit.datapath.formats.reference import write_image
 
 MIB = 1 << 20
@@ -147,3 +147,31 @@ def test_stop_stops_the_copy(tmp_path: Path) -> None:
     stop.set()
     with pytest.raises(CopyStopped):
         convert.convert_native(src, tmp_path / "out", fmt="qcow2", stop=stop)
+
+
+def test_qcow2_size_check_uses_the_clusters_found_not_the_worst_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 200 clusters in one 512 MiB region of a 64 GiB volume: one L2 table. The
+    # worst case (one L2 table per cluster, up to 128) would pass the limit.
+    monkeypatch.setattr(convert, "MAX_HEAD_BYTES", 1 << 20)
+    src = tmp_path / "v.raw"
+    write_sparse(src, 64 << 30, [(3 * MIB, os.urandom(200 * C))])
+    out = tmp_path / "out.qcow2"
+    result = convert.convert_native(src, out, fmt="qcow2")
+    assert result.size == out.stat().st_size
+    assert out.stat().st_size - 200 * C < 1 << 20
+
+
+def test_a_volume_too_big_for_the_layout_is_refused_before_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scanned a volume whose metadata alone is too big")
+
+    monkeypatch.setattr(convert, "scan", no_scan)
+    src = tmp_path / "v.raw"
+    write_sparse(src, 600 << 30, [(0, b"x")])  # vmdk: 128 KiB of grain tables per GiB
+    with pytest.raises(convert.NotNative):
+        convert.convert_native(src, tmp_path / "out.vmdk", fmt="vmdk")
+    assert not (tmp_path / "out.vmdk").exists()

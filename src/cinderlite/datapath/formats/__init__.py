@@ -18,10 +18,13 @@ layout of an image of a raw volume, and nothing else (no I/O):
         file ends after the last unit. `len(head)` is a multiple of 4096.
         Units not listed read as zeros.
 
-    def metadata_bytes(virtual_size: int, allocated_count: int) -> int
-        An upper bound of len(head(...)) for that many allocated units (exact
-        where the layout does not depend on where they are), computed without
-        building it: the caller falls back to qemu-img for layouts whose head
+    def metadata_bytes(virtual_size: int, allocated_count: int, *,
+                       allocated: Sequence[int] | None = None) -> int
+        len(head(...)) for that many allocated units, computed without
+        building it: exact when given `allocated` or where the layout does not
+        depend on where the units are (vmdk, vdi), otherwise an upper bound
+        (qcow2). With allocated_count 0 it is a lower bound for any volume of
+        that size. The caller falls back to qemu-img for layouts whose head
         would be too large to hold in memory.
 
 The output is a valid image that `qemu-img check` finds clean and `qemu-img

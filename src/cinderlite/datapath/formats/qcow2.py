@@ -47,9 +47,16 @@ def _l1_size(virtual_size: int) -> int:
     return _ceil(virtual_size, UNIT * L2_ENTRIES)
 
 
+def _sectors(virtual_size: int) -> int:
+    """The size the header records: whole 512-byte sectors, as qemu-img does
+    (QEMU drops a partial last sector, which would lose a volume's tail)."""
+    return _ceil(virtual_size, 512) * 512
+
+
 def _plan(virtual_size: int, allocated_count: int, l2_count: int) -> tuple[int, int, int]:
     """(refcount table clusters, refcount block clusters, L1 clusters)."""
-    l1c = max(1, _ceil(_l1_size(virtual_size) * 8, UNIT))
+    l1_size = _l1_size(virtual_size)
+    l1c = _ceil(l1_size * 8, UNIT)  # 0 for an empty disk: nothing to point at
     rt, rb = 1, 1
     while True:
         total = 1 + rt + rb + l1c + l2_count + allocated_count
@@ -60,13 +67,23 @@ def _plan(virtual_size: int, allocated_count: int, l2_count: int) -> tuple[int, 
         rt, rb = max(rt, new_rt), max(rb, new_rb)
 
 
-def metadata_bytes(virtual_size: int, allocated_count: int, l2_count: int | None = None) -> int:
+def _regions(allocated: Sequence[int]) -> list[int]:
+    """The 512 MiB regions (L1 indices) holding the clusters `allocated`."""
+    return sorted({i // L2_ENTRIES for i in allocated})
+
+
+def metadata_bytes(
+    virtual_size: int, allocated_count: int, *, allocated: Sequence[int] | None = None
+) -> int:
     """len(head) for `allocated_count` data clusters.
 
-    Without `l2_count` (the number of 512 MiB regions holding data) it
-    assumes the worst case: the clusters spread over as many regions as they can.
+    Exact with `allocated` (the clusters themselves); without it, a bound that
+    assumes they spread over as many 512 MiB regions (L2 tables) as they can.
     """
-    if l2_count is None:
+    virtual_size = _sectors(virtual_size)
+    if allocated is not None:
+        l2_count = len(_regions(allocated))
+    else:
         l2_count = min(allocated_count, _l1_size(virtual_size))
     rt, rb, l1c = _plan(virtual_size, allocated_count, l2_count)
     return (1 + rt + rb + l1c + l2_count) * UNIT
@@ -74,9 +91,10 @@ def metadata_bytes(virtual_size: int, allocated_count: int, l2_count: int | None
 
 def head(virtual_size: int, allocated: Sequence[int]) -> bytes:
     """Header, refcounts, L1 and L2 tables for data clusters `allocated` (ascending)."""
+    virtual_size = _sectors(virtual_size)
     n = len(allocated)
     l1_size = _l1_size(virtual_size)
-    regions = sorted({i // L2_ENTRIES for i in allocated}) if n else []
+    regions = _regions(allocated)
     rt, rb, l1c = _plan(virtual_size, n, len(regions))
     rt_at = 1
     rb_at = rt_at + rt

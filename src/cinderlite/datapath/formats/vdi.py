@@ -85,7 +85,9 @@ def _head_length(blocks: int) -> int:
     return -(-(BMAP_OFFSET + 4 * blocks) // ALIGN) * ALIGN
 
 
-def metadata_bytes(virtual_size: int, allocated_count: int) -> int:
+def metadata_bytes(
+    virtual_size: int, allocated_count: int, *, allocated: Sequence[int] | None = None
+) -> int:
     """Header plus block map, which do not depend on `allocated_count`.
 
     Never raises for sizes past MAX_BLOCKS: the caller then sees a head of

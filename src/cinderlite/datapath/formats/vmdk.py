@@ -111,7 +111,9 @@ class _Layout:
             )
 
 
-def metadata_bytes(virtual_size: int, allocated_count: int) -> int:
+def metadata_bytes(
+    virtual_size: int, allocated_count: int, *, allocated: Sequence[int] | None = None
+) -> int:
     """len(head) for `allocated_count` grains: it depends on the virtual size only.
 
     Raises ValueError where `head` would (empty disk, file past 2 TiB).
