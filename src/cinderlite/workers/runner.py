@@ -9,6 +9,7 @@ was a process on this host. Requests beyond the pool's size wait in the queue.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -85,7 +86,10 @@ class JobRunner:
         self._poll_seconds = poll_seconds
         self._host = socket.gethostname()
         self.owner = f"{self._host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wakeup = asyncio.Event()
+        # Idle workers' wake-up futures, oldest first; wakes that found no idle
+        # worker are counted so the next worker to go idle claims at once.
+        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._unclaimed_wakes = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, tuple[asyncio.Task[None], JobContext]] = {}
         self._cancel_requested: set[str] = set()
@@ -104,7 +108,8 @@ class JobRunner:
     async def stop(self) -> None:
         """Stop claiming and abandon running jobs; their leases let the next start resume."""
         self._stopping = True
-        self._wakeup.set()
+        while self._idle:
+            self._release(self._idle.popleft())
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -133,8 +138,40 @@ class JobRunner:
     # -- control -----------------------------------------------------------------
 
     def wake(self) -> None:
-        """Tell idle workers there is new work (called after a job is enqueued)."""
-        self._wakeup.set()
+        """One job was enqueued: wake one idle worker to claim it.
+
+        One, not all: every woken worker runs a claim transaction, and on SQLite
+        those queue behind each other (and behind API writes) while only one
+        can win. With no worker idle, the next one to finish claims at once.
+        """
+        while self._idle:
+            if self._release(self._idle.popleft()):
+                return
+        # Bounded: each counted wake costs one claim later, found work or not.
+        self._unclaimed_wakes = min(self._unclaimed_wakes + 1, self._workers)
+
+    @staticmethod
+    def _release(waiter: asyncio.Future[None]) -> bool:
+        if waiter.done():
+            return False
+        waiter.set_result(None)
+        return True
+
+    async def _wait_for_work(self) -> None:
+        """Until `wake` picks this worker, or the poll interval passes (jobs from
+        other processes, expired leases)."""
+        if self._unclaimed_wakes:
+            self._unclaimed_wakes -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, self._poll_seconds)
+        except TimeoutError:
+            pass
+        finally:
+            with contextlib.suppress(ValueError):
+                self._idle.remove(waiter)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job running in this process; True if it was running here."""
@@ -178,9 +215,7 @@ class JobRunner:
                 log.exception("could not claim a job")
                 job = None
             if job is None:
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+                await self._wait_for_work()
                 continue
             await self._run(job)
 
