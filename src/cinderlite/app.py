@@ -27,6 +27,7 @@ from starlette.responses import Response
 from cinderlite.api.middleware import RequestIdMiddleware
 from cinderlite.config import Settings
 from cinderlite.db import migrate
+from cinderlite.db.checkpoint import Checkpointer
 from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.session import (
     Transactions,
@@ -118,6 +119,9 @@ async def open_runtime(
     transactions = Transactions(url, create_sessionmaker(write_engine), sessionmaker)
     db_path = sqlite_path(url)
     reader = SqliteReader(db_path) if db_path else None
+    checkpointer = Checkpointer(db_path) if db_path else None
+    if checkpointer is not None:
+        checkpointer.start()
     rt_ref: list[Runtime] = []
     rt = Runtime(
         settings=settings,
@@ -142,6 +146,8 @@ async def open_runtime(
     finally:
         await rt.jobs.stop()
         transactions.close()
+        if checkpointer is not None:
+            await asyncio.to_thread(checkpointer.stop)
         await engine.dispose()
         if write_engine is not engine:
             await write_engine.dispose()
