@@ -87,6 +87,8 @@ def scan(fd: int, size: int, unit: int, *, stop: threading.Event | None = None) 
     buf = POOL.get()
     try:
         view = memoryview(buf)
+        probe = view[: min(PROBE, unit)]
+        whole = view[:unit]
         last = -1  # highest unit already decided
         advised = 0  # read-ahead requested up to here
         for start, length in data_extents(fd, size):
@@ -98,12 +100,10 @@ def scan(fd: int, size: int, unit: int, *, stop: threading.Event | None = None) 
                     if stop is not None and stop.is_set():
                         raise CopyStopped()
                     advised = _read_ahead(fd, at, min(start + length, at + READ_AHEAD))
-                probe = view[: min(PROBE, unit)]
                 got = read_full(fd, probe, at)
                 if got and not is_zero(probe[:got]):
                     found.append(i)
                     continue
-                whole = view[:unit]
                 got = read_full(fd, whole, at)
                 if got and not is_zero(whole[:got]):
                     found.append(i)
@@ -188,9 +188,7 @@ def convert_native(
         progress.total = size
         written = _VolumeShare(progress, total)
         with CopyPipeline(dst, progress=written, direct=direct) as pipe:
-            assert pipe.buffers is not None
-            assert pipe.hasher is not None
-            assert pipe.writer is not None
+            assert pipe.writer is not None  # dst is given
             buffers, hasher, writer = pipe.buffers, pipe.hasher, pipe.writer
             out = 0  # bytes handed to the writer and hashers so far
 
@@ -209,17 +207,19 @@ def convert_native(
                 buf = buffers.take(USERS)
                 buf[: len(piece)] = piece
                 emit(buf, len(piece))
-            data_bytes = _copy_units(src_fd, size, unit, allocated, buffers, emit, stop)
+            data_bytes = _copy_units(src_fd, unit, allocated, buffers, emit, stop)
             md5, sha = pipe.digests(stop)
         assert out == total
         progress.done = size
-        return CopyResult(total, md5, HASH_ALGO, sha, data_bytes)
+        # The size the layouts record: whole sectors, as qemu-img reports it.
+        virtual_size = -(-size // 512) * 512
+        return CopyResult(total, md5, HASH_ALGO, sha, data_bytes, virtual_size)
     finally:
         os.close(src_fd)
 
 
 def _copy_units(
-    fd: int, size: int, unit: int, allocated: array[int], buffers: Buffers,
+    fd: int, unit: int, allocated: array[int], buffers: Buffers,
     emit: Callable[[mmap.mmap, int], None], stop: threading.Event | None,
 ) -> int:
     """Pack the allocated units into full chunks, back to back; return the bytes read.

@@ -79,6 +79,7 @@ class CopyResult:
     os_hash_algo: str
     os_hash_value: str
     data_bytes: int  # bytes actually read (holes excluded)
+    virtual_size: int | None = None  # of a converted image, when its writer knows it
 
 
 def read_full(fd: int, view: memoryview, offset: int) -> int:
@@ -223,14 +224,16 @@ class CopyPipeline:
         self, dst: Path | None, *, chunk_size: int = CHUNK_SIZE,
         progress: Progress | None = None, direct: bool = True,
     ) -> None:
-        self.buffers: Buffers | None = None
-        self.hasher: ParallelHasher | None = None
         self.writer: ImageWriter | None = None
         self._fd = self._direct_fd = -1
+        self.buffers = Buffers(BUFFERS, chunk_size, POOL)
         try:
-            self.buffers = Buffers(BUFFERS, chunk_size, POOL)
             # depth=None: the buffers bound the data in flight.
             self.hasher = ParallelHasher(depth=None, progress=progress)
+        except BaseException:
+            self.buffers.close()
+            raise
+        try:
             if dst is not None:
                 self._fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 self._direct_fd = open_direct(dst) if direct else -1
@@ -247,19 +250,16 @@ class CopyPipeline:
         """Wait for the writer and both hash threads; (md5, sha512) hex digests."""
         if self.writer is not None:
             self.writer.close()
-        assert self.hasher is not None
         while not self.hasher.wait(STOP_POLL):  # long zero runs: stay stoppable
             _check_stop(stop)
         return self.hasher.finish()
 
     def close(self) -> None:
-        if self.hasher is not None:
-            self.hasher.abort()
+        self.hasher.abort()
         if self.writer is not None:
             with contextlib.suppress(BaseException):
                 self.writer.close()
-        if self.buffers is not None:
-            self.buffers.close()
+        self.buffers.close()
         for fd in (self._fd, self._direct_fd):
             if fd >= 0:
                 os.close(fd)
@@ -306,8 +306,6 @@ def copy_sparse(
     src_fd = os.open(src, os.O_RDONLY)
     try:
         with CopyPipeline(dst, chunk_size=chunk_size, progress=progress, direct=direct) as pipe:
-            assert pipe.buffers is not None
-            assert pipe.hasher is not None
             buffers, hasher, writer = pipe.buffers, pipe.hasher, pipe.writer
             if size is None:
                 size = os.fstat(src_fd).st_size

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -253,8 +252,7 @@ async def _produce(
         mark("fsync")
         await rt.images.commit(image_id, staging)
         mark("commit")
-        result, virtual_size = written
-        return result, virtual_size if bare else None
+        return written, written.virtual_size if bare else None
     # qemu-img's output: Cinder's checks on it, its hashes and its fsync all
     # at once: they read the same pages (from the page cache) and the fsync
     # mostly waits on the disk. The data is durable (fsynced, then renamed by
@@ -275,11 +273,11 @@ async def _produce(
 
 async def _convert(
     rt: Runtime, src: Any, staging: Any, fmt: str, progress: Progress, stop: threading.Event
-) -> tuple[CopyResult, int] | None:
+) -> CopyResult | None:
     """Write the volume as a `fmt` image to `staging`.
 
     qcow2 (uncompressed), vmdk and vdi are written in one pass and hashed as
-    they are written (`convert.convert_native`): returns the hashes and the
+    they are written (`convert.convert_native`): returns its hashes and
     virtual size. The rest, and layouts too big for it, go through `qemu-img
     convert`: returns None.
     """
@@ -292,8 +290,7 @@ async def _convert(
         except convert.NotNative as exc:  # raised before staging exists
             log.info("volume %s: %s image written by qemu-img instead (%s)", src.name, fmt, exc)
         else:
-            # What qemu-img reports: the volume's size in whole sectors.
-            return result, -(-(await asyncio.to_thread(os.path.getsize, src)) // 512) * 512
+            return result
     # Out-of-order writes let the parallel coroutines overlap compression. An
     # uncompressed conversion is a page-cache copy: in order it is as fast or
     # faster for qcow2 and vdi, but vmdk gained with -W in every benchmark run

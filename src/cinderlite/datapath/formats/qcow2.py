@@ -25,6 +25,7 @@ iterating until it covers the whole file.
 from __future__ import annotations
 
 import struct
+import sys
 from array import array
 from collections.abc import Sequence
 
@@ -136,7 +137,7 @@ def head(virtual_size: int, allocated: Sequence[int]) -> bytes:
 
 def _put_be(out: bytearray, offset: int, values: array[int]) -> None:
     """Store 64-bit `values` big-endian at `offset`."""
-    if struct.pack("=H", 1) == b"\1\0":  # little-endian host
+    if sys.byteorder == "little":
         values = array("Q", values)
         values.byteswap()
     raw = values.tobytes()
