@@ -121,13 +121,18 @@ async def finish_uploading(
 
 
 def activate_image(
-    db: Session, *, image_id: str, volume_id: str, job_id: str, now: datetime, **values: Any
+    db: Session, *, image_id: str, volume_id: str, job_id: str, now: datetime,
+    disk_format: str, container_format: str, **values: Any,
 ) -> bool:
     """saving -> active with `values` (size, checksum, ...), then the volume's final
     status as `finish_uploading` sets it, in one transaction (synchronous, for
     `Runtime.run_in_transaction`). False, and nothing changed, when the image is
-    no longer `saving` (deleted meanwhile)."""
-    result = db.execute(_image_status_stmt(image_id, ("saving",), "active", now, values))
+    no longer `saving` (deleted meanwhile) or no longer has the formats the data
+    was written in: bytes written as raw never become active as a vmdk."""
+    stmt = _image_status_stmt(image_id, ("saving",), "active", now, values).where(
+        Image.disk_format == disk_format, Image.container_format == container_format
+    )
+    result = db.execute(stmt)
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
     db.execute(_finish_uploading_stmt(volume_id, now, job_id))

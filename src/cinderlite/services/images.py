@@ -211,6 +211,15 @@ async def update_image(
     for key in QUEUED_ONLY:
         if key in changed and image.status != ImageStatus.QUEUED:
             raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
+    if any(key in changed for key in QUEUED_ONLY):
+        # A queued image that a volume upload is writing: its data will be what
+        # the upload was asked for, so its formats are no longer the client's
+        # to change (the upload would not activate it either).
+        for job in await jobs_db.unfinished_for_image(db, image_id=image.id):
+            raise Conflict(
+                f"Image {image.id} is receiving the data of volume {job.volume_id}: its "
+                "disk_format and container_format cannot change."
+            )
     if "tags" in changed:
         changed["tags"] = _unique(changed["tags"])
     if not changed and properties == (image.properties or {}):

@@ -70,6 +70,14 @@ class ImageVanished(ServiceError):
         super().__init__(f"Image {image_id} was deleted while the upload ran.")
 
 
+class ImageFormatsChanged(ServiceError):
+    def __init__(self, image_id: str) -> None:
+        super().__init__(
+            f"The disk_format or container_format of image {image_id} changed while the "
+            "upload wrote its data; the image was not activated."
+        )
+
+
 class _Timeline:
     """Seconds each phase of one upload took, logged at DEBUG (for finding fixed costs)."""
 
@@ -131,10 +139,13 @@ async def run_upload(rt: Runtime, ctx: JobContext) -> None:
         )
         if not await rt.run_in_transaction(functools.partial(
             uploads_db.activate_image, image_id=image_id, volume_id=job.volume_id,
-            job_id=job.id, now=utcnow(), size=result.size, checksum=result.checksum,
-            os_hash_algo=result.os_hash_algo, os_hash_value=result.os_hash_value,
-            virtual_size=virtual_size,
+            job_id=job.id, now=utcnow(), disk_format=job.params["disk_format"],
+            container_format=job.params["container_format"], size=result.size,
+            checksum=result.checksum, os_hash_algo=result.os_hash_algo,
+            os_hash_value=result.os_hash_value, virtual_size=virtual_size,
         )):
+            if await _image_alive(rt, image_id):
+                raise ImageFormatsChanged(image_id)
             raise ImageVanished(image_id)
         timeline.mark("active")
         timeline.log()
@@ -485,4 +496,4 @@ async def recover(rt: Runtime) -> None:
         )
 
 
-__all__ = ["MAX_ATTEMPTS", "ImageVanished", "recover", "run_upload"]
+__all__ = ["MAX_ATTEMPTS", "ImageFormatsChanged", "ImageVanished", "recover", "run_upload"]

@@ -156,7 +156,9 @@ async def test_null_container_format_fails_after_202_like_glance(
     assert [m.detail_id for m in await messages_for(rt, vid)] == ["004"]
 
 
-async def _add_image(rt: app_module.Runtime, project_id: str, status: str) -> str:
+async def _add_image(
+    rt: app_module.Runtime, project_id: str, status: str, disk_format: str = "raw"
+) -> str:
     """An image row in `status` (as the upload action would have made it)."""
     from cinderlite.db.models import Image
     from cinderlite.services.identity import utcnow
@@ -167,7 +169,7 @@ async def _add_image(rt: app_module.Runtime, project_id: str, status: str) -> st
         db.add(Image(
             id=image_id, name="i", owner=project_id, status=status, visibility="private",
             protected=False, os_hidden=False, min_disk=0, min_ram=0, properties={}, tags=[],
-            created_at=now, updated_at=now,
+            disk_format=disk_format, container_format="bare", created_at=now, updated_at=now,
         ))
     return image_id
 
@@ -210,7 +212,7 @@ async def test_activate_image_also_puts_the_volume_back_or_changes_nothing(
     image_id = await _add_image(rt, demo.project_id, image)
     got = await rt.run_in_transaction(functools.partial(
         uploads_db.activate_image, image_id=image_id, volume_id=vid, job_id="no-such-job",
-        now=utcnow(), size=123, checksum="c" * 32,
+        now=utcnow(), disk_format="raw", container_format="bare", size=123, checksum="c" * 32,
     ))
     assert got is activated
     row = await image_row(rt, image_id)
@@ -218,3 +220,23 @@ async def test_activate_image_also_puts_the_volume_back_or_changes_nothing(
     assert row.status == ("active" if activated else image)
     assert row.size == (123 if activated else None)
     assert await volume_status(rt, vid) == ("available" if activated else "uploading")
+
+
+async def test_activate_image_refuses_formats_other_than_the_ones_written(
+    rt: app_module.Runtime, demo
+) -> None:  # type: ignore[no-untyped-def]
+    """Data written as raw never becomes an active vmdk (issue: a PATCH while queued)."""
+    from cinderlite.db import uploads as uploads_db
+    from cinderlite.services.identity import utcnow
+
+    vid = await make_volume(rt, project_id=demo.project_id, status="uploading", file_bytes=MIB)
+    image_id = await _add_image(rt, demo.project_id, "saving", disk_format="vmdk")
+    got = await rt.run_in_transaction(functools.partial(
+        uploads_db.activate_image, image_id=image_id, volume_id=vid, job_id="no-such-job",
+        now=utcnow(), disk_format="raw", container_format="bare", size=123, checksum="c" * 32,
+    ))
+    assert got is False
+    row = await image_row(rt, image_id)
+    assert row is not None
+    assert (row.status, row.size) == ("saving", None)
+    assert await volume_status(rt, vid) == "uploading"
