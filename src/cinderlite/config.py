@@ -60,6 +60,10 @@ class Settings:
     native_conversion: bool = True
     # Cinder [DEFAULT] image_conversion_disable.
     image_conversion_disable: bool = False
+    # Cinder [DEFAULT] vmdk_allowed_types: VMDK create types a volume may be made
+    # from. Only single-file types with a sparse header are safe: the others
+    # name extent files that qemu-img would read from the host.
+    vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
     # Cinder [DEFAULT] glance_core_properties: not copied to uploaded images.
     glance_core_properties: tuple[str, ...] = (
         "checksum",

@@ -1,20 +1,24 @@
-"""Image format inspection as Glance does it, with oslo.utils' format inspectors.
+"""Image format inspection with oslo.utils' format inspectors, before any tool reads the data.
 
-Data declared `bare` must be what its disk_format says (raw accepts anything)
-and must pass the inspectors' safety checks (no qcow2 backing or external data
-file, no VMDK extents pointing at other files, sane partition tables...). The
-data is only ever parsed by these pure-Python inspectors, never by qemu-img.
+Two checks share the inspectors: the image service's, as Glance does it (data
+declared `bare` must be what its disk_format says, raw accepts anything, and
+must pass the safety checks: no qcow2 backing or external data file, no VMDK
+extents pointing at other files, sane partition tables...), and the stricter
+one made on the exact bytes a volume is about to be filled from
+(`check_source`), whatever their container, as Cinder makes it before
+qemu-img may open them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from oslo_utils.imageutils import format_inspector as fi
 
-from cinderlite.domain.errors import UnsupportedMedia
+from cinderlite.domain.errors import ImageUnacceptable, UnsupportedMedia
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,12 @@ class StreamInspector:
     inspected (Glance does the same) and get no virtual size.
     """
 
-    def __init__(self, disk_format: str | None, container_format: str | None) -> None:
+    def __init__(
+        self, disk_format: str | None, container_format: str | None, *, always: bool = False
+    ) -> None:
         self.disk_format = disk_format or ""
-        self.enabled = container_format == "bare" and bool(disk_format)
+        # Glance inspects only `bare` data; `always` inspects whatever the container.
+        self.enabled = (always or container_format == "bare") and bool(disk_format)
         self._inspectors: dict[str, fi.FileInspector] = (
             {name: cls() for name, cls in fi.ALL_FORMATS.items()} if self.enabled else {}
         )
@@ -98,10 +105,9 @@ class StreamInspector:
         names = sorted(i.NAME for i in self._matches())
         return ",".join(names) if names else "raw"
 
-    def finish(self, size: int) -> int | None:
-        """End of data: check format and safety; return the virtual size (or None)."""
-        if not self.enabled:
-            return None
+    def detect(self) -> fi.FileInspector:
+        """End of data: the one format the data is in (the raw inspector when none
+        other matched). Two formats at once is UnsupportedMedia (SAFETY_FAILED)."""
         for name, inspector in self._inspectors.items():
             if name not in self._failed:
                 inspector.finish()
@@ -114,7 +120,13 @@ class StreamInspector:
             # Two formats at once means a header hidden inside another one.
             log.warning("image data matches several formats: %s", sorted(names))
             raise UnsupportedMedia(SAFETY_FAILED)
-        detected = matches[0] if matches else self._inspectors["raw"]
+        return matches[0] if matches else self._inspectors["raw"]
+
+    def finish(self, size: int) -> int | None:
+        """End of data: check format and safety; return the virtual size (or None)."""
+        if not self.enabled:
+            return None
+        detected = self.detect()
         if self.disk_format != detected.NAME:
             if self.disk_format == "raw":
                 log.warning("image declared raw holds %s data; accepted as raw", detected.NAME)
@@ -146,6 +158,22 @@ class StreamInspector:
         )
 
 
+def _feed(inspector: StreamInspector, fd: int, chunk_size: int) -> int:
+    """Feed the data at `fd` from offset 0 (pread: the file position is left alone),
+    as far as the inspectors need; return the data's size."""
+    size = os.fstat(fd).st_size
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, min(chunk_size, size - offset), offset)
+        if not chunk:
+            break
+        inspector.feed(chunk)
+        offset += len(chunk)
+        if not inspector.needs_more and offset >= EARLY_DECISION_BYTES:
+            break
+    return size
+
+
 def inspect_file(
     path: str | os.PathLike[str], disk_format: str | None, container_format: str | None,
     *, chunk_size: int = 1 << 20,
@@ -159,14 +187,95 @@ def inspect_file(
     inspector = StreamInspector(disk_format, container_format)
     if not inspector.enabled:
         return None
-    size = Path(path).stat().st_size
-    with open(path, "rb") as fh:
-        while True:
-            chunk = fh.read(chunk_size)
-            if not chunk:
-                break
-            inspector.feed(chunk)
-            if not inspector.needs_more and fh.tell() >= EARLY_DECISION_BYTES:
-                break
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = _feed(inspector, fd, chunk_size)
+    finally:
+        os.close(fd)
     # The raw inspector's "virtual size" is what it has read; use the file size.
     return inspector.finish(size)
+
+
+# --- before qemu-img reads tenant data ---------------------------------------------
+
+# Formats with a layout of their own that qemu-img interprets (and that can name
+# other files). Cinder refuses an image declared raw whose data is one of them.
+STRUCTURED_FORMATS = frozenset({"qcow2", "vmdk", "vdi", "vhd", "vhdx", "qed"})
+# Cinder's and Nova's `vmdk_allowed_types` default: the single-file variants
+# with a sparse header. The others (monolithicFlat, twoGbMaxExtent*, vmfs*)
+# are text descriptors whose extents name other files, which qemu-img opens.
+VMDK_ALLOWED_TYPES = ("streamOptimized", "monolithicSparse")
+VMDK_MAGIC = b"KDMV"
+
+
+@dataclass(frozen=True)
+class CheckedSource:
+    """What `check_source` found: the inspector's name of the data and its virtual size."""
+
+    format: str
+    virtual_size: int | None
+
+
+def check_source(
+    fd: int, disk_format: str, *, image_id: str,
+    vmdk_allowed_types: Iterable[str] = VMDK_ALLOWED_TYPES, chunk_size: int = 1 << 20,
+) -> CheckedSource:
+    """Check the bytes at `fd` before a volume is filled from them (blocking; use a thread).
+
+    They must be what `disk_format` says (an image declared raw or iso must not
+    be one of STRUCTURED_FORMATS; one without an inspector, ploop, must not
+    look like any of them), pass the inspector's safety checks (no backing or
+    data file, no VMDK extent naming another file...), and a VMDK must be a
+    single file with a sparse header and an allowed create type. The caller
+    hands qemu-img this same open file, so what was checked is what is read.
+    Raises ImageUnacceptable with the reason.
+    """
+    inspector = StreamInspector(disk_format, None, always=True)
+    try:
+        _feed(inspector, fd, chunk_size)
+        detected = inspector.detect()
+    except UnsupportedMedia as exc:
+        if exc.message == SAFETY_FAILED:
+            raise ImageUnacceptable(image_id, "the data matches more than one format") from exc
+        raise _claimed(image_id, disk_format) from exc
+    name = detected.NAME
+    if disk_format in ("raw", "iso"):
+        if name in STRUCTURED_FORMATS:
+            raise _claimed(image_id, disk_format)
+    elif disk_format in fi.ALL_FORMATS:
+        if name != disk_format:
+            raise _claimed(image_id, disk_format)
+    elif name != "raw":  # ploop and the others no inspector knows
+        raise _claimed(image_id, disk_format)
+    try:
+        detected.safety_check()
+    except (fi.SafetyCheckFailed, fi.ImageFormatError) as exc:
+        log.warning("image %s failed the %s safety checks: %s", image_id, name, exc)
+        raise ImageUnacceptable(image_id, f"the {name} data failed safety checks") from exc
+    if name == "vmdk":
+        _check_vmdk(fd, detected, image_id, vmdk_allowed_types)
+    virtual = int(detected.virtual_size) if name in VIRTUAL_SIZE_FORMATS else None
+    return CheckedSource(name, virtual or None)
+
+
+def _claimed(image_id: str, disk_format: str) -> ImageUnacceptable:
+    return ImageUnacceptable(
+        image_id,
+        f"The image format was claimed to be '{disk_format}' but the image data appears "
+        "to be in a different format.",
+    )
+
+
+def _check_vmdk(
+    fd: int, detected: fi.FileInspector, image_id: str, allowed: Iterable[str]
+) -> None:
+    # A text descriptor passes the inspector when it says monolithicSparse and
+    # its extent names have no '/', yet qemu-img would open those names next
+    # to the image: only a file that starts with the sparse header is its own
+    # single extent.
+    if os.pread(fd, len(VMDK_MAGIC), 0) != VMDK_MAGIC:
+        raise ImageUnacceptable(image_id, "A VMDK image must be a single sparse file")
+    create_type = str(getattr(detected, "vmdktype", ""))
+    if create_type not in {t.lower() for t in allowed}:
+        log.warning("image %s: VMDK createType %r is not allowed", image_id, create_type)
+        raise ImageUnacceptable(image_id, "Invalid VMDK create-type specified")

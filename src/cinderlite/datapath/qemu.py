@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cinderlite.datapath.sysio import BACKGROUND_NICE, lower_io_priority
-from cinderlite.domain.errors import ConversionFailed, InvalidRequest
+from cinderlite.domain.errors import ConversionFailed, ImageUnacceptable, InvalidRequest
 
 QEMU_IMG = "qemu-img"
 # util-linux prlimit and coreutils nice: resource limits and priority without a preexec_fn.
@@ -56,6 +56,9 @@ class ImageInfo:
     data_file: str | None
     cluster_size: int | None
     encrypted: bool
+    # VMDK only: the create type and the file of every extent.
+    create_type: str | None = None
+    extents: tuple[str, ...] = ()
 
 
 def parse_info(text: str) -> ImageInfo:
@@ -71,6 +74,8 @@ def parse_info(text: str) -> ImageInfo:
             data_file=specific.get("data-file"),
             cluster_size=data.get("cluster-size"),
             encrypted=bool(data.get("encrypted", False)),
+            create_type=specific.get("create-type"),
+            extents=tuple(str(e.get("filename", "")) for e in specific.get("extents") or ()),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConversionFailed(f"Unexpected output from qemu-img info: {exc}") from exc
@@ -167,13 +172,18 @@ def _wrapped(argv: Sequence[str], lim: QemuLimits) -> list[str] | None:
     return [*cmd, exe, *argv[1:]]
 
 
-async def _spawn(argv: Sequence[str], limits: QemuLimits | None) -> asyncio.subprocess.Process:
-    """Start qemu-img: no shell, LC_ALL=C, resource limits and lower priority."""
+async def _spawn(
+    argv: Sequence[str], limits: QemuLimits | None, pass_fds: Sequence[int] = ()
+) -> asyncio.subprocess.Process:
+    """Start qemu-img: no shell, LC_ALL=C, resource limits and lower priority.
+
+    `pass_fds` stay open in qemu-img (as /proc/self/fd/N), so it reads the very
+    file that was inspected, even if a path were swapped meanwhile."""
     env = dict(os.environ, LC_ALL="C", LANG="C")
     lim = limits or QemuLimits()
     common: dict[str, Any] = {
         "stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE,
-        "stdin": asyncio.subprocess.DEVNULL, "env": env,
+        "stdin": asyncio.subprocess.DEVNULL, "env": env, "pass_fds": tuple(pass_fds),
     }
     try:
         wrapped = _wrapped(argv, lim)
@@ -208,12 +218,13 @@ async def run(
     *,
     timeout: float | None = None,  # noqa: ASYNC109 -- also bounds the kill-on-timeout path
     limits: QemuLimits | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> str:
     """Run qemu-img (no shell, LC_ALL=C); return stdout, raise ConversionFailed.
 
     The process is killed if the caller is cancelled or the timeout passes.
     """
-    proc = await _spawn(args, limits)
+    proc = await _spawn(args, limits, pass_fds)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except BaseException:
@@ -223,9 +234,13 @@ async def run(
     return out.decode(errors="replace")
 
 
-async def info(path: Path, fmt: str, *, limits: QemuLimits | None = None) -> ImageInfo:
+async def info(
+    path: Path, fmt: str, *, limits: QemuLimits | None = None, pass_fds: Sequence[int] = ()
+) -> ImageInfo:
     """`qemu-img info -f fmt` of a file; the format is never probed."""
-    return parse_info(await run(info_args(path, fmt), timeout=120, limits=limits))
+    return parse_info(
+        await run(info_args(path, fmt), timeout=120, limits=limits, pass_fds=pass_fds)
+    )
 
 
 def check_no_external_files(image: ImageInfo, *, what: str) -> None:
@@ -236,6 +251,25 @@ def check_no_external_files(image: ImageInfo, *, what: str) -> None:
         )
     if image.data_file:
         raise ConversionFailed(f"{what} is unacceptable: external data file {image.data_file}")
+
+
+def check_source_info(
+    image: ImageInfo, path: Path, *, image_id: str, vmdk_allowed_types: Sequence[str]
+) -> None:
+    """qemu-img's own view of a source the format inspector passed (Cinder's
+    check_image_format): nothing read from another file, an allowed VMDK
+    create type whose only extent is the file itself. ImageUnacceptable otherwise."""
+    if image.backing_file:
+        raise ImageUnacceptable(
+            image_id, f"fmt={image.format} backed by:{image.backing_file}"
+        )
+    if image.data_file:
+        raise ImageUnacceptable(image_id, "A qcow2 format image is not allowed to have a data file")
+    if image.format == "vmdk":
+        if image.create_type not in vmdk_allowed_types:
+            raise ImageUnacceptable(image_id, "Invalid VMDK create-type specified")
+        if image.extents != (str(path),):
+            raise ImageUnacceptable(image_id, "A VMDK image must be a single sparse file")
 
 
 # --- additions for the upload path -------------------------------------------
@@ -269,6 +303,7 @@ async def run_convert(
     *,
     on_progress: Callable[[float], None] | None = None,
     limits: QemuLimits | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> None:
     """Run a `qemu-img convert` argv with `-p`, calling `on_progress(percent)` as it goes.
 
@@ -279,7 +314,7 @@ async def run_convert(
     argv = list(args)
     if "-p" not in argv:
         argv.insert(2, "-p")
-    proc = await _spawn(argv, limits)
+    proc = await _spawn(argv, limits, pass_fds)
 
     async def _pump_stdout() -> None:
         assert proc.stdout is not None

@@ -116,6 +116,26 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> No
         offset += n
 
 
+# All-zero pieces of this size are left as holes by `pwrite_sparse`.
+SPARSE_BLOCK = 64 * 1024
+
+
+def pwrite_sparse(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    """`pwrite_all` of `data` at `offset`, leaving its all-zero SPARSE_BLOCK pieces
+    unwritten (holes in a new file; the caller sets the file's length)."""
+    view = memoryview(data).cast("B")
+    run_start = -1
+    for start in range(0, len(view), SPARSE_BLOCK):
+        if is_zero(view[start : start + SPARSE_BLOCK]):
+            if run_start >= 0:
+                pwrite_all(fd, view[run_start:start], offset + run_start)
+                run_start = -1
+        elif run_start < 0:
+            run_start = start
+    if run_start >= 0:
+        pwrite_all(fd, view[run_start:], offset + run_start)
+
+
 def open_direct(path: Path) -> int:
     """A second, O_DIRECT write descriptor for an existing file, or -1 where unsupported."""
     flag = getattr(os, "O_DIRECT", 0)

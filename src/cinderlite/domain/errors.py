@@ -3,7 +3,8 @@
 ServiceError                      message is safe to show to API clients
 ├── NotFound                      a resource does not exist or is not visible
 ├── InvalidRequest                the request breaks a rule (bad value, wrong state)
-│   └── InvalidVolume             "Invalid volume: ..." (Cinder's InvalidVolume)
+│   ├── InvalidVolume             "Invalid volume: ..." (Cinder's InvalidVolume)
+│   └── ImageUnacceptable         image data refused before any tool reads it
 ├── MalformedRequest              the URL or body cannot be understood
 ├── Forbidden                     the caller may not do this (policy)
 ├── Unauthenticated               no valid credentials
@@ -35,6 +36,16 @@ class InvalidRequest(ServiceError): ...
 class InvalidVolume(InvalidRequest):
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid volume: {reason}")
+        self.reason = reason
+
+
+class ImageUnacceptable(InvalidRequest):
+    """Image data that is not what it claims to be, or would make a tool read
+    other files (Cinder's ImageUnacceptable)."""
+
+    def __init__(self, image_id: str, reason: str) -> None:
+        super().__init__(f"Image {image_id} is unacceptable: {reason}")
+        self.image_id = image_id
         self.reason = reason
 
 

@@ -32,12 +32,20 @@ class Detail:
 
 
 COPY_VOLUME_TO_IMAGE = Action("003", "copy volume to image")
+COPY_IMAGE_TO_VOLUME = Action("005", "copy image to volume")
+
+UNKNOWN_ERROR = Detail("001", "An unknown error occurred.")
 
 DRIVER_NOT_INITIALIZED = Detail("002", "Driver is not initialized at present.")
 FAILED_TO_UPLOAD_VOLUME = Detail("004", "Failed to upload volume to image at backend.")
 NOT_ENOUGH_SPACE_FOR_IMAGE = Detail("006", "Not enough quota resource for operation.")
 IMAGE_FROM_VOLUME_OVER_QUOTA = Detail(
     "007", "Image used for creating volume exceeds available space."
+)
+IMAGE_FORMAT_UNACCEPTABLE = Detail(
+    "029",
+    "The image disk format must be the same as the volume format for the volume type you "
+    "are requesting.",
 )
 # Beyond Cinder (which has no iso upload): ids from 900 up are cinderlite's own.
 VOLUME_DATA_NOT_ISO = Detail(
@@ -47,12 +55,13 @@ UPLOAD_INTERRUPTED = Detail(
     "901", "The upload was interrupted by a service restart and has been rolled back."
 )
 
-ACTIONS = {a.id: a for a in (COPY_VOLUME_TO_IMAGE,)}
+ACTIONS = {a.id: a for a in (COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME)}
 DETAILS = {
     d.id: d
     for d in (
-        DRIVER_NOT_INITIALIZED, FAILED_TO_UPLOAD_VOLUME, NOT_ENOUGH_SPACE_FOR_IMAGE,
-        IMAGE_FROM_VOLUME_OVER_QUOTA, VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED,
+        UNKNOWN_ERROR, DRIVER_NOT_INITIALIZED, FAILED_TO_UPLOAD_VOLUME,
+        NOT_ENOUGH_SPACE_FOR_IMAGE, IMAGE_FROM_VOLUME_OVER_QUOTA, IMAGE_FORMAT_UNACCEPTABLE,
+        VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED,
     )
 }
 

@@ -10,29 +10,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
-from cinderlite.datapath import qemu
+from cinderlite.datapath import inspect, qemu
+from cinderlite.datapath.compress import gunzip_file
+from cinderlite.datapath.streams import run_blocking
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.db.volumes import VolumeRow
 from cinderlite.domain.errors import (
     ConversionFailed,
+    ImageUnacceptable,
     InvalidRequest,
     InvalidVolume,
     NotFound,
     PolicyNotAuthorized,
+    ServiceError,
+    StorageFull,
     VolumeNotFound,
 )
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import DELETABLE, VolumeStatus
+from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.identity import utcnow
 
@@ -52,6 +60,19 @@ DELETE_STATUS_MESSAGE = (
     "error_managing and must not be migrating, attached, belong to a group, have snapshots, "
     "awaiting a transfer, or be disassociated from snapshots after volume transfer."
 )
+
+
+class ImageConversionNotAllowed(InvalidRequest):
+    """Cinder's refusal to convert an image into a volume when conversion is off."""
+
+    def __init__(self, image_id: str, disk_format: str) -> None:
+        super().__init__(
+            f"Image Conversion disallowed for image {image_id}: Image conversion is disabled. "
+            "The volume type you have requested requires that the image it is being created "
+            "from be in 'raw' format, but the image you are using has the disk_format "
+            f"property '{disk_format}'. You must use an image with the disk_format property "
+            "'raw' to create a volume of this type."
+        )
 
 
 @dataclass(frozen=True)
@@ -408,7 +429,8 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
 
     Idempotent: a re-run after a crash rewrites the whole volume from the
     start; a volume no longer `creating` (finished, deleted) is left alone.
-    Any failure sets the volume to `error` and re-raises (the job is failed).
+    Any failure sets the volume to `error`, records a user message saying why
+    (Cinder's "copy image to volume" messages) and re-raises (the job is failed).
     """
     job = ctx.job
     async with rt.sessionmaker() as db:
@@ -421,12 +443,21 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
             raise InvalidRequest(f"Image {job.image_id} is not available.")
         await _write_image(rt, ctx, volume, image)
         meta = _glance_metadata(image)
-    except Exception:
-        log.exception("filling volume %s from image %s failed", job.volume_id, job.image_id)
+    except Exception as exc:
+        if isinstance(exc, ServiceError):
+            log.warning("volume %s from image %s failed: %s", job.volume_id, job.image_id, exc)
+        else:
+            log.exception("filling volume %s from image %s failed", job.volume_id, job.image_id)
         async with rt.transaction() as db:
             await volumes_db.transition(
                 db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
                 new=VolumeStatus.ERROR, now=utcnow(),
+            )
+            await messages.record(
+                db, project_id=volume.project_id, resource_uuid=volume.id,
+                action=messages.COPY_IMAGE_TO_VOLUME, detail=_fill_failure_detail(exc),
+                now=utcnow(), ttl_seconds=rt.settings.message_ttl_seconds,
+                request_id=job.request_id, reason=str(exc),
             )
         raise
     async with rt.transaction() as db:
@@ -437,49 +468,116 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
         )
 
 
+def _fill_failure_detail(exc: BaseException) -> messages.Detail:
+    """Cinder's detail for a failed copy of an image to a volume."""
+    if isinstance(exc, ImageUnacceptable | ImageConversionNotAllowed):
+        return messages.IMAGE_FORMAT_UNACCEPTABLE
+    if isinstance(exc, StorageFull):
+        return messages.IMAGE_FROM_VOLUME_OVER_QUOTA  # "exceeds available space"
+    return messages.UNKNOWN_ERROR
+
+
+# A qcow2/vmdk/... file is a little larger than the data it holds: room allowed
+# beyond the volume's size when a compressed image unpacks to one.
+UNPACK_METADATA_ALLOWANCE = 64 << 20
+
+
 async def _write_image(rt: Runtime, ctx: Any, volume: Volume, image: Image) -> None:
+    """Unwrap (gzip), inspect, then copy or convert the image into the volume.
+
+    The image file is opened once; the inspection reads that open file and
+    qemu-img is handed the same one (/proc/self/fd/N), so the bytes checked
+    are the bytes converted, whatever the image row says meanwhile. Nothing
+    but the format inspector reads them before they pass (`inspect.check_source`).
+    """
     size_bytes = volume.size * GiB
     disk_format = image.disk_format or "raw"
     src_format = qemu.qemu_format(disk_format)
-    src = rt.images.path(image.id)
-    dst = rt.volumes.path(volume.id)
+    if src_format != "raw" and rt.settings.image_conversion_disable:
+        raise ImageConversionNotAllowed(image.id, disk_format)
+    fd = await asyncio.to_thread(os.open, rt.images.path(image.id), os.O_RDONLY)
+    scratch: Path | None = None
+    try:
+        if image.container_format == "compressed":
+            if not rt.settings.allow_compression_on_image_upload:
+                raise ImageUnacceptable(
+                    image.id,
+                    "Image compression disallowed, but container_format is compressed.",
+                )
+            scratch = rt.images.staging_path(image.id)
+            limit = size_bytes + (0 if src_format == "raw" else UNPACK_METADATA_ALLOWANCE)
+            await run_blocking(
+                gunzip_file, fd, scratch, limit=limit, image_id=image.id, stop=threading.Event()
+            )
+            unpacked = await asyncio.to_thread(os.open, scratch, os.O_RDONLY)
+            os.close(fd)
+            fd = unpacked
+        checked = await asyncio.to_thread(
+            inspect.check_source, fd, disk_format, image_id=image.id,
+            vmdk_allowed_types=rt.settings.vmdk_allowed_types,
+        )
+        if src_format == "raw":
+            await _copy_raw(rt, ctx, volume, fd, size_bytes)
+        else:
+            await _convert_to_volume(rt, ctx, volume, image, fd, src_format, checked)
+    finally:
+        os.close(fd)
+        if scratch is not None:
+            await asyncio.to_thread(scratch.unlink, missing_ok=True)
+
+
+async def _copy_raw(rt: Runtime, ctx: Any, volume: Volume, fd: int, size_bytes: int) -> None:
+    """Raw data is copied as it is (no tool reads it); all-zero chunks become holes."""
+    total = (await asyncio.to_thread(os.fstat, fd)).st_size
+    if total > size_bytes:
+        raise ConversionFailed("Image data does not fit in the volume.")
+    await rt.volumes.create(volume.id, size_bytes)
+    ctx.report(0, total)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        offset = 0
+        while offset < total:
+            chunk = await asyncio.to_thread(os.pread, fd, min(4 << 20, total - offset), offset)
+            if not chunk:
+                return
+            offset += len(chunk)
+            ctx.report(offset, total)
+            yield chunk
+
+    await rt.volumes.write(volume.id, chunks())
+
+
+async def _convert_to_volume(
+    rt: Runtime, ctx: Any, volume: Volume, image: Image, fd: int, src_format: str,
+    checked: inspect.CheckedSource,
+) -> None:
+    size_bytes = volume.size * GiB
+    src = Path(f"/proc/self/fd/{fd}")
     limits = qemu.QemuLimits(
         cpu_seconds=rt.settings.qemu_img_cpu_limit,
         address_space=rt.settings.qemu_img_address_space_limit,
     )
-    if src_format == "raw":
-        # Raw data is copied as it is; all-zero chunks become holes.
-        total = int(image.size or 0)
-        if total > size_bytes:
-            raise ConversionFailed("Image data does not fit in the volume.")
-        await rt.volumes.create(volume.id, size_bytes)
-        ctx.report(0, total)
-        done = 0
-
-        async def counted() -> Any:
-            nonlocal done
-            async for chunk in rt.images.read(image.id):
-                done += len(chunk)
-                ctx.report(done, total)
-                yield chunk
-
-        await rt.volumes.write(volume.id, counted())
-        return
-    # A qcow2/vmdk/... may name a backing or external data file that qemu-img
-    # would open: refuse it before converting (Cinder image_utils checks).
-    info = await qemu.info(src, src_format, limits=limits)
-    qemu.check_no_external_files(info, what=f"Image {image.id}")
-    if info.virtual_size > size_bytes:
+    # qemu-img's own reading of the header agrees with the inspector's: no
+    # backing or data file, a VMDK that is its own single extent.
+    info = await qemu.info(src, src_format, limits=limits, pass_fds=(fd,))
+    qemu.check_source_info(
+        info, src, image_id=image.id, vmdk_allowed_types=rt.settings.vmdk_allowed_types
+    )
+    virtual = max(info.virtual_size, checked.virtual_size or 0)
+    if virtual > size_bytes:
         raise ConversionFailed(
-            f"Image virtual size is {-(-info.virtual_size // GiB)}GB and doesn't fit in a "
+            f"Image virtual size is {-(-virtual // GiB)}GB and doesn't fit in a "
             f"volume of size {volume.size}GB."
         )
     ctx.report(0, info.virtual_size)
     # qemu-img writes a fresh sparse raw file of the virtual size; the volume's
     # own size is restored afterwards. The source format is always explicit.
+    dst = rt.volumes.path(volume.id)
     args = qemu.convert_args(src, dst, src_format=src_format, dst_format="raw")
-    await qemu.run(args, limits=qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit,
-                                                  address_space=0))
+    await qemu.run(
+        args, limits=qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit, address_space=0),
+        pass_fds=(fd,),
+    )
     await asyncio.to_thread(os.truncate, dst, size_bytes)
     ctx.report(info.virtual_size, info.virtual_size)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cinderlite.datapath.inspect import StreamInspector, inspect_file
-from cinderlite.domain.errors import UnsupportedMedia
+from cinderlite.datapath.formats import vmdk
+from cinderlite.datapath.inspect import CheckedSource, StreamInspector, check_source, inspect_file
+from cinderlite.domain.errors import ImageUnacceptable, UnsupportedMedia
+from tests.unit.datapath.formats.reference import write_image
 
 MiB = 1 << 20
 
@@ -107,3 +111,80 @@ def test_inspect_file_reads_a_file(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedMedia):
         inspect_file(other, "iso", "bare")
     assert inspect_file(other, "raw", "bare") == 3 * MiB
+
+
+# --- check_source: before a volume is filled from tenant bytes -----------------------
+
+
+def check(tmp_path: Path, data: bytes, disk_format: str, **kwargs: object) -> CheckedSource:
+    path = tmp_path / "image"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return check_source(fd, disk_format, image_id="img", **kwargs)  # type: ignore[arg-type]
+    finally:
+        os.close(fd)
+
+
+def sparse_vmdk(tmp_path: Path) -> bytes:
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(b"\x5a" * MiB)
+    out = tmp_path / "disk.vmdk"
+    write_image(vmdk, raw, out)
+    return out.read_bytes()
+
+
+def text_descriptor(create_type: str, extent: str) -> bytes:
+    return (f'# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
+            f'createType="{create_type}"\n{extent}\n').encode()
+
+
+def test_check_source_passes_what_is_what_it_claims(tmp_path: Path) -> None:
+    assert check(tmp_path, qcow2_header(10 * MiB) + bytes(4096), "qcow2") == CheckedSource(
+        "qcow2", 10 * MiB
+    )
+    assert check(tmp_path, sparse_vmdk(tmp_path), "vmdk") == CheckedSource("vmdk", MiB)
+    assert check(tmp_path, b"plain bytes" * 100, "raw") == CheckedSource("raw", None)
+    assert check(tmp_path, iso_image(), "iso").format == "iso"
+
+
+@pytest.mark.parametrize(
+    ("make", "disk_format"),
+    [
+        (lambda p: b"plain bytes" * 100, "qcow2"),
+        (lambda p: qcow2_header(MiB) + bytes(4096), "raw"),  # Cinder refuses raw that is qcow2
+        (lambda p: qcow2_header(MiB) + bytes(4096), "iso"),
+        (lambda p: qcow2_header(MiB) + bytes(4096), "ploop"),  # no inspector: nothing known
+        (lambda p: qcow2_header(MiB) + bytes(4096), "vmdk"),
+    ],
+)
+def test_check_source_refuses_data_that_is_not_what_it_claims(
+    tmp_path: Path, make: Any, disk_format: str
+) -> None:
+    with pytest.raises(ImageUnacceptable, match=f"claimed to be '{disk_format}'"):
+        check(tmp_path, make(tmp_path), disk_format)
+
+
+def test_check_source_runs_the_safety_checks_whatever_the_container(tmp_path: Path) -> None:
+    backed = qcow2_header(MiB, backing_offset=512) + b"/etc/passwd".ljust(4096, b"\0")
+    with pytest.raises(ImageUnacceptable, match="failed safety checks"):
+        check(tmp_path, backed, "qcow2")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        text_descriptor("monolithicFlat", 'RW 128 FLAT "/etc/passwd" 0'),
+        text_descriptor("twoGbMaxExtentSparse", 'RW 128 SPARSE "/srv/other.vmdk"'),
+        # Passes the inspector's own checks: a bare name, an allowed type...
+        text_descriptor("monolithicSparse", 'RW 128 FLAT "other-image" 0'),
+    ],
+)
+def test_check_source_refuses_vmdk_descriptors(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(ImageUnacceptable):
+        check(tmp_path, data, "vmdk")
+
+
+def test_check_source_honours_vmdk_allowed_types(tmp_path: Path) -> None:
+    with pytest.raises(ImageUnacceptable, match="Invalid VMDK create-type"):
+        check(tmp_path, sparse_vmdk(tmp_path), "vmdk", vmdk_allowed_types=("streamOptimized",))
