@@ -2,7 +2,10 @@
 
 The source format is always given with `-f`: qemu-img never probes, so a raw
 volume whose first bytes look like qcow2 is never read as qcow2 (and cannot
-make qemu-img open a backing file named inside it).
+make qemu-img open a backing file named inside it). Image data in any other
+format reaches qemu-img only after the format inspector passed it
+(`inspect.check_source`) and `check_source_info` agreed, as an open file
+(`pass_fds`), so that what was checked is what is read.
 """
 
 from __future__ import annotations

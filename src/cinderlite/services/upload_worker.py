@@ -307,6 +307,9 @@ async def _convert(
     # faster for qcow2 and vdi, but vmdk gained with -W in every benchmark run
     # (sparse25-vmdk 1.5-1.8 s -> 0.95 s; docs/benchmarks.md). A vmdk written
     # out of order is as valid; only its grain layout differs.
+    # The volume's bytes are the tenant's, but they are read as raw: qemu-img's
+    # raw driver opens no other file whatever the bytes say (a qcow2 header or a
+    # VMDK descriptor inside a volume stays data), so there is nothing to inspect.
     args = qemu.convert_args(
         src, staging, src_format="raw", dst_format=fmt, compress=compress,
         compression_type=rt.settings.qcow2_compression_type if compress else None,
