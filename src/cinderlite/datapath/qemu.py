@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from cinderlite.datapath.sysio import BACKGROUND_NICE, lower_io_priority
-from cinderlite.domain.errors import ConversionFailed, ImageUnacceptable, InvalidRequest
+from cinderlite.domain.errors import (
+    ConversionFailed,
+    ImageUnacceptable,
+    InvalidRequest,
+    StorageFull,
+)
 
 QEMU_IMG = "qemu-img"
 # util-linux prlimit and coreutils nice: resource limits and priority without a preexec_fn.
@@ -210,9 +215,16 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+# strerror texts of ENOSPC and EDQUOT as qemu-img prints them (LC_ALL=C).
+_NO_SPACE_TEXTS = ("No space left on device", "Disk quota exceeded")
+
+
 def _check_exit(proc: asyncio.subprocess.Process, command: str, err: bytes) -> None:
     if proc.returncode != 0:
         tail = err.decode(errors="replace").strip()[-500:]
+        if any(text in tail for text in _NO_SPACE_TEXTS):
+            # A full disk is not a broken conversion: the caller tells the user so.
+            raise StorageFull(f"Image storage media is full: {tail}")
         raise ConversionFailed(f"qemu-img {command} failed (exit {proc.returncode}): {tail}")
 
 

@@ -110,7 +110,7 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> No
             n = os.pwrite(fd, view, offset)
         except OSError as exc:
             if exc.errno in NO_SPACE:
-                raise StorageFull(f"Image store is full: {exc.strerror}") from exc
+                raise StorageFull(f"Image storage media is full: {exc.strerror}") from exc
             raise
         view = view[n:]
         offset += n
@@ -371,7 +371,7 @@ def copy_sparse(
                     os.ftruncate(pipe.dst_fd, size)
                 except OSError as exc:
                     if exc.errno in NO_SPACE:
-                        raise StorageFull(f"Image store is full: {exc.strerror}") from exc
+                        raise StorageFull(f"Image storage media is full: {exc.strerror}") from exc
                     raise
             progress.done = size
             return CopyResult(size, md5, HASH_ALGO, sha, data_bytes)
@@ -389,6 +389,11 @@ def fsync_path(path: Path, *, stop: threading.Event | None = None) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    except OSError as exc:
+        # Delayed allocation: a full disk can show up only here.
+        if exc.errno in NO_SPACE:
+            raise StorageFull(f"Image storage media is full: {exc.strerror}") from exc
+        raise
     finally:
         os.close(fd)
 

@@ -9,45 +9,21 @@ the directory fsynced). Staging files a crash leaves behind are removed by
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from cinderlite.datapath.hashing import ImageHasher
+from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
 from cinderlite.domain.errors import StorageFull
 from cinderlite.storage.images.base import StoredImage
 
-# All-zero blocks of this size are left as holes (sparse files).
-SPARSE_BLOCK = 64 * 1024
-
 
 def _storage_error(exc: OSError) -> Exception:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in NO_SPACE:
         return StorageFull(f"Image storage media is full: {exc.strerror}")
     return exc
-
-
-def write_sparse(fd: int, chunk: bytes, offset: int) -> None:
-    """pwrite `chunk` at `offset`, skipping all-zero SPARSE_BLOCK-sized blocks."""
-    view = memoryview(chunk)
-    n = len(view)
-    start = 0
-    run_start = -1
-    while start < n:
-        end = min(start + SPARSE_BLOCK, n)
-        block = view[start:end]
-        zero = block.nbytes == chunk.count(0, start, end)
-        if zero:
-            if run_start >= 0:
-                os.pwrite(fd, view[run_start:start], offset + run_start)
-                run_start = -1
-        elif run_start < 0:
-            run_start = start
-        start = end
-    if run_start >= 0:
-        os.pwrite(fd, view[run_start:n], offset + run_start)
 
 
 class FileImageStore:
@@ -76,25 +52,35 @@ class FileImageStore:
             return None
 
     async def commit(self, image_id: str, staging: Path) -> None:
+        """fsync the staging file, rename it into place, fsync the directory.
+
+        The data's own fsync is where a delayed-allocation file system reports
+        a full disk (ENOSPC from fsync, not from the writes): StorageFull, and
+        nothing was renamed.
+        """
         def _commit() -> None:
-            fd = os.open(staging, os.O_RDONLY)
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(staging, self.path(image_id))
-            dfd = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+                fd = os.open(staging, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(staging, self.path(image_id))
+                dfd = os.open(self.root, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            except OSError as exc:
+                raise _storage_error(exc) from exc
 
         await asyncio.to_thread(_commit)
 
     async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredImage:
         """Stream `chunks` into a staging file (sparse), hashing in parallel, then
-        commit. If `chunks` raises (client gone, size cap, failed inspection),
-        the staging file is removed and nothing becomes visible."""
+        commit. If `chunks` raises (client gone, size cap, failed inspection) or
+        the disk fills up (StorageFull), the staging file is removed and nothing
+        becomes visible: every write is complete or the upload fails."""
         staging = self.staging_path(image_id)
         hasher = ImageHasher()
         offset = 0
@@ -106,7 +92,7 @@ class FileImageStore:
                 async for chunk in chunks:
                     await asyncio.gather(
                         hasher.aupdate(chunk),
-                        asyncio.to_thread(write_sparse, fd, chunk, offset),
+                        asyncio.to_thread(pwrite_sparse, fd, chunk, offset),
                     )
                     offset += len(chunk)
                 # Holes at the end need the length set explicitly.

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
 from cinderlite.domain.errors import StorageFull
 
 
@@ -49,19 +50,24 @@ class FileVolumeBackend:
             fh.close()
 
     async def write(self, volume_id: str, chunks: AsyncIterator[bytes]) -> int:
-        """Overwrite from offset 0; all-zero chunks are skipped so the file stays sparse."""
+        """Overwrite from offset 0; all-zero pieces are skipped so the file stays sparse.
+
+        Every byte is written or StorageFull is raised (a short write is
+        continued, ENOSPC from a write or from the final fsync fails); the
+        volume then holds a partial copy, and the caller marks it `error`.
+        """
         fd = await asyncio.to_thread(os.open, self.path(volume_id), os.O_WRONLY)
         written = 0
         try:
             async for chunk in chunks:
-                if chunk.count(0) != len(chunk):
-                    try:
-                        await asyncio.to_thread(os.pwrite, fd, chunk, written)
-                    except OSError as exc:
-                        message = f"Cannot write volume {volume_id}: {exc.strerror}"
-                        raise StorageFull(message) from exc
+                await asyncio.to_thread(pwrite_sparse, fd, chunk, written)
                 written += len(chunk)
             await asyncio.to_thread(os.fsync, fd)
+        except (StorageFull, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in NO_SPACE:
+                raise
+            reason = exc.strerror if isinstance(exc, OSError) else exc.message
+            raise StorageFull(f"Cannot write volume {volume_id}: {reason}") from exc
         finally:
             os.close(fd)
         return written
