@@ -25,6 +25,7 @@ from starlette.middleware import Middleware
 from starlette.responses import Response
 
 from cinderlite.api.middleware import RequestIdMiddleware
+from cinderlite.api.requests import BAD_TEXT, TextGuardMiddleware
 from cinderlite.config import Settings
 from cinderlite.db import migrate
 from cinderlite.db.checkpoint import Checkpointer
@@ -183,6 +184,10 @@ def _build(
         where = ".".join(str(p) for p in first.get("loc", ()))
         return render_status(request, 400, f"Invalid input for {where}: {first.get('msg', '')}")
 
+    app.add_middleware(
+        TextGuardMiddleware,
+        reject=lambda scope: render_status(Request(scope), 400, BAD_TEXT),
+    )
     app.add_middleware(RequestIdMiddleware, render_500=render_500, compute_id=compute_id)
     return app
 
@@ -217,7 +222,13 @@ def create_volume_app(rt: Runtime) -> Starlette:
     app = Starlette(
         routes=list(routes.router.routes),
         exception_handlers={ServiceError: _service_error, StarletteHTTPException: _http_error},
-        middleware=[Middleware(RequestIdMiddleware, render_500=routes.render_500, compute_id=True)],
+        middleware=[
+            Middleware(RequestIdMiddleware, render_500=routes.render_500, compute_id=True),
+            Middleware(
+                TextGuardMiddleware,
+                reject=lambda scope: routes.render_status(Request(scope), 400, BAD_TEXT),
+            ),
+        ],
     )
     app.state.rt = rt
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.faults import GENERIC_500, KEYSTONE_STATUS, keystone_error, status_for
@@ -20,7 +20,6 @@ from cinderlite.api.identity.deps import (
     current_caller,
     is_true,
     read_json,
-    reject_nul_in_url,
     runtime,
     self_url,
 )
@@ -29,7 +28,7 @@ from cinderlite.domain.identity import DEFAULT_DOMAIN_ID, Caller
 from cinderlite.services import identity_admin
 from cinderlite.services.identity_admin import check_admin, check_admin_or_self
 
-router = APIRouter(dependencies=[Depends(reject_nul_in_url)])
+router = APIRouter()
 router.include_router(tokens.router)
 
 

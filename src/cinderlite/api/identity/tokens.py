@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.identity import schemas
@@ -18,14 +18,13 @@ from cinderlite.api.identity.deps import (
     current_caller,
     is_true,
     read_json,
-    reject_nul_in_url,
     runtime,
     self_url,
 )
 from cinderlite.domain.errors import NotFound
 from cinderlite.services import identity, identity_admin
 
-router = APIRouter(dependencies=[Depends(reject_nul_in_url)])
+router = APIRouter()
 
 
 def _catalog(request: Request, project_id: str) -> list[dict[str, Any]]:

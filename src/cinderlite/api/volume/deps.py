@@ -6,20 +6,19 @@ Each step either fills in the request's VolumeContext or answers with a fault.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cinderlite.api.faults import cinder_fault, unauthenticated_response
+from cinderlite.api.requests import parse_json, read_body
 from cinderlite.api.volume import versions
 from cinderlite.api.volume.context import V2, ApiVersion, VolumeContext
 from cinderlite.domain.errors import (
     DependencyUnavailable,
     MalformedRequest,
     ServiceError,
-    TooLarge,
     Unauthenticated,
     UnsupportedMedia,
 )
@@ -76,33 +75,18 @@ def negotiate(request: Request, api: str) -> ApiVersion:
 async def read_json(rt: Runtime, request: Request) -> object:
     """The decoded JSON body, or NO_BODY when it is empty or has no Content-Type.
 
-    Raises TooLarge (413), UnsupportedMedia (415), MalformedRequest (400).
+    Raises TooLarge (413), UnsupportedMedia (415), MalformedRequest (400),
+    BadText (400) for strings no database could hold.
     """
-    limit = rt.settings.max_request_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge("Request is too large.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge("Request is too large.")
-        chunks.append(chunk)
-    if size == 0:
+    raw = await read_body(request, rt.settings.max_request_body_bytes)
+    if not raw:
         return NO_BODY
     content_type = request.headers.get("content-type")
     if content_type is None:
         return NO_BODY
     if content_type.split(";", 1)[0].strip().lower() not in JSON_TYPES:
         raise UnsupportedMedia("Unsupported Content-Type")
-    raw = b"".join(chunks)
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise MalformedRequest(DECODE_ERROR) from None
-    except ValueError:
-        raise MalformedRequest("Malformed request body") from None
+    return parse_json(raw, malformed="Malformed request body", undecodable=DECODE_ERROR)
 
 
 def check_project(ctx: VolumeContext) -> None:
