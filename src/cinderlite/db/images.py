@@ -7,8 +7,8 @@ two racing requests cannot both win. Deleting an image removes its row.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -33,13 +33,15 @@ class ImageFilters:
 
     project_id: str | None
     visibility: str | None = None
-    name: str | None = None
-    status: str | None = None
-    owner: str | None = None
     os_hidden: bool | None = False
-    disk_format: str | None = None
-    container_format: str | None = None
+    protected: bool | None = None
+    # (column, operator, value): operators eq, neq, gt, gte, lt, lte, in (a tuple).
+    conditions: tuple[tuple[str, str, Any], ...] = ()
     tags: tuple[str, ...] = ()
+    # Custom properties that must have these exact values.
+    properties: Mapping[str, str] = field(default_factory=dict)
+    # Which memberships make a shared image visible: pending, accepted, rejected, all.
+    member_status: str = "accepted"
 
 
 async def create(db: AsyncSession, **values: Any) -> Image:
@@ -136,35 +138,51 @@ def _sort_expr(key: str) -> ColumnElement[Any]:
     return col  # type: ignore[no-any-return]
 
 
-def _visible(project_id: str) -> ColumnElement[bool]:
-    accepted = select(ImageMember.image_id).where(
-        ImageMember.member_id == project_id, ImageMember.status == "accepted"
-    )
+def _visible(project_id: str, member_status: str = "accepted") -> ColumnElement[bool]:
+    memberships = select(ImageMember.image_id).where(ImageMember.member_id == project_id)
+    if member_status != "all":
+        memberships = memberships.where(ImageMember.status == member_status)
     return or_(
         Image.owner == project_id,
         Image.visibility == "public",
-        and_(Image.visibility == "shared", Image.id.in_(accepted)),
+        and_(Image.visibility == "shared", Image.id.in_(memberships)),
     )
+
+
+_OPERATORS: dict[str, Any] = {
+    "eq": lambda col, v: col == v, "neq": lambda col, v: col != v,
+    "gt": lambda col, v: col > v, "gte": lambda col, v: col >= v,
+    "lt": lambda col, v: col < v, "lte": lambda col, v: col <= v,
+    "in": lambda col, v: col.in_(list(v)),
+}
 
 
 def _where(f: ImageFilters) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if f.visibility in (None, "all"):
         if f.project_id is not None:
-            vis = _visible(f.project_id)
+            vis = _visible(f.project_id, f.member_status)
             # Glance lists community images only when asked (or when they are ours).
             conds.append(or_(vis, Image.visibility == "community") if f.visibility else vis)
     else:
         conds.append(Image.visibility == f.visibility)
         if f.project_id is not None and f.visibility in ("private", "shared"):
-            conds.append(_visible(f.project_id))
-    for attr in ("name", "status", "owner", "disk_format", "container_format"):
-        value = getattr(f, attr)
-        if value is not None:
-            conds.append(getattr(Image, attr) == value)
+            conds.append(_visible(f.project_id, f.member_status))
+    for column, op, value in f.conditions:
+        conds.append(_OPERATORS[op](getattr(Image, column), value))
     if f.os_hidden is not None:
         conds.append(Image.os_hidden == f.os_hidden)
+    if f.protected is not None:
+        conds.append(Image.protected == f.protected)
     return conds
+
+
+def _matches_in_python(image: Image, f: ImageFilters) -> bool:
+    """Tags and custom properties live in JSON columns: filtered after the query."""
+    if not all(t in (image.tags or []) for t in f.tags):
+        return False
+    props = image.properties or {}
+    return all(props.get(k) == v for k, v in f.properties.items())
 
 
 async def list_images(
@@ -185,11 +203,11 @@ async def list_images(
     stmt = stmt.order_by(*order)
     if marker is not None:
         stmt = stmt.where(_after(marker, keys))
-    if not filters.tags:
+    if not filters.tags and not filters.properties:
         return list((await db.execute(stmt.limit(limit))).scalars())
     out: list[Image] = []
     for image in (await db.execute(stmt)).scalars():
-        if all(t in (image.tags or []) for t in filters.tags):
+        if _matches_in_python(image, filters):
             out.append(image)
             if len(out) >= limit:
                 break

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -22,12 +21,12 @@ from cinderlite.api.faults import (
     status_for,
     unauthenticated_response,
 )
-from cinderlite.api.image import schemas
+from cinderlite.api.image import filters, schemas
+from cinderlite.api.requests import parse_json, read_body
 from cinderlite.domain.errors import (
     MalformedRequest,
     NotFound,
     ServiceError,
-    TooLarge,
     Unauthenticated,
     UnsupportedMedia,
 )
@@ -85,21 +84,10 @@ async def _caller(request: Request) -> Caller:
 
 
 async def _json_body(request: Request) -> Any:
-    limit = request.app.state.rt.settings.max_request_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge("Request is too large.")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise TooLarge("Request is too large.")
+    raw = await read_body(request, request.app.state.rt.settings.max_request_body_bytes)
     if not raw:
         raise MalformedRequest("Body expected in request.")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise MalformedRequest("Malformed JSON in request body.") from None
+    return parse_json(raw, malformed="Malformed JSON in request body.")
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -152,7 +140,7 @@ async def create_image(request: Request) -> Response:
 @router.get("/v2/images")
 async def list_images(request: Request) -> Response:
     caller = await _caller(request)
-    query = schemas.parse_list_query(request.query_params)
+    query = filters.parse_list_query(request.query_params, images.SORT_KEYS)
     rt = request.app.state.rt
     async with rt.sessionmaker() as db:
         page = await images.list_images(

@@ -18,7 +18,6 @@ from cinderlite.domain.errors import Conflict, Forbidden, InvalidRequest, Malfor
 from cinderlite.services.images import (
     CONTAINER_FORMATS,
     DISK_FORMATS,
-    SORT_KEYS,
     VISIBILITIES,
     ImageStatus,
 )
@@ -275,64 +274,3 @@ def _patch_tag(doc: dict[str, Any], kind: str, tag: str, value: Any) -> None:
         raise InvalidRequest(f"Invalid JSON pointer for this resource: '/tags/{tag}'")
 
 
-# --- list query -------------------------------------------------------------
-
-DEFAULT_LIMIT = 25
-MAX_LIMIT = 1000
-_BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-
-
-def parse_list_query(params: Any) -> dict[str, Any]:
-    """Query string of GET /v2/images -> filters, sort, limit, marker."""
-    limit = DEFAULT_LIMIT
-    if "limit" in params:
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            raise InvalidRequest("limit param must be an integer") from None
-        if limit < 0:
-            raise InvalidRequest("limit param must be positive")
-    limit = min(limit, MAX_LIMIT)
-    filters: dict[str, Any] = {}
-    for key in ("name", "status", "owner", "disk_format", "container_format"):
-        if key in params:
-            filters[key] = params[key]
-    if "visibility" in params:
-        vis = params["visibility"]
-        if vis not in (*VISIBILITIES, "all"):
-            raise InvalidRequest(f"Invalid visibility value: {vis}")
-        filters["visibility"] = vis
-    if "os_hidden" in params:
-        value = _BOOL.get(str(params["os_hidden"]).lower())
-        if value is None:
-            raise InvalidRequest(f"Invalid value '{params['os_hidden']}' for 'os_hidden' filter."
-                                 " Valid values are 'true' or 'false'.")
-        filters["os_hidden"] = value
-    tags = params.getlist("tag") if hasattr(params, "getlist") else []
-    if tags:
-        filters["tags"] = tuple(tags)
-    sort = _parse_sort(params, SORT_KEYS)
-    return {"filters": filters, "sort": sort, "limit": limit, "marker": params.get("marker")}
-
-
-def _parse_sort(params: Any, allowed: tuple[str, ...]) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
-    if "sort" in params:
-        for item in str(params["sort"]).split(","):
-            key, _, direction = item.strip().partition(":")
-            pairs.append((key, direction or "desc"))
-    else:
-        keys = params.getlist("sort_key") if hasattr(params, "getlist") else []
-        dirs = params.getlist("sort_dir") if hasattr(params, "getlist") else []
-        if not keys:
-            keys = ["created_at"]
-        for i, key in enumerate(keys):
-            direction = dirs[i] if i < len(dirs) else (dirs[0] if dirs else "desc")
-            pairs.append((key, direction))
-    for key, direction in pairs:
-        if key not in allowed:
-            raise InvalidRequest(f"Invalid sort key: {key}. It must be one of the following: "
-                                 f"{', '.join(allowed)}.")
-        if direction not in ("asc", "desc"):
-            raise InvalidRequest(f"Invalid sort direction: {direction}")
-    return pairs
