@@ -88,6 +88,12 @@ class Settings:
     qemu_img_cpu_limit: int = 600
     qemu_img_address_space_limit: int = 1 << 30
 
+    # Cinder's thin provisioning limits (CapacityFilter): volumes are sparse files,
+    # so up to this many times the volume file system's capacity may be promised.
+    max_over_subscription_ratio: float = 20.0
+    # Cinder reserved_percentage: capacity of the volume file system kept free.
+    reserved_percentage: int = 0
+
     # Glance image_size_cap.
     image_size_cap: int = 1099511627776
     # Largest request body accepted by the JSON APIs.
@@ -132,6 +138,8 @@ def _convert(raw: Any, annotation: Any, name: str) -> Any:
         raise ValueError(f"{name}: expected a boolean, got {raw!r}")
     if annotation is int:
         return int(raw)
+    if annotation is float:
+        return float(raw)
     if annotation is Path:
         return Path(raw)
     if origin is tuple:

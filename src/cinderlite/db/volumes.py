@@ -91,6 +91,12 @@ async def add(db: AsyncSession, volume: Volume) -> None:
     await db.flush()
 
 
+async def provisioned_gib(db: AsyncSession) -> int:
+    """The sizes of all volumes, in GiB (what thin provisioning has promised)."""
+    total = (await db.execute(select(func.coalesce(func.sum(Volume.size), 0)))).scalar()
+    return int(total or 0)
+
+
 async def get_with_type_name(
     db: AsyncSession, *, volume_id: str
 ) -> tuple[Volume, str | None] | None:

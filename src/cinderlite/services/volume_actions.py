@@ -20,7 +20,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.identity import utcnow
-from cinderlite.services.volumes import GiB, _target, authorize, load
+from cinderlite.services.volumes import GiB, _target, authorize, check_capacity, load
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
@@ -129,6 +129,8 @@ async def extend(rt: Runtime, caller: Caller, volume_id: str, *, new_size: int) 
             f"Invalid input received: New size for extend must be greater than current size. "
             f"(current: {volume.size}, extended: {new_size})."
         )
+    async with rt.sessionmaker() as db:
+        await check_capacity(rt, db, new_size - volume.size)
     path = rt.volumes.path(volume_id)
     await asyncio.to_thread(os.truncate, path, new_size * GiB)
     async with rt.transaction() as db:

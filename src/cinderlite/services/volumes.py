@@ -27,6 +27,7 @@ from cinderlite.db import jobs as jobs_db
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.db.volumes import VolumeRow
+from cinderlite.domain import capacity
 from cinderlite.domain.errors import (
     ConversionFailed,
     ImageUnacceptable,
@@ -194,6 +195,7 @@ async def create(
         image: Image | None = None
         if req.image_id is not None:
             image = await _usable_image(db, caller, req.image_id, req.size)
+        await check_capacity(rt, db, req.size)
     if vtype is None:
         vtype = await default_type(rt)
     async with rt.transaction() as db:
@@ -219,6 +221,18 @@ async def create(
         return detail
     await _make_empty(rt, volume.id, volume.size)
     return detail
+
+
+async def check_capacity(rt: Runtime, db: Any, requested_gib: int) -> None:
+    """NoValidBackend (refused before anything is written) when the volumes' file
+    system cannot take `requested_gib` more, by Cinder's thin-provisioning rule."""
+    total, free = await asyncio.to_thread(rt.volumes.capacity)
+    capacity.check_fits(requested_gib, capacity.Capacity(
+        total_bytes=total, free_bytes=free,
+        provisioned_gib=await volumes_db.provisioned_gib(db),
+        max_over_subscription_ratio=rt.settings.max_over_subscription_ratio,
+        reserved_percentage=rt.settings.reserved_percentage,
+    ))
 
 
 async def default_type(rt: Runtime) -> VolumeType:

@@ -90,7 +90,7 @@ async def _reset_status(
 
 async def _extend(rt: Runtime, ctx: VolumeContext, volume_id: str, body: object) -> Response:
     schemas.validate(schemas.EXTEND, body)
-    new_size = int(body["os-extend"]["new_size"])  # type: ignore[index]
+    new_size = schemas.to_size(body["os-extend"]["new_size"], "new_size")  # type: ignore[index]
     await volume_actions.extend(rt, ctx.caller, volume_id, new_size=new_size)
     return Response(status_code=202)
 

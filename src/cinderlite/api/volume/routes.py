@@ -165,13 +165,14 @@ async def create_volume(rt: Runtime, ctx: VolumeContext, request: Request,
             )
     if v.get("multiattach") is not None and schemas.to_bool(v["multiattach"]):
         raise InvalidRequest("Invalid input received: multiattach volumes are not supported.")
-    size = v.get("size")
-    if size is None:
+    size = None if v.get("size") is None else schemas.to_size(v["size"], "size")
+    if size is None or size <= 0:
         raise InvalidRequest(
-            "Invalid input received: Volume size 'None' must be an integer and greater than 0"
+            f"Invalid input received: Volume size '{size}' must be an integer and greater "
+            "than 0"
         )
     req = VolumeCreate(
-        size=int(size),
+        size=size,
         name=v["name"] if v.get("name") is not None else v.get("display_name"),
         description=(v["description"] if v.get("description") is not None
                      else v.get("display_description")),

@@ -17,8 +17,10 @@ BOOLEAN_STRINGS = [
 TRUE_STRINGS = frozenset({"true", "1", "on", "yes", "y", "t"})
 boolean: dict[str, Any] = {"type": ["boolean", "string"], "enum": BOOLEAN_STRINGS}
 nullable_string: dict[str, Any] = {"type": ["string", "null"], "maxLength": 255}
+# cinder/common/constants.py DB_MAX_INT
+DB_MAX_INT = 2147483647
 volume_size: dict[str, Any] = {
-    "type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": 2147483647,
+    "type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": DB_MAX_INT,
 }
 metadata: dict[str, Any] = {
     "type": ["object", "null"],
@@ -164,6 +166,26 @@ def validate(schema: dict[str, Any], body: object) -> None:
             f"{error.message}"
         )
     raise InvalidRequest(error.message)
+
+
+def to_size(value: object, field: str) -> int:
+    """A size that passed `volume_size` (an integer, or a string of digits), as an int.
+
+    The schema's maximum holds for integers only; a string of digits gets the
+    same bound here (Cinder would take it on and fail later, or not at all).
+    Whether it is positive is the caller's rule, with Cinder's message.
+    """
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(DB_MAX_INT)) or int(digits) > DB_MAX_INT:
+        shown = text if len(text) <= 32 else f"{text[:32]}..."
+        raise InvalidRequest(
+            f"Invalid input for field/attribute {field}. Value: {shown}. '{shown}' is greater "
+            f"than the maximum of {DB_MAX_INT}"
+        )
+    return int(digits)
 
 
 def to_bool(value: object) -> bool:

@@ -18,6 +18,10 @@ class VolumeBackend(Protocol):
 
     async def exists(self, volume_id: str) -> bool: ...
 
+    def capacity(self) -> tuple[int, int]:
+        """(total bytes, free bytes) of where volumes are kept."""
+        ...
+
     def path(self, volume_id: str) -> Path:
         """A file path qemu-img and the data path can open (raw format)."""
         ...

@@ -35,6 +35,10 @@ class FileVolumeBackend:
     async def delete(self, volume_id: str) -> None:
         await asyncio.to_thread(self.path(volume_id).unlink, missing_ok=True)
 
+    def capacity(self) -> tuple[int, int]:
+        st = os.statvfs(self.root)
+        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
     async def exists(self, volume_id: str) -> bool:
         return self.path(volume_id).exists()
 
