@@ -1,0 +1,154 @@
+"""What the fuzz run sends: every route of the three APIs with a valid request of each.
+
+`test_spec_covers_every_route` compares this list with the routes the apps
+really serve, so a route added without an entry here fails the suite. Paths
+use `{name}` for path parameters; the fuzzer fills them with ids of real
+(disposable) resources or with hostile strings. Volume paths are written
+after the project segment, as in api/volume/routes.py's ROUTES table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Route:
+    api: str  # identity | volume | image
+    method: str
+    path: str
+    query: tuple[str, ...] = ()
+    body: Any = None  # a valid JSON body, bytes for raw data, None for none
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+UPLOAD = {"os-volume_upload_image": {"image_name": "fz", "disk_format": "raw",
+                                     "container_format": "bare", "force": False,
+                                     "visibility": "private", "protected": False}}
+VOLUME_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", "status",
+                     "availability_zone", "bootable", "metadata", "all_tenants", "project_id",
+                     "display_name")
+IMAGE_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", "status",
+                    "visibility", "member_status", "tag", "size_min", "size_max",
+                    "created_at", "updated_at", "id", "protected", "os_hidden", "owner",
+                    "changes-since", "os_distro")
+PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+
+VOLUME_ROUTES = [
+    Route("volume", "GET", "/volumes", VOLUME_LIST_QUERY),
+    Route("volume", "POST", "/volumes", body={"volume": {
+        "size": 1, "name": "fz", "description": "d", "metadata": {"k": "v"},
+        "volume_type": None, "availability_zone": "nova", "imageRef": None,
+        "multiattach": False}}),
+    Route("volume", "GET", "/volumes/detail", VOLUME_LIST_QUERY),
+    Route("volume", "GET", "/volumes/{volume_id}"),
+    Route("volume", "PUT", "/volumes/{volume_id}", body={"volume": {
+        "name": "n", "description": "d", "metadata": {"a": "b"}}}),
+    Route("volume", "DELETE", "/volumes/{volume_id}", ("cascade", "force")),
+    Route("volume", "POST", "/volumes/{volume_id}/action", body=UPLOAD),
+    Route("volume", "POST", "/volumes/{volume_id}/action",
+          body={"os-extend": {"new_size": 2}}),
+    Route("volume", "POST", "/volumes/{volume_id}/action", body={"os-attach": {
+        "instance_uuid": "0e9d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b", "mountpoint": "/dev/vdb",
+        "mode": "rw"}}),
+    Route("volume", "POST", "/volumes/{volume_id}/action",
+          body={"os-detach": {"attachment_id": None}}),
+    Route("volume", "POST", "/volumes/{volume_id}/action",
+          body={"os-reset_status": {"status": "available", "attach_status": "detached"}}),
+    Route("volume", "POST", "/volumes/{volume_id}/action",
+          body={"os-set_bootable": {"bootable": True}}),
+    Route("volume", "GET", "/volumes/{volume_id}/upload-progress"),
+    Route("volume", "GET", "/volumes/{volume_id}/metadata"),
+    Route("volume", "POST", "/volumes/{volume_id}/metadata", body={"metadata": {"k": "v"}}),
+    Route("volume", "PUT", "/volumes/{volume_id}/metadata", body={"metadata": {"k": "v"}}),
+    Route("volume", "GET", "/volumes/{volume_id}/metadata/{key}"),
+    Route("volume", "PUT", "/volumes/{volume_id}/metadata/{key}", body={"meta": {"k": "v"}}),
+    Route("volume", "DELETE", "/volumes/{volume_id}/metadata/{key}"),
+    Route("volume", "GET", "/types"),
+    Route("volume", "GET", "/types/default"),
+    Route("volume", "GET", "/types/{type_id}"),
+    Route("volume", "GET", "/messages", ("limit", "marker", "sort", "resource_uuid")),
+    Route("volume", "GET", "/messages/{message_id}"),
+    Route("volume", "DELETE", "/messages/{message_id}"),
+]
+
+# The volume API's own roots (served before the route table).
+VOLUME_ROOTS = [Route("volume", "GET", "/"), Route("volume", "GET", "/v3/")]
+
+IMAGE_ROUTES = [
+    Route("image", "GET", "/"),
+    Route("image", "GET", "/versions"),
+    Route("image", "GET", "/v2/schemas/image"),
+    Route("image", "GET", "/v2/schemas/images"),
+    Route("image", "POST", "/v2/images", body={
+        "name": "fz", "disk_format": "raw", "container_format": "bare",
+        "visibility": "private", "protected": False, "min_disk": 0, "min_ram": 0,
+        "tags": ["t"], "os_distro": "x"}),
+    Route("image", "GET", "/v2/images", IMAGE_LIST_QUERY),
+    Route("image", "GET", "/v2/images/{image_id}"),
+    Route("image", "HEAD", "/v2/images/{image_id}"),
+    Route("image", "PATCH", "/v2/images/{image_id}", body=[
+        {"op": "replace", "path": "/name", "value": "n"},
+        {"op": "add", "path": "/os_distro", "value": "y"},
+        {"op": "remove", "path": "/os_distro"}], content_type=PATCH_TYPE),
+    Route("image", "DELETE", "/v2/images/{image_id}"),
+    Route("image", "PUT", "/v2/images/{image_id}/tags/{tag}"),
+    Route("image", "DELETE", "/v2/images/{image_id}/tags/{tag}"),
+    Route("image", "PUT", "/v2/images/{image_id}/file", body=b"\0" * 4096 + b"data",
+          content_type="application/octet-stream"),
+    Route("image", "GET", "/v2/images/{image_id}/file"),
+]
+
+_AUTH = {"auth": {
+    "identity": {"methods": ["password"], "password": {"user": {
+        "name": "fz-user", "domain": {"name": "Default"}, "password": "fz-secret"}}},
+    "scope": {"project": {"name": "fz-project", "domain": {"name": "Default"}}}}}
+
+IDENTITY_ROUTES = [
+    Route("identity", "GET", "/"),
+    Route("identity", "GET", "/v3"),
+    Route("identity", "GET", "/v3/"),
+    Route("identity", "POST", "/v3/auth/tokens", ("nocatalog",), body=_AUTH),
+    Route("identity", "GET", "/v3/auth/tokens", ("nocatalog",),
+          headers={"X-Subject-Token": "{victim_token}"}),
+    Route("identity", "HEAD", "/v3/auth/tokens", headers={"X-Subject-Token": "{victim_token}"}),
+    Route("identity", "DELETE", "/v3/auth/tokens",
+          headers={"X-Subject-Token": "{victim_token}"}),
+    Route("identity", "GET", "/v3/auth/projects"),
+    Route("identity", "GET", "/v3/auth/catalog"),
+    Route("identity", "GET", "/v3/domains", ("name", "enabled")),
+    Route("identity", "GET", "/v3/domains/{domain_id}"),
+    Route("identity", "GET", "/v3/projects", ("name", "domain_id", "enabled")),
+    Route("identity", "POST", "/v3/projects", body={"project": {
+        "name": "fz-new", "domain_id": "default", "description": "d", "enabled": True}}),
+    Route("identity", "GET", "/v3/projects/{project_id}"),
+    Route("identity", "PATCH", "/v3/projects/{project_id}", body={"project": {
+        "description": "d2", "enabled": True}}),
+    Route("identity", "DELETE", "/v3/projects/{project_id}"),
+    Route("identity", "GET", "/v3/users", ("name", "domain_id", "enabled")),
+    Route("identity", "POST", "/v3/users", body={"user": {
+        "name": "fz-new-user", "password": "pw", "domain_id": "default",
+        "default_project_id": None, "enabled": True, "email": "a@b"}}),
+    Route("identity", "GET", "/v3/users/{user_id}"),
+    Route("identity", "PATCH", "/v3/users/{user_id}", body={"user": {
+        "email": "x@y", "enabled": True}}),
+    Route("identity", "POST", "/v3/users/{user_id}/password", body={"user": {
+        "original_password": "fz-secret", "password": "fz-secret2"}}),
+    Route("identity", "DELETE", "/v3/users/{user_id}"),
+    Route("identity", "GET", "/v3/users/{user_id}/projects"),
+    Route("identity", "GET", "/v3/roles", ("name",)),
+    Route("identity", "POST", "/v3/roles", body={"role": {"name": "fz-role"}}),
+    Route("identity", "GET", "/v3/roles/{role_id}"),
+    Route("identity", "DELETE", "/v3/roles/{role_id}"),
+    Route("identity", "GET", "/v3/projects/{project_id}/users/{user_id}/roles"),
+    Route("identity", "PUT", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"),
+    Route("identity", "GET", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"),
+    Route("identity", "HEAD", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"),
+    Route("identity", "DELETE", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"),
+    Route("identity", "GET", "/v3/role_assignments",
+          ("user.id", "scope.project.id", "role.id", "effective", "include_names")),
+]
+
+ROUTES = VOLUME_ROUTES + VOLUME_ROOTS + IMAGE_ROUTES + IDENTITY_ROUTES
