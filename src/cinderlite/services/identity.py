@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
 import uuid
@@ -34,8 +35,9 @@ def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
 
     Existing hashes carry their own parameters, so verification is unaffected.
     """
-    global _hasher
+    global _hasher, _dummy_hash
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _dummy_hash = None
 
 
 def utcnow() -> datetime:
@@ -61,8 +63,25 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+# A hash of a random secret, made with the current cost: what a login for a user
+# that does not exist is checked against (see verify_password).
+_dummy_hash: str | None = None
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether `password` matches `password_hash`.
+
+    Without a hash (no such user, or none set) the password is still checked,
+    against a dummy hash of the same cost, and refused: a wrong name must take
+    as long as a wrong password, or response times would tell which user
+    names exist (Keystone does the same).
+    """
+    global _dummy_hash
     if not password_hash:
+        if _dummy_hash is None:
+            _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_dummy_hash, password)
         return False
     try:
         return _hasher.verify(password_hash, password)
