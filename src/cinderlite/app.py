@@ -42,6 +42,7 @@ from cinderlite.services import identity
 from cinderlite.services.auth import EmbeddedTokenValidator, TokenValidator
 from cinderlite.services.policy import Policy
 from cinderlite.storage.images.base import ImageStore
+from cinderlite.storage.private import private_dir, tighten, tighten_files
 from cinderlite.storage.volumes.base import VolumeBackend
 from cinderlite.workers.runner import JobRunner
 
@@ -108,12 +109,21 @@ async def open_runtime(
     identity.configure_password_hashing(
         time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
     )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.volumes_dir.mkdir(parents=True, exist_ok=True)
-    settings.images_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (settings.data_dir, settings.volumes_dir, settings.images_dir):
+        private_dir(directory)
     url = settings.resolved_database_url
     if run_migrations:
         await migrate.upgrade(url)
+    # Files made before modes were kept private (or under a loose umask), the
+    # SQLite database and its -wal/-shm among them (SQLite gives those the
+    # database's mode).
+    changed = await asyncio.to_thread(tighten, settings.data_dir)
+    db_file = sqlite_path(url)
+    if db_file is not None:  # the database may live outside data_dir
+        changed += await asyncio.to_thread(tighten_files, db_file, "-wal", "-shm")
+    if changed:
+        log.info("made %d files and directories under %s private (0600/0700)", changed,
+                 settings.data_dir)
     engine = create_engine(url)
     sessionmaker = create_sessionmaker(engine)
     write_engine = create_engine(url, immediate=True) if is_sqlite(url) else engine

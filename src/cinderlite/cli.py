@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cinderlite import cli_identity
 from cinderlite.config import Settings, load_settings
+from cinderlite.storage.private import private_dir
 
 log = logging.getLogger("cinderlite")
 
@@ -88,7 +89,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     from cinderlite.db import migrate
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     asyncio.run(migrate.upgrade(settings.resolved_database_url))
     print("database is at the latest revision")
     return 0
@@ -145,6 +146,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Nothing the service or its qemu-img children write is for other users
+    # (storage/private.py makes the same modes explicit where files are made).
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     settings = load_settings()
     logging.basicConfig(

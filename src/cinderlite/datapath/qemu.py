@@ -111,7 +111,8 @@ def convert_args(
     `-W` (out-of-order writes) and `-m` (parallel coroutines) speed up
     compression and sparse sources; `-c` compresses qcow2 (Cinder's
     image_compress_on_upload); `compression_type=zstd` is faster than zlib but
-    needs QEMU >= 5.1 to read back.
+    needs QEMU >= 5.1 to read back. `target_is_zero`: `dst` exists and reads as
+    zeros (it keeps its mode and size).
     """
     args = [QEMU_IMG, "convert", "-f", src_format, "-O", dst_format]
     if cache:
@@ -128,7 +129,9 @@ def convert_args(
     if out_of_order:
         args.append("-W")
     if target_is_zero:
-        args.append("--target-is-zero")
+        # Into the existing target, known to read as zeros (a new sparse file):
+        # nothing is created, and zero areas of the source are not written.
+        args += ["-n", "--target-is-zero"]
     args += [str(src), str(dst)]
     return args
 

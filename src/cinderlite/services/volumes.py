@@ -584,15 +584,17 @@ async def _convert_to_volume(
             f"volume of size {volume.size}GB."
         )
     ctx.report(0, info.virtual_size)
-    # qemu-img writes a fresh sparse raw file of the virtual size; the volume's
-    # own size is restored afterwards. The source format is always explicit.
+    # qemu-img writes into the volume's new (sparse, all-zero, private) file,
+    # skipping the source's zero areas. The source format is always explicit.
+    await rt.volumes.create(volume.id, size_bytes)
     dst = rt.volumes.path(volume.id)
-    args = qemu.convert_args(src, dst, src_format=src_format, dst_format="raw")
+    args = qemu.convert_args(
+        src, dst, src_format=src_format, dst_format="raw", target_is_zero=True
+    )
     await qemu.run(
         args, limits=qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit, address_space=0),
         pass_fds=(fd,),
     )
-    await asyncio.to_thread(os.truncate, dst, size_bytes)
     ctx.report(info.virtual_size, info.virtual_size)
 
 

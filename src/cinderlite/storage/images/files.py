@@ -18,6 +18,7 @@ from cinderlite.datapath.hashing import ImageHasher
 from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
 from cinderlite.domain.errors import StorageFull
 from cinderlite.storage.images.base import StoredImage
+from cinderlite.storage.private import FILE_MODE, private_dir
 
 
 def _storage_error(exc: OSError) -> Exception:
@@ -30,7 +31,8 @@ class FileImageStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.staging_dir = self.root / ".staging"
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        private_dir(self.staging_dir)
 
     def path(self, image_id: str) -> Path:
         return self.root / image_id
@@ -62,6 +64,8 @@ class FileImageStore:
             try:
                 fd = os.open(staging, os.O_RDONLY)
                 try:
+                    # qemu-img made some of these files, with the process umask.
+                    os.fchmod(fd, FILE_MODE)
                     os.fsync(fd)
                 finally:
                     os.close(fd)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
 from cinderlite.domain.errors import StorageFull
+from cinderlite.storage.private import private_dir
 
 
 class FileVolumeBackend:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
 
     def path(self, volume_id: str) -> Path:
         return self.root / f"volume-{volume_id}"
