@@ -24,7 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
+from cinderlite.api.faults import cinder_fault, glance_error, keystone_error
 from cinderlite.api.middleware import RequestIdMiddleware
+from cinderlite.api.protocol import TIMEOUT_MESSAGE
 from cinderlite.api.requests import BAD_TEXT, TextGuardMiddleware
 from cinderlite.config import Settings
 from cinderlite.db import migrate
@@ -258,20 +260,30 @@ def create_image_app(rt: Runtime) -> FastAPI:
 
 
 class _Server:
-    """A uvicorn server that leaves signal handling to `serve`."""
+    """A uvicorn server that leaves signal handling to `serve`, with the request
+    deadlines of api/protocol.py (`timeout` renders its 408 in the API's format)."""
 
-    def __init__(self, app: Starlette, host: str, port: int, log_level: str) -> None:
+    def __init__(
+        self, app: Starlette, settings: Settings, port: int, timeout: Response
+    ) -> None:
         import uvicorn
+
+        from cinderlite.api.protocol import protocol_class
 
         config = uvicorn.Config(
             app,
-            host=host,
+            host=settings.host,
             port=port,
             lifespan="off",
             access_log=False,
-            log_level=log_level.lower(),
+            log_level=settings.log_level.lower(),
             loop="uvloop",
-            http="httptools",
+            http=protocol_class(
+                header_timeout=settings.request_header_timeout_seconds,
+                body_idle_timeout=settings.request_body_idle_timeout_seconds,
+                timeout_body=bytes(timeout.body),
+                timeout_content_type=(timeout.media_type or "application/json").encode(),
+            ),
             timeout_keep_alive=75,
             backlog=2048,
         )
@@ -305,11 +317,12 @@ async def serve(settings: Settings, *, on_ready: Callable[[Runtime], Any] | None
         await recover(rt)
         await rt.jobs.start()
         servers = [
-            _Server(
-                create_identity_app(rt), settings.host, settings.identity_port, settings.log_level
-            ),
-            _Server(create_volume_app(rt), settings.host, settings.volume_port, settings.log_level),
-            _Server(create_image_app(rt), settings.host, settings.image_port, settings.log_level),
+            _Server(create_identity_app(rt), settings, settings.identity_port,
+                    keystone_error(408, TIMEOUT_MESSAGE)),
+            _Server(create_volume_app(rt), settings, settings.volume_port,
+                    cinder_fault(408, TIMEOUT_MESSAGE)),
+            _Server(create_image_app(rt), settings, settings.image_port,
+                    glance_error(408, TIMEOUT_MESSAGE)),
         ]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -96,6 +96,10 @@ class Settings:
 
     # Glance image_size_cap.
     image_size_cap: int = 1099511627776
+    # A request's headers must arrive within this many seconds of its first byte,
+    # and its body must never pause longer than the other: 408, connection closed.
+    request_header_timeout_seconds: float = 30.0
+    request_body_idle_timeout_seconds: float = 60.0
     # Largest request body accepted by the JSON APIs.
     max_request_body_bytes: int = 112 * 1024
 

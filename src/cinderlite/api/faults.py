@@ -21,6 +21,8 @@ CINDER_FAULT_NAMES = {
     403: "forbidden",
     404: "itemNotFound",
     405: "badMethod",
+    # Not one of Cinder's own (webob answers a slow client before Cinder sees it).
+    408: "requestTimeout",
     409: "conflictingRequest",
     413: "overLimit",
     415: "badMediaType",
