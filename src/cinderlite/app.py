@@ -350,8 +350,11 @@ def _stop_all(servers: list[_Server]) -> None:
 
 async def recover(rt: Runtime) -> None:
     """Start-up recovery of state a crash may have left (see services/*.recover)."""
+    from cinderlite.datapath.orphans import kill_orphaned_qemu_img
     from cinderlite.services import images, upload_worker, volumes
 
+    # First: nothing may go on writing into files the steps below remove.
+    await asyncio.to_thread(kill_orphaned_qemu_img, rt.settings.data_dir)
     await volumes.recover(rt)
     await upload_worker.recover(rt)
     await images.recover(rt)

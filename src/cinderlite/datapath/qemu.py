@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import re
 import resource
 import shutil
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +33,12 @@ from cinderlite.domain.errors import (
 )
 
 QEMU_IMG = "qemu-img"
-# util-linux prlimit and coreutils nice: resource limits and priority without a preexec_fn.
+# util-linux prlimit and coreutils nice: resource limits and priority without a
+# preexec_fn; util-linux setpriv: qemu-img dies with the service (PR_SET_PDEATHSIG).
 _PRLIMIT = shutil.which("prlimit")
 _NICE = shutil.which("nice")
+_SETPRIV = shutil.which("setpriv")
+PR_SET_PDEATHSIG = 1
 
 # Glance disk_format -> qemu-img format name (Cinder image_utils.fixup_disk_format).
 QEMU_FORMATS = {
@@ -136,7 +141,15 @@ def convert_args(
     return args
 
 
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG(SIGKILL) in a forked child (the preexec path only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _limits(cpu_seconds: int, address_space: int, nice: int = 0) -> None:
+    _die_with_parent()
     # Cinder QEMU_IMG_LIMITS: a crafted image must not make qemu-img eat the
     # host's CPU or memory.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
@@ -174,7 +187,13 @@ def _wrapped(argv: Sequence[str], lim: QemuLimits) -> list[str] | None:
     exe = shutil.which(argv[0])
     if exe is None:
         raise FileNotFoundError(argv[0])
-    cmd = [_PRLIMIT, f"--cpu={lim.cpu_seconds}"]
+    cmd: list[str] = []
+    if _SETPRIV is not None:
+        # Killed when the service dies, even by SIGKILL: nothing goes on writing
+        # into a data directory that start-up recovery is about to clean up. The
+        # death signal survives the execs of prlimit and nice (none is set-uid).
+        cmd += [_SETPRIV, "--pdeathsig", "KILL", "--"]
+    cmd += [_PRLIMIT, f"--cpu={lim.cpu_seconds}"]
     if lim.address_space:
         cmd.append(f"--as={lim.address_space}")
     cmd.append("--")
