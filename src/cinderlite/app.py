@@ -41,7 +41,7 @@ from cinderlite.db.session import (
 )
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
-from cinderlite.services.auth import EmbeddedTokenValidator, TokenValidator
+from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
 from cinderlite.services.policy import Policy
 from cinderlite.storage.images.base import ImageStore
 from cinderlite.storage.private import private_dir, tighten, tighten_files
@@ -142,7 +142,9 @@ async def open_runtime(
         sessionmaker=sessionmaker,
         transactions=transactions,
         reader=reader,
-        validator=EmbeddedTokenValidator(sessionmaker),
+        validator=EmbeddedTokenValidator(
+            sessionmaker, notice=RevocationNotice(settings.data_dir / "revoked")
+        ),
         policy=Policy(settings.policy_file or None),
         volumes=FileVolumeBackend(settings.volumes_dir),
         images=FileImageStore(settings.images_dir),

@@ -25,10 +25,15 @@ def _run(settings: Settings, work: Work) -> int:
     from cinderlite.services import identity
 
     async def main() -> int:
-        async with app.open_runtime(settings) as rt, rt.transaction() as db:
-            # A fresh database (no `serve` yet) still gets the default domain and roles.
-            await identity.ensure_default_domain_and_roles(db)
-            return await work(db)
+        async with app.open_runtime(settings) as rt:
+            async with rt.transaction() as db:
+                # A fresh database (no `serve` yet) still gets the default domain and roles.
+                await identity.ensure_default_domain_and_roles(db)
+                status = await work(db)
+            # Committed: a serving process drops its cached tokens at its next request
+            # (a password change, a role removed... may have revoked some).
+            rt.validator.clear()
+            return status
 
     try:
         return asyncio.run(main())

@@ -2,7 +2,10 @@
 
 The embedded validator reads the token table. Validated tokens are cached for at
 most `cache_seconds` (and never past their expiry) so that a hot API does not
-hit the database for every request; a revocation in this process evicts at once.
+hit the database for every request. A revocation evicts at once in every
+process that shares the data directory: the process that revokes bumps a
+`RevocationNotice` file, and every validator looks at that file (one stat) on
+each request and drops its cache when it changed.
 
 Under load, a cache entry must not expire for every in-flight request at the
 same moment: concurrent misses for one token share a single lookup, and a token
@@ -15,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,21 +40,64 @@ class TokenValidator(Protocol):
         ...
 
     def forget(self, token: str) -> None:
-        """Drop one token from the cache (after it was revoked here)."""
+        """Drop one token from the cache (after it was revoked here; other processes
+        drop their whole cache)."""
         ...
 
     def clear(self) -> None:
-        """Drop every cached token (after a change that can invalidate many)."""
+        """Drop every cached token (after a change that can invalidate many), here and,
+        through the revocation notice, in every process sharing the data directory."""
         ...
+
+
+class RevocationNotice:
+    """A file that is replaced (a new inode) at every revocation, in any process.
+
+    `changed()` is one stat; it is True once after each replacement seen. With
+    no path (tests, a lone process) it only tells this process of its own bumps.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._seen = self._identity()
+
+    def _identity(self) -> tuple[int, int]:
+        if self._path is None:
+            return (0, 0)
+        try:
+            st = os.stat(self._path)
+        except FileNotFoundError:
+            return (0, 0)
+        return (st.st_ino, st.st_mtime_ns)
+
+    def bump(self) -> None:
+        if self._path is None:
+            return
+        tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, f"{time.time_ns()}\n".encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, self._path)  # a new inode: seen even within one timestamp tick
+        self._seen = self._identity()
+
+    def changed(self) -> bool:
+        current = self._identity()
+        if current == self._seen:
+            return False
+        self._seen = current
+        return True
 
 
 class EmbeddedTokenValidator:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, cache_seconds: float = 10.0,
         max_entries: int = 10000, refresh_ahead_seconds: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, notice: RevocationNotice | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._notice = notice or RevocationNotice()
         self._clock = clock
         self._cache_seconds = cache_seconds
         # A hit with less than this left starts a background re-validation.
@@ -66,6 +114,8 @@ class EmbeddedTokenValidator:
         self._generation = 0
 
     async def validate(self, token: str) -> Caller:
+        if self._notice.changed():  # another process revoked something
+            self._drop_all()
         digest = identity.token_digest(token)
         hit = self._cache.get(digest)
         if hit is not None:
@@ -85,8 +135,13 @@ class EmbeddedTokenValidator:
         self._generation += 1
         self._cache.pop(digest, None)
         self._inflight.pop(digest, None)
+        self._notice.bump()
 
     def clear(self) -> None:
+        self._drop_all()
+        self._notice.bump()
+
+    def _drop_all(self) -> None:
         self._generation += 1
         self._cache.clear()
         self._inflight.clear()

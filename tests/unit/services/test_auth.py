@@ -202,3 +202,17 @@ async def test_a_cancelled_request_does_not_cancel_the_shared_lookup(
 async def test_unknown_token_is_unauthenticated(validator: FakeValidator) -> None:
     with pytest.raises(Unauthenticated):
         await validator.validate("nope")
+
+
+def test_revocation_notice_is_seen_once_per_bump_by_every_reader(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cinderlite.services.auth import RevocationNotice
+
+    path = tmp_path / "revoked"
+    writer, reader = RevocationNotice(path), RevocationNotice(path)
+    assert not reader.changed()
+    for _ in range(3):  # bumps in quick succession are each seen
+        writer.bump()
+        assert reader.changed()
+        assert not reader.changed()
+    assert not writer.changed()  # its own bumps are not news to itself
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
