@@ -22,6 +22,19 @@ from cinderlite.domain.errors import ImageUnacceptable, UnsupportedMedia
 
 log = logging.getLogger(__name__)
 
+
+class _RefusalsAreWarnings(logging.Filter):
+    """The inspectors log what they refuse in hostile data at ERROR; that is an
+    expected refusal (we answer it), not a fault of ours: log it as a WARNING."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and not record.exc_info:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger(fi.__name__).addFilter(_RefusalsAreWarnings())
+
 # Formats whose virtual size the inspector knows; raw's is its byte size.
 VIRTUAL_SIZE_FORMATS = frozenset({"qcow2", "vmdk", "vdi", "vhd", "vhdx", "iso"})
 SAFETY_FAILED = "Image failed safety checks"

@@ -33,6 +33,7 @@ class Detail:
 
 COPY_VOLUME_TO_IMAGE = Action("003", "copy volume to image")
 COPY_IMAGE_TO_VOLUME = Action("005", "copy image to volume")
+CREATE_VOLUME_FROM_BACKEND = Action("008", "create volume from backend storage")
 
 UNKNOWN_ERROR = Detail("001", "An unknown error occurred.")
 
@@ -42,6 +43,7 @@ NOT_ENOUGH_SPACE_FOR_IMAGE = Detail("006", "Not enough quota resource for operat
 IMAGE_FROM_VOLUME_OVER_QUOTA = Detail(
     "007", "Image used for creating volume exceeds available space."
 )
+DRIVER_FAILED_CREATE = Detail("012", "Driver failed to create the volume.")
 IMAGE_FORMAT_UNACCEPTABLE = Detail(
     "029",
     "The image disk format must be the same as the volume format for the volume type you "
@@ -55,12 +57,15 @@ UPLOAD_INTERRUPTED = Detail(
     "901", "The upload was interrupted by a service restart and has been rolled back."
 )
 
-ACTIONS = {a.id: a for a in (COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME)}
+ACTIONS = {
+    a.id: a for a in (COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME, CREATE_VOLUME_FROM_BACKEND)
+}
 DETAILS = {
     d.id: d
     for d in (
         UNKNOWN_ERROR, DRIVER_NOT_INITIALIZED, FAILED_TO_UPLOAD_VOLUME,
-        NOT_ENOUGH_SPACE_FOR_IMAGE, IMAGE_FROM_VOLUME_OVER_QUOTA, IMAGE_FORMAT_UNACCEPTABLE,
+        NOT_ENOUGH_SPACE_FOR_IMAGE, IMAGE_FROM_VOLUME_OVER_QUOTA, DRIVER_FAILED_CREATE,
+        IMAGE_FORMAT_UNACCEPTABLE,
         VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED,
     )
 }

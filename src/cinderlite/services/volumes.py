@@ -219,7 +219,7 @@ async def create(
     if image is not None:
         rt.jobs.wake()
         return detail
-    await _make_empty(rt, volume.id, volume.size)
+    await _make_empty(rt, volume, request_id=request_id)
     return detail
 
 
@@ -260,20 +260,29 @@ def _copy(volume: Volume) -> Volume:
     return clone
 
 
-async def _make_empty(rt: Runtime, volume_id: str, size_gib: int) -> None:
+async def _make_empty(rt: Runtime, volume: Volume, *, request_id: str) -> None:
+    """The volume's sparse file, then `available`; on failure `error` with Cinder's
+    "create volume from backend storage: Driver failed to create the volume." message."""
     try:
-        await rt.volumes.create(volume_id, size_gib * GiB)
-    except Exception:
-        log.exception("could not create the data file of volume %s", volume_id)
+        await rt.volumes.create(volume.id, volume.size * GiB)
+    except (OSError, StorageFull) as exc:
+        log.warning("could not create the data file of volume %s: %s", volume.id, exc)
         async with rt.transaction() as db:
             await volumes_db.transition(
-                db, volume_id=volume_id, expected=[VolumeStatus.CREATING],
+                db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
                 new=VolumeStatus.ERROR, now=utcnow(),
+            )
+            await messages.record(
+                db, project_id=volume.project_id, resource_uuid=volume.id,
+                action=messages.CREATE_VOLUME_FROM_BACKEND,
+                detail=messages.DRIVER_FAILED_CREATE, now=utcnow(),
+                ttl_seconds=rt.settings.message_ttl_seconds, request_id=request_id,
+                reason=str(exc),
             )
         return
     async with rt.transaction() as db:
         await volumes_db.transition(
-            db, volume_id=volume_id, expected=[VolumeStatus.CREATING],
+            db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
             new=VolumeStatus.AVAILABLE, now=utcnow(),
         )
 
@@ -423,8 +432,8 @@ async def delete(rt: Runtime, caller: Caller, volume_id: str, *, cascade: bool =
 async def finish_delete(rt: Runtime, volume_id: str) -> None:
     try:
         await rt.volumes.delete(volume_id)
-    except OSError:
-        log.exception("could not remove the data of volume %s", volume_id)
+    except OSError as exc:
+        log.warning("could not remove the data of volume %s: %s", volume_id, exc)
         async with rt.transaction() as db:
             await volumes_db.transition(
                 db, volume_id=volume_id, expected=[VolumeStatus.DELETING],
