@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cinderlite.db.models import Domain, Project, Role, RoleAssignment, Token, User
+from cinderlite.db.models import Domain, ImpliedRole, Project, Role, RoleAssignment, Token, User
 
 
 async def get_domain(db: AsyncSession, *, domain_id: str) -> Domain | None:
@@ -54,14 +54,67 @@ async def count_users(db: AsyncSession) -> int:
     return len((await db.execute(select(User.id))).all())
 
 
-async def role_names_on_project(db: AsyncSession, *, user_id: str, project_id: str) -> list[str]:
-    stmt = (
-        select(Role.name)
-        .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-        .where(RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id)
-        .order_by(Role.name)
-    )
+async def implications(db: AsyncSession) -> list[ImpliedRole]:
+    """Every role inference rule (a small table: read whole)."""
+    stmt = select(ImpliedRole).order_by(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)
     return list((await db.execute(stmt)).scalars())
+
+
+async def get_implication(
+    db: AsyncSession, *, prior_role_id: str, implied_role_id: str
+) -> ImpliedRole | None:
+    return await db.get(ImpliedRole, (prior_role_id, implied_role_id))
+
+
+async def add_implication(db: AsyncSession, *, prior_role_id: str, implied_role_id: str) -> None:
+    db.add(ImpliedRole(prior_role_id=prior_role_id, implied_role_id=implied_role_id))
+    await db.flush()
+
+
+async def delete_implication(
+    db: AsyncSession, *, prior_role_id: str, implied_role_id: str
+) -> bool:
+    result = await db.execute(
+        delete(ImpliedRole).where(
+            ImpliedRole.prior_role_id == prior_role_id,
+            ImpliedRole.implied_role_id == implied_role_id,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def effective_roles_on_project(
+    db: AsyncSession, *, user_id: str, project_id: str
+) -> list[Role]:
+    """The roles granted on the project plus every role they imply, transitively."""
+    direct = await roles_on_project(db, user_id=user_id, project_id=project_id)
+    if not direct:
+        return []
+    ids = implied_closure({r.id for r in direct}, await implications(db))
+    stmt = select(Role).where(Role.id.in_(sorted(ids))).order_by(Role.name)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def effective_role_names_on_project(
+    db: AsyncSession, *, user_id: str, project_id: str
+) -> list[str]:
+    roles = await effective_roles_on_project(db, user_id=user_id, project_id=project_id)
+    return [r.name for r in roles]
+
+
+def implied_closure(role_ids: set[str], rules: list[ImpliedRole]) -> set[str]:
+    """`role_ids` and all they imply through `rules` (cycles allowed, as Keystone)."""
+    implies: dict[str, set[str]] = {}
+    for rule in rules:
+        implies.setdefault(rule.prior_role_id, set()).add(rule.implied_role_id)
+    seen = set(role_ids)
+    todo = list(role_ids)
+    while todo:
+        for implied in implies.get(todo.pop(), ()):
+            if implied not in seen:
+                seen.add(implied)
+                todo.append(implied)
+    return seen
 
 
 async def roles_on_project(db: AsyncSession, *, user_id: str, project_id: str) -> list[Role]:
@@ -215,4 +268,7 @@ async def delete_user(db: AsyncSession, *, user_id: str) -> None:
 
 async def delete_role(db: AsyncSession, *, role_id: str) -> None:
     await db.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role_id))
+    await db.execute(delete(ImpliedRole).where(
+        (ImpliedRole.prior_role_id == role_id) | (ImpliedRole.implied_role_id == role_id)
+    ))
     await db.execute(delete(Role).where(Role.id == role_id))

@@ -82,6 +82,18 @@ class Role(Base):
     description: Mapped[str] = mapped_column(Text, default="")
 
 
+class ImpliedRole(Base):
+    """Keystone's role inference rules: a grant of the prior role also gives the implied one."""
+
+    __tablename__ = "implied_roles"
+    prior_role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
+    implied_role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class RoleAssignment(Base):
     __tablename__ = "role_assignments"
     user_id: Mapped[str] = mapped_column(

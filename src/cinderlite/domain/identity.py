@@ -9,6 +9,10 @@ ADMIN_ROLE = "admin"
 MEMBER_ROLE = "member"
 READER_ROLE = "reader"
 DEFAULT_ROLES = (ADMIN_ROLE, MEMBER_ROLE, READER_ROLE)
+# keystone-manage bootstrap's role inference rules: (prior, implied).
+DEFAULT_IMPLIED_ROLES = ((ADMIN_ROLE, MEMBER_ROLE), (MEMBER_ROLE, READER_ROLE))
+# Keystone [assignment] prohibited_implied_role default.
+PROHIBITED_IMPLIED_ROLES = (ADMIN_ROLE,)
 DEFAULT_DOMAIN_ID = "default"
 DEFAULT_DOMAIN_NAME = "Default"
 

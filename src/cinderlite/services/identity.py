@@ -21,6 +21,7 @@ from cinderlite.domain.identity import (
     ADMIN_ROLE,
     DEFAULT_DOMAIN_ID,
     DEFAULT_DOMAIN_NAME,
+    DEFAULT_IMPLIED_ROLES,
     DEFAULT_ROLES,
     MEMBER_ROLE,
     READER_ROLE,
@@ -103,14 +104,31 @@ class BootstrapResult:
 
 
 async def ensure_default_domain_and_roles(db: AsyncSession) -> None:
+    """The default domain and roles; a role made here gets Keystone's default
+    inference rules (admin implies member, member implies reader). Rules an
+    operator removed later are not put back."""
     if await identity_db.get_domain(db, domain_id=DEFAULT_DOMAIN_ID) is None:
         db.add(Domain(id=DEFAULT_DOMAIN_ID, name=DEFAULT_DOMAIN_NAME,
                       description="The default domain"))
         await db.flush()
+    made: set[str] = set()
     for name in DEFAULT_ROLES:
         if await identity_db.find_role(db, name=name) is None:
             db.add(Role(id=new_id(), name=name))
+            made.add(name)
     await db.flush()
+    for prior, implied in DEFAULT_IMPLIED_ROLES:
+        if prior in made or implied in made:
+            prior_role = await identity_db.find_role(db, name=prior)
+            implied_role = await identity_db.find_role(db, name=implied)
+            assert prior_role is not None
+            assert implied_role is not None
+            if await identity_db.get_implication(
+                db, prior_role_id=prior_role.id, implied_role_id=implied_role.id
+            ) is None:
+                await identity_db.add_implication(
+                    db, prior_role_id=prior_role.id, implied_role_id=implied_role.id
+                )
 
 
 async def ensure_user(
@@ -187,7 +205,9 @@ async def issue_token(
     """
     roles: list[str] = []
     if project is not None:
-        roles = await identity_db.role_names_on_project(db, user_id=user.id, project_id=project.id)
+        roles = await identity_db.effective_role_names_on_project(
+            db, user_id=user.id, project_id=project.id
+        )
         if not roles:
             raise Unauthenticated(
                 f"User {user.id} has no access to project {project.id}"
@@ -249,7 +269,9 @@ async def validate_token(db: AsyncSession, *, token: str) -> tuple[Caller, Token
         project = await identity_db.get_project(db, project_id=row.project_id)
         if project is None or not project.enabled:
             raise Unauthenticated()
-        roles = await identity_db.role_names_on_project(db, user_id=user.id, project_id=project.id)
+        roles = await identity_db.effective_role_names_on_project(
+            db, user_id=user.id, project_id=project.id
+        )
         if not roles:
             raise Unauthenticated()
     caller = await _caller_for(db, user=user, project=project, roles=roles,
@@ -453,7 +475,9 @@ async def _token_info(
     roles: list[Role] = []
     if project is not None:
         project_domain = await identity_db.get_domain(db, domain_id=project.domain_id)
-        roles = await identity_db.roles_on_project(db, user_id=user.id, project_id=project.id)
+        roles = await identity_db.effective_roles_on_project(
+            db, user_id=user.id, project_id=project.id
+        )
     return TokenInfo(
         user=user, user_domain=user_domain, project=project, project_domain=project_domain,
         roles=roles, methods=methods, audit_ids=(audit_id,), issued_at=issued_at,

@@ -24,7 +24,7 @@ from cinderlite.domain.errors import (
     NotFound,
     Unauthenticated,
 )
-from cinderlite.domain.identity import Caller
+from cinderlite.domain.identity import PROHIBITED_IMPLIED_ROLES, Caller
 from cinderlite.services.identity import hash_password, new_id, utcnow, verify_password
 
 
@@ -271,6 +271,77 @@ async def delete_role(db: AsyncSession, role_id: str) -> None:
     await identity_db.delete_role(db, role_id=role_id)
 
 
+# --- role inference rules (Keystone's implied roles) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Inference:
+    """A prior role and the roles a grant of it also gives."""
+
+    prior: Role
+    implies: list[Role]
+
+
+async def implied_role(db: AsyncSession, prior_role_id: str, implied_role_id: str) -> Inference:
+    prior = await get_role(db, prior_role_id)
+    implied = await get_role(db, implied_role_id)
+    if await identity_db.get_implication(
+        db, prior_role_id=prior.id, implied_role_id=implied.id
+    ) is None:
+        raise NotFound(f"{prior_role_id} does not imply {implied_role_id}.")
+    return Inference(prior, [implied])
+
+
+async def create_implied_role(
+    db: AsyncSession, prior_role_id: str, implied_role_id: str
+) -> Inference:
+    """Keystone's rules: both roles exist, the implied one is not prohibited
+    ([assignment] prohibited_implied_role: admin), no duplicate (409)."""
+    prior = await get_role(db, prior_role_id)
+    implied = await get_role(db, implied_role_id)
+    if implied.name in PROHIBITED_IMPLIED_ROLES:
+        raise Forbidden(f"{implied_role_id} cannot be an implied roles.")
+    if await identity_db.get_implication(
+        db, prior_role_id=prior.id, implied_role_id=implied.id
+    ) is not None:
+        raise Conflict("Conflict occurred attempting to store implied_role - Duplicate entry.")
+    try:
+        await identity_db.add_implication(
+            db, prior_role_id=prior.id, implied_role_id=implied.id
+        )
+    except IntegrityError as exc:
+        raise Conflict(
+            "Conflict occurred attempting to store implied_role - Duplicate entry."
+        ) from exc
+    return Inference(prior, [implied])
+
+
+async def delete_implied_role(db: AsyncSession, prior_role_id: str, implied_role_id: str) -> None:
+    await implied_role(db, prior_role_id, implied_role_id)
+    await identity_db.delete_implication(
+        db, prior_role_id=prior_role_id, implied_role_id=implied_role_id
+    )
+
+
+async def implied_roles_of(db: AsyncSession, prior_role_id: str) -> Inference:
+    prior = await get_role(db, prior_role_id)
+    rules = [r for r in await identity_db.implications(db) if r.prior_role_id == prior.id]
+    roles = {r.id: r for r in await identity_db.list_roles(db)}
+    return Inference(prior, [roles[r.implied_role_id] for r in rules
+                             if r.implied_role_id in roles])
+
+
+async def role_inferences(db: AsyncSession) -> list[Inference]:
+    """Every prior role with what it implies (GET /v3/role_inferences)."""
+    roles = {r.id: r for r in await identity_db.list_roles(db)}
+    found: dict[str, Inference] = {}
+    for rule in await identity_db.implications(db):
+        if rule.prior_role_id in roles and rule.implied_role_id in roles:
+            found.setdefault(rule.prior_role_id, Inference(roles[rule.prior_role_id], []))
+            found[rule.prior_role_id].implies.append(roles[rule.implied_role_id])
+    return list(found.values())
+
+
 async def _grant_parts(db: AsyncSession, project_id: str, user_id: str, role_id: str) -> None:
     await get_role(db, role_id)
     await get_project(db, project_id)
@@ -327,18 +398,24 @@ class Assignment:
     project_domain: Domain
     user_domain: Domain
     role: Role
+    # Set on an effective assignment that a grant of this role implies.
+    prior_role: Role | None = None
 
 
 async def list_assignments(
     db: AsyncSession, *, user_id: str | None = None, project_id: str | None = None,
-    role_id: str | None = None,
+    role_id: str | None = None, effective: bool = False,
 ) -> list[Assignment]:
-    """Direct user-on-project assignments (there are no groups or inheritance, so the
-    effective list is the same)."""
+    """User-on-project assignments (there are no groups or inheritance). With
+    `effective`, each grant also yields the roles it implies, transitively, as
+    Keystone lists them (the `role_id` filter then applies to those too)."""
     rows: list[RoleAssignment] = await identity_db.list_assignments(
-        db, user_id=user_id, project_id=project_id, role_id=role_id
+        db, user_id=user_id, project_id=project_id,
+        role_id=None if effective else role_id,
     )
+    rules = await identity_db.implications(db) if effective else []
     out: list[Assignment] = []
+    seen: set[tuple[str, str, str]] = set()
     for row in rows:
         user = await identity_db.get_user(db, user_id=row.user_id)
         project = await identity_db.get_project(db, project_id=row.project_id)
@@ -347,5 +424,15 @@ async def list_assignments(
             continue
         user_domain = await get_domain(db, user.domain_id)
         project_domain = await get_domain(db, project.domain_id)
-        out.append(Assignment(user, project, project_domain, user_domain, role))
+        found: list[tuple[Role, Role | None]] = [(role, None)]
+        for implied_id in identity_db.implied_closure({role.id}, rules) - {role.id}:
+            implied = await identity_db.get_role(db, role_id=implied_id)
+            if implied is not None:
+                found.append((implied, role))
+        for granted, prior in found:
+            key = (user.id, project.id, granted.id)
+            if key in seen or (role_id is not None and granted.id != role_id):
+                continue
+            seen.add(key)
+            out.append(Assignment(user, project, project_domain, user_domain, granted, prior))
     return out

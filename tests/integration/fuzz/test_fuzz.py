@@ -175,8 +175,12 @@ class Served:
         self.ids["domain_id"] = "default"
         self.ids["project_id"] = victim.project_id
         self.ids["user_id"] = victim.caller.user_id
-        resp = await self.clients["identity"].get("/v3/roles?name=member", headers=admin)
-        self.ids["role_id"] = resp.json()["roles"][0]["id"]
+        ident = self.clients["identity"]
+        for key, name in (("role_id", "fz-role"), ("implied_role_id", "fz-implied")):
+            resp = await ident.post("/v3/roles", headers=admin, json={"role": {"name": name}})
+            self.ids[key] = resp.json()["role"]["id"]
+        await ident.put(f"/v3/projects/{victim.project_id}/users/{victim.caller.user_id}"
+                        f"/roles/{self.ids['role_id']}", headers=admin)
         self.ids["victim_token"] = victim.token
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:

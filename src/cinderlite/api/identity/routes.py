@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.faults import GENERIC_500, KEYSTONE_STATUS, keystone_error, status_for
-from cinderlite.api.identity import schemas, tokens
+from cinderlite.api.identity import implied_roles, schemas, tokens
 from cinderlite.api.identity.deps import (
     base_url,
     current_caller,
@@ -30,6 +30,7 @@ from cinderlite.services.identity_admin import check_admin, check_admin_or_self
 
 router = APIRouter()
 router.include_router(tokens.router)
+router.include_router(implied_roles.router)
 
 
 def render_error(request: Request, exc: ServiceError) -> Response:
@@ -359,7 +360,7 @@ async def list_role_assignments(request: Request) -> Response:
     async with runtime(request).sessionmaker() as db:
         found = await identity_admin.list_assignments(
             db, user_id=q.get("user.id"), project_id=q.get("scope.project.id"),
-            role_id=q.get("role.id"),
+            role_id=q.get("role.id"), effective="effective" in q,
         )
     names = is_true(q.get("include_names"))
     items = [schemas.assignment_view(a, base, include_names=names) for a in found]

@@ -352,12 +352,14 @@ def assignment_view(a: Assignment, base: str, *, include_names: bool) -> dict[st
         role["name"] = a.role.name
         user.update(name=a.user.name, domain=_domain_ref(a.user_domain))
         project.update(name=a.project.name, domain=_domain_ref(a.project_domain))
-    return {
-        "role": role, "user": user, "scope": {"project": project},
-        "links": {
-            "assignment": f"{base}/v3/projects/{a.project.id}/users/{a.user.id}/roles/{a.role.id}"
-        },
+    granted = a.prior_role or a.role  # an implied role links to the grant it comes from
+    links = {
+        "assignment": f"{base}/v3/projects/{a.project.id}/users/{a.user.id}/roles/{granted.id}"
     }
+    if a.prior_role is not None:
+        # Keystone's own path for this link (role_assignments.py _format_entity).
+        links["prior_role"] = f"{base}/v3/prior_role/{a.role.id}/implies/{a.prior_role.id}"
+    return {"role": role, "user": user, "scope": {"project": project}, "links": links}
 
 
 def collection(key: str, items: list[dict[str, Any]], self_url: str) -> dict[str, Any]:
