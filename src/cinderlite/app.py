@@ -221,7 +221,7 @@ def create_identity_app(rt: Runtime) -> FastAPI:
 
 def create_volume_app(rt: Runtime) -> Starlette:
     """The volume API routes everything through one dispatcher (Cinder's order of
-    checks, spec §2.3), so it runs on plain Starlette: FastAPI's extra middleware
+    checks, cinder/api/openstack/wsgi.py), so it runs on plain Starlette: FastAPI's extra middleware
     layers would only add cost to the hottest path of the service."""
     from cinderlite.api.volume import routes
 

@@ -46,7 +46,7 @@ class Settings:
     policy_file: str = ""
 
     # Cinder [DEFAULT] enable_force_upload. Off in Cinder; the seed's /v2 honours
-    # force regardless (PRODUCT.md), this only governs /v3.
+    # force regardless (its contract), this only governs /v3.
     enable_force_upload: bool = True
     # Cinder [DEFAULT] image_compress_on_upload: qcow2 output is compressed.
     image_compress_on_upload: bool = True

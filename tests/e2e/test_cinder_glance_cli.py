@@ -1,4 +1,4 @@
-"""The `cinder` and `glance` clients against a served cinderlite (client-surface.md §2.4, 2.10)."""
+"""The `cinder` and `glance` clients against a served cinderlite."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The `openstack` client against a served cinderlite: token, volumes, images from files,
-volumes from images, deletes (client-surface.md §2.1, 2.2, 2.6-2.9).
+volumes from images, deletes.
 
 The tests run in file order and share the module's volumes and image.
 """

@@ -1,4 +1,4 @@
-"""An openstacksdk script against a served cinderlite (client-surface.md §2.5): create a
+"""An openstacksdk script against a served cinderlite: create a
 volume, upload it to an image, wait for the image, download it with the SDK's own
 checksum check, delete both.
 """

@@ -1,4 +1,4 @@
-"""Uploading a volume to an image with the real clients (client-surface.md §2.3, 2.4) and
+"""Uploading a volume to an image with the real clients and
 with the seed's own request (seed/upload-volume-to-glance.txt, execution example).
 
 One source volume with random data written into its file is uploaded again and
@@ -129,7 +129,7 @@ def test_cinder_upload_to_image_at_3_0(server: LiveServer, demo_api: Api, src: S
     assert started["image_name"] == "up2", out
     assert started["status"] == "uploading", out
     # At 3.0 Cinder sends Glance no visibility, so Glance's default applies; the
-    # reply still echoes the image's protected/visibility (behaviour spec §7).
+    # reply still echoes the image's protected/visibility (Cinder's volume_actions.py).
     assert started["visibility"] == "shared", out
     assert started["protected"] == "False", out
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from cinderlite.domain import errors as e
 
-# Cinder: wsgi.Fault names by status (spec §3.1).
+# Cinder: Fault names by status (cinder/api/openstack/wsgi.py Fault._fault_names).
 CINDER_FAULT_NAMES = {
     400: "badRequest",
     401: "unauthorized",

@@ -219,7 +219,8 @@ async def _produce(
     bare = container_format == "bare"
     if container_format is None:
         # Glance refuses data for an image without a container format; Cinder
-        # passes a null through, so the upload fails after the 202 (spec §12.2).
+        # passes a null through (cinder/api/contrib/volume_actions.py), so the
+        # upload fails after the 202 (glance/api/v2/image_data.py refuses the data).
         raise InvalidRequest("Property container_format must be set prior to saving data.")
     if disk_format in RAW_FORMATS:
         if disk_format == "iso" and not await asyncio.to_thread(qemu.looks_like_iso, src):

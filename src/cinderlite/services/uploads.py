@@ -105,7 +105,8 @@ async def start_upload(
 ) -> UploadStarted:
     """Check rules, move the volume to `uploading`, make the queued image, enqueue the job.
 
-    Order as Cinder (spec §16.4): 404 volume -> 403 upload -> 403 public ->
+    Order as Cinder (cinder/api/contrib/volume_actions.py _volume_upload_image,
+    cinder/volume/api.py copy_volume_to_image): 404 volume -> 403 upload -> 403 public ->
     400 status -> 400 compression; then (beyond Cinder) the space check. The
     checks after the status CAS raise inside its transaction, so nothing is
     left behind (Cinder leaves a queued image on the compression error).

@@ -248,7 +248,9 @@ def _stable_id(*parts: str) -> str:
 def catalog(
     *, identity_url: str, volume_url: str, image_url: str, region: str, project_id: str
 ) -> list[dict[str, Any]]:
-    """The service catalog for a project-scoped token (spec/client-surface.md §1.3)."""
+    """The service catalog for a project-scoped token. SDK, OSC and cinderclient match
+    service types through os-service-types aliases; Tempest matches its configured
+    catalog_type exactly."""
     services = [
         ("identity", "keystone", f"{identity_url}/v3"),
         ("block-storage", "cinder", f"{volume_url}/v3/{project_id}"),

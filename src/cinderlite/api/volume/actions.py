@@ -1,6 +1,7 @@
 """POST .../volumes/{volume_id}/action: find the action in the body, then run it.
 
-Dispatch errors follow Cinder's wsgi.action_peek / Resource.get_method (spec §3.2).
+Dispatch errors follow Cinder's action_peek and Resource.get_method
+(cinder/api/openstack/wsgi.py).
 """
 
 from __future__ import annotations

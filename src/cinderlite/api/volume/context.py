@@ -8,7 +8,7 @@ from typing import Literal
 from cinderlite.domain.identity import Caller
 
 MIN_VERSION = (3, 0)
-# Advertise only a maximum whose fields and rules are really served (PRODUCT.md).
+# Advertise only a maximum whose fields and rules are really served.
 MAX_VERSION = (3, 3)
 
 

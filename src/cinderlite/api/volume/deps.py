@@ -1,4 +1,4 @@
-"""The request pipeline of the volume API, in Cinder's order (spec §2.3):
+"""The request pipeline of the volume API, in Cinder's order (cinder/api/openstack/wsgi.py):
 auth -> route -> microversion -> content type -> body -> (action lookup) -> project check.
 
 Each step either fills in the request's VolumeContext or answers with a fault.
@@ -101,6 +101,6 @@ def fault_for(exc: ServiceError) -> tuple[int, str]:
         if exc.service == "identity":
             return 503, KEYSTONE_UNAVAILABLE
         # The image service is unreachable or misconfigured: 500 on both APIs
-        # (PRODUCT.md; deliberately not Cinder's 400).
+        # (deliberately not Cinder's 400: the request was fine, the service was not).
         return 500, exc.message
     return 0, exc.message

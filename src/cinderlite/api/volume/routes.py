@@ -426,7 +426,8 @@ async def dispatch(request: Request) -> Response:
         if method in _BODY_METHODS:
             body = await deps.read_json(rt, request)
         if handler is not volume_action:
-            # Actions check the project after looking the action up (spec §2.3).
+            # Actions check the project after looking the action up
+            # (cinder/api/openstack/wsgi.py Resource._process_stack).
             deps.check_project(ctx)
         response = await handler(rt, ctx, request, args, body)
     except Rejected as exc:

@@ -1,7 +1,7 @@
 """The os-volume_upload_image action: request validation per API/microversion and the 202.
 
 /v2 follows the seed document; /v3 follows modern Cinder
-(cinder/api/schemas/volume_actions.py, spec §4): the 3.0 schema, and from 3.1
+(cinder/api/schemas/volume_actions.py): the 3.0 schema, and from 3.1
 the one with `visibility` and `protected`.
 """
 
@@ -105,7 +105,8 @@ _VALIDATORS = {
 
 
 def validate(body: dict[str, Any], key: str) -> None:
-    """Raise InvalidRequest with Cinder's message for the first schema error (spec §4.3)."""
+    """Raise InvalidRequest with Cinder's message for the first schema error
+    (cinder/api/validation/validators.py)."""
     for error in _VALIDATORS[key].iter_errors(body):
         if error.path:
             raise InvalidRequest(
@@ -128,12 +129,13 @@ def parse_request(ctx: VolumeContext, body: object, *, enable_force_upload: bool
     assert isinstance(body, dict)
     force = _as_bool(body.get("force", False))
     if ctx.api == "v3" and not enable_force_upload:
-        # Cinder enable_force_upload=False: force is silently ignored (spec §6.1).
+        # Cinder enable_force_upload=False: force is silently ignored
+        # (cinder/volume/api.py copy_volume_to_image).
         force = False
     visibility: str | None = None
     protected: bool | None = None
     if key == "v3.1":
-        # From 3.1 Cinder always sends these to Glance (spec §5.1 step 7).
+        # From 3.1 Cinder always sends these to Glance (cinder/volume/api.py).
         visibility = body.get("visibility", "private")
         protected = _as_bool(body.get("protected", False))
     return UploadRequest(
@@ -161,7 +163,8 @@ def volume_type_view(vt: VolumeType | None) -> dict[str, Any] | None:
 
 
 def response_body(ctx: VolumeContext, started: UploadStarted) -> dict[str, Any]:
-    """The 202 body: the seed's keys on /v2, Cinder's (spec §7) on /v3."""
+    """The 202 body: the seed's keys on /v2, Cinder's on /v3
+    (cinder/api/contrib/volume_actions.py _volume_upload_image)."""
     volume, image = started.volume, started.image
     body: dict[str, Any] = {
         "id": volume.id,
@@ -179,7 +182,7 @@ def response_body(ctx: VolumeContext, started: UploadStarted) -> dict[str, Any]:
         "image_name": image.name,
     }
     if ctx.api == "v3":
-        # Cinder echoes Glance's values even at 3.0 (spec §7).
+        # Cinder echoes Glance's values even at 3.0 (volume_actions.py).
         body["protected"] = image.protected
         body["visibility"] = image.visibility
     return {ACTION: body}
