@@ -45,8 +45,8 @@ class Settings:
     # oslo.policy file (YAML or JSON) overriding the default rules.
     policy_file: str = ""
 
-    # Cinder [DEFAULT] enable_force_upload. Off in Cinder; the seed's /v2 honours
-    # force regardless (its contract), this only governs /v3.
+    # Cinder [DEFAULT] enable_force_upload. Off in Cinder; /v2 honours
+    # force regardless (docs/api-v2.md), this only governs /v3.
     enable_force_upload: bool = True
     # Cinder [DEFAULT] image_compress_on_upload: qcow2 output is compressed.
     image_compress_on_upload: bool = True

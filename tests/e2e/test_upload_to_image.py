@@ -1,5 +1,5 @@
 """Uploading a volume to an image with the real clients and
-with the seed's own request (seed/upload-volume-to-glance.txt, execution example).
+with the /v2 contract's own example request (docs/api-v2.md).
 
 One source volume with random data written into its file is uploaded again and
 again; each test waits until the volume is `available` again and deletes its image.

@@ -1,4 +1,4 @@
-"""os-volume_upload_image over HTTP: /v2 (the seed) and /v3 (modern Cinder)."""
+"""os-volume_upload_image over HTTP: /v2 (the original contract, docs/api-v2.md) and /v3 (modern Cinder)."""
 
 from __future__ import annotations
 
@@ -322,7 +322,7 @@ async def test_in_use_volume_needs_force_and_v3_ignores_disabled_force(
     # enable_force_upload is off: /v3 ignores force.
     resp = await post_action(volume_client, demo, vid, {"image_name": "a", "force": True})
     assert resp.json()["badRequest"]["message"].endswith("status must be available")
-    # The seed's /v2 always honours force.
+    # /v2 always honours force (docs/api-v2.md).
     resp = await post_action(
         volume_client, demo, vid, {"image_name": "a", "force": "True"}, api="v2"
     )

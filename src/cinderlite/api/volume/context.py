@@ -30,7 +30,7 @@ V2 = ApiVersion(2, 0)
 @dataclass(frozen=True)
 class VolumeContext:
     caller: Caller
-    # "v2": the seed's /v2/{tenant_id} API; "v3": modern Cinder.
+    # "v2": the /v2/{tenant_id} API (docs/api-v2.md); "v3": modern Cinder.
     api: Literal["v2", "v3"]
     # (2, 0) on /v2; the negotiated microversion on /v3 (3.0 without a header).
     version: ApiVersion

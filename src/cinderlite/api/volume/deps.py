@@ -57,7 +57,7 @@ async def authenticate(rt: Runtime, request: Request, api: str) -> Caller:
     except Unauthenticated:
         raise Rejected(unauthenticated_response(identity_url)) from None
     except DependencyUnavailable:
-        # The seed's /v2 answers 401 when Keystone is down; modern Cinder 503.
+        # /v2 answers 401 when Keystone is down (docs/api-v2.md); modern Cinder 503.
         if api == "v2":
             raise Rejected(unauthenticated_response(identity_url)) from None
         raise Rejected(cinder_fault(503, KEYSTONE_UNAVAILABLE)) from None

@@ -1,4 +1,4 @@
-"""HTTP routes of the volume API: /, /v3[/{project_id}]/... and the seed's /v2/{tenant_id}/...
+"""HTTP routes of the volume API: /, /v3[/{project_id}]/... and /v2/{tenant_id}/... (docs/api-v2.md)
 
 One catch-all route hands every request to `dispatch`, which keeps Cinder's
 order of checks (deps.py) and then calls the handler from the ROUTES table.

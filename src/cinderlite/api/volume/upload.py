@@ -1,6 +1,6 @@
 """The os-volume_upload_image action: request validation per API/microversion and the 202.
 
-/v2 follows the seed document; /v3 follows modern Cinder
+/v2 follows the original upload contract (docs/api-v2.md); /v3 follows modern Cinder
 (cinder/api/schemas/volume_actions.py): the 3.0 schema, and from 3.1
 the one with `visibility` and `protected`.
 """
@@ -33,7 +33,7 @@ FALSE_STRINGS = ["False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No"
 BOOLEAN = {"type": ["boolean", "string"], "enum": [True, *TRUE_STRINGS, False, *FALSE_STRINGS]}
 
 V3_DISK_FORMATS = ["raw", "vmdk", "vdi", "qcow2", "vhd", "vhdx", "ploop"]
-# The seed's list; `iso` is accepted and checked against the data after the 202.
+# The /v2 contract's list; `iso` is accepted and checked against the data after the 202.
 V2_DISK_FORMATS = ["raw", "vmdk", "vdi", "qcow2", "iso"]
 V2_CONTAINER_FORMATS = ["bare", "ovf", "ami", "aki", "ari"]
 VISIBILITIES = ["community", "public", "private", "shared"]
@@ -163,7 +163,7 @@ def volume_type_view(vt: VolumeType | None) -> dict[str, Any] | None:
 
 
 def response_body(ctx: VolumeContext, started: UploadStarted) -> dict[str, Any]:
-    """The 202 body: the seed's keys on /v2, Cinder's on /v3
+    """The 202 body: the /v2 contract's keys (docs/api-v2.md), Cinder's on /v3
     (cinder/api/contrib/volume_actions.py _volume_upload_image)."""
     volume, image = started.volume, started.image
     body: dict[str, Any] = {
