@@ -1,4 +1,5 @@
-"""os-volume_upload_image over HTTP: /v2 (the original contract, docs/api-v2.md) and /v3 (modern Cinder)."""
+"""os-volume_upload_image over HTTP: /v2 (the original contract, docs/api-v2.md) and
+/v3 (modern Cinder)."""
 
 from __future__ import annotations
 
