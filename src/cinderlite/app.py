@@ -179,8 +179,10 @@ def _build(
     render_status: Callable[[Request, int, str], Response],
     render_500: Callable[[], Response],
     compute_id: bool = False,
+    redirect_slashes: bool = True,
 ) -> FastAPI:
-    app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None,
+                  redirect_slashes=redirect_slashes)
     app.state.rt = rt
     app.include_router(router)
 
@@ -258,6 +260,8 @@ def create_image_app(rt: Runtime) -> FastAPI:
         render_error=routes.render_error,
         render_status=routes.render_status,
         render_500=routes.render_500,
+        # Glance's mapper knows no `/v2/images/`: 404, not a redirect to the list.
+        redirect_slashes=False,
     )
 
 

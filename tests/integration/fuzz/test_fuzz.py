@@ -232,7 +232,7 @@ def tracebacks():  # type: ignore[no-untyped-def]
 
 
 def _template_regex(path: str) -> str:
-    return "^" + re.sub(r"\{[^}]+\}", "([^/]+)", path) + "/?$"
+    return "^" + re.sub(r"\{[^}]+\}", "([^/]+)", path) + "$"
 
 
 def _app_routes(app: Any) -> set[tuple[str, str]]:
