@@ -16,13 +16,12 @@ from tests.e2e.support import LiveServer, same_bytes, write_at
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-@pytest.fixture(scope="module")
-def conn(server: LiveServer) -> Iterator[Any]:
+def connect(server: LiveServer, **options: Any) -> Any:
     import openstack
 
     rc = server.demo_openrc
     # Only these arguments: no clouds.yaml and no OS_* variables of whoever runs the tests.
-    connection = openstack.connect(
+    return openstack.connect(
         load_yaml_config=False,
         load_envvars=False,
         auth_type="password",
@@ -37,9 +36,31 @@ def conn(server: LiveServer) -> Iterator[Any]:
         region_name=rc["OS_REGION_NAME"],
         interface=rc["OS_INTERFACE"],
         identity_api_version="3",
+        **options,
     )
+
+
+@pytest.fixture(scope="module")
+def conn(server: LiveServer) -> Iterator[Any]:
+    connection = connect(server)
     yield connection
     connection.close()
+
+
+def test_sdk_discovers_the_v2_volume_api(server: LiveServer) -> None:
+    """The catalog lists volumev2; version discovery must find v2 behind it."""
+    connection = connect(server, block_storage_api_version="2")
+    try:
+        bs = connection.block_storage
+        volume = bs.create_volume(size=1, name="sdkv2")
+        assert bs.get_endpoint().rstrip("/").split("/")[-2] == "v2"
+        volume = bs.wait_for_status(volume, "available", failures=["error"], interval=0.5,
+                                    wait=60)
+        assert volume.id in [v.id for v in bs.volumes()]
+        bs.delete_volume(volume)
+        bs.wait_for_delete(volume, interval=0.5, wait=60)
+    finally:
+        connection.close()
 
 
 def test_sdk_create_upload_download_delete(server: LiveServer, conn: Any) -> None:

@@ -9,17 +9,22 @@ from cinderlite.domain.errors import DependencyUnavailable
 pytestmark = pytest.mark.integration
 
 
-async def test_root_is_300_and_v3_is_200_without_token(volume_client) -> None:  # type: ignore[no-untyped-def]
+async def test_root_is_300_and_each_api_root_is_200_without_token(volume_client) -> None:  # type: ignore[no-untyped-def]
     resp = await volume_client.get("/")
     assert resp.status_code == 300
-    (entry,) = resp.json()["versions"]
-    assert entry["id"] == "v3.0"
-    assert entry["status"] == "CURRENT"
-    assert entry["version"] == "3.3"
-    assert entry["min_version"] == "3.0"
-    assert {"updated", "links", "media-types"} <= set(entry)
-    assert entry["links"][1]["href"].endswith("/v3/")
-    for path in ("/v3/", "/v3"):
+    v2, v3 = resp.json()["versions"]
+    assert v3["id"] == "v3.0"
+    assert v3["status"] == "CURRENT"
+    assert v3["version"] == "3.3"
+    assert v3["min_version"] == "3.0"
+    assert {"updated", "links", "media-types"} <= set(v3)
+    assert v3["links"][1]["href"].endswith("/v3/")
+    # v2 is listed as Cinder listed it until it removed it, so that version
+    # discovery (keystoneauth, openstacksdk) finds the volumev2 endpoint.
+    assert v2["id"] == "v2.0"
+    assert v2["status"] == "DEPRECATED"
+    assert v2["links"][1]["href"].endswith("/v2/")
+    for path, entry in (("/v3/", v3), ("/v3", v3), ("/v2/", v2), ("/v2", v2)):
         resp = await volume_client.get(path)
         assert resp.status_code == 200
         assert resp.json()["versions"] == [entry]

@@ -69,6 +69,22 @@ def response_headers(version: ApiVersion) -> Mapping[str, str]:
     return {HEADER: f"{SERVICE} {version}", "Vary": HEADER}
 
 
+# The v2 API as Cinder listed it while it still served it: no microversions.
+V2_UPDATED = "2017-02-25T12:00:00Z"
+
+
+def _links(base_url: str, major: str) -> list[dict[str, str]]:
+    return [
+        {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+        {"rel": "self", "href": f"{base_url.rstrip('/')}/{major}/"},
+    ]
+
+
+def _media_types(major: str) -> list[dict[str, str]]:
+    return [{"base": "application/json",
+             "type": f"application/vnd.openstack.volume+json;version={major[1:]}"}]
+
+
 def version_entry(base_url: str) -> dict[str, object]:
     """The v3 entry of the version documents (cinder/api/views/versions.py)."""
     return {
@@ -77,16 +93,30 @@ def version_entry(base_url: str) -> dict[str, object]:
         "version": str(MAX),
         "min_version": str(MIN),
         "updated": UPDATED,
-        "links": [
-            {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
-            {"rel": "self", "href": f"{base_url.rstrip('/')}/v3/"},
-        ],
-        "media-types": [
-            {"base": "application/json",
-             "type": "application/vnd.openstack.volume+json;version=3"},
-        ],
+        "links": _links(base_url, "v3"),
+        "media-types": _media_types("v3"),
+    }
+
+
+def v2_version_entry(base_url: str) -> dict[str, object]:
+    """The v2 entry, DEPRECATED as Cinder marked it before removing v2 (docs/api-v2.md)."""
+    return {
+        "id": "v2.0",
+        "status": "DEPRECATED",
+        "version": "",
+        "min_version": "",
+        "updated": V2_UPDATED,
+        "links": _links(base_url, "v2"),
+        "media-types": _media_types("v2"),
     }
 
 
 def versions_document(base_url: str) -> dict[str, object]:
-    return {"versions": [version_entry(base_url)]}
+    """`GET /`: every API served (answered 300, Multiple Choices)."""
+    return {"versions": [v2_version_entry(base_url), version_entry(base_url)]}
+
+
+def version_document(base_url: str, api: str) -> dict[str, object]:
+    """`GET /v2/` or `GET /v3/`: the one API at that root (Cinder's versions controller)."""
+    entry = v2_version_entry(base_url) if api == "v2" else version_entry(base_url)
+    return {"versions": [entry]}

@@ -54,11 +54,25 @@ def test_out_of_range_message_names_the_range() -> None:
 
 def test_version_document_shape() -> None:
     doc = versions.versions_document("http://h:8776/")
-    (entry,) = doc["versions"]  # type: ignore[misc]
-    assert entry["id"] == "v3.0"
-    assert entry["version"] == str(versions.MAX)
-    assert entry["min_version"] == "3.0"
-    assert {"rel": "self", "href": "http://h:8776/v3/"} in entry["links"]
+    v2, v3 = doc["versions"]  # type: ignore[misc]
+    assert v3["id"] == "v3.0"
+    assert v3["status"] == "CURRENT"
+    assert v3["version"] == str(versions.MAX)
+    assert v3["min_version"] == "3.0"
+    assert {"rel": "self", "href": "http://h:8776/v3/"} in v3["links"]
+    assert v2["id"] == "v2.0"
+    assert v2["status"] == "DEPRECATED"
+    assert (v2["version"], v2["min_version"]) == ("", "")
+    assert {"rel": "self", "href": "http://h:8776/v2/"} in v2["links"]
+    assert v2["media-types"] == [{
+        "base": "application/json", "type": "application/vnd.openstack.volume+json;version=2",
+    }]
+
+
+def test_each_api_root_documents_itself() -> None:
+    for api, expected in (("v2", "v2.0"), ("v3", "v3.0")):
+        (entry,) = versions.version_document("http://h:8776", api)["versions"]  # type: ignore[misc]
+        assert entry["id"] == expected
 
 
 def test_response_headers() -> None:
