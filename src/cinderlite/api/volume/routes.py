@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
+from oslo_utils import uuidutils
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -155,14 +156,7 @@ async def create_volume(rt: Runtime, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
     schemas.validate(schemas.CREATE, None if body is NO_BODY else body)
     v = body["volume"]  # type: ignore[index]
-    for key, what in (("snapshot_id", "a snapshot"), ("source_volid", "another volume"),
-                      ("backup_id", "a backup"), ("consistencygroup_id", "a consistency group"),
-                      ("group_id", "a group")):
-        if v.get(key) is not None:
-            raise InvalidRequest(
-                f"Invalid input received: Creating a volume from {what} ({key}) is not "
-                "supported."
-            )
+    await _check_sources(rt, ctx, v)
     if v.get("multiattach") is not None and schemas.to_bool(v["multiattach"]):
         raise InvalidRequest("Invalid input received: multiattach volumes are not supported.")
     size = None if v.get("size") is None else schemas.to_size(v["size"], "size")
@@ -183,6 +177,39 @@ async def create_volume(rt: Runtime, ctx: VolumeContext, request: Request,
     )
     created = await volume_service.create(rt, ctx.caller, req, request_id=ctx.request_id)
     return _json({"volume": views.volume(created, ctx, _base_url(request), extended=False)}, 202)
+
+
+# Sources a volume can be made from that no volume here can name yet: none of
+# them exists, so each id is answered as Cinder answers an unknown one.
+_UNKNOWN_SOURCES = (
+    ("snapshot_id", "Snapshot"),
+    ("backup_id", "Backup"),
+    ("consistencygroup_id", "ConsistencyGroup"),
+    ("group_id", "Group"),
+)
+
+
+async def _check_sources(rt: Runtime, ctx: VolumeContext, v: Mapping[str, Any]) -> None:
+    """404 for a source that does not exist (Cinder's lookups in volume create);
+    an existing source volume is refused while clones are not served."""
+    for key in (*(k for k, _ in _UNKNOWN_SOURCES), "source_volid"):
+        value = v.get(key)
+        # Cinder's schema: optional_uuid, a oneOf of null and a uuid-like string.
+        if value is not None and not uuidutils.is_uuid_like(value):
+            raise InvalidRequest(
+                f"Invalid input for field/attribute {key}. Value: {value}. "
+                f"'{value}' is not valid under any of the given schemas"
+            )
+    for key, kind in _UNKNOWN_SOURCES:
+        if v.get(key) is not None:
+            raise NotFound(f"{kind} {v[key]} could not be found.")
+    source = v.get("source_volid")
+    if source is not None:
+        await volume_service.load(rt, ctx.caller, str(source))  # VolumeNotFound: 404
+        raise InvalidRequest(
+            "Invalid input received: Creating a volume from another volume (source_volid) "
+            "is not supported."
+        )
 
 
 async def show_volume(rt: Runtime, ctx: VolumeContext, request: Request,
@@ -346,7 +373,8 @@ for _pattern, _method, _handler, _apis in (
     (rf"/messages/{_ID}", "GET", show_message, _V3),
     (rf"/messages/{_ID}", "DELETE", delete_message, _V3),
 ):
-    ROUTES.append((re.compile(f"^{_pattern}/?$"), _method, _handler, _apis))
+    # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
+    ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
 
 # Routes whose body is read (and must be JSON) before the project check.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -394,16 +422,20 @@ def split_path(path: str) -> tuple[str, str | None, str] | None:
 
 # --- dispatch -------------------------------------------------------------------------
 
+# Paths answered with a version document, and the API each one documents.
+_VERSION_ROOTS = {"/": "", "/v2": "v2", "/v2/": "v2", "/v3": "v3", "/v3/": "v3"}
+
 
 async def dispatch(request: Request) -> Response:
     rt: Runtime = request.app.state.rt
     path = request.url.path
     method = request.method
-    if path == "/" or path in ("/v3", "/v3/"):
+    if path in _VERSION_ROOTS:
         if method not in ("GET", "HEAD"):
             return cinder_fault(405, BAD_METHOD)
-        status = 300 if path == "/" else 200
-        return _json(versions.versions_document(_base_url(request)), status)
+        if path == "/":
+            return _json(versions.versions_document(_base_url(request)), 300)
+        return _json(versions.version_document(_base_url(request), _VERSION_ROOTS[path]))
     split = split_path(path)
     if split is None:
         return cinder_fault(404, NOT_FOUND)
