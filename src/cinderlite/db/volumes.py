@@ -76,7 +76,7 @@ async def add_default_type(db: AsyncSession, *, now: datetime) -> VolumeType:
     """Insert the `__DEFAULT__` type (IntegrityError if it exists)."""
     row = VolumeType(
         id=str(uuid.uuid4()), name=DEFAULT_TYPE_NAME, description=DEFAULT_TYPE_DESCRIPTION,
-        is_public=True, extra_specs={}, qos_specs_id=None, created_at=now, updated_at=None,
+        is_public=True, extra_specs={}, qos_specs_id=None, created_at=now, updated_at=now,
     )
     db.add(row)
     await db.flush()

@@ -134,6 +134,9 @@ async def test_v3_volume_type_is_an_object(
         "deleted",
         "deleted_at",
     } <= set(vt)
+    # Cinder stamps both when it makes the default type.
+    assert STAMP.match(vt["created_at"]), vt
+    assert STAMP.match(vt["updated_at"] or ""), vt
     resp = await post_action(volume_client, demo, vid, {"image_name": "t"}, api="v2")
     assert resp.status_code == 400  # already uploading
 

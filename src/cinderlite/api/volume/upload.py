@@ -157,7 +157,10 @@ def volume_type_view(vt: VolumeType | None) -> dict[str, Any] | None:
     return {
         "id": vt.id, "name": vt.name, "description": vt.description, "is_public": vt.is_public,
         "extra_specs": dict(vt.extra_specs or {}), "qos_specs_id": vt.qos_specs_id,
-        "created_at": _timestamp(vt.created_at), "updated_at": _timestamp(vt.updated_at),
+        # Cinder stamps both at creation; a type made by an older release here
+        # has no updated_at and was never changed since it was created.
+        "created_at": _timestamp(vt.created_at),
+        "updated_at": _timestamp(vt.updated_at or vt.created_at),
         "deleted": False, "deleted_at": None,
     }
 
