@@ -75,7 +75,8 @@ VOLUME_ROUTES = [
 ]
 
 # The volume API's own roots (served before the route table).
-VOLUME_ROOTS = [Route("volume", "GET", "/"), Route("volume", "GET", "/v3/")]
+VOLUME_ROOTS = [Route("volume", "GET", "/"), Route("volume", "GET", "/v2/"),
+                Route("volume", "GET", "/v3/")]
 
 IMAGE_ROUTES = [
     Route("image", "GET", "/"),
@@ -99,6 +100,10 @@ IMAGE_ROUTES = [
     Route("image", "PUT", "/v2/images/{image_id}/file", body=b"\0" * 4096 + b"data",
           content_type="application/octet-stream"),
     Route("image", "GET", "/v2/images/{image_id}/file"),
+    Route("image", "GET", "/v2/images/{image_id}/tasks"),
+    Route("image", "PATCH", "/v2/images/{image_id}", body=[
+        {"replace": "/name", "value": "n"}, {"add": "/os_distro", "value": "y"},
+        {"remove": "/os_distro"}], content_type="application/openstack-images-v2.0-json-patch"),
 ]
 
 _AUTH = {"auth": {

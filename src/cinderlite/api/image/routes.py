@@ -22,6 +22,7 @@ from cinderlite.api.faults import (
     unauthenticated_response,
 )
 from cinderlite.api.image import filters, schemas
+from cinderlite.api.middleware import remember_caller
 from cinderlite.api.requests import parse_json, read_body
 from cinderlite.domain.errors import (
     MalformedRequest,
@@ -43,20 +44,22 @@ def _wants_json(request: Request) -> bool:
     return json_at >= 0 and (html_at < 0 or json_at < html_at)
 
 
-def _html_error(status: int, message: str) -> Response:
+def _html_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """Glance's errors as webob renders them for browsers and python-glanceclient,
     which turns this into "404 Not Found: <message>"."""
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     title = f"{status} {phrase}"
     body = (f"<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n"
             f"  <h1>{title}</h1>\n  {html.escape(message)}<br /><br />\n\n\n\n </body>\n</html>")
-    return Response(body, status_code=status, media_type="text/html; charset=UTF-8")
+    return Response(body, status_code=status, headers=headers,
+                    media_type="text/html; charset=UTF-8")
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(request: Request, status: int, message: str,
+           headers: dict[str, str] | None = None) -> Response:
     if _wants_json(request):
-        return glance_error(status, message)
-    return _html_error(status, message)
+        return glance_error(status, message, headers)
+    return _html_error(status, message, headers)
 
 
 def render_error(request: Request, exc: ServiceError) -> Response:
@@ -80,7 +83,9 @@ async def _caller(request: Request) -> Caller:
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthenticated()
-    return await request.app.state.rt.validator.validate(token)
+    caller: Caller = await request.app.state.rt.validator.validate(token)
+    remember_caller(request, caller)
+    return caller
 
 
 async def _json_body(request: Request) -> Any:
@@ -178,11 +183,17 @@ router.add_route("/v2/images/{image_id}", show_image, methods=["GET"], include_i
 async def update_image(request: Request, image_id: str) -> Response:
     caller = await _caller(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != schemas.PATCH_CONTENT_TYPE:
-        raise UnsupportedMedia(
-            f"The request media type {content_type or 'None'} is not supported by this server."
+    if content_type not in schemas.PATCH_CONTENT_TYPES:
+        # Glance names the media types it takes in Accept-Patch.
+        return _error(
+            request, 415,
+            f"The request media type {content_type or 'None'} is not supported by this "
+            f"server. Image PATCH expects one of: {', '.join(schemas.PATCH_CONTENT_TYPES)}.",
+            headers={"Accept-Patch": ", ".join(schemas.PATCH_CONTENT_TYPES)},
         )
     ops = await _json_body(request)
+    if content_type == schemas.PATCH_CONTENT_TYPE_V20:
+        ops = schemas.patch_from_draft4(ops)
     async with request.app.state.rt.transaction() as db:
         image = await images.get_image(db, caller, image_id, for_update=True)
         fields, props = schemas.apply_patch(schemas.mutable_view(image), ops)
@@ -264,3 +275,12 @@ async def download_image_data(request: Request, image_id: str) -> Response:
     return StreamingResponse(
         data.chunks, media_type="application/octet-stream", headers=headers
     )
+
+
+@router.get("/v2/images/{image_id}/tasks")
+async def image_tasks(request: Request, image_id: str) -> Response:
+    """The import tasks of an image (API 2.12): none until imports are served,
+    but the image must exist and be visible, as for `GET /v2/images/{id}`."""
+    caller = await _caller(request)
+    await images.show_image(request.app.state.rt, caller, image_id)
+    return _json({"tasks": []})

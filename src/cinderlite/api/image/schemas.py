@@ -22,7 +22,12 @@ from cinderlite.services.images import (
     ImageStatus,
 )
 
+# Glance's two JSON-patch dialects (glance/api/v2/images.py): 2.1 is RFC 6902
+# (`{"op": "add", "path": ...}`); 2.0 is the older draft 4 (`{"add": path}`).
 PATCH_CONTENT_TYPE = "application/openstack-images-v2.1-json-patch"
+PATCH_CONTENT_TYPE_V20 = "application/openstack-images-v2.0-json-patch"
+PATCH_CONTENT_TYPES = (PATCH_CONTENT_TYPE_V20, PATCH_CONTENT_TYPE)
+_DRAFT4_OPS = ("add", "remove", "replace")
 
 # Served as CURRENT first, then the older v2 versions as SUPPORTED.
 API_VERSIONS = ("2.16", "2.15", "2.14", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7",
@@ -260,6 +265,29 @@ def apply_patch(doc: dict[str, Any], ops: Any) -> tuple[dict[str, Any], dict[str
             doc[key] = op["value"]
     _validate(doc)
     return _split(doc)
+
+
+def patch_from_draft4(ops: Any) -> Any:
+    """A 2.0 (draft 4) patch document in the 2.1 shape apply_patch reads."""
+    if not isinstance(ops, list):
+        return ops
+    converted = []
+    for op in ops:
+        if not isinstance(op, dict):
+            converted.append(op)
+            continue
+        named = [k for k in _DRAFT4_OPS if k in op]
+        if len(named) > 1:
+            raise InvalidRequest('Operation objects must contain only one member named '
+                                 '"add", "remove", or "replace".')
+        if not named:
+            raise InvalidRequest('Operation objects must contain exactly one member named '
+                                 '"add", "remove", or "replace".')
+        change = {"op": named[0], "path": op[named[0]]}
+        if "value" in op:
+            change["value"] = op["value"]
+        converted.append(change)
+    return converted
 
 
 def _patch_tag(doc: dict[str, Any], kind: str, tag: str, value: Any) -> None:
