@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
+from cinderlite.api.middleware import remember_caller
 from cinderlite.api.requests import parse_json, read_body
 from cinderlite.domain.errors import Unauthenticated
 from cinderlite.domain.identity import Caller
@@ -28,7 +29,9 @@ async def current_caller(request: Request) -> Caller:
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthenticated()
-    return await runtime(request).validator.validate(token)
+    caller = await runtime(request).validator.validate(token)
+    remember_caller(request, caller)
+    return caller
 
 
 async def read_json(request: Request) -> Any:

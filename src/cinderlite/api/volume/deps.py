@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cinderlite.api.faults import cinder_fault, unauthenticated_response
+from cinderlite.api.middleware import remember_caller
 from cinderlite.api.requests import parse_json, read_body
 from cinderlite.api.volume import versions
 from cinderlite.api.volume.context import V2, ApiVersion, VolumeContext
@@ -53,7 +54,7 @@ async def authenticate(rt: Runtime, request: Request, api: str) -> Caller:
     if not token:
         raise Rejected(unauthenticated_response(identity_url))
     try:
-        return await rt.validator.validate(token)
+        caller = await rt.validator.validate(token)
     except Unauthenticated:
         raise Rejected(unauthenticated_response(identity_url)) from None
     except DependencyUnavailable:
@@ -61,6 +62,8 @@ async def authenticate(rt: Runtime, request: Request, api: str) -> Caller:
         if api == "v2":
             raise Rejected(unauthenticated_response(identity_url)) from None
         raise Rejected(cinder_fault(503, KEYSTONE_UNAVAILABLE)) from None
+    remember_caller(request, caller)
+    return caller
 
 
 def negotiate(request: Request, api: str) -> ApiVersion:
