@@ -2,11 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Tempest lives in a virtualenv of its own: its pins are not the service's.
+TEMPEST_VENV := .venv-tempest
+TEMPEST_LOCK := tests/tempest/requirements.lock
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev qemu-img run worker migrate migration bootstrap test test-unit \
-        test-integration test-e2e test-postgres test-e2e-postgres lint fmt typecheck check bench bench-api lock clean
+        test-integration test-e2e test-postgres test-e2e-postgres test-tempest lint fmt typecheck check bench bench-api lock lock-tempest clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -88,6 +91,17 @@ test-postgres: install-dev qemu-img ## integration tests against PostgreSQL ($(P
 test-e2e-postgres: ## the e2e tests with the served cinderlite on PostgreSQL
 	$(MAKE) --no-print-directory test-postgres PG_TESTS=tests/e2e
 
+$(TEMPEST_VENV)/.installed: $(TEMPEST_LOCK)
+	$(PYTHON) -m venv $(TEMPEST_VENV)
+	$(TEMPEST_VENV)/bin/pip install -q --disable-pip-version-check -r $(TEMPEST_LOCK)
+	@touch $@
+
+# OpenStack's own API tests (tempest.api.volume, tempest.api.image) against a served
+# cinderlite; tests/tempest/ holds the config template, the skip list and the
+# expected failures. Extra options: make test-tempest TEMPEST_ARGS="--workdir /tmp/t".
+test-tempest: install-dev qemu-img $(TEMPEST_VENV)/.installed ## the Tempest conformance gate (about 1 min)
+	$(BIN)/python -m tests.tempest.gate --tempest $(TEMPEST_VENV)/bin $(TEMPEST_ARGS)
+
 lint: install-dev ## ruff
 	$(BIN)/ruff check src tests bench
 
@@ -120,5 +134,10 @@ lock: ## re-pin dependencies into requirements*.lock
 	/tmp/cinderlite-lock/bin/pip install -q . && /tmp/cinderlite-lock/bin/pip freeze --exclude cinderlite > requirements.lock
 	/tmp/cinderlite-lock/bin/pip install -q '.[test]' && /tmp/cinderlite-lock/bin/pip freeze --exclude cinderlite > requirements-dev.lock
 
-clean: ## remove the virtualenv (keeps ./data)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+lock-tempest: ## re-pin Tempest (TEMPEST_VERSION, default 47.0.0) into tests/tempest/requirements.lock
+	rm -rf /tmp/cinderlite-lock-tempest && $(PYTHON) -m venv /tmp/cinderlite-lock-tempest
+	/tmp/cinderlite-lock-tempest/bin/pip install -q 'tempest==$(or $(TEMPEST_VERSION),47.0.0)'
+	/tmp/cinderlite-lock-tempest/bin/pip freeze > $(TEMPEST_LOCK)
+
+clean: ## remove the virtualenvs (keeps ./data)
+	rm -rf $(VENV) $(TEMPEST_VENV) .pytest_cache .mypy_cache .ruff_cache
