@@ -354,6 +354,27 @@ def _stop_all(servers: list[_Server]) -> None:
         s.stop()
 
 
+async def sync_catalog(rt: Runtime) -> None:
+    """The built-in catalog entries follow the configured host and ports (services/catalog.py).
+    Processes starting together may race to insert them: the loser finds them made."""
+    from sqlalchemy.exc import IntegrityError
+
+    from cinderlite.services import catalog
+
+    s = rt.settings
+    builtin = catalog.builtin_services(
+        identity_url=s.identity_url(), volume_url=s.volume_url(), image_url=s.image_url()
+    )
+    for attempt in range(3):
+        try:
+            async with rt.transaction() as db:
+                await catalog.sync_builtin(db, builtin, s.region)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
 async def recover(rt: Runtime) -> None:
     """Start-up recovery of state a crash may have left (see services/*.recover)."""
     from cinderlite.datapath.orphans import kill_orphaned_qemu_img
@@ -361,6 +382,7 @@ async def recover(rt: Runtime) -> None:
 
     # First: nothing may go on writing into files the steps below remove.
     await asyncio.to_thread(kill_orphaned_qemu_img, rt.settings.data_dir)
+    await sync_catalog(rt)
     await volumes.recover(rt)
     await upload_worker.recover(rt)
     await images.recover(rt)

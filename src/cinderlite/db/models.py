@@ -107,6 +107,51 @@ class RoleAssignment(Base):
     )
 
 
+class SystemAssignment(Base):
+    """A role on the system (Keystone's `--system all`): the only system target is `all`."""
+
+    __tablename__ = "system_assignments"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(
+        ForeignKey("regions.id"), nullable=True
+    )
+
+
+class Service(Base):
+    __tablename__ = "services"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Endpoint(Base):
+    """A service's URL for one interface in one region. `url` may hold Keystone's
+    substitutions, `$(project_id)s` or `%(project_id)s`, filled in per token."""
+
+    __tablename__ = "endpoints"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    interface: Mapped[str] = mapped_column(String(8))
+    region_id: Mapped[str | None] = mapped_column(ForeignKey("regions.id"), nullable=True)
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Token(Base):
     """An issued token. Only the SHA-256 of the token string is stored."""
 
@@ -116,6 +161,8 @@ class Token(Base):
     project_id: Mapped[str | None] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), nullable=True
     )
+    # Scoped to the whole system (`"system": {"all": true}`) rather than a project.
+    system: Mapped[bool] = mapped_column(Boolean, default=False)
     methods: Mapped[list[Any]] = mapped_column(JSON)
     audit_id: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[datetime] = mapped_column(DateTime)

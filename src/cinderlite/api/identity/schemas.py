@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -78,7 +77,10 @@ AUTH = {
                             "properties": {
                                 "project": _NAMED_REF,
                                 "domain": _DOMAIN_REF,
-                                "system": {"type": "object"},
+                                "system": {
+                                    "type": "object",
+                                    "properties": {"all": {"type": "boolean"}},
+                                },
                             },
                         },
                     ],
@@ -208,11 +210,21 @@ def parse_auth(body: Any) -> AuthRequest:
             raise InvalidRequest(f"Expecting to find {method} in identity.")
     scope = auth.get("scope")
     project = None
+    system = False
     if isinstance(scope, dict):
-        if "domain" in scope or "system" in scope:
-            raise InvalidRequest("Only project-scoped and unscoped tokens are supported.")
+        if sum(key in scope for key in ("project", "domain", "system")) > 1:
+            # keystone/auth/core.py: one scope at a time.
+            raise InvalidRequest(
+                "Expecting to find project, domain, OS-TRUST:trust or unscoped in scope."
+            )
+        if "domain" in scope:
+            raise InvalidRequest(
+                "Only project-scoped, system-scoped and unscoped tokens are supported."
+            )
         if "project" in scope:
             project = _ref(scope["project"])
+        # Keystone takes any system object as the whole system (`{"all": true}`).
+        system = "system" in scope
     password = identity.get("password")
     return AuthRequest(
         methods=methods,
@@ -220,6 +232,7 @@ def parse_auth(body: Any) -> AuthRequest:
         password=password["user"]["password"] if password else None,
         token=identity["token"]["id"] if "token" in identity else None,
         project=project,
+        system=system,
     )
 
 
@@ -239,40 +252,6 @@ def version_entry(identity_url: str) -> dict[str, Any]:
         "links": [{"rel": "self", "href": f"{identity_url}/v3/"}],
         "media-types": [{"base": "application/json", "type": MEDIA_TYPE}],
     }
-
-
-def _stable_id(*parts: str) -> str:
-    return uuid.uuid5(uuid.NAMESPACE_URL, "cinderlite:" + ":".join(parts)).hex
-
-
-def catalog(
-    *, identity_url: str, volume_url: str, image_url: str, region: str, project_id: str
-) -> list[dict[str, Any]]:
-    """The service catalog for a project-scoped token. SDK, OSC and cinderclient match
-    service types through os-service-types aliases; Tempest matches its configured
-    catalog_type exactly."""
-    services = [
-        ("identity", "keystone", f"{identity_url}/v3"),
-        ("block-storage", "cinder", f"{volume_url}/v3/{project_id}"),
-        ("volumev3", "cinderv3", f"{volume_url}/v3/{project_id}"),
-        ("volumev2", "cinderv2", f"{volume_url}/v2/{project_id}"),
-        ("image", "glance", image_url),
-    ]
-    out = []
-    for service_type, name, url in services:
-        endpoints = [
-            {
-                "id": _stable_id(service_type, interface, region),
-                "interface": interface,
-                "region": region,
-                "region_id": region,
-                "url": url,
-            }
-            for interface in ("public", "internal", "admin")
-        ]
-        out.append({"id": _stable_id(service_type), "type": service_type, "name": name,
-                    "endpoints": endpoints})
-    return out
 
 
 def _domain_ref(domain: Domain) -> dict[str, str]:
@@ -299,6 +278,9 @@ def token_body(info: TokenInfo, catalog_entries: list[dict[str, Any]] | None) ->
             "domain": _domain_ref(info.project_domain),
         }
         token["is_domain"] = False
+    elif info.system:
+        token["system"] = {"all": True}
+    if token.get("project") is not None or info.system:
         token["roles"] = [{"id": r.id, "name": r.name} for r in info.roles]
         if catalog_entries is not None:
             token["catalog"] = catalog_entries
@@ -349,19 +331,25 @@ def role_view(role: Role, base: str) -> dict[str, Any]:
 def assignment_view(a: Assignment, base: str, *, include_names: bool) -> dict[str, Any]:
     role: dict[str, Any] = {"id": a.role.id}
     user: dict[str, Any] = {"id": a.user.id}
-    project: dict[str, Any] = {"id": a.project.id}
     if include_names:
         role["name"] = a.role.name
         user.update(name=a.user.name, domain=_domain_ref(a.user_domain))
-        project.update(name=a.project.name, domain=_domain_ref(a.project_domain))
     granted = a.prior_role or a.role  # an implied role links to the grant it comes from
-    links = {
-        "assignment": f"{base}/v3/projects/{a.project.id}/users/{a.user.id}/roles/{granted.id}"
-    }
+    scope: dict[str, Any]
+    if a.project is None:
+        scope = {"system": {"all": True}}
+        target = f"{base}/v3/system/users/{a.user.id}/roles/{granted.id}"
+    else:
+        project: dict[str, Any] = {"id": a.project.id}
+        if include_names and a.project_domain is not None:
+            project.update(name=a.project.name, domain=_domain_ref(a.project_domain))
+        scope = {"project": project}
+        target = f"{base}/v3/projects/{a.project.id}/users/{a.user.id}/roles/{granted.id}"
+    links = {"assignment": target}
     if a.prior_role is not None:
         # Keystone's own path for this link (role_assignments.py _format_entity).
         links["prior_role"] = f"{base}/v3/prior_role/{a.role.id}/implies/{a.prior_role.id}"
-    return {"role": role, "user": user, "scope": {"project": project}, "links": links}
+    return {"role": role, "user": user, "scope": scope, "links": links}
 
 
 def collection(key: str, items: list[dict[str, Any]], self_url: str) -> dict[str, Any]:

@@ -22,28 +22,28 @@ from cinderlite.api.identity.deps import (
     self_url,
 )
 from cinderlite.domain.errors import NotFound
-from cinderlite.services import identity, identity_admin
+from cinderlite.services import catalog, identity, identity_admin
 
 router = APIRouter()
 
 
-def _catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
-    settings = runtime(request).settings
-    return schemas.catalog(
-        identity_url=settings.identity_url(), volume_url=settings.volume_url(),
-        image_url=settings.image_url(), region=settings.region, project_id=project_id,
-    )
+async def _catalog(request: Request, *, project_id: str | None,
+                   user_id: str) -> list[dict[str, Any]]:
+    async with runtime(request).sessionmaker() as db:
+        return await catalog.token_catalog(db, project_id=project_id, user_id=user_id)
 
 
-def _token_response(
+async def _token_response(
     request: Request, info: identity.TokenInfo, status: int, token: str
 ) -> JSONResponse:
     nocatalog = "nocatalog" in request.query_params and is_true(
         request.query_params.get("nocatalog") or "1"
     )
     entries = None
-    if info.project is not None and not nocatalog:
-        entries = _catalog(request, info.project.id)
+    if (info.project is not None or info.system) and not nocatalog:
+        entries = await _catalog(
+            request, project_id=info.project.id if info.project else None, user_id=info.user.id
+        )
     return JSONResponse(
         schemas.token_body(info, entries), status_code=status,
         headers={"X-Subject-Token": token},
@@ -62,7 +62,7 @@ async def issue_token(request: Request) -> Response:
         issued, info = await identity.issue_verified(
             db, verified, lifetime_seconds=rt.settings.token_lifetime_seconds
         )
-    return _token_response(request, info, 201, issued.token)
+    return await _token_response(request, info, 201, issued.token)
 
 
 def _subject(request: Request) -> str:
@@ -82,7 +82,7 @@ async def validate_token(request: Request) -> Response:
     identity_admin.check_admin_or_self(caller, op, info.user.id)
     if request.method == "HEAD":
         return Response(status_code=200, headers={"X-Subject-Token": subject})
-    return _token_response(request, info, 200, subject)
+    return await _token_response(request, info, 200, subject)
 
 
 @router.delete("/v3/auth/tokens", status_code=204)
@@ -111,5 +111,8 @@ async def auth_projects(request: Request) -> Response:
 @router.get("/v3/auth/catalog")
 async def auth_catalog(request: Request) -> Response:
     caller = await current_caller(request)
-    entries = _catalog(request, caller.project_id) if caller.project_id else []
+    entries = []
+    if caller.project_id or caller.system_scope:
+        entries = await _catalog(request, project_id=caller.project_id or None,
+                                 user_id=caller.user_id)
     return JSONResponse({"catalog": entries, "links": {"self": self_url(request)}})
