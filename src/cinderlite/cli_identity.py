@@ -143,7 +143,9 @@ def cmd_user_list(settings: Settings, _args: argparse.Namespace) -> int:
         rows = []
         for user in await admin.list_users(db):
             assignments = await admin.list_assignments(db, user_id=user.id)
-            roles = ",".join(f"{a.role.name}@{a.project.name}" for a in assignments)
+            roles = ",".join(
+                f"{a.role.name}@{a.project.name if a.project else 'system'}" for a in assignments
+            )
             rows.append((user.id, user.name, "yes" if user.enabled else "no", roles))
         _table(rows, ("ID", "NAME", "ENABLED", "ROLES"))
         return 0

@@ -7,7 +7,16 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cinderlite.db.models import Domain, ImpliedRole, Project, Role, RoleAssignment, Token, User
+from cinderlite.db.models import (
+    Domain,
+    ImpliedRole,
+    Project,
+    Role,
+    RoleAssignment,
+    SystemAssignment,
+    Token,
+    User,
+)
 
 
 async def get_domain(db: AsyncSession, *, domain_id: str) -> Domain | None:
@@ -115,6 +124,56 @@ def implied_closure(role_ids: set[str], rules: list[ImpliedRole]) -> set[str]:
                 seen.add(implied)
                 todo.append(implied)
     return seen
+
+
+async def effective_system_roles(db: AsyncSession, *, user_id: str) -> list[Role]:
+    """The roles granted on the system plus every role they imply, transitively."""
+    direct = await roles_on_system(db, user_id=user_id)
+    if not direct:
+        return []
+    ids = implied_closure({r.id for r in direct}, await implications(db))
+    stmt = select(Role).where(Role.id.in_(sorted(ids))).order_by(Role.name)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def roles_on_system(db: AsyncSession, *, user_id: str) -> list[Role]:
+    stmt = (
+        select(Role)
+        .join(SystemAssignment, SystemAssignment.role_id == Role.id)
+        .where(SystemAssignment.user_id == user_id)
+        .order_by(Role.name)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def grant_system(db: AsyncSession, *, user_id: str, role_id: str) -> None:
+    if await db.get(SystemAssignment, (user_id, role_id)) is None:
+        db.add(SystemAssignment(user_id=user_id, role_id=role_id))
+        await db.flush()
+
+
+async def has_system_grant(db: AsyncSession, *, user_id: str, role_id: str) -> bool:
+    return await db.get(SystemAssignment, (user_id, role_id)) is not None
+
+
+async def revoke_system_grant(db: AsyncSession, *, user_id: str, role_id: str) -> bool:
+    result = await db.execute(
+        delete(SystemAssignment).where(
+            SystemAssignment.user_id == user_id, SystemAssignment.role_id == role_id
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_system_assignments(
+    db: AsyncSession, *, user_id: str | None = None, role_id: str | None = None
+) -> list[SystemAssignment]:
+    stmt = select(SystemAssignment).order_by(SystemAssignment.user_id, SystemAssignment.role_id)
+    if user_id is not None:
+        stmt = stmt.where(SystemAssignment.user_id == user_id)
+    if role_id is not None:
+        stmt = stmt.where(SystemAssignment.role_id == role_id)
+    return list((await db.execute(stmt)).scalars())
 
 
 async def roles_on_project(db: AsyncSession, *, user_id: str, project_id: str) -> list[Role]:
@@ -262,12 +321,14 @@ async def delete_project(db: AsyncSession, *, project_id: str) -> None:
 
 async def delete_user(db: AsyncSession, *, user_id: str) -> None:
     await db.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user_id))
+    await db.execute(delete(SystemAssignment).where(SystemAssignment.user_id == user_id))
     await db.execute(delete(Token).where(Token.user_id == user_id))
     await db.execute(delete(User).where(User.id == user_id))
 
 
 async def delete_role(db: AsyncSession, *, role_id: str) -> None:
     await db.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role_id))
+    await db.execute(delete(SystemAssignment).where(SystemAssignment.role_id == role_id))
     await db.execute(delete(ImpliedRole).where(
         (ImpliedRole.prior_role_id == role_id) | (ImpliedRole.implied_role_id == role_id)
     ))

@@ -14,6 +14,8 @@ DEFAULT_IMPLIED_ROLES = ((ADMIN_ROLE, MEMBER_ROLE), (MEMBER_ROLE, READER_ROLE))
 # Keystone [assignment] prohibited_implied_role default.
 PROHIBITED_IMPLIED_ROLES = (ADMIN_ROLE,)
 DEFAULT_DOMAIN_ID = "default"
+# The one system scope Keystone has: `"system": {"all": true}`.
+SYSTEM_ALL = "all"
 DEFAULT_DOMAIN_NAME = "Default"
 
 
@@ -30,6 +32,8 @@ class Caller:
     project_domain_name: str = DEFAULT_DOMAIN_NAME
     expires_at: datetime | None = None
     token_id: str = ""
+    # SYSTEM_ALL for a system-scoped token (then project_id is ""), else "".
+    system_scope: str = ""
     # Roles as listed in the token, names only; `roles` is the same set.
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
@@ -47,7 +51,7 @@ class Caller:
             # Single-cloud model: every admin is in the admin project (Cinder
             # `is_admin_project` defaults to True without a configured admin project).
             "is_admin_project": True,
-            "system_scope": None,
+            "system_scope": self.system_scope or None,
             "domain_id": None,
             "user_domain_id": self.user_domain_id,
             "project_domain_id": self.project_domain_id,

@@ -25,6 +25,7 @@ from cinderlite.domain.identity import (
     DEFAULT_ROLES,
     MEMBER_ROLE,
     READER_ROLE,
+    SYSTEM_ALL,
     Caller,
 )
 
@@ -172,10 +173,15 @@ async def bootstrap(
     await ensure_default_domain_and_roles(db)
     admin_password = admin_password or new_secret(12)
     demo_password = demo_password or new_secret(12)
-    _, admin_project, created = await ensure_user(
+    admin, admin_project, created = await ensure_user(
         db, name="admin", password=admin_password, project_name="admin",
         roles=(ADMIN_ROLE, MEMBER_ROLE, READER_ROLE),
     )
+    if created:
+        # keystone-manage bootstrap: the admin also holds admin on the system.
+        admin_role = await identity_db.find_role(db, name=ADMIN_ROLE)
+        assert admin_role is not None
+        await identity_db.grant_system(db, user_id=admin.id, role_id=admin_role.id)
     _, demo_project, _ = await ensure_user(
         db, name="demo", password=demo_password, project_name="demo",
         roles=(MEMBER_ROLE, READER_ROLE),
@@ -198,8 +204,10 @@ class IssuedToken:
 async def issue_token(
     db: AsyncSession, *, user: User, project: Project | None, lifetime_seconds: int,
     methods: tuple[str, ...] = ("password",), expires_at: datetime | None = None,
+    system: bool = False,
 ) -> IssuedToken:
-    """Store a new token for `user`, scoped to `project` (which must carry a role).
+    """Store a new token for `user`, scoped to `project` (which must carry a role)
+    or to the system (`system`: the user must hold a role on it), or unscoped.
 
     `expires_at`, when given, caps the expiry (a re-scoped token keeps its parent's).
     """
@@ -212,6 +220,10 @@ async def issue_token(
             raise Unauthenticated(
                 f"User {user.id} has no access to project {project.id}"
             )
+    elif system:
+        roles = [r.name for r in await identity_db.effective_system_roles(db, user_id=user.id)]
+        if not roles:
+            raise Unauthenticated(f"User {user.id} has no access to the system")
     token = new_secret(48)
     # Whole seconds, as Keystone's tokens carry (`...07.000000Z` on the wire).
     now = utcnow().replace(microsecond=0)
@@ -225,16 +237,18 @@ async def issue_token(
             id=token_digest(token), user_id=user.id,
             project_id=project.id if project else None, methods=list(methods),
             audit_id=audit_id, issued_at=now, expires_at=expires,
+            system=project is None and system,
         ),
     )
     caller = await _caller_for(db, user=user, project=project, roles=roles, expires=expires,
-                               token_id=token_digest(token))
+                               token_id=token_digest(token),
+                               system=project is None and system)
     return IssuedToken(token, caller, now, expires, audit_id, methods)
 
 
 async def _caller_for(
     db: AsyncSession, *, user: User, project: Project | None, roles: list[str],
-    expires: datetime, token_id: str,
+    expires: datetime, token_id: str, system: bool = False,
 ) -> Caller:
     user_domain = await identity_db.get_domain(db, domain_id=user.domain_id)
     project_domain = (
@@ -252,6 +266,7 @@ async def _caller_for(
         project_domain_name=project_domain.name if project_domain else "",
         expires_at=expires,
         token_id=token_id,
+        system_scope=SYSTEM_ALL if system else "",
     )
 
 
@@ -274,8 +289,13 @@ async def validate_token(db: AsyncSession, *, token: str) -> tuple[Caller, Token
         )
         if not roles:
             raise Unauthenticated()
+    elif row.system:
+        # A system role removed since issue ends the token, as a project role does.
+        roles = [r.name for r in await identity_db.effective_system_roles(db, user_id=user.id)]
+        if not roles:
+            raise Unauthenticated()
     caller = await _caller_for(db, user=user, project=project, roles=roles,
-                               expires=row.expires_at, token_id=row.id)
+                               expires=row.expires_at, token_id=row.id, system=row.system)
     return caller, row
 
 
@@ -299,6 +319,8 @@ class AuthRequest:
     password: str | None = None
     token: str | None = None
     project: NamedRef | None = None
+    # `"scope": {"system": {"all": true}}`
+    system: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,6 +336,7 @@ class TokenInfo:
     audit_ids: tuple[str, ...]
     issued_at: datetime
     expires_at: datetime
+    system: bool = False
 
 
 async def _domain_of(db: AsyncSession, ref: NamedRef) -> Domain | None:
@@ -383,6 +406,7 @@ class VerifiedAuth:
     user_id: str
     methods: tuple[str, ...]
     project_id: str | None = None
+    system: bool = False
     # The hash the password was checked against (password method).
     password_hash: str | None = None
     # The token re-scoped (token method) and the expiry it caps the new one to.
@@ -416,6 +440,8 @@ async def verify_auth(db: AsyncSession, req: AuthRequest) -> VerifiedAuth:
     if req.project is not None:
         project = await _scope_project(db, req.project)
         verified = replace(verified, project_id=project.id)
+    elif req.system:
+        verified = replace(verified, system=True)
     return verified
 
 
@@ -447,11 +473,11 @@ async def issue_verified(
         )
     issued = await issue_token(
         db, user=user, project=project, lifetime_seconds=lifetime_seconds,
-        methods=auth.methods, expires_at=auth.expires_cap,
+        methods=auth.methods, expires_at=auth.expires_cap, system=auth.system,
     )
     info = await _token_info(
         db, user=user, project=project, methods=auth.methods, audit_id=issued.audit_id,
-        issued_at=issued.issued_at, expires_at=issued.expires_at,
+        issued_at=issued.issued_at, expires_at=issued.expires_at, system=auth.system,
     )
     return issued, info
 
@@ -467,7 +493,7 @@ async def authenticate(
 
 async def _token_info(
     db: AsyncSession, *, user: User, project: Project | None, methods: tuple[str, ...],
-    audit_id: str, issued_at: datetime, expires_at: datetime,
+    audit_id: str, issued_at: datetime, expires_at: datetime, system: bool = False,
 ) -> TokenInfo:
     user_domain = await identity_db.get_domain(db, domain_id=user.domain_id)
     assert user_domain is not None  # users.domain_id is a foreign key
@@ -478,10 +504,12 @@ async def _token_info(
         roles = await identity_db.effective_roles_on_project(
             db, user_id=user.id, project_id=project.id
         )
+    elif system:
+        roles = await identity_db.effective_system_roles(db, user_id=user.id)
     return TokenInfo(
         user=user, user_domain=user_domain, project=project, project_domain=project_domain,
         roles=roles, methods=methods, audit_ids=(audit_id,), issued_at=issued_at,
-        expires_at=expires_at,
+        expires_at=expires_at, system=project is None and system,
     )
 
 
@@ -498,7 +526,7 @@ async def describe_token(db: AsyncSession, *, token: str) -> TokenInfo:
     assert user is not None
     return await _token_info(
         db, user=user, project=project, methods=tuple(row.methods), audit_id=row.audit_id,
-        issued_at=row.issued_at, expires_at=row.expires_at,
+        issued_at=row.issued_at, expires_at=row.expires_at, system=row.system,
     )
 
 

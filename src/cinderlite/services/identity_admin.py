@@ -385,6 +385,41 @@ async def revoke_role(db: AsyncSession, *, project_id: str, user_id: str, role_i
         raise _no_grant(role_id, user_id, project_id)
 
 
+async def _system_grant_parts(db: AsyncSession, user_id: str, role_id: str) -> None:
+    await get_role(db, role_id)
+    await get_user(db, user_id)
+
+
+def _no_system_grant(role_id: str, user_id: str) -> IdentityNotFound:
+    return _no_grant(role_id, user_id, "system")
+
+
+async def system_user_roles(db: AsyncSession, *, user_id: str) -> list[Role]:
+    await get_user(db, user_id)
+    return await identity_db.roles_on_system(db, user_id=user_id)
+
+
+async def grant_system_role(db: AsyncSession, *, user_id: str, role_id: str) -> None:
+    """Idempotent, as a project grant (Keystone answers 204 both times)."""
+    await _system_grant_parts(db, user_id, role_id)
+    try:
+        await identity_db.grant_system(db, user_id=user_id, role_id=role_id)
+    except IntegrityError:
+        raise Conflict("Conflict occurred attempting to store role grant.") from None
+
+
+async def check_system_grant(db: AsyncSession, *, user_id: str, role_id: str) -> None:
+    await _system_grant_parts(db, user_id, role_id)
+    if not await identity_db.has_system_grant(db, user_id=user_id, role_id=role_id):
+        raise _no_system_grant(role_id, user_id)
+
+
+async def revoke_system_role(db: AsyncSession, *, user_id: str, role_id: str) -> None:
+    await _system_grant_parts(db, user_id, role_id)
+    if not await identity_db.revoke_system_grant(db, user_id=user_id, role_id=role_id):
+        raise _no_system_grant(role_id, user_id)
+
+
 async def project_user_roles(db: AsyncSession, *, project_id: str, user_id: str) -> list[Role]:
     await get_project(db, project_id)
     await get_user(db, user_id)
@@ -393,9 +428,11 @@ async def project_user_roles(db: AsyncSession, *, project_id: str, user_id: str)
 
 @dataclass(frozen=True)
 class Assignment:
+    """A role of a user on a project, or on the system (`project` None)."""
+
     user: User
-    project: Project
-    project_domain: Domain
+    project: Project | None
+    project_domain: Domain | None
     user_domain: Domain
     role: Role
     # Set on an effective assignment that a grant of this role implies.
@@ -404,33 +441,48 @@ class Assignment:
 
 async def list_assignments(
     db: AsyncSession, *, user_id: str | None = None, project_id: str | None = None,
-    role_id: str | None = None, effective: bool = False,
+    role_id: str | None = None, effective: bool = False, projects: bool = True,
+    system: bool = True,
 ) -> list[Assignment]:
-    """User-on-project assignments (there are no groups or inheritance). With
-    `effective`, each grant also yields the roles it implies, transitively, as
-    Keystone lists them (the `role_id` filter then applies to those too)."""
-    rows: list[RoleAssignment] = await identity_db.list_assignments(
-        db, user_id=user_id, project_id=project_id,
-        role_id=None if effective else role_id,
-    )
+    """User-on-project and user-on-system assignments (there are no groups or
+    inheritance); `projects`/`system` choose which. With `effective`, each grant
+    also yields the roles it implies, transitively, as Keystone lists them (the
+    `role_id` filter then applies to those too)."""
+    grants: list[tuple[str, str | None, str]] = []
+    if projects:
+        rows: list[RoleAssignment] = await identity_db.list_assignments(
+            db, user_id=user_id, project_id=project_id,
+            role_id=None if effective else role_id,
+        )
+        grants += [(r.user_id, r.project_id, r.role_id) for r in rows]
+    if system and project_id is None:
+        system_rows = await identity_db.list_system_assignments(
+            db, user_id=user_id, role_id=None if effective else role_id
+        )
+        grants += [(r.user_id, None, r.role_id) for r in system_rows]
     rules = await identity_db.implications(db) if effective else []
     out: list[Assignment] = []
-    seen: set[tuple[str, str, str]] = set()
-    for row in rows:
-        user = await identity_db.get_user(db, user_id=row.user_id)
-        project = await identity_db.get_project(db, project_id=row.project_id)
-        role = await identity_db.get_role(db, role_id=row.role_id)
-        if user is None or project is None or role is None:
+    seen: set[tuple[str, str | None, str]] = set()
+    for grant_user_id, grant_project_id, grant_role_id in grants:
+        user = await identity_db.get_user(db, user_id=grant_user_id)
+        role = await identity_db.get_role(db, role_id=grant_role_id)
+        project = None
+        project_domain = None
+        if grant_project_id is not None:
+            project = await identity_db.get_project(db, project_id=grant_project_id)
+            if project is None:
+                continue
+            project_domain = await get_domain(db, project.domain_id)
+        if user is None or role is None:
             continue
         user_domain = await get_domain(db, user.domain_id)
-        project_domain = await get_domain(db, project.domain_id)
         found: list[tuple[Role, Role | None]] = [(role, None)]
         for implied_id in identity_db.implied_closure({role.id}, rules) - {role.id}:
             implied = await identity_db.get_role(db, role_id=implied_id)
             if implied is not None:
                 found.append((implied, role))
         for granted, prior in found:
-            key = (user.id, project.id, granted.id)
+            key = (user.id, grant_project_id, granted.id)
             if key in seen or (role_id is not None and granted.id != role_id):
                 continue
             seen.add(key)

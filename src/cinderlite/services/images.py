@@ -154,6 +154,9 @@ async def create_image(
     if not (caller.is_admin or MEMBER_ROLE in caller.roles):
         raise _not_authorized("add_image")
     owner = fields.get("owner") or caller.project_id
+    if not owner:
+        # A system-scoped token has no project to own the image: name one.
+        raise _not_authorized("add_image")
     if owner != caller.project_id and not caller.is_admin:
         raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
     _check_visibility_change(caller, fields.get("visibility"))

@@ -27,6 +27,7 @@ from cinderlite.domain import volumes as volume_rules
 from cinderlite.domain.errors import (
     InvalidRequest,
     InvalidVolume,
+    PolicyNotAuthorized,
     ServiceError,
     StorageFull,
     TooLarge,
@@ -124,6 +125,9 @@ async def start_upload(
         # Cinder hides volumes the caller may not see: 404, not 403.
         raise VolumeNotFound(volume_id)
     rt.policy.authorize(caller, rules.UPLOAD_IMAGE, {"project_id": caller.project_id})
+    if not caller.project_id:
+        # A system-scoped token has no project to own the image it would make.
+        raise PolicyNotAuthorized(rules.UPLOAD_IMAGE)
     if req.visibility == "public":
         rt.policy.authorize(caller, rules.UPLOAD_PUBLIC, {"project_id": caller.project_id})
 

@@ -175,6 +175,9 @@ async def create(
     is still queued or running (the job runner resumes that one).
     """
     authorize(rt, caller, P.VOLUME_CREATE, {"project_id": caller.project_id})
+    if not caller.project_id:
+        # A system-scoped token has no project to own the volume.
+        raise PolicyNotAuthorized(P.VOLUME_CREATE)
     if req.availability_zone is not None and req.availability_zone != AVAILABILITY_ZONE:
         raise InvalidRequest(f"Availability zone '{req.availability_zone}' is invalid.")
     now = utcnow()

@@ -161,7 +161,43 @@ IDENTITY_ROUTES = [
     Route("identity", "GET", "/v3/role_inferences"),
     Route("identity", "HEAD", "/v3/role_inferences"),
     Route("identity", "GET", "/v3/role_assignments",
-          ("user.id", "scope.project.id", "role.id", "effective", "include_names")),
+          ("user.id", "scope.project.id", "scope.system", "role.id", "effective",
+           "include_names")),
+    Route("identity", "GET", "/v3/system/users/{user_id}/roles"),
+    Route("identity", "HEAD", "/v3/system/users/{user_id}/roles"),
+    Route("identity", "PUT", "/v3/system/users/{user_id}/roles/{role_id}"),
+    Route("identity", "GET", "/v3/system/users/{user_id}/roles/{role_id}"),
+    Route("identity", "HEAD", "/v3/system/users/{user_id}/roles/{role_id}"),
+    Route("identity", "DELETE", "/v3/system/users/{user_id}/roles/{role_id}"),
+    Route("identity", "GET", "/v3/regions", ("parent_region_id",)),
+    Route("identity", "HEAD", "/v3/regions"),
+    Route("identity", "POST", "/v3/regions", body={"region": {
+        "id": "fz-region", "description": "d", "parent_region_id": None}}),
+    Route("identity", "GET", "/v3/regions/{region_id}"),
+    Route("identity", "HEAD", "/v3/regions/{region_id}"),
+    Route("identity", "PUT", "/v3/regions/{region_id}", body={"region": {"description": "d"}}),
+    Route("identity", "PATCH", "/v3/regions/{region_id}", body={"region": {
+        "description": "d2", "parent_region_id": None}}),
+    Route("identity", "DELETE", "/v3/regions/{region_id}"),
+    Route("identity", "GET", "/v3/services", ("type", "name")),
+    Route("identity", "HEAD", "/v3/services"),
+    Route("identity", "POST", "/v3/services", body={"service": {
+        "type": "fz-type", "name": "fz", "description": "d", "enabled": True}}),
+    Route("identity", "GET", "/v3/services/{service_id}"),
+    Route("identity", "HEAD", "/v3/services/{service_id}"),
+    Route("identity", "PATCH", "/v3/services/{service_id}", body={"service": {
+        "name": "fz2", "enabled": False}}),
+    Route("identity", "DELETE", "/v3/services/{service_id}"),
+    Route("identity", "GET", "/v3/endpoints", ("service_id", "interface", "region_id")),
+    Route("identity", "HEAD", "/v3/endpoints"),
+    Route("identity", "POST", "/v3/endpoints", body={"endpoint": {
+        "interface": "public", "service_id": "{service_id}", "url": "http://x.example/v1",
+        "region_id": "{region_id}", "enabled": True}}),
+    Route("identity", "GET", "/v3/endpoints/{endpoint_id}"),
+    Route("identity", "HEAD", "/v3/endpoints/{endpoint_id}"),
+    Route("identity", "PATCH", "/v3/endpoints/{endpoint_id}", body={"endpoint": {
+        "url": "http://y.example/v1", "interface": "internal"}}),
+    Route("identity", "DELETE", "/v3/endpoints/{endpoint_id}"),
 ]
 
 ROUTES = VOLUME_ROUTES + VOLUME_ROOTS + IMAGE_ROUTES + IDENTITY_ROUTES

@@ -182,6 +182,16 @@ class Served:
         await ident.put(f"/v3/projects/{victim.project_id}/users/{victim.caller.user_id}"
                         f"/roles/{self.ids['role_id']}", headers=admin)
         self.ids["victim_token"] = victim.token
+        resp = await ident.post("/v3/regions", headers=admin,
+                                json={"region": {"id": "fz-home"}})
+        self.ids["region_id"] = resp.json()["region"]["id"]
+        resp = await ident.post("/v3/services", headers=admin,
+                                json={"service": {"type": "fz-svc", "name": "fz"}})
+        self.ids["service_id"] = resp.json()["service"]["id"]
+        resp = await ident.post("/v3/endpoints", headers=admin, json={"endpoint": {
+            "interface": "public", "service_id": self.ids["service_id"],
+            "url": "http://fz.example/", "region_id": self.ids["region_id"]}})
+        self.ids["endpoint_id"] = resp.json()["endpoint"]["id"]
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.faults import GENERIC_500, KEYSTONE_STATUS, keystone_error, status_for
-from cinderlite.api.identity import implied_roles, schemas, tokens
+from cinderlite.api.identity import catalog, implied_roles, schemas, system, tokens
 from cinderlite.api.identity.deps import (
     base_url,
     current_caller,
@@ -31,6 +31,8 @@ from cinderlite.services.identity_admin import check_admin, check_admin_or_self
 router = APIRouter()
 router.include_router(tokens.router)
 router.include_router(implied_roles.router)
+router.include_router(catalog.router)
+router.include_router(system.router)
 
 
 def render_error(request: Request, exc: ServiceError) -> Response:
@@ -352,15 +354,19 @@ async def list_role_assignments(request: Request) -> Response:
     await _admin(request, "list_role_assignments")
     q = request.query_params
     base = base_url(request)
-    # Only direct user-on-project grants exist: filters for groups, domains, the
-    # system scope or inheritance match nothing.
-    if any(q.get(k) for k in ("group.id", "scope.domain.id", "scope.system",
-                               "scope.OS-INHERIT:inherited_to")):
+    # Only direct user grants on projects and on the system exist: filters for
+    # groups, domains or inheritance match nothing; `scope.system` must be `all`.
+    if any(q.get(k) for k in ("group.id", "scope.domain.id",
+                               "scope.OS-INHERIT:inherited_to")) or (
+        q.get("scope.system") not in (None, "all")
+    ):
         return _ok(schemas.collection("role_assignments", [], self_url(request)))
+    system_only = q.get("scope.system") == "all"
     async with runtime(request).sessionmaker() as db:
         found = await identity_admin.list_assignments(
             db, user_id=q.get("user.id"), project_id=q.get("scope.project.id"),
             role_id=q.get("role.id"), effective="effective" in q,
+            projects=not system_only,
         )
     names = is_true(q.get("include_names"))
     items = [schemas.assignment_view(a, base, include_names=names) for a in found]
