@@ -26,6 +26,7 @@ from cinderlite.domain.errors import Conflict, Forbidden, InvalidRequest, NotFou
 from cinderlite.services.identity import new_id
 
 INTERFACES = ("public", "internal", "admin")
+REGION_ID_MAX = 255  # the column's width
 GENERIC_400 = (
     "The server could not comply with the request since it is either malformed or "
     "otherwise incorrect. The client is assumed to be in error."
@@ -167,6 +168,8 @@ async def get_region(db: AsyncSession, region_id: str) -> Region:
 async def create_region(db: AsyncSession, *, region_id: str | None, description: str,
                         parent_region_id: str | None) -> Region:
     region_id = region_id or new_id()
+    if len(region_id) > REGION_ID_MAX:  # a PUT's path is not checked by the body schema
+        raise InvalidRequest(f"Invalid input for field 'id': '{region_id[:32]}...' is too long")
     if await catalog_db.get_region(db, region_id) is not None:
         raise Conflict(f"Conflict occurred attempting to store region - Duplicate ID, "
                        f"{region_id}.")

@@ -109,6 +109,10 @@ async def test_bad_catalog_requests(identity_client, admin) -> None:  # type: ig
                                       json={"region": {"id": "c", "parent_region_id": "zz"}},
                                       headers=admin.headers)
     assert resp.status_code == 404, resp.text
+    # An id from a PUT's path is held to the column's width too (PostgreSQL would refuse it).
+    resp = await identity_client.put("/v3/regions/" + "r" * 256, json={"region": {}},
+                                     headers=admin.headers)
+    assert resp.status_code == 400, resp.text
     # Deleting a parent takes its children along.
     assert (await identity_client.delete("/v3/regions/a", headers=admin.headers)).status_code == 204
     assert (await identity_client.get("/v3/regions/b", headers=admin.headers)).status_code == 404
