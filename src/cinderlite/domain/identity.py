@@ -45,7 +45,9 @@ class Caller:
         """The credential dict oslo.policy rules are evaluated against."""
         return {
             "user_id": self.user_id,
-            "project_id": self.project_id,
+            # None, not "": a token without a project (system-scoped or unscoped)
+            # must never match `project_id:%(project_id)s` on an empty target.
+            "project_id": self.project_id or None,
             "roles": sorted(self.roles),
             "is_admin": self.is_admin,
             # Single-cloud model: every admin is in the admin project (Cinder

@@ -74,3 +74,22 @@ def test_without_a_policy_file_no_other_user_can_plant_one(
     private = [p for p in tmp_path.iterdir() if p.name.startswith("cinderlite-policy-")]
     assert len(private) == 1
     assert private[0].stat().st_mode & 0o077 == 0
+
+
+def test_system_scoped_callers_have_no_project_to_match(clock: list[float]) -> None:
+    """A system admin passes Cinder's admin rules; a system reader or member matches
+    no project rule, since its token has no project; the credentials say the scope."""
+    policy = P.Policy()
+
+    def system(*roles: str) -> Caller:
+        return Caller(user_id="u", user_name="u", project_id="", project_name="",
+                      roles=frozenset(roles), system_scope="all")
+
+    admin, reader = system("admin", "member", "reader"), system("reader")
+    assert admin.policy_credentials()["system_scope"] == "all"
+    assert caller("member").policy_credentials()["system_scope"] is None
+    assert policy.allows(admin, P.GET_ALL_TENANTS)
+    assert policy.allows(admin, P.VOLUME_GET, {"project_id": "p1"})
+    assert not policy.allows(reader, P.VOLUME_GET, {"project_id": "p1"})
+    assert not policy.allows(reader, P.GET_ALL_TENANTS)
+    assert not policy.allows(system("member"), P.VOLUME_CREATE, {"project_id": ""})
