@@ -27,6 +27,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import Unauthenticated
 from cinderlite.domain.identity import Caller
 from cinderlite.services import identity
@@ -178,7 +179,7 @@ class EmbeddedTokenValidator:
                 # Never past the token's expiry, and no refresh that could not extend
                 # the entry. (A wall-clock step shifts this by at most cache_seconds.)
                 expiry = self._clock() + (
-                    caller.expires_at - identity.utcnow()
+                    caller.expires_at - utcnow()
                 ).total_seconds()
                 if expiry < deadline:
                     deadline, refresh_at = expiry, math.inf

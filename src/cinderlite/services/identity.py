@@ -8,7 +8,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cinderlite.db import identity as identity_db
 from cinderlite.db.models import Domain, Project, Role, Token, User
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, NotFound, Unauthenticated
 from cinderlite.domain.identity import (
     ADMIN_ROLE,
@@ -40,11 +41,6 @@ def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
     global _hasher, _dummy_hash
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
     _dummy_hash = None
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, the form every timestamp column holds."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_id() -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cinderlite.db import identity as identity_db
 from cinderlite.db.models import Domain, Project, Role, RoleAssignment, User
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     Conflict,
     Forbidden,
@@ -25,7 +26,7 @@ from cinderlite.domain.errors import (
     Unauthenticated,
 )
 from cinderlite.domain.identity import PROHIBITED_IMPLIED_ROLES, Caller
-from cinderlite.services.identity import hash_password, new_id, utcnow, verify_password
+from cinderlite.services.identity import hash_password, new_id, verify_password
 
 
 class IdentityNotFound(NotFound):

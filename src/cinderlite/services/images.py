@@ -25,6 +25,7 @@ from cinderlite.db import images as images_db
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db.images import ImageRow
 from cinderlite.db.models import Image
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     Conflict,
     Forbidden,
@@ -34,7 +35,6 @@ from cinderlite.domain.errors import (
     TooLarge,
 )
 from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, Caller
-from cinderlite.services.identity import utcnow
 from cinderlite.storage.images.base import ImageStore, StoredImage
 
 if TYPE_CHECKING:

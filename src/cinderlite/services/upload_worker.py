@@ -34,6 +34,7 @@ from cinderlite.datapath.streams import (
 )
 from cinderlite.db import messages as messages_db
 from cinderlite.db import uploads as uploads_db
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     ConversionFailed,
     InvalidRequest,
@@ -44,7 +45,6 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.services import messages
-from cinderlite.services.identity import utcnow
 from cinderlite.services.uploads import (
     RAW_FORMATS,
     ImageConversionNotAllowed,

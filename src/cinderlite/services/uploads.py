@@ -24,6 +24,7 @@ from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Image, Volume, VolumeType
 from cinderlite.db.volumes import VolumeRow
 from cinderlite.domain import volumes as volume_rules
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     InvalidRequest,
     InvalidVolume,
@@ -35,7 +36,6 @@ from cinderlite.domain.errors import (
 )
 from cinderlite.domain.identity import Caller
 from cinderlite.services import policy as rules
-from cinderlite.services.identity import utcnow
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound, VolumeNotFound
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import policy as P
-from cinderlite.services.identity import utcnow
 from cinderlite.services.volumes import GiB, _target, authorize, check_capacity, load
 
 if TYPE_CHECKING:

@@ -28,6 +28,7 @@ from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.db.volumes import VolumeRow
 from cinderlite.domain import capacity
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     ConversionFailed,
     ImageUnacceptable,
@@ -43,7 +44,6 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import DELETABLE, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
-from cinderlite.services.identity import utcnow
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime

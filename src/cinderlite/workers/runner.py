@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db.models import Job
-from cinderlite.services.identity import utcnow
+from cinderlite.domain.clock import utcnow
 
 log = logging.getLogger("cinderlite.workers")
 

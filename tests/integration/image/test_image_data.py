@@ -15,8 +15,8 @@ import pytest
 
 from cinderlite.db import images as images_db
 from cinderlite.db import jobs as jobs_db
+from cinderlite.domain.clock import utcnow
 from cinderlite.services import images as images_service
-from cinderlite.services.identity import utcnow
 from cinderlite.workers.runner import JobRunner
 from tests.conftest import make_settings, make_user, wait_for
 

@@ -7,7 +7,7 @@ import pytest
 
 from cinderlite.db import images as images_db
 from cinderlite.db.models import Image, ImageMember
-from cinderlite.services.identity import utcnow
+from cinderlite.domain.clock import utcnow
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 
 from cinderlite import app as app_module
 from cinderlite.db.models import Image, Job, UserMessage, Volume, VolumeAttachment
-from cinderlite.services.identity import utcnow
+from cinderlite.domain.clock import utcnow
 
 MIB = 1 << 20
 

@@ -12,8 +12,8 @@ import pytest
 from cinderlite import app as app_module
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db.models import Image, Job
+from cinderlite.domain.clock import utcnow
 from cinderlite.services import upload_worker
-from cinderlite.services.identity import utcnow
 from tests.conftest import wait_for
 from tests.integration.upload.conftest import (
     MIB,

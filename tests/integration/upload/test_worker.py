@@ -161,7 +161,7 @@ async def _add_image(
 ) -> str:
     """An image row in `status` (as the upload action would have made it)."""
     from cinderlite.db.models import Image
-    from cinderlite.services.identity import utcnow
+    from cinderlite.domain.clock import utcnow
 
     image_id = str(uuid.uuid4())
     now = utcnow()
@@ -187,7 +187,7 @@ async def test_begin_saving_starts_only_a_fresh_upload(
     rt: app_module.Runtime, demo, volume: str, image: str, started: bool
 ) -> None:  # type: ignore[no-untyped-def]
     from cinderlite.db import uploads as uploads_db
-    from cinderlite.services.identity import utcnow
+    from cinderlite.domain.clock import utcnow
 
     vid = await make_volume(rt, project_id=demo.project_id, status=volume, file_bytes=MIB)
     image_id = await _add_image(rt, demo.project_id, image)
@@ -206,7 +206,7 @@ async def test_activate_image_also_puts_the_volume_back_or_changes_nothing(
     rt: app_module.Runtime, demo, image: str, activated: bool
 ) -> None:  # type: ignore[no-untyped-def]
     from cinderlite.db import uploads as uploads_db
-    from cinderlite.services.identity import utcnow
+    from cinderlite.domain.clock import utcnow
 
     vid = await make_volume(rt, project_id=demo.project_id, status="uploading", file_bytes=MIB)
     image_id = await _add_image(rt, demo.project_id, image)
@@ -227,7 +227,7 @@ async def test_activate_image_refuses_formats_other_than_the_ones_written(
 ) -> None:  # type: ignore[no-untyped-def]
     """Data written as raw never becomes an active vmdk (issue: a PATCH while queued)."""
     from cinderlite.db import uploads as uploads_db
-    from cinderlite.services.identity import utcnow
+    from cinderlite.domain.clock import utcnow
 
     vid = await make_volume(rt, project_id=demo.project_id, status="uploading", file_bytes=MIB)
     image_id = await _add_image(rt, demo.project_id, "saving", disk_format="vmdk")

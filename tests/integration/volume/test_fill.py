@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cinderlite.db.models import Image, Volume
+from cinderlite.domain.clock import utcnow
 from cinderlite.services import volumes as volume_service
-from cinderlite.services.identity import utcnow
 from tests.conftest import wait_for
 from tests.integration.volume.test_volumes import wait_status
 

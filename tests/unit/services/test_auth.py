@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import DependencyUnavailable, Unauthenticated
 from cinderlite.domain.identity import Caller
 from cinderlite.services.auth import EmbeddedTokenValidator
-from cinderlite.services.identity import utcnow
 
 
 class Clock:

@@ -66,7 +66,7 @@ def test_timeline_logs_each_phase_at_debug(caplog) -> None:  # type: ignore[no-u
     import logging
     from datetime import timedelta
 
-    from cinderlite.services.identity import utcnow
+    from cinderlite.domain.clock import utcnow
     from cinderlite.services.upload_worker import _Timeline
 
     timeline = _Timeline("img-1", utcnow() - timedelta(seconds=2))

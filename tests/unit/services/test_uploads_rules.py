@@ -11,9 +11,9 @@ import pytest
 
 from cinderlite.api.volume.progress import progress_view
 from cinderlite.datapath.extents import estimate_image_bytes
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import StorageFull, TooLarge
 from cinderlite.services import messages
-from cinderlite.services.identity import utcnow
 from cinderlite.services.upload_worker import _detail_for
 from cinderlite.services.uploads import (
     ImageCompressionNotAllowed,

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from cinderlite.api.volume.context import VolumeContext
 from cinderlite.db import messages as messages_db
 from cinderlite.db.models import UserMessage
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, NotFound
 from cinderlite.services import messages as messages_service
 from cinderlite.services import policy as rules
-from cinderlite.services.identity import utcnow
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime

@@ -10,9 +10,9 @@ from starlette.responses import Response
 
 from cinderlite.api.volume.context import VolumeContext
 from cinderlite.db import uploads as uploads_db
+from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import NotFound, VolumeNotFound
 from cinderlite.services import policy as rules
-from cinderlite.services.identity import utcnow
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
