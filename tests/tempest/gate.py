@@ -4,9 +4,9 @@
 
 1. starts `cinderlite serve` on free ports with a temporary data directory;
 2. provisions, through the identity and image APIs, what Tempest's
-   pre-provisioned credentials need: two projects with a `member` and a `reader`
-   each, two alternate projects with their own `member`, two admins, and a
-   small real image (qcow2 made by qemu-img) for `image_ref`;
+   pre-provisioned credentials need: projects with one `member` and two
+   `reader` users each, alternate projects with the same, three admins, and
+   two small real images (qcow2 made by qemu-img) for `image_ref`;
 3. renders tempest.conf.in and an accounts file, runs `tempest run` on
    tempest.api.volume and tempest.api.image minus skip.txt;
 4. judges the run against expected-failures.txt: it fails when a test outside
@@ -46,11 +46,19 @@ EXPECTED_FAILURES = HERE / "expected-failures.txt"
 TESTS = r"^tempest\.api\.(volume|image)\."
 REGION = "RegionOne"
 START_TIMEOUT = 90.0
-# Tempest locks an account for a whole test class: two workers, each class
-# holding a primary, an alternate, a project reader and an admin, with margin
-# (ImagesMemberTest alone takes four non-admin accounts).
-PROJECTS = ("tempest-1", "tempest-2", "tempest-3")
-ALT_PROJECTS = ("tempest-alt-1", "tempest-alt-2", "tempest-alt-3")
+# Tempest locks an account for a whole test class, and a class asks for its
+# project reader in the project of the member it already holds. Accounts that
+# share a project see each other's volumes, so each project has one member
+# (only members create) and two readers: with two workers the other class may
+# hold one reader of a project it reads. More projects than two classes can
+# take at once, and members first in the file, so that the primary and
+# alternate accounts (any free non-admin account, in file order) are members.
+# (With one reader per project the set-up failed one run in three with
+# "Insufficient number of users provided"; with two members per project two
+# classes listed each other's volumes.)
+PROJECTS = tuple(f"tempest-{n}" for n in range(1, 7))
+ALT_PROJECTS = tuple(f"tempest-alt-{n}" for n in range(1, 4))
+READERS_PER_PROJECT = 2
 ADMIN_PROJECT = "admin"
 # Test ids carry their attributes: `...test_x[id-...,smoke]`.
 _ATTRS = re.compile(r"\[[^\]]*\]$")
@@ -210,12 +218,14 @@ def provision(server: Server, workdir: Path) -> tuple[list[Account], str, str]:
         ks.user(name, password, ks.project(project), roles)
         accounts.append(Account(name, password, project, roles, types or []))
 
-    for n, project in enumerate(PROJECTS, 1):
-        add(f"tempest-member-{n}", project, ["member"])
-        add(f"tempest-reader-{n}", project, ["reader"])
-    for n, project in enumerate(ALT_PROJECTS, 1):
-        add(f"tempest-alt-member-{n}", project, ["member"])
-        add(f"tempest-alt-reader-{n}", project, ["reader"])
+    groups = (("tempest", PROJECTS), ("tempest-alt", ALT_PROJECTS))
+    for prefix, projects in groups:
+        for n, project in enumerate(projects, 1):
+            add(f"{prefix}-member-{n}", project, ["member"])
+    for prefix, projects in groups:
+        for n, project in enumerate(projects, 1):
+            for k in range(1, READERS_PER_PROJECT + 1):
+                add(f"{prefix}-reader-{n}-{k}", project, ["reader"])
     for n in (1, 2, 3):
         add(f"tempest-admin-{n}", ADMIN_PROJECT, ["admin"], ["admin"])
 
