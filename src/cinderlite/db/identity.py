@@ -96,19 +96,22 @@ async def effective_roles_on_project(
     db: AsyncSession, *, user_id: str, project_id: str
 ) -> list[Role]:
     """The roles granted on the project plus every role they imply, transitively."""
-    direct = await roles_on_project(db, user_id=user_id, project_id=project_id)
+    return await _with_implied(
+        db, await roles_on_project(db, user_id=user_id, project_id=project_id)
+    )
+
+
+async def effective_system_roles(db: AsyncSession, *, user_id: str) -> list[Role]:
+    """The roles granted on the system plus every role they imply, transitively."""
+    return await _with_implied(db, await roles_on_system(db, user_id=user_id))
+
+
+async def _with_implied(db: AsyncSession, direct: list[Role]) -> list[Role]:
     if not direct:
         return []
     ids = implied_closure({r.id for r in direct}, await implications(db))
     stmt = select(Role).where(Role.id.in_(sorted(ids))).order_by(Role.name)
     return list((await db.execute(stmt)).scalars())
-
-
-async def effective_role_names_on_project(
-    db: AsyncSession, *, user_id: str, project_id: str
-) -> list[str]:
-    roles = await effective_roles_on_project(db, user_id=user_id, project_id=project_id)
-    return [r.name for r in roles]
 
 
 def implied_closure(role_ids: set[str], rules: list[ImpliedRole]) -> set[str]:
@@ -124,16 +127,6 @@ def implied_closure(role_ids: set[str], rules: list[ImpliedRole]) -> set[str]:
                 seen.add(implied)
                 todo.append(implied)
     return seen
-
-
-async def effective_system_roles(db: AsyncSession, *, user_id: str) -> list[Role]:
-    """The roles granted on the system plus every role they imply, transitively."""
-    direct = await roles_on_system(db, user_id=user_id)
-    if not direct:
-        return []
-    ids = implied_closure({r.id for r in direct}, await implications(db))
-    stmt = select(Role).where(Role.id.in_(sorted(ids))).order_by(Role.name)
-    return list((await db.execute(stmt)).scalars())
 
 
 async def roles_on_system(db: AsyncSession, *, user_id: str) -> list[Role]:

@@ -195,6 +195,21 @@ class IssuedToken:
     expires_at: datetime
     audit_id: str
     methods: tuple[str, ...]
+    # The effective roles the token carries (empty when unscoped).
+    roles: tuple[Role, ...] = ()
+
+
+async def _scope_roles(
+    db: AsyncSession, *, user_id: str, project: Project | None, system: bool
+) -> list[Role]:
+    """The effective roles of a token's scope: on its project, on the system, or none."""
+    if project is not None:
+        return await identity_db.effective_roles_on_project(
+            db, user_id=user_id, project_id=project.id
+        )
+    if system:
+        return await identity_db.effective_system_roles(db, user_id=user_id)
+    return []
 
 
 async def issue_token(
@@ -207,19 +222,12 @@ async def issue_token(
 
     `expires_at`, when given, caps the expiry (a re-scoped token keeps its parent's).
     """
-    roles: list[str] = []
-    if project is not None:
-        roles = await identity_db.effective_role_names_on_project(
-            db, user_id=user.id, project_id=project.id
-        )
-        if not roles:
-            raise Unauthenticated(
-                f"User {user.id} has no access to project {project.id}"
-            )
-    elif system:
-        roles = [r.name for r in await identity_db.effective_system_roles(db, user_id=user.id)]
-        if not roles:
-            raise Unauthenticated(f"User {user.id} has no access to the system")
+    system = system and project is None
+    roles = await _scope_roles(db, user_id=user.id, project=project, system=system)
+    if project is not None and not roles:
+        raise Unauthenticated(f"User {user.id} has no access to project {project.id}")
+    if system and not roles:
+        raise Unauthenticated(f"User {user.id} has no access to the system")
     token = new_secret(48)
     # Whole seconds, as Keystone's tokens carry (`...07.000000Z` on the wire).
     now = utcnow().replace(microsecond=0)
@@ -232,14 +240,13 @@ async def issue_token(
         Token(
             id=token_digest(token), user_id=user.id,
             project_id=project.id if project else None, methods=list(methods),
-            audit_id=audit_id, issued_at=now, expires_at=expires,
-            system=project is None and system,
+            audit_id=audit_id, issued_at=now, expires_at=expires, system=system,
         ),
     )
-    caller = await _caller_for(db, user=user, project=project, roles=roles, expires=expires,
-                               token_id=token_digest(token),
-                               system=project is None and system)
-    return IssuedToken(token, caller, now, expires, audit_id, methods)
+    caller = await _caller_for(db, user=user, project=project,
+                               roles=[r.name for r in roles], expires=expires,
+                               token_id=token_digest(token), system=system)
+    return IssuedToken(token, caller, now, expires, audit_id, methods, tuple(roles))
 
 
 async def _caller_for(
@@ -275,22 +282,15 @@ async def validate_token(db: AsyncSession, *, token: str) -> tuple[Caller, Token
     if user is None or not user.enabled:
         raise Unauthenticated()
     project = None
-    roles: list[str] = []
     if row.project_id:
         project = await identity_db.get_project(db, project_id=row.project_id)
         if project is None or not project.enabled:
             raise Unauthenticated()
-        roles = await identity_db.effective_role_names_on_project(
-            db, user_id=user.id, project_id=project.id
-        )
-        if not roles:
-            raise Unauthenticated()
-    elif row.system:
-        # A system role removed since issue ends the token, as a project role does.
-        roles = [r.name for r in await identity_db.effective_system_roles(db, user_id=user.id)]
-        if not roles:
-            raise Unauthenticated()
-    caller = await _caller_for(db, user=user, project=project, roles=roles,
+    roles = await _scope_roles(db, user_id=user.id, project=project, system=row.system)
+    if (project is not None or row.system) and not roles:
+        # A role removed since issue ends a scoped token.
+        raise Unauthenticated()
+    caller = await _caller_for(db, user=user, project=project, roles=[r.name for r in roles],
                                expires=row.expires_at, token_id=row.id, system=row.system)
     return caller, row
 
@@ -474,6 +474,7 @@ async def issue_verified(
     info = await _token_info(
         db, user=user, project=project, methods=auth.methods, audit_id=issued.audit_id,
         issued_at=issued.issued_at, expires_at=issued.expires_at, system=auth.system,
+        roles=list(issued.roles),
     )
     return issued, info
 
@@ -490,22 +491,21 @@ async def authenticate(
 async def _token_info(
     db: AsyncSession, *, user: User, project: Project | None, methods: tuple[str, ...],
     audit_id: str, issued_at: datetime, expires_at: datetime, system: bool = False,
+    roles: list[Role] | None = None,
 ) -> TokenInfo:
+    """`roles`, when the caller has just read them, saves reading them again."""
     user_domain = await identity_db.get_domain(db, domain_id=user.domain_id)
     assert user_domain is not None  # users.domain_id is a foreign key
     project_domain = None
-    roles: list[Role] = []
+    system = system and project is None
     if project is not None:
         project_domain = await identity_db.get_domain(db, domain_id=project.domain_id)
-        roles = await identity_db.effective_roles_on_project(
-            db, user_id=user.id, project_id=project.id
-        )
-    elif system:
-        roles = await identity_db.effective_system_roles(db, user_id=user.id)
+    if roles is None:
+        roles = await _scope_roles(db, user_id=user.id, project=project, system=system)
     return TokenInfo(
         user=user, user_domain=user_domain, project=project, project_domain=project_domain,
         roles=roles, methods=methods, audit_ids=(audit_id,), issued_at=issued_at,
-        expires_at=expires_at, system=project is None and system,
+        expires_at=expires_at, system=system,
     )
 
 

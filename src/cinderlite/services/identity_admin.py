@@ -25,7 +25,7 @@ from cinderlite.domain.errors import (
     NotFound,
     Unauthenticated,
 )
-from cinderlite.domain.identity import PROHIBITED_IMPLIED_ROLES, Caller
+from cinderlite.domain.identity import PROHIBITED_IMPLIED_ROLES, READER_ROLE, Caller
 from cinderlite.services.identity import hash_password, new_id, verify_password
 
 
@@ -56,6 +56,12 @@ class IdentityForbidden(Forbidden):
 def check_admin(caller: Caller, op: str) -> None:
     """Keystone's `admin_required` rule for identity:<op>; raises IdentityForbidden."""
     if not caller.is_admin:
+        raise IdentityForbidden(f"identity:{op}")
+
+
+def check_admin_or_system_reader(caller: Caller, op: str) -> None:
+    """Keystone's `admin_required or (role:reader and system_scope:all)`."""
+    if not (caller.is_admin or (caller.system_scope and READER_ROLE in caller.roles)):
         raise IdentityForbidden(f"identity:{op}")
 
 
@@ -391,10 +397,6 @@ async def _system_grant_parts(db: AsyncSession, user_id: str, role_id: str) -> N
     await get_user(db, user_id)
 
 
-def _no_system_grant(role_id: str, user_id: str) -> IdentityNotFound:
-    return _no_grant(role_id, user_id, "system")
-
-
 async def system_user_roles(db: AsyncSession, *, user_id: str) -> list[Role]:
     await get_user(db, user_id)
     return await identity_db.roles_on_system(db, user_id=user_id)
@@ -412,13 +414,13 @@ async def grant_system_role(db: AsyncSession, *, user_id: str, role_id: str) -> 
 async def check_system_grant(db: AsyncSession, *, user_id: str, role_id: str) -> None:
     await _system_grant_parts(db, user_id, role_id)
     if not await identity_db.has_system_grant(db, user_id=user_id, role_id=role_id):
-        raise _no_system_grant(role_id, user_id)
+        raise _no_grant(role_id, user_id, "system")
 
 
 async def revoke_system_role(db: AsyncSession, *, user_id: str, role_id: str) -> None:
     await _system_grant_parts(db, user_id, role_id)
     if not await identity_db.revoke_system_grant(db, user_id=user_id, role_id=role_id):
-        raise _no_system_grant(role_id, user_id)
+        raise _no_grant(role_id, user_id, "system")
 
 
 async def project_user_roles(db: AsyncSession, *, project_id: str, user_id: str) -> list[Role]:

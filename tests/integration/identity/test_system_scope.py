@@ -160,3 +160,25 @@ async def test_an_older_database_gives_the_admin_the_system_role(tmp_path: Path)
         system_column = list(conn.execute("SELECT system FROM tokens"))
     assert rows == [("u-1", "r-a")]
     assert system_column == []
+
+
+async def test_a_system_reader_reads_identity_but_writes_nothing(
+    rt, identity_client, admin,
+) -> None:  # type: ignore[no-untyped-def]
+    """Keystone's defaults give identity reads to admins and system readers."""
+    user = await make_user(rt, name="auditor", project="audit", roles=("member",),
+                           password="au-secret")
+    reader = await role_id(identity_client, admin, "reader")
+    path = f"/v3/system/users/{user.caller.user_id}/roles/{reader}"
+    assert (await identity_client.put(path, headers=admin.headers)).status_code == 204
+    resp = await system_token(identity_client, "auditor", "au-secret")
+    token = {"X-Auth-Token": resp.headers["X-Subject-Token"]}
+    for read in ("/v3/users", "/v3/projects", "/v3/roles", f"/v3/roles/{reader}",
+                 "/v3/role_assignments", "/v3/role_inferences", "/v3/domains"):
+        resp = await identity_client.get(read, headers=token)
+        assert resp.status_code == 200, (read, resp.text)
+    resp = await identity_client.post("/v3/roles", json={"role": {"name": "x"}}, headers=token)
+    assert resp.status_code == 403, resp.text
+    # Project-scoped, the same user (a member) reads none of it.
+    resp = await identity_client.get("/v3/users", headers=user.headers)
+    assert resp.status_code == 403, resp.text

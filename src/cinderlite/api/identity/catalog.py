@@ -13,12 +13,18 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.identity import schemas
-from cinderlite.api.identity.deps import base_url, current_caller, read_json, runtime, self_url
+from cinderlite.api.identity.deps import (
+    base_url,
+    current_caller,
+    read_json,
+    require_admin,
+    require_admin_or_system_reader,
+    runtime,
+    self_url,
+)
 from cinderlite.db.models import Endpoint, Region, Service
 from cinderlite.domain.errors import InvalidRequest
-from cinderlite.domain.identity import READER_ROLE, Caller
 from cinderlite.services import catalog
-from cinderlite.services.identity_admin import IdentityForbidden, check_admin
 
 router = APIRouter()
 
@@ -79,19 +85,6 @@ ENDPOINT_UPDATE = {
 }
 
 
-def check_reader(caller: Caller, op: str) -> None:
-    """Keystone's `admin_required or (role:reader and system_scope:all)`."""
-    if caller.is_admin or (caller.system_scope and READER_ROLE in caller.roles):
-        return
-    raise IdentityForbidden(f"identity:{op}")
-
-
-async def _admin(request: Request, op: str) -> Caller:
-    caller = await current_caller(request)
-    check_admin(caller, op)
-    return caller
-
-
 def _region_view(region: Region, base: str) -> dict[str, Any]:
     return {
         "id": region.id, "description": region.description or "",
@@ -143,7 +136,7 @@ async def show_region(request: Request, region_id: str) -> Response:
 
 
 async def _create_region(request: Request, region_id: str | None) -> Response:
-    await _admin(request, "create_region")
+    await require_admin(request, "create_region")
     body = schemas.check(REGION_BODY, await read_json(request))["region"]
     if region_id is not None and body.get("id") not in (None, region_id):
         raise InvalidRequest(
@@ -171,7 +164,7 @@ async def create_region_with_id(request: Request, region_id: str) -> Response:
 
 @router.patch("/v3/regions/{region_id}")
 async def update_region(request: Request, region_id: str) -> Response:
-    await _admin(request, "update_region")
+    await require_admin(request, "update_region")
     body = schemas.check(REGION_BODY, await read_json(request))["region"]
     if "id" in body and body["id"] != region_id:
         raise InvalidRequest("Cannot change region ID")
@@ -186,7 +179,7 @@ async def update_region(request: Request, region_id: str) -> Response:
 
 @router.delete("/v3/regions/{region_id}")
 async def delete_region(request: Request, region_id: str) -> Response:
-    await _admin(request, "delete_region")
+    await require_admin(request, "delete_region")
     async with runtime(request).transaction() as db:
         await catalog.delete_region(db, region_id)
     return Response(status_code=204)
@@ -197,7 +190,7 @@ async def delete_region(request: Request, region_id: str) -> Response:
 
 @router.api_route("/v3/services", methods=["GET", "HEAD"])
 async def list_services(request: Request) -> Response:
-    check_reader(await current_caller(request), "list_services")
+    await require_admin_or_system_reader(request, "list_services")
     q = request.query_params
     async with runtime(request).sessionmaker() as db:
         found = await catalog.list_services(db, type=q.get("type"), name=q.get("name"))
@@ -207,7 +200,7 @@ async def list_services(request: Request) -> Response:
 
 @router.api_route("/v3/services/{service_id}", methods=["GET", "HEAD"])
 async def show_service(request: Request, service_id: str) -> Response:
-    check_reader(await current_caller(request), "get_service")
+    await require_admin_or_system_reader(request, "get_service")
     async with runtime(request).sessionmaker() as db:
         service = await catalog.get_service(db, service_id)
     return _ok({"service": _service_view(service, base_url(request))})
@@ -215,7 +208,7 @@ async def show_service(request: Request, service_id: str) -> Response:
 
 @router.post("/v3/services")
 async def create_service(request: Request) -> Response:
-    await _admin(request, "create_service")
+    await require_admin(request, "create_service")
     body = schemas.check(SERVICE_CREATE, await read_json(request))["service"]
     async with runtime(request).transaction() as db:
         service = await catalog.create_service(
@@ -228,7 +221,7 @@ async def create_service(request: Request) -> Response:
 
 @router.patch("/v3/services/{service_id}")
 async def update_service(request: Request, service_id: str) -> Response:
-    await _admin(request, "update_service")
+    await require_admin(request, "update_service")
     body = schemas.check(SERVICE_UPDATE, await read_json(request))["service"]
     values = {k: body[k] for k in ("type", "name", "description", "enabled") if k in body}
     for key in ("name", "description"):
@@ -242,7 +235,7 @@ async def update_service(request: Request, service_id: str) -> Response:
 
 @router.delete("/v3/services/{service_id}")
 async def delete_service(request: Request, service_id: str) -> Response:
-    await _admin(request, "delete_service")
+    await require_admin(request, "delete_service")
     async with runtime(request).transaction() as db:
         await catalog.delete_service(db, service_id)
     return Response(status_code=204)
@@ -263,7 +256,7 @@ def _endpoint_values(body: dict[str, Any]) -> dict[str, Any]:
 
 @router.api_route("/v3/endpoints", methods=["GET", "HEAD"])
 async def list_endpoints(request: Request) -> Response:
-    check_reader(await current_caller(request), "list_endpoints")
+    await require_admin_or_system_reader(request, "list_endpoints")
     q = request.query_params
     async with runtime(request).sessionmaker() as db:
         found = await catalog.list_endpoints(
@@ -276,7 +269,7 @@ async def list_endpoints(request: Request) -> Response:
 
 @router.api_route("/v3/endpoints/{endpoint_id}", methods=["GET", "HEAD"])
 async def show_endpoint(request: Request, endpoint_id: str) -> Response:
-    check_reader(await current_caller(request), "get_endpoint")
+    await require_admin_or_system_reader(request, "get_endpoint")
     async with runtime(request).sessionmaker() as db:
         endpoint = await catalog.get_endpoint(db, endpoint_id)
     return _ok({"endpoint": _endpoint_view(endpoint, base_url(request))})
@@ -284,7 +277,7 @@ async def show_endpoint(request: Request, endpoint_id: str) -> Response:
 
 @router.post("/v3/endpoints")
 async def create_endpoint(request: Request) -> Response:
-    await _admin(request, "create_endpoint")
+    await require_admin(request, "create_endpoint")
     body = _endpoint_values(schemas.check(ENDPOINT_CREATE, await read_json(request))["endpoint"])
     async with runtime(request).transaction() as db:
         endpoint = await catalog.create_endpoint(
@@ -297,7 +290,7 @@ async def create_endpoint(request: Request) -> Response:
 
 @router.patch("/v3/endpoints/{endpoint_id}")
 async def update_endpoint(request: Request, endpoint_id: str) -> Response:
-    await _admin(request, "update_endpoint")
+    await require_admin(request, "update_endpoint")
     body = _endpoint_values(schemas.check(ENDPOINT_UPDATE, await read_json(request))["endpoint"])
     async with runtime(request).transaction() as db:
         endpoint = await catalog.update_endpoint(db, endpoint_id, body)
@@ -307,7 +300,7 @@ async def update_endpoint(request: Request, endpoint_id: str) -> Response:
 
 @router.delete("/v3/endpoints/{endpoint_id}")
 async def delete_endpoint(request: Request, endpoint_id: str) -> Response:
-    await _admin(request, "delete_endpoint")
+    await require_admin(request, "delete_endpoint")
     async with runtime(request).transaction() as db:
         await catalog.delete_endpoint(db, endpoint_id)
     return Response(status_code=204)

@@ -10,6 +10,7 @@ from cinderlite.api.middleware import remember_caller
 from cinderlite.api.requests import parse_json, read_body
 from cinderlite.domain.errors import Unauthenticated
 from cinderlite.domain.identity import Caller
+from cinderlite.services.identity_admin import check_admin, check_admin_or_system_reader
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
@@ -31,6 +32,19 @@ async def current_caller(request: Request) -> Caller:
         raise Unauthenticated()
     caller = await runtime(request).validator.validate(token)
     remember_caller(request, caller)
+    return caller
+
+
+async def require_admin(request: Request, op: str) -> Caller:
+    """The caller, when Keystone's admin_required allows it identity:<op>."""
+    caller = await current_caller(request)
+    check_admin(caller, op)
+    return caller
+
+
+async def require_admin_or_system_reader(request: Request, op: str) -> Caller:
+    caller = await current_caller(request)
+    check_admin_or_system_reader(caller, op)
     return caller
 
 

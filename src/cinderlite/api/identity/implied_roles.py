@@ -2,10 +2,10 @@
 /v3/role_inferences, with Keystone's bodies and statuses.
 
 A grant of a prior role also gives the roles it implies (transitively): tokens
-list those roles and policies see them. Writes are the admin's (Keystone's
-admin_required); so are reads, which Keystone gives to system readers, a scope
-this identity service does not serve yet. A change drops every cached token
-validation, here and in other processes, since it changes what tokens grant.
+list those roles and policies see them. Writes are the admin's, reads the
+admin's and system readers' (Keystone's defaults). A change drops every cached
+token validation, here and in other processes, since it changes what tokens
+grant.
 """
 
 from __future__ import annotations
@@ -15,10 +15,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from cinderlite.api.identity.deps import base_url, current_caller, runtime
+from cinderlite.api.identity.deps import (
+    base_url,
+    require_admin,
+    require_admin_or_system_reader,
+    runtime,
+)
 from cinderlite.db.models import Role
 from cinderlite.services import identity_admin
-from cinderlite.services.identity_admin import Inference, check_admin
+from cinderlite.services.identity_admin import Inference
 
 router = APIRouter()
 
@@ -32,13 +37,9 @@ def _inference(found: Inference, base: str, *, one: bool) -> dict[str, Any]:
     return {"prior_role": _ref(found.prior, base), "implies": implies[0] if one else implies}
 
 
-async def _admin(request: Request, op: str) -> None:
-    check_admin(await current_caller(request), op)
-
-
 @router.api_route("/v3/roles/{prior_role_id}/implies", methods=["GET", "HEAD"])
 async def list_implied_roles(request: Request, prior_role_id: str) -> Response:
-    await _admin(request, "list_implied_roles")
+    await require_admin_or_system_reader(request, "list_implied_roles")
     async with runtime(request).sessionmaker() as db:
         found = await identity_admin.implied_roles_of(db, prior_role_id)
     base = base_url(request)
@@ -52,7 +53,7 @@ async def list_implied_roles(request: Request, prior_role_id: str) -> Response:
 async def create_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
-    await _admin(request, "create_implied_role")
+    await require_admin(request, "create_implied_role")
     async with runtime(request).transaction() as db:
         found = await identity_admin.create_implied_role(db, prior_role_id, implied_role_id)
     runtime(request).validator.clear()
@@ -61,7 +62,7 @@ async def create_implied_role(
 
 @router.get("/v3/roles/{prior_role_id}/implies/{implied_role_id}")
 async def get_implied_role(request: Request, prior_role_id: str, implied_role_id: str) -> Response:
-    await _admin(request, "get_implied_role")
+    await require_admin_or_system_reader(request, "get_implied_role")
     async with runtime(request).sessionmaker() as db:
         found = await identity_admin.implied_role(db, prior_role_id, implied_role_id)
     return _one(request, found, 200)
@@ -71,7 +72,7 @@ async def get_implied_role(request: Request, prior_role_id: str, implied_role_id
 async def check_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
-    await _admin(request, "check_implied_role")
+    await require_admin_or_system_reader(request, "check_implied_role")
     async with runtime(request).sessionmaker() as db:
         await identity_admin.implied_role(db, prior_role_id, implied_role_id)
     return Response(status_code=204)  # Keystone answers HEAD with 204, not 200
@@ -81,7 +82,7 @@ async def check_implied_role(
 async def delete_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
-    await _admin(request, "delete_implied_role")
+    await require_admin(request, "delete_implied_role")
     async with runtime(request).transaction() as db:
         await identity_admin.delete_implied_role(db, prior_role_id, implied_role_id)
     runtime(request).validator.clear()
@@ -90,7 +91,7 @@ async def delete_implied_role(
 
 @router.api_route("/v3/role_inferences", methods=["GET", "HEAD"])
 async def list_role_inferences(request: Request) -> Response:
-    await _admin(request, "list_role_inference_rules")
+    await require_admin_or_system_reader(request, "list_role_inference_rules")
     async with runtime(request).sessionmaker() as db:
         found = await identity_admin.role_inferences(db)
     base = base_url(request)

@@ -20,11 +20,13 @@ from cinderlite.api.identity.deps import (
     current_caller,
     is_true,
     read_json,
+    require_admin,
+    require_admin_or_system_reader,
     runtime,
     self_url,
 )
 from cinderlite.domain.errors import InvalidRequest, ServiceError, Unauthenticated
-from cinderlite.domain.identity import DEFAULT_DOMAIN_ID, Caller
+from cinderlite.domain.identity import DEFAULT_DOMAIN_ID
 from cinderlite.services import identity_admin
 from cinderlite.services.identity_admin import check_admin, check_admin_or_self
 
@@ -69,12 +71,6 @@ async def version_v3(request: Request) -> Response:
 # --- helpers ----------------------------------------------------------------------------
 
 
-async def _admin(request: Request, op: str) -> Caller:
-    caller = await current_caller(request)
-    check_admin(caller, op)
-    return caller
-
-
 def _enabled_filter(request: Request, items: list[Any]) -> list[Any]:
     raw = request.query_params.get("enabled")
     if raw is None:
@@ -92,7 +88,7 @@ def _ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
 
 @router.get("/v3/domains")
 async def list_domains(request: Request) -> Response:
-    await _admin(request, "list_domains")
+    await require_admin_or_system_reader(request, "list_domains")
     async with runtime(request).sessionmaker() as db:
         domains = await identity_admin.list_domains(
             db, name=request.query_params.get("name")
@@ -116,7 +112,7 @@ async def show_domain(request: Request, domain_id: str) -> Response:
 
 @router.get("/v3/projects")
 async def list_projects(request: Request) -> Response:
-    await _admin(request, "list_projects")
+    await require_admin_or_system_reader(request, "list_projects")
     q = request.query_params
     async with runtime(request).sessionmaker() as db:
         projects = await identity_admin.list_projects(
@@ -129,7 +125,7 @@ async def list_projects(request: Request) -> Response:
 
 @router.post("/v3/projects")
 async def create_project(request: Request) -> Response:
-    caller = await _admin(request, "create_project")
+    caller = await require_admin(request, "create_project")
     body = schemas.check(schemas.PROJECT_CREATE, await read_json(request))["project"]
     if body.get("is_domain"):
         raise InvalidRequest("Projects acting as domains are not supported.")
@@ -157,7 +153,7 @@ async def show_project(request: Request, project_id: str) -> Response:
 
 @router.patch("/v3/projects/{project_id}")
 async def update_project(request: Request, project_id: str) -> Response:
-    await _admin(request, "update_project")
+    await require_admin(request, "update_project")
     body = schemas.check(schemas.PROJECT_UPDATE, await read_json(request))["project"]
     if "description" in body and body["description"] is None:
         body["description"] = ""
@@ -169,7 +165,7 @@ async def update_project(request: Request, project_id: str) -> Response:
 
 @router.delete("/v3/projects/{project_id}")
 async def delete_project(request: Request, project_id: str) -> Response:
-    await _admin(request, "delete_project")
+    await require_admin(request, "delete_project")
     async with runtime(request).transaction() as db:
         await identity_admin.delete_project(db, project_id)
     _forget_cached_tokens(request)
@@ -187,7 +183,7 @@ def _forget_cached_tokens(request: Request) -> None:
 
 @router.get("/v3/users")
 async def list_users(request: Request) -> Response:
-    await _admin(request, "list_users")
+    await require_admin_or_system_reader(request, "list_users")
     q = request.query_params
     async with runtime(request).sessionmaker() as db:
         users = await identity_admin.list_users(
@@ -200,7 +196,7 @@ async def list_users(request: Request) -> Response:
 
 @router.post("/v3/users")
 async def create_user(request: Request) -> Response:
-    caller = await _admin(request, "create_user")
+    caller = await require_admin(request, "create_user")
     body = schemas.check(schemas.USER_CREATE, await read_json(request))["user"]
     async with runtime(request).transaction() as db:
         user = await identity_admin.create_user(
@@ -224,7 +220,7 @@ async def show_user(request: Request, user_id: str) -> Response:
 
 @router.patch("/v3/users/{user_id}")
 async def update_user(request: Request, user_id: str) -> Response:
-    await _admin(request, "update_user")
+    await require_admin(request, "update_user")
     body = schemas.check(schemas.USER_UPDATE, await read_json(request))["user"]
     if "description" in body and body["description"] is None:
         body["description"] = ""
@@ -250,7 +246,7 @@ async def change_password(request: Request, user_id: str) -> Response:
 
 @router.delete("/v3/users/{user_id}")
 async def delete_user(request: Request, user_id: str) -> Response:
-    await _admin(request, "delete_user")
+    await require_admin(request, "delete_user")
     async with runtime(request).transaction() as db:
         await identity_admin.delete_user(db, user_id)
     _forget_cached_tokens(request)
@@ -273,7 +269,7 @@ async def list_user_projects(request: Request, user_id: str) -> Response:
 
 @router.get("/v3/roles")
 async def list_roles(request: Request) -> Response:
-    await _admin(request, "list_roles")
+    await require_admin_or_system_reader(request, "list_roles")
     async with runtime(request).sessionmaker() as db:
         roles = await identity_admin.list_roles(db, name=request.query_params.get("name"))
     if request.query_params.get("domain_id"):
@@ -284,7 +280,7 @@ async def list_roles(request: Request) -> Response:
 
 @router.post("/v3/roles")
 async def create_role(request: Request) -> Response:
-    await _admin(request, "create_role")
+    await require_admin(request, "create_role")
     body = schemas.check(schemas.ROLE_CREATE, await read_json(request))["role"]
     async with runtime(request).transaction() as db:
         role = await identity_admin.create_role(
@@ -295,7 +291,7 @@ async def create_role(request: Request) -> Response:
 
 @router.get("/v3/roles/{role_id}")
 async def show_role(request: Request, role_id: str) -> Response:
-    await _admin(request, "get_role")
+    await require_admin_or_system_reader(request, "get_role")
     async with runtime(request).sessionmaker() as db:
         role = await identity_admin.get_role(db, role_id)
     return _ok({"role": schemas.role_view(role, base_url(request))})
@@ -303,7 +299,7 @@ async def show_role(request: Request, role_id: str) -> Response:
 
 @router.delete("/v3/roles/{role_id}")
 async def delete_role(request: Request, role_id: str) -> Response:
-    await _admin(request, "delete_role")
+    await require_admin(request, "delete_role")
     async with runtime(request).transaction() as db:
         await identity_admin.delete_role(db, role_id)
     _forget_cached_tokens(request)
@@ -312,7 +308,7 @@ async def delete_role(request: Request, role_id: str) -> Response:
 
 @router.get("/v3/projects/{project_id}/users/{user_id}/roles")
 async def list_grants(request: Request, project_id: str, user_id: str) -> Response:
-    await _admin(request, "list_grants")
+    await require_admin_or_system_reader(request, "list_grants")
     async with runtime(request).sessionmaker() as db:
         roles = await identity_admin.project_user_roles(db, project_id=project_id, user_id=user_id)
     items = [schemas.role_view(r, base_url(request)) for r in roles]
@@ -321,7 +317,7 @@ async def list_grants(request: Request, project_id: str, user_id: str) -> Respon
 
 @router.put("/v3/projects/{project_id}/users/{user_id}/roles/{role_id}")
 async def create_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
-    await _admin(request, "create_grant")
+    await require_admin(request, "create_grant")
     async with runtime(request).transaction() as db:
         await identity_admin.grant_role(db, project_id=project_id, user_id=user_id, role_id=role_id)
     return Response(status_code=204)
@@ -330,7 +326,7 @@ async def create_grant(request: Request, project_id: str, user_id: str, role_id:
 @router.api_route("/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
                   methods=["GET", "HEAD"])
 async def check_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
-    await _admin(request, "check_grant")
+    await require_admin_or_system_reader(request, "check_grant")
     async with runtime(request).sessionmaker() as db:
         await identity_admin.check_grant(
             db, project_id=project_id, user_id=user_id, role_id=role_id
@@ -340,7 +336,7 @@ async def check_grant(request: Request, project_id: str, user_id: str, role_id: 
 
 @router.delete("/v3/projects/{project_id}/users/{user_id}/roles/{role_id}")
 async def revoke_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
-    await _admin(request, "revoke_grant")
+    await require_admin(request, "revoke_grant")
     async with runtime(request).transaction() as db:
         await identity_admin.revoke_role(
             db, project_id=project_id, user_id=user_id, role_id=role_id
@@ -351,7 +347,7 @@ async def revoke_grant(request: Request, project_id: str, user_id: str, role_id:
 
 @router.get("/v3/role_assignments")
 async def list_role_assignments(request: Request) -> Response:
-    await _admin(request, "list_role_assignments")
+    await require_admin_or_system_reader(request, "list_role_assignments")
     q = request.query_params
     base = base_url(request)
     # Only direct user grants on projects and on the system exist: filters for

@@ -12,17 +12,21 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.identity import schemas
-from cinderlite.api.identity.catalog import check_reader
-from cinderlite.api.identity.deps import base_url, current_caller, runtime, self_url
+from cinderlite.api.identity.deps import (
+    base_url,
+    require_admin,
+    require_admin_or_system_reader,
+    runtime,
+    self_url,
+)
 from cinderlite.services import identity_admin
-from cinderlite.services.identity_admin import check_admin
 
 router = APIRouter()
 
 
 @router.api_route("/v3/system/users/{user_id}/roles", methods=["GET", "HEAD"])
 async def list_system_grants(request: Request, user_id: str) -> Response:
-    check_reader(await current_caller(request), "list_system_grants_for_user")
+    await require_admin_or_system_reader(request, "list_system_grants_for_user")
     async with runtime(request).sessionmaker() as db:
         roles = await identity_admin.system_user_roles(db, user_id=user_id)
     items = [schemas.role_view(r, base_url(request)) for r in roles]
@@ -31,7 +35,7 @@ async def list_system_grants(request: Request, user_id: str) -> Response:
 
 @router.api_route("/v3/system/users/{user_id}/roles/{role_id}", methods=["GET", "HEAD"])
 async def check_system_grant(request: Request, user_id: str, role_id: str) -> Response:
-    check_reader(await current_caller(request), "check_system_grant_for_user")
+    await require_admin_or_system_reader(request, "check_system_grant_for_user")
     async with runtime(request).sessionmaker() as db:
         await identity_admin.check_system_grant(db, user_id=user_id, role_id=role_id)
     return Response(status_code=204)
@@ -39,7 +43,7 @@ async def check_system_grant(request: Request, user_id: str, role_id: str) -> Re
 
 @router.put("/v3/system/users/{user_id}/roles/{role_id}")
 async def create_system_grant(request: Request, user_id: str, role_id: str) -> Response:
-    check_admin(await current_caller(request), "create_system_grant_for_user")
+    await require_admin(request, "create_system_grant_for_user")
     async with runtime(request).transaction() as db:
         await identity_admin.grant_system_role(db, user_id=user_id, role_id=role_id)
     return Response(status_code=204)
@@ -47,7 +51,7 @@ async def create_system_grant(request: Request, user_id: str, role_id: str) -> R
 
 @router.delete("/v3/system/users/{user_id}/roles/{role_id}")
 async def revoke_system_grant(request: Request, user_id: str, role_id: str) -> Response:
-    check_admin(await current_caller(request), "revoke_system_grant_for_user")
+    await require_admin(request, "revoke_system_grant_for_user")
     async with runtime(request).transaction() as db:
         await identity_admin.revoke_system_role(db, user_id=user_id, role_id=role_id)
     runtime(request).validator.clear()
