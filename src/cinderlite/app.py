@@ -12,7 +12,7 @@ import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -25,20 +25,15 @@ from starlette.middleware import Middleware
 from starlette.responses import Response
 
 from cinderlite.api.faults import cinder_fault, glance_error, keystone_error
+from cinderlite.api.identity.deps import IdentityApi
 from cinderlite.api.middleware import RequestIdMiddleware
 from cinderlite.api.protocol import TIMEOUT_MESSAGE
 from cinderlite.api.requests import BAD_TEXT, TextGuardMiddleware
 from cinderlite.config import Settings
 from cinderlite.db import migrate
-from cinderlite.db.checkpoint import Checkpointer
+from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
-from cinderlite.db.session import (
-    Transactions,
-    create_engine,
-    create_sessionmaker,
-    is_sqlite,
-    use_batch_scheduling,
-)
+from cinderlite.db.session import Transactions, use_batch_scheduling
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
@@ -54,50 +49,57 @@ T = TypeVar("T")
 
 @dataclass
 class Runtime:
+    """What the wiring built for one process: started and stopped by `serve`,
+    `cinderlite worker` and the tests. Services and APIs never see it: each gets
+    the narrow parts it needs, handed over below."""
+
     settings: Settings
-    engine: AsyncEngine
-    # Sessions for reading (and single-statement writes): deferred transactions.
-    sessionmaker: async_sessionmaker[AsyncSession]
-    # Write transactions (`transaction()`, `run_in_transaction()`) and synchronous
-    # reads (`run_read()`); on SQLite writes take the lock at BEGIN and run one
-    # at a time in this process (db/session.py Transactions).
-    transactions: Transactions
-    # Inline single-row reader for hot GET paths (SQLite only; None otherwise).
-    reader: SqliteReader | None
+    db: Database
     validator: TokenValidator
     policy: Policy
     volumes: VolumeBackend
     images: ImageStore
     jobs: JobRunner
-    extra: dict[str, Any] = field(default_factory=dict)
+    identity_api: IdentityApi
+
+    # Shortcuts for tests and start-up code that work on the database directly.
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.db.engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.db.sessionmaker
+
+    @property
+    def transactions(self) -> Transactions:
+        return self.db.transactions
+
+    @property
+    def reader(self) -> SqliteReader | None:
+        return self.db.reader
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
-        """A session in a write transaction: committed on success, rolled back on error.
-
-        Keep it short: on SQLite every other writer of the process waits for it.
-        """
-        return self.transactions()
+        return self.db.write()
 
     async def run_in_transaction(self, fn: Callable[[Session], T]) -> T:
-        """`fn(session)` in a write transaction, as one hand-off to the database
-        thread on SQLite; what `fn` raises rolls the transaction back."""
-        return await self.transactions.run(fn)
+        return await self.db.run(fn)
 
     async def run_read(self, fn: Callable[[Session], T]) -> T:
-        """`fn(session)` in a read transaction, as one hand-off on SQLite."""
-        return await self.transactions.read(fn)
+        return await self.db.run_read(fn)
 
 
-def _job_handlers(rt_ref: list[Runtime]) -> dict[str, Callable[..., Any]]:
+def _job_handlers(rt: Runtime) -> None:
     from cinderlite.services import upload_worker, volumes
 
     async def upload(ctx: Any) -> None:
-        await upload_worker.run_upload(rt_ref[0], ctx)
+        await upload_worker.run_upload(rt, ctx)
 
     async def fill(ctx: Any) -> None:
-        await volumes.run_fill(rt_ref[0], ctx)
+        await volumes.run_fill(rt, ctx)
 
-    return {"upload": upload, "fill": fill}
+    rt.jobs.register("upload", upload)
+    rt.jobs.register("fill", fill)
 
 
 @contextlib.asynccontextmanager
@@ -126,53 +128,41 @@ async def open_runtime(
     if changed:
         log.info("made %d files and directories under %s private (0600/0700)", changed,
                  settings.data_dir)
-    engine = create_engine(url)
-    sessionmaker = create_sessionmaker(engine)
-    write_engine = create_engine(url, immediate=True) if is_sqlite(url) else engine
-    transactions = Transactions(url, create_sessionmaker(write_engine), sessionmaker)
-    db_path = sqlite_path(url)
-    reader = SqliteReader(db_path) if db_path else None
-    checkpointer = Checkpointer(db_path) if db_path else None
-    if checkpointer is not None:
-        checkpointer.start()
-    rt_ref: list[Runtime] = []
-    rt = Runtime(
-        settings=settings,
-        engine=engine,
-        sessionmaker=sessionmaker,
-        transactions=transactions,
-        reader=reader,
-        validator=EmbeddedTokenValidator(
-            sessionmaker, notice=RevocationNotice(settings.data_dir / "revoked")
-        ),
-        policy=Policy(settings.policy_file or None),
-        volumes=FileVolumeBackend(settings.volumes_dir),
-        images=FileImageStore(settings.images_dir),
-        jobs=JobRunner(
-            transactions,
-            _job_handlers(rt_ref),
-            workers=settings.upload_workers,
-            lease_seconds=settings.job_lease_seconds,
-        ),
-    )
-    rt_ref.append(rt)
-    try:
-        yield rt
-    finally:
-        await rt.jobs.stop()
-        transactions.close()
-        if checkpointer is not None:
-            await asyncio.to_thread(checkpointer.stop)
-        await engine.dispose()
-        if write_engine is not engine:
-            await write_engine.dispose()
-        if reader is not None:
-            reader.close()
+    async with Database.open(url) as db:
+        validator = EmbeddedTokenValidator(
+            db.sessionmaker, notice=RevocationNotice(settings.data_dir / "revoked")
+        )
+        rt = Runtime(
+            settings=settings,
+            db=db,
+            validator=validator,
+            policy=Policy(settings.policy_file or None),
+            volumes=FileVolumeBackend(settings.volumes_dir),
+            images=FileImageStore(settings.images_dir),
+            jobs=JobRunner(
+                db.transactions,
+                workers=settings.upload_workers,
+                lease_seconds=settings.job_lease_seconds,
+            ),
+            identity_api=IdentityApi(
+                units=db,
+                validator=validator,
+                identity_url=settings.identity_url(),
+                max_request_body_bytes=settings.max_request_body_bytes,
+                token_lifetime_seconds=settings.token_lifetime_seconds,
+            ),
+        )
+        _job_handlers(rt)
+        try:
+            yield rt
+        finally:
+            await rt.jobs.stop()
 
 
 def _build(
     rt: Runtime,
     *,
+    state: Any = None,
     title: str,
     router: Any,
     render_error: Callable[[Request, ServiceError], Response],
@@ -184,6 +174,7 @@ def _build(
     app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None,
                   redirect_slashes=redirect_slashes)
     app.state.rt = rt
+    app.state.api = state
     app.include_router(router)
 
     @app.exception_handler(ServiceError)
@@ -213,6 +204,7 @@ def create_identity_app(rt: Runtime) -> FastAPI:
 
     return _build(
         rt,
+        state=rt.identity_api,
         title="cinderlite identity",
         router=routes.router,
         render_error=routes.render_error,

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,28 +110,8 @@ def _target(volume: Volume | VolumeRow) -> dict[str, object]:
     return {"project_id": volume.project_id, "user_id": volume.user_id}
 
 
-POLICY_MEMO_SECONDS = 5.0
-POLICY_MEMO_MAX = 4096
-
-
 def allows(rt: Runtime, caller: Caller, action: str, target: Mapping[str, object]) -> bool:
-    """rt.policy.allows, remembered for a few seconds per (action, caller, target).
-
-    oslo.policy re-checks its rule file on every enforce (about a millisecond);
-    on the hot GET path that cost would dominate. A changed policy file takes
-    effect within POLICY_MEMO_SECONDS.
-    """
-    memo: dict[Any, tuple[float, bool]] = rt.extra.setdefault("volume_policy_memo", {})
-    key = (action, caller, tuple(sorted(target.items())))
-    now = time.monotonic()
-    hit = memo.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    allowed = rt.policy.allows(caller, action, target)
-    if len(memo) >= POLICY_MEMO_MAX:
-        memo.clear()
-    memo[key] = (now + POLICY_MEMO_SECONDS, allowed)
-    return allowed
+    return rt.policy.allows(caller, action, target)
 
 
 def authorize(rt: Runtime, caller: Caller, action: str, target: Mapping[str, object]) -> None:

@@ -73,14 +73,14 @@ class JobRunner:
     def __init__(
         self,
         transactions: WriteRunner,
-        handlers: Mapping[str, JobHandler],
+        handlers: Mapping[str, JobHandler] | None = None,
         *,
         workers: int = 4,
         lease_seconds: int = 60,
         poll_seconds: float = 1.0,
     ) -> None:
         self._transactions = transactions
-        self._handlers = dict(handlers)
+        self._handlers = dict(handlers or {})
         self._workers = max(1, workers)
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
@@ -94,6 +94,10 @@ class JobRunner:
         self._running: dict[str, tuple[asyncio.Task[None], JobContext]] = {}
         self._cancel_requested: set[str] = set()
         self._stopping = False
+
+    def register(self, kind: str, handler: JobHandler) -> None:
+        """Run jobs of `kind` with `handler` (the wiring registers them before `start`)."""
+        self._handlers[kind] = handler
 
     # -- lifecycle ---------------------------------------------------------------
 

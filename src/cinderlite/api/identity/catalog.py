@@ -14,12 +14,12 @@ from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.identity import schemas
 from cinderlite.api.identity.deps import (
+    api,
     base_url,
     current_caller,
     read_json,
     require_admin,
     require_admin_or_system_reader,
-    runtime,
     self_url,
 )
 from cinderlite.db.models import Endpoint, Region, Service
@@ -119,7 +119,7 @@ def _ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
 @router.api_route("/v3/regions", methods=["GET", "HEAD"])
 async def list_regions(request: Request) -> Response:
     await current_caller(request)
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         found = await catalog.list_regions(
             db, parent_region_id=request.query_params.get("parent_region_id")
         )
@@ -130,7 +130,7 @@ async def list_regions(request: Request) -> Response:
 @router.api_route("/v3/regions/{region_id}", methods=["GET", "HEAD"])
 async def show_region(request: Request, region_id: str) -> Response:
     await current_caller(request)
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         region = await catalog.get_region(db, region_id)
     return _ok({"region": _region_view(region, base_url(request))})
 
@@ -143,7 +143,7 @@ async def _create_region(request: Request, region_id: str | None) -> Response:
             "Conflicting region IDs specified: "
             f"\"{region_id}\" != \"{body['id']}\""
         )
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         region = await catalog.create_region(
             db, region_id=region_id or body.get("id"), description=body.get("description") or "",
             parent_region_id=body.get("parent_region_id"),
@@ -171,7 +171,7 @@ async def update_region(request: Request, region_id: str) -> Response:
     values = {k: body[k] for k in ("description", "parent_region_id") if k in body}
     if "description" in values:
         values["description"] = values["description"] or ""
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         region = await catalog.update_region(db, region_id, values)
         view = _region_view(region, base_url(request))
     return _ok({"region": view})
@@ -180,7 +180,7 @@ async def update_region(request: Request, region_id: str) -> Response:
 @router.delete("/v3/regions/{region_id}")
 async def delete_region(request: Request, region_id: str) -> Response:
     await require_admin(request, "delete_region")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await catalog.delete_region(db, region_id)
     return Response(status_code=204)
 
@@ -192,7 +192,7 @@ async def delete_region(request: Request, region_id: str) -> Response:
 async def list_services(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_services")
     q = request.query_params
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         found = await catalog.list_services(db, type=q.get("type"), name=q.get("name"))
     items = [_service_view(s, base_url(request)) for s in found]
     return _ok(schemas.collection("services", items, self_url(request)))
@@ -201,7 +201,7 @@ async def list_services(request: Request) -> Response:
 @router.api_route("/v3/services/{service_id}", methods=["GET", "HEAD"])
 async def show_service(request: Request, service_id: str) -> Response:
     await require_admin_or_system_reader(request, "get_service")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         service = await catalog.get_service(db, service_id)
     return _ok({"service": _service_view(service, base_url(request))})
 
@@ -210,7 +210,7 @@ async def show_service(request: Request, service_id: str) -> Response:
 async def create_service(request: Request) -> Response:
     await require_admin(request, "create_service")
     body = schemas.check(SERVICE_CREATE, await read_json(request))["service"]
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         service = await catalog.create_service(
             db, type=body["type"], name=body.get("name") or "",
             description=body.get("description") or "", enabled=body.get("enabled", True),
@@ -227,7 +227,7 @@ async def update_service(request: Request, service_id: str) -> Response:
     for key in ("name", "description"):
         if key in values:
             values[key] = values[key] or ""
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         service = await catalog.update_service(db, service_id, values)
         view = _service_view(service, base_url(request))
     return _ok({"service": view})
@@ -236,7 +236,7 @@ async def update_service(request: Request, service_id: str) -> Response:
 @router.delete("/v3/services/{service_id}")
 async def delete_service(request: Request, service_id: str) -> Response:
     await require_admin(request, "delete_service")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await catalog.delete_service(db, service_id)
     return Response(status_code=204)
 
@@ -258,7 +258,7 @@ def _endpoint_values(body: dict[str, Any]) -> dict[str, Any]:
 async def list_endpoints(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_endpoints")
     q = request.query_params
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         found = await catalog.list_endpoints(
             db, service_id=q.get("service_id"), interface=q.get("interface"),
             region_id=q.get("region_id"),
@@ -270,7 +270,7 @@ async def list_endpoints(request: Request) -> Response:
 @router.api_route("/v3/endpoints/{endpoint_id}", methods=["GET", "HEAD"])
 async def show_endpoint(request: Request, endpoint_id: str) -> Response:
     await require_admin_or_system_reader(request, "get_endpoint")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         endpoint = await catalog.get_endpoint(db, endpoint_id)
     return _ok({"endpoint": _endpoint_view(endpoint, base_url(request))})
 
@@ -279,7 +279,7 @@ async def show_endpoint(request: Request, endpoint_id: str) -> Response:
 async def create_endpoint(request: Request) -> Response:
     await require_admin(request, "create_endpoint")
     body = _endpoint_values(schemas.check(ENDPOINT_CREATE, await read_json(request))["endpoint"])
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         endpoint = await catalog.create_endpoint(
             db, service_id=body["service_id"], interface=body["interface"], url=body["url"],
             region_id=body.get("region_id"), enabled=body.get("enabled", True),
@@ -292,7 +292,7 @@ async def create_endpoint(request: Request) -> Response:
 async def update_endpoint(request: Request, endpoint_id: str) -> Response:
     await require_admin(request, "update_endpoint")
     body = _endpoint_values(schemas.check(ENDPOINT_UPDATE, await read_json(request))["endpoint"])
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         endpoint = await catalog.update_endpoint(db, endpoint_id, body)
         view = _endpoint_view(endpoint, base_url(request))
     return _ok({"endpoint": view})
@@ -301,6 +301,6 @@ async def update_endpoint(request: Request, endpoint_id: str) -> Response:
 @router.delete("/v3/endpoints/{endpoint_id}")
 async def delete_endpoint(request: Request, endpoint_id: str) -> Response:
     await require_admin(request, "delete_endpoint")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await catalog.delete_endpoint(db, endpoint_id)
     return Response(status_code=204)

@@ -1,8 +1,9 @@
-"""Request helpers for the identity API: the runtime, the caller, the JSON body."""
+"""Request helpers for the identity API: its dependencies, the caller, the JSON body."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 
@@ -10,10 +11,9 @@ from cinderlite.api.middleware import remember_caller
 from cinderlite.api.requests import parse_json, read_body
 from cinderlite.domain.errors import Unauthenticated
 from cinderlite.domain.identity import Caller
+from cinderlite.services.auth import TokenValidator
 from cinderlite.services.identity_admin import check_admin, check_admin_or_system_reader
-
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
+from cinderlite.services.units import Units
 
 MALFORMED_BODY = (
     "The server could not comply with the request since it is either malformed or "
@@ -21,8 +21,25 @@ MALFORMED_BODY = (
 )
 
 
-def runtime(request: Request) -> Runtime:
-    return request.app.state.rt  # type: ignore[no-any-return]
+@dataclass(frozen=True)
+class IdentityApi:
+    """What the identity API's routes use; the wiring (app.py) builds it.
+
+    Every route opens its unit of work itself (`units.read()` / `units.write()`)
+    and hands it to the services (services/identity*.py, services/catalog.py):
+    a write request is applied completely or not at all.
+    """
+
+    units: Units
+    validator: TokenValidator
+    identity_url: str
+    max_request_body_bytes: int
+    token_lifetime_seconds: int
+
+
+def api(request: Request) -> IdentityApi:
+    deps: IdentityApi = request.app.state.api
+    return deps
 
 
 async def current_caller(request: Request) -> Caller:
@@ -30,7 +47,7 @@ async def current_caller(request: Request) -> Caller:
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthenticated()
-    caller = await runtime(request).validator.validate(token)
+    caller = await api(request).validator.validate(token)
     remember_caller(request, caller)
     return caller
 
@@ -51,7 +68,7 @@ async def require_admin_or_system_reader(request: Request, op: str) -> Caller:
 async def read_json(request: Request) -> Any:
     """The request body as JSON: TooLarge (413) past max_request_body_bytes,
     MalformedRequest (400) when it is not JSON, BadText (400) for bad strings."""
-    raw = await read_body(request, runtime(request).settings.max_request_body_bytes)
+    raw = await read_body(request, api(request).max_request_body_bytes)
     return parse_json(raw, malformed=MALFORMED_BODY)
 
 
@@ -63,7 +80,7 @@ def is_true(value: str | None) -> bool:
 
 
 def base_url(request: Request) -> str:
-    return runtime(request).settings.identity_url()
+    return api(request).identity_url
 
 
 def self_url(request: Request) -> str:

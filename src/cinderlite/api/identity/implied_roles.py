@@ -16,10 +16,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.identity.deps import (
+    api,
     base_url,
     require_admin,
     require_admin_or_system_reader,
-    runtime,
 )
 from cinderlite.db.models import Role
 from cinderlite.services import identity_admin
@@ -40,7 +40,7 @@ def _inference(found: Inference, base: str, *, one: bool) -> dict[str, Any]:
 @router.api_route("/v3/roles/{prior_role_id}/implies", methods=["GET", "HEAD"])
 async def list_implied_roles(request: Request, prior_role_id: str) -> Response:
     await require_admin_or_system_reader(request, "list_implied_roles")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         found = await identity_admin.implied_roles_of(db, prior_role_id)
     base = base_url(request)
     return JSONResponse({
@@ -54,16 +54,16 @@ async def create_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
     await require_admin(request, "create_implied_role")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         found = await identity_admin.create_implied_role(db, prior_role_id, implied_role_id)
-    runtime(request).validator.clear()
+    api(request).validator.clear()
     return _one(request, found, 201)
 
 
 @router.get("/v3/roles/{prior_role_id}/implies/{implied_role_id}")
 async def get_implied_role(request: Request, prior_role_id: str, implied_role_id: str) -> Response:
     await require_admin_or_system_reader(request, "get_implied_role")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         found = await identity_admin.implied_role(db, prior_role_id, implied_role_id)
     return _one(request, found, 200)
 
@@ -73,7 +73,7 @@ async def check_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
     await require_admin_or_system_reader(request, "check_implied_role")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         await identity_admin.implied_role(db, prior_role_id, implied_role_id)
     return Response(status_code=204)  # Keystone answers HEAD with 204, not 200
 
@@ -83,16 +83,16 @@ async def delete_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
     await require_admin(request, "delete_implied_role")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await identity_admin.delete_implied_role(db, prior_role_id, implied_role_id)
-    runtime(request).validator.clear()
+    api(request).validator.clear()
     return Response(status_code=204)
 
 
 @router.api_route("/v3/role_inferences", methods=["GET", "HEAD"])
 async def list_role_inferences(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_role_inference_rules")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         found = await identity_admin.role_inferences(db)
     base = base_url(request)
     return JSONResponse({"role_inferences": [_inference(f, base, one=False) for f in found]})

@@ -1,7 +1,7 @@
 """HTTP routes of the identity API (Keystone v3 subset): version documents and
 the admin resources (domains, projects, users, roles, grants, role assignments).
 
-Every write runs in one transaction (`rt.transaction()`): a crash or an error
+Every write runs in one unit of work (`api(request).units.write()`): a crash or an error
 halfway rolls all of it back, so a request is applied completely or not at all.
 Token routes live in tokens.py.
 """
@@ -16,13 +16,13 @@ from starlette.responses import JSONResponse, Response
 from cinderlite.api.faults import GENERIC_500, KEYSTONE_STATUS, keystone_error, status_for
 from cinderlite.api.identity import catalog, implied_roles, schemas, system, tokens
 from cinderlite.api.identity.deps import (
+    api,
     base_url,
     current_caller,
     is_true,
     read_json,
     require_admin,
     require_admin_or_system_reader,
-    runtime,
     self_url,
 )
 from cinderlite.domain.errors import InvalidRequest, ServiceError, Unauthenticated
@@ -41,7 +41,7 @@ def render_error(request: Request, exc: ServiceError) -> Response:
     status = status_for(exc, KEYSTONE_STATUS)
     headers = None
     if isinstance(exc, Unauthenticated):
-        headers = {"WWW-Authenticate": f'Keystone uri="{runtime(request).settings.identity_url()}"'}
+        headers = {"WWW-Authenticate": f'Keystone uri="{api(request).identity_url}"'}
     return keystone_error(status, exc.message, headers)
 
 
@@ -89,7 +89,7 @@ def _ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
 @router.get("/v3/domains")
 async def list_domains(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_domains")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         domains = await identity_admin.list_domains(
             db, name=request.query_params.get("name")
         )
@@ -102,7 +102,7 @@ async def show_domain(request: Request, domain_id: str) -> Response:
     caller = await current_caller(request)
     if caller.project_domain_id != domain_id:
         check_admin(caller, "get_domain")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         domain = await identity_admin.get_domain(db, domain_id)
     return _ok({"domain": schemas.domain_view(domain, base_url(request))})
 
@@ -114,7 +114,7 @@ async def show_domain(request: Request, domain_id: str) -> Response:
 async def list_projects(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_projects")
     q = request.query_params
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         projects = await identity_admin.list_projects(
             db, name=q.get("name"), domain_id=q.get("domain_id")
         )
@@ -133,7 +133,7 @@ async def create_project(request: Request) -> Response:
     parent_id = body.get("parent_id")
     if parent_id and parent_id != domain_id:
         raise InvalidRequest("Hierarchical projects are not supported.")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         project = await identity_admin.create_project(
             db, name=body["name"], domain_id=domain_id,
             description=body.get("description") or "", enabled=body.get("enabled", True),
@@ -146,7 +146,7 @@ async def show_project(request: Request, project_id: str) -> Response:
     caller = await current_caller(request)
     if caller.project_id != project_id:
         check_admin(caller, "get_project")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         project = await identity_admin.get_project(db, project_id)
     return _ok({"project": schemas.project_view(project, base_url(request))})
 
@@ -157,7 +157,7 @@ async def update_project(request: Request, project_id: str) -> Response:
     body = schemas.check(schemas.PROJECT_UPDATE, await read_json(request))["project"]
     if "description" in body and body["description"] is None:
         body["description"] = ""
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         project = await identity_admin.update_project(db, project_id, body)
     _forget_cached_tokens(request)
     return _ok({"project": schemas.project_view(project, base_url(request))})
@@ -166,7 +166,7 @@ async def update_project(request: Request, project_id: str) -> Response:
 @router.delete("/v3/projects/{project_id}")
 async def delete_project(request: Request, project_id: str) -> Response:
     await require_admin(request, "delete_project")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await identity_admin.delete_project(db, project_id)
     _forget_cached_tokens(request)
     return Response(status_code=204)
@@ -175,7 +175,7 @@ async def delete_project(request: Request, project_id: str) -> Response:
 def _forget_cached_tokens(request: Request) -> None:
     """After a change that can invalidate other tokens (a user disabled or deleted, a
     role revoked), drop the validator's cache so the change applies at once."""
-    runtime(request).validator.clear()
+    api(request).validator.clear()
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def _forget_cached_tokens(request: Request) -> None:
 async def list_users(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_users")
     q = request.query_params
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         users = await identity_admin.list_users(
             db, name=q.get("name"), domain_id=q.get("domain_id")
         )
@@ -198,7 +198,7 @@ async def list_users(request: Request) -> Response:
 async def create_user(request: Request) -> Response:
     caller = await require_admin(request, "create_user")
     body = schemas.check(schemas.USER_CREATE, await read_json(request))["user"]
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         user = await identity_admin.create_user(
             db, name=body["name"],
             domain_id=body.get("domain_id") or caller.project_domain_id or DEFAULT_DOMAIN_ID,
@@ -213,7 +213,7 @@ async def create_user(request: Request) -> Response:
 async def show_user(request: Request, user_id: str) -> Response:
     caller = await current_caller(request)
     check_admin_or_self(caller, "get_user", user_id)
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         user = await identity_admin.get_user(db, user_id)
     return _ok({"user": schemas.user_view(user, base_url(request))})
 
@@ -224,7 +224,7 @@ async def update_user(request: Request, user_id: str) -> Response:
     body = schemas.check(schemas.USER_UPDATE, await read_json(request))["user"]
     if "description" in body and body["description"] is None:
         body["description"] = ""
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         user = await identity_admin.update_user(db, user_id, body)
     _forget_cached_tokens(request)
     return _ok({"user": schemas.user_view(user, base_url(request))})
@@ -236,7 +236,7 @@ async def change_password(request: Request, user_id: str) -> Response:
     caller = await current_caller(request)
     check_admin_or_self(caller, "change_password", user_id)
     body = schemas.check(schemas.PASSWORD_CHANGE, await read_json(request))["user"]
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await identity_admin.change_password(
             db, user_id, original_password=body["original_password"], password=body["password"]
         )
@@ -247,7 +247,7 @@ async def change_password(request: Request, user_id: str) -> Response:
 @router.delete("/v3/users/{user_id}")
 async def delete_user(request: Request, user_id: str) -> Response:
     await require_admin(request, "delete_user")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await identity_admin.delete_user(db, user_id)
     _forget_cached_tokens(request)
     return Response(status_code=204)
@@ -257,7 +257,7 @@ async def delete_user(request: Request, user_id: str) -> Response:
 async def list_user_projects(request: Request, user_id: str) -> Response:
     caller = await current_caller(request)
     check_admin_or_self(caller, "list_user_projects", user_id)
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         projects = await identity_admin.user_projects(db, user_id)
     base = base_url(request)
     items = [schemas.project_view(p, base) for p in _enabled_filter(request, projects)]
@@ -270,7 +270,7 @@ async def list_user_projects(request: Request, user_id: str) -> Response:
 @router.get("/v3/roles")
 async def list_roles(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_roles")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         roles = await identity_admin.list_roles(db, name=request.query_params.get("name"))
     if request.query_params.get("domain_id"):
         roles = []  # every role here is global; none belongs to a domain
@@ -282,7 +282,7 @@ async def list_roles(request: Request) -> Response:
 async def create_role(request: Request) -> Response:
     await require_admin(request, "create_role")
     body = schemas.check(schemas.ROLE_CREATE, await read_json(request))["role"]
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         role = await identity_admin.create_role(
             db, name=body["name"], description=body.get("description") or ""
         )
@@ -292,7 +292,7 @@ async def create_role(request: Request) -> Response:
 @router.get("/v3/roles/{role_id}")
 async def show_role(request: Request, role_id: str) -> Response:
     await require_admin_or_system_reader(request, "get_role")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         role = await identity_admin.get_role(db, role_id)
     return _ok({"role": schemas.role_view(role, base_url(request))})
 
@@ -300,7 +300,7 @@ async def show_role(request: Request, role_id: str) -> Response:
 @router.delete("/v3/roles/{role_id}")
 async def delete_role(request: Request, role_id: str) -> Response:
     await require_admin(request, "delete_role")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await identity_admin.delete_role(db, role_id)
     _forget_cached_tokens(request)
     return Response(status_code=204)
@@ -309,7 +309,7 @@ async def delete_role(request: Request, role_id: str) -> Response:
 @router.get("/v3/projects/{project_id}/users/{user_id}/roles")
 async def list_grants(request: Request, project_id: str, user_id: str) -> Response:
     await require_admin_or_system_reader(request, "list_grants")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         roles = await identity_admin.project_user_roles(db, project_id=project_id, user_id=user_id)
     items = [schemas.role_view(r, base_url(request)) for r in roles]
     return _ok(schemas.collection("roles", items, self_url(request)))
@@ -318,7 +318,7 @@ async def list_grants(request: Request, project_id: str, user_id: str) -> Respon
 @router.put("/v3/projects/{project_id}/users/{user_id}/roles/{role_id}")
 async def create_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
     await require_admin(request, "create_grant")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await identity_admin.grant_role(db, project_id=project_id, user_id=user_id, role_id=role_id)
     return Response(status_code=204)
 
@@ -327,7 +327,7 @@ async def create_grant(request: Request, project_id: str, user_id: str, role_id:
                   methods=["GET", "HEAD"])
 async def check_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
     await require_admin_or_system_reader(request, "check_grant")
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         await identity_admin.check_grant(
             db, project_id=project_id, user_id=user_id, role_id=role_id
         )
@@ -337,7 +337,7 @@ async def check_grant(request: Request, project_id: str, user_id: str, role_id: 
 @router.delete("/v3/projects/{project_id}/users/{user_id}/roles/{role_id}")
 async def revoke_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
     await require_admin(request, "revoke_grant")
-    async with runtime(request).transaction() as db:
+    async with api(request).units.write() as db:
         await identity_admin.revoke_role(
             db, project_id=project_id, user_id=user_id, role_id=role_id
         )
@@ -358,7 +358,7 @@ async def list_role_assignments(request: Request) -> Response:
     ):
         return _ok(schemas.collection("role_assignments", [], self_url(request)))
     system_only = q.get("scope.system") == "all"
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         found = await identity_admin.list_assignments(
             db, user_id=q.get("user.id"), project_id=q.get("scope.project.id"),
             role_id=q.get("role.id"), effective="effective" in q,

@@ -14,11 +14,11 @@ from starlette.responses import JSONResponse, Response
 
 from cinderlite.api.identity import schemas
 from cinderlite.api.identity.deps import (
+    api,
     base_url,
     current_caller,
     is_true,
     read_json,
-    runtime,
     self_url,
 )
 from cinderlite.domain.errors import NotFound
@@ -29,7 +29,7 @@ router = APIRouter()
 
 async def _catalog(request: Request, *, project_id: str | None,
                    user_id: str) -> list[dict[str, Any]]:
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         return await catalog.token_catalog(db, project_id=project_id, user_id=user_id)
 
 
@@ -53,14 +53,14 @@ async def _token_response(
 @router.post("/v3/auth/tokens")
 async def issue_token(request: Request) -> Response:
     req = schemas.parse_auth(await read_json(request))
-    rt = runtime(request)
+    deps = api(request)
     # The password check (Argon2) reads only; the write transaction re-checks
     # and inserts, so the write lock is held for milliseconds, not ~0.1 s.
-    async with rt.sessionmaker() as db:
+    async with deps.units.read() as db:
         verified = await identity.verify_auth(db, req)
-    async with rt.transaction() as db:
+    async with deps.units.write() as db:
         issued, info = await identity.issue_verified(
-            db, verified, lifetime_seconds=rt.settings.token_lifetime_seconds
+            db, verified, lifetime_seconds=deps.token_lifetime_seconds
         )
     return await _token_response(request, info, 201, issued.token)
 
@@ -77,7 +77,7 @@ async def validate_token(request: Request) -> Response:
     caller = await current_caller(request)
     subject = _subject(request)
     op = "check_token" if request.method == "HEAD" else "validate_token"
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         info = await identity.describe_token(db, token=subject)
     identity_admin.check_admin_or_self(caller, op, info.user.id)
     if request.method == "HEAD":
@@ -89,19 +89,19 @@ async def validate_token(request: Request) -> Response:
 async def revoke_token(request: Request) -> Response:
     caller = await current_caller(request)
     subject = _subject(request)
-    rt = runtime(request)
-    async with rt.transaction() as db:
+    deps = api(request)
+    async with deps.units.write() as db:
         info = await identity.describe_token(db, token=subject)
         identity_admin.check_admin_or_self(caller, "revoke_token", info.user.id)
         await identity.revoke_token(db, token=subject)
-    rt.validator.forget(subject)
+    deps.validator.forget(subject)
     return Response(status_code=204)
 
 
 @router.get("/v3/auth/projects")
 async def auth_projects(request: Request) -> Response:
     caller = await current_caller(request)
-    async with runtime(request).sessionmaker() as db:
+    async with api(request).units.read() as db:
         projects = await identity_admin.user_projects(db, caller.user_id)
     base = base_url(request)
     items = [schemas.project_view(p, base) for p in projects if p.enabled]
