@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from starlette.responses import Response
 
+from cinderlite.api.volume import schemas, views
 from cinderlite.api.volume.context import VolumeContext
-from cinderlite.db.models import VolumeType
 from cinderlite.domain.errors import InvalidRequest
 from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest, UploadStarted
@@ -27,10 +26,7 @@ if TYPE_CHECKING:
 
 ACTION = "os-volume_upload_image"
 
-# cinder/api/validation/parameter_types.py :: boolean (JSON booleans or these strings).
-TRUE_STRINGS = ["True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t"]
-FALSE_STRINGS = ["False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no", "n", "f"]
-BOOLEAN = {"type": ["boolean", "string"], "enum": [True, *TRUE_STRINGS, False, *FALSE_STRINGS]}
+BOOLEAN = schemas.boolean
 
 V3_DISK_FORMATS = ["raw", "vmdk", "vdi", "qcow2", "vhd", "vhdx", "ploop"]
 # The /v2 contract's list; `iso` is accepted and checked against the data after the 202.
@@ -116,18 +112,12 @@ def validate(body: dict[str, Any], key: str) -> None:
         raise InvalidRequest(error.message)
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value) in TRUE_STRINGS
-
-
 def parse_request(ctx: VolumeContext, body: object, *, enable_force_upload: bool) -> UploadRequest:
     """Validate the action body for the context's API and version; apply defaults."""
     key = "v2" if ctx.api == "v2" else "v3.1" if ctx.version.at_least(3, 1) else "v3.0"
     validate({ACTION: body}, key)
     assert isinstance(body, dict)
-    force = _as_bool(body.get("force", False))
+    force = schemas.to_bool(body.get("force", False))
     if ctx.api == "v3" and not enable_force_upload:
         # Cinder enable_force_upload=False: force is silently ignored
         # (cinder/volume/api.py copy_volume_to_image).
@@ -137,7 +127,7 @@ def parse_request(ctx: VolumeContext, body: object, *, enable_force_upload: bool
     if key == "v3.1":
         # From 3.1 Cinder always sends these to Glance (cinder/volume/api.py).
         visibility = body.get("visibility", "private")
-        protected = _as_bool(body.get("protected", False))
+        protected = schemas.to_bool(body.get("protected", False))
     return UploadRequest(
         image_name=body["image_name"],
         disk_format=body.get("disk_format", "raw"),
@@ -146,38 +136,19 @@ def parse_request(ctx: VolumeContext, body: object, *, enable_force_upload: bool
     )
 
 
-def _timestamp(value: datetime | None) -> str | None:
-    # oslo jsonutils' format, no time zone: 2014-05-27T12:26:11.000000
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value is not None else None
-
-
-def volume_type_view(vt: VolumeType | None) -> dict[str, Any] | None:
-    if vt is None:
-        return None
-    return {
-        "id": vt.id, "name": vt.name, "description": vt.description, "is_public": vt.is_public,
-        "extra_specs": dict(vt.extra_specs or {}), "qos_specs_id": vt.qos_specs_id,
-        # Cinder stamps both at creation; a type made by an older release here
-        # has no updated_at and was never changed since it was created.
-        "created_at": _timestamp(vt.created_at),
-        "updated_at": _timestamp(vt.updated_at or vt.created_at),
-        "deleted": False, "deleted_at": None,
-    }
-
-
 def response_body(ctx: VolumeContext, started: UploadStarted) -> dict[str, Any]:
     """The 202 body: the /v2 contract's keys (docs/api-v2.md), Cinder's on /v3
     (cinder/api/contrib/volume_actions.py _volume_upload_image)."""
     volume, image = started.volume, started.image
     body: dict[str, Any] = {
         "id": volume.id,
-        "updated_at": _timestamp(volume.updated_at),
+        "updated_at": views.timestamp(volume.updated_at),
         "status": "uploading",
         "display_description": volume.description,
         "size": volume.size,
         "volume_type": (
             (started.volume_type.name if started.volume_type else None)
-            if ctx.api == "v2" else volume_type_view(started.volume_type)
+            if ctx.api == "v2" else views.volume_type_object(started.volume_type)
         ),
         "image_id": image.id,
         "container_format": image.container_format,

@@ -99,7 +99,7 @@ def volume(
     return body
 
 
-def volume_type(vtype: VolumeType, ctx: VolumeContext) -> dict[str, Any]:
+def _type_fields(vtype: VolumeType) -> dict[str, Any]:
     return {
         "id": vtype.id,
         "name": vtype.name,
@@ -107,5 +107,25 @@ def volume_type(vtype: VolumeType, ctx: VolumeContext) -> dict[str, Any]:
         "is_public": vtype.is_public,
         "extra_specs": dict(vtype.extra_specs or {}),
         "qos_specs_id": vtype.qos_specs_id,
-        "os-volume-type-access:is_public": vtype.is_public,
     }
+
+
+def volume_type(vtype: VolumeType, ctx: VolumeContext) -> dict[str, Any]:
+    """A type as the types API shows it (cinder/api/v2/views/types.py)."""
+    return {**_type_fields(vtype), "os-volume-type-access:is_public": vtype.is_public}
+
+
+def volume_type_object(vtype: VolumeType | None) -> dict[str, Any] | None:
+    """A volume's type as the upload action's 202 carries it on /v3: the whole
+    object, timestamps included (cinder/api/contrib/volume_actions.py)."""
+    if vtype is None:
+        return None
+    return {
+        **_type_fields(vtype),
+        # Cinder stamps both at creation; a type made by an older release here
+        # has no updated_at and was never changed since it was created.
+        "created_at": timestamp(vtype.created_at),
+        "updated_at": timestamp(vtype.updated_at or vtype.created_at),
+        "deleted": False, "deleted_at": None,
+    }
+
