@@ -102,8 +102,9 @@ $(TEMPEST_VENV)/.installed: $(TEMPEST_LOCK)
 test-tempest: install-dev qemu-img $(TEMPEST_VENV)/.installed ## the Tempest conformance gate (about 1 min)
 	$(BIN)/python -m tests.tempest.gate --tempest $(TEMPEST_VENV)/bin $(TEMPEST_ARGS)
 
-lint: install-dev ## ruff
+lint: install-dev ## ruff, then the layer rules of [tool.importlinter] in pyproject.toml
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 fmt: install-dev ## ruff format and fixes
 	$(BIN)/ruff check --fix src tests bench
@@ -140,4 +141,4 @@ lock-tempest: ## re-pin Tempest (TEMPEST_VERSION, default 47.0.0) into tests/tem
 	/tmp/cinderlite-lock-tempest/bin/pip freeze > $(TEMPEST_LOCK)
 
 clean: ## remove the virtualenvs (keeps ./data)
-	rm -rf $(VENV) $(TEMPEST_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TEMPEST_VENV) .pytest_cache .mypy_cache .ruff_cache .grimp_cache .import_linter_cache
