@@ -110,10 +110,10 @@ fmt: install-dev ## ruff format and fixes
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-typecheck: install-dev ## mypy
+typecheck: install-dev ## mypy, strict ([tool.mypy] in pyproject.toml)
 	$(BIN)/mypy src
 
-check: lint test ## what CI runs
+check: lint typecheck test ## what CI runs
 
 # Extra options: make bench BENCH_ARGS="--cases sparse25 --repeat 3" (see docs/benchmarks.md)
 bench: install-dev qemu-img ## data-path benchmark: our upload times against the hashing/qemu-img floors

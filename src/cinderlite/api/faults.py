@@ -82,7 +82,7 @@ GENERIC_500 = (
 def status_for(exc: e.ServiceError, table: Mapping[type[e.ServiceError], int]) -> int:
     for cls in type(exc).__mro__:
         if cls in table:
-            return table[cls]  # type: ignore[index]
+            return table[cls]
     return 500
 
 

@@ -126,7 +126,7 @@ class _VolumeShare(Progress):
         self._scale = volume.total / total if total else 1.0
         super().__init__(total)
 
-    @property  # type: ignore[override]
+    @property
     def done(self) -> int:
         return self._done
 

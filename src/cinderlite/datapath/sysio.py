@@ -51,7 +51,7 @@ def start_writeback(fd: int, offset: int, length: int) -> bool:
     """
     if _sync_file_range is None or length <= 0:
         return False
-    return _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0
+    return bool(_sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0)
 
 
 def lower_io_priority(tid: int = 0, level: int = 7) -> bool:
@@ -59,7 +59,7 @@ def lower_io_priority(tid: int = 0, level: int = 7) -> bool:
     if _IOPRIO_SET is None:
         return False
     value = (_IOPRIO_CLASS_BE << _IOPRIO_CLASS_SHIFT) | level
-    return _LIBC.syscall(_IOPRIO_SET, _IOPRIO_WHO_PROCESS, tid, value) == 0
+    return bool(_LIBC.syscall(_IOPRIO_SET, _IOPRIO_WHO_PROCESS, tid, value) == 0)
 
 
 def lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:

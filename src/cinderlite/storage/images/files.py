@@ -112,7 +112,7 @@ class FileImageStore:
         d = await hasher.aresult()
         return StoredImage(d.size, d.checksum, d.os_hash_algo, d.os_hash_value)
 
-    async def read(  # type: ignore[override]
+    async def read(
         self, image_id: str, chunk_size: int = 1 << 20
     ) -> AsyncIterator[bytes]:
         fh = await asyncio.to_thread(open, self.path(image_id), "rb")

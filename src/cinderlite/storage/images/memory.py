@@ -62,7 +62,7 @@ class MemoryImageStore:
         d = await hasher.aresult()
         return StoredImage(d.size, d.checksum, d.os_hash_algo, d.os_hash_value)
 
-    async def read(  # type: ignore[override]
+    async def read(
         self, image_id: str, chunk_size: int = 1 << 20
     ) -> AsyncIterator[bytes]:
         blob = self.data[image_id]

@@ -43,7 +43,7 @@ class FileVolumeBackend:
     async def exists(self, volume_id: str) -> bool:
         return self.path(volume_id).exists()
 
-    async def read(self, volume_id: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def read(self, volume_id: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         fh = await asyncio.to_thread(open, self.path(volume_id), "rb")
         try:
             while True:
