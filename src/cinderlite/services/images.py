@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,24 +34,13 @@ from cinderlite.domain.errors import (
     TooLarge,
 )
 from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, Caller
+from cinderlite.domain.images import ImageStatus
 from cinderlite.storage.images.base import ImageStore, StoredImage
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
 
 log = logging.getLogger(__name__)
-
-
-class ImageStatus(StrEnum):
-    QUEUED = "queued"
-    SAVING = "saving"
-    ACTIVE = "active"
-    KILLED = "killed"
-    DELETED = "deleted"
-    PENDING_DELETE = "pending_delete"
-    DEACTIVATED = "deactivated"
-    UPLOADING = "uploading"
-    IMPORTING = "importing"
 
 
 # Glance [image_format] defaults.
