@@ -13,11 +13,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember, Job, Volume, VolumeAttachment, VolumeType
+from cinderlite.domain.transitions import Transition
+from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 
 DEFAULT_TYPE_NAME = "__DEFAULT__"
 DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
@@ -355,19 +357,35 @@ def _after_marker(marker: Volume | VolumeRow, keys: Sequence[tuple[str, str]]) -
     return or_(*clauses) if clauses else Volume.id.is_(None)
 
 
+def cas_stmt(
+    volume_id: str, rule: Transition[VolumeStatus], *, now: datetime, target: Any = None,
+    **values: Any,
+) -> Update:
+    """The compare-and-swap every status change of a volume is built on:
+    `UPDATE volumes SET status = rule.target, updated_at = now, values...
+    WHERE id = volume_id AND status IN rule.source`.
+
+    `target`, an SQL expression, replaces `rule.target` when the statement
+    itself picks between transitions of the same source (the end of an upload).
+    """
+    return (
+        update(Volume)
+        .where(Volume.id == volume_id, Volume.status.in_(sorted(rule.source)))
+        .values(status=rule.target if target is None else target, updated_at=now, **values)
+    )
+
+
 async def transition(
-    db: AsyncSession, *, volume_id: str, expected: Collection[str], new: str,
-    now: datetime, values: dict[str, Any] | None = None,
-    expected_attach_status: Collection[str] | None = None,
+    db: AsyncSession, *, volume_id: str, rule: Transition[VolumeStatus], now: datetime,
+    values: dict[str, Any] | None = None,
+    expected_attach_status: Collection[AttachStatus] | None = None,
 ) -> bool:
-    """Compare-and-swap the status (and other columns); False if the row did not match."""
-    stmt = update(Volume).where(Volume.id == volume_id, Volume.status.in_(list(expected)))
+    """Compare-and-swap the status by `rule` (and set other columns); False if the
+    row did not match."""
+    stmt = cas_stmt(volume_id, rule, now=now, **(values or {}))
     if expected_attach_status is not None:
         stmt = stmt.where(Volume.attach_status.in_(list(expected_attach_status)))
-    result = await db.execute(
-        stmt.values(status=new, updated_at=now, **(values or {}))
-        .execution_options(synchronize_session=False)
-    )
+    result = await db.execute(stmt.execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -399,7 +417,9 @@ async def extend(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def remove(db: AsyncSession, *, volume_id: str, expected_status: str) -> bool:
+async def remove(
+    db: AsyncSession, *, volume_id: str, expected_status: VolumeStatus
+) -> bool:
     """Delete the row (and its attachments) if it still has `expected_status`."""
     await db.execute(delete(VolumeAttachment).where(VolumeAttachment.volume_id == volume_id))
     result = await db.execute(
@@ -408,7 +428,9 @@ async def remove(db: AsyncSession, *, volume_id: str, expected_status: str) -> b
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def ids_with_status(db: AsyncSession, *, statuses: Collection[str]) -> list[str]:
+async def ids_with_status(
+    db: AsyncSession, *, statuses: Collection[VolumeStatus]
+) -> list[str]:
     stmt = select(Volume.id).where(Volume.status.in_(list(statuses)))
     return list((await db.execute(stmt)).scalars())
 

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
+from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound, VolumeNotFound
 from cinderlite.domain.identity import Caller
-from cinderlite.domain.volumes import VolumeStatus
+from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.volumes import GiB, _target, authorize, check_capacity, load
 
@@ -38,8 +39,8 @@ async def attach(
     now = utcnow()
     async with rt.transaction() as db:
         ok = await volumes_db.transition(
-            db, volume_id=volume_id, expected=[S.AVAILABLE, S.RESERVED, S.ATTACHING],
-            new=S.IN_USE, now=now, values={"attach_status": "attached"},
+            db, volume_id=volume_id, rule=vol.ATTACH, now=now,
+            values={"attach_status": AttachStatus.ATTACHED},
         )
         if not ok:
             raise InvalidVolume(
@@ -86,10 +87,7 @@ async def detach(
             await volumes_db.update_fields(
                 db, volume_id=volume_id, values={"attach_status": "detached", "updated_at": now}
             )
-            await volumes_db.transition(
-                db, volume_id=volume_id, expected=[S.IN_USE, S.DETACHING, S.ATTACHING],
-                new=S.AVAILABLE, now=now,
-            )
+            await volumes_db.transition(db, volume_id=volume_id, rule=vol.DETACH, now=now)
 
 
 async def reset_status(

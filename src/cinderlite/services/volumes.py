@@ -28,6 +28,7 @@ from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.db.volumes import VolumeRow
 from cinderlite.domain import capacity
+from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     ConversionFailed,
@@ -41,7 +42,7 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.domain.identity import Caller
-from cinderlite.domain.volumes import DELETABLE, VolumeStatus
+from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
 
@@ -272,8 +273,7 @@ async def _make_empty(rt: Runtime, volume: Volume, *, request_id: str) -> None:
         log.warning("could not create the data file of volume %s: %s", volume.id, exc)
         async with rt.transaction() as db:
             await volumes_db.transition(
-                db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
-                new=VolumeStatus.ERROR, now=utcnow(),
+                db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
             )
             await messages.record(
                 db, project_id=volume.project_id, resource_uuid=volume.id,
@@ -285,8 +285,7 @@ async def _make_empty(rt: Runtime, volume: Volume, *, request_id: str) -> None:
         return
     async with rt.transaction() as db:
         await volumes_db.transition(
-            db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
-            new=VolumeStatus.AVAILABLE, now=utcnow(),
+            db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
         )
 
 
@@ -424,8 +423,8 @@ async def delete(rt: Runtime, caller: Caller, volume_id: str, *, cascade: bool =
     authorize(rt, caller, P.VOLUME_DELETE, _target(current.volume))
     async with rt.transaction() as db:
         ok = await volumes_db.transition(
-            db, volume_id=volume_id, expected=list(DELETABLE), new=VolumeStatus.DELETING,
-            now=utcnow(), expected_attach_status=["detached"],
+            db, volume_id=volume_id, rule=vol.BEGIN_DELETE, now=utcnow(),
+            expected_attach_status=[AttachStatus.DETACHED],
         )
         if not ok:
             raise InvalidVolume(DELETE_STATUS_MESSAGE)
@@ -439,8 +438,7 @@ async def finish_delete(rt: Runtime, volume_id: str) -> None:
         log.warning("could not remove the data of volume %s: %s", volume_id, exc)
         async with rt.transaction() as db:
             await volumes_db.transition(
-                db, volume_id=volume_id, expected=[VolumeStatus.DELETING],
-                new=VolumeStatus.ERROR_DELETING, now=utcnow(),
+                db, volume_id=volume_id, rule=vol.FAIL_DELETE, now=utcnow(),
             )
         return
     async with rt.transaction() as db:
@@ -476,8 +474,7 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
             log.exception("filling volume %s from image %s failed", job.volume_id, job.image_id)
         async with rt.transaction() as db:
             await volumes_db.transition(
-                db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
-                new=VolumeStatus.ERROR, now=utcnow(),
+                db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
             )
             await messages.record(
                 db, project_id=volume.project_id, resource_uuid=volume.id,
@@ -488,8 +485,7 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
         raise
     async with rt.transaction() as db:
         await volumes_db.transition(
-            db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
-            new=VolumeStatus.AVAILABLE, now=utcnow(),
+            db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
             values={"bootable": True, "image_meta": meta},
         )
 
@@ -637,8 +633,7 @@ async def recover(rt: Runtime) -> None:
         for volume_id in creating:
             if not await volumes_db.has_unfinished_job(db, volume_id=volume_id, kind="fill"):
                 await volumes_db.transition(
-                    db, volume_id=volume_id, expected=[VolumeStatus.CREATING],
-                    new=VolumeStatus.ERROR, now=utcnow(),
+                    db, volume_id=volume_id, rule=vol.FAIL_CREATE, now=utcnow(),
                 )
                 log.warning("volume %s was left creating by a crash: now error", volume_id)
     for volume_id in deleting:
