@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember, Job, Volume, VolumeAttachment, VolumeType
+from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.transitions import Transition
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 
@@ -437,7 +438,8 @@ async def ids_with_status(
 
 async def has_unfinished_job(db: AsyncSession, *, volume_id: str, kind: str) -> bool:
     stmt = select(func.count()).select_from(Job).where(
-        Job.volume_id == volume_id, Job.kind == kind, Job.state.in_(("queued", "running"))
+        Job.volume_id == volume_id, Job.kind == kind,
+        Job.state.in_(sorted(job_rules.UNFINISHED)),
     )
     return bool((await db.execute(stmt)).scalar_one())
 

@@ -16,6 +16,7 @@ import pytest
 from cinderlite.db import images as images_db
 from cinderlite.db import jobs as jobs_db
 from cinderlite.domain import images as image_rules
+from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.services import images as images_service
 from cinderlite.workers.runner import JobRunner
@@ -258,7 +259,7 @@ async def test_delete_cancels_the_running_upload_job(rt, demo, image_client) -> 
         async def finished():  # type: ignore[no-untyped-def]
             async with rt.transaction() as db:
                 row = await jobs_db.get(db, job_id=job.id)
-                return row is not None and row.state not in jobs_db.UNFINISHED
+                return row is not None and row.state not in job_rules.UNFINISHED
 
         await wait_for(finished, timeout=10)
         assert (await image_client.get(f"/v2/images/{image_id}",
