@@ -411,7 +411,8 @@ async def extend(
     """Set the new size if the volume is still available with the old size."""
     result = await db.execute(
         update(Volume)
-        .where(Volume.id == volume_id, Volume.status == "available", Volume.size == old_size)
+        .where(Volume.id == volume_id, Volume.status == VolumeStatus.AVAILABLE,
+               Volume.size == old_size)
         .values(size=new_size, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -451,7 +452,7 @@ async def attachments(db: AsyncSession, *, volume_id: str) -> list[VolumeAttachm
     stmt = (
         select(VolumeAttachment)
         .where(VolumeAttachment.volume_id == volume_id,
-               VolumeAttachment.attach_status == "attached")
+               VolumeAttachment.attach_status == AttachStatus.ATTACHED)
         .order_by(VolumeAttachment.attached_at, VolumeAttachment.id)
     )
     return list((await db.execute(stmt)).scalars())
@@ -466,7 +467,7 @@ async def attachments_for(
     stmt = (
         select(VolumeAttachment)
         .where(VolumeAttachment.volume_id.in_(list(volume_ids)),
-               VolumeAttachment.attach_status == "attached")
+               VolumeAttachment.attach_status == AttachStatus.ATTACHED)
         .order_by(VolumeAttachment.attached_at, VolumeAttachment.id)
     )
     for row in (await db.execute(stmt)).scalars():
@@ -482,8 +483,9 @@ async def add_attachment(db: AsyncSession, attachment: VolumeAttachment) -> None
 async def detach_attachment(db: AsyncSession, *, attachment_id: str, now: datetime) -> bool:
     result = await db.execute(
         update(VolumeAttachment)
-        .where(VolumeAttachment.id == attachment_id, VolumeAttachment.attach_status == "attached")
-        .values(attach_status="detached", detached_at=now)
+        .where(VolumeAttachment.id == attachment_id,
+               VolumeAttachment.attach_status == AttachStatus.ATTACHED)
+        .values(attach_status=AttachStatus.DETACHED, detached_at=now)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -491,7 +493,8 @@ async def detach_attachment(db: AsyncSession, *, attachment_id: str, now: dateti
 
 async def count_attached(db: AsyncSession, *, volume_id: str) -> int:
     stmt = select(func.count()).select_from(VolumeAttachment).where(
-        VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status == "attached"
+        VolumeAttachment.volume_id == volume_id,
+        VolumeAttachment.attach_status == AttachStatus.ATTACHED,
     )
     return int((await db.execute(stmt)).scalar_one())
 

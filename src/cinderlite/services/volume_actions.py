@@ -50,7 +50,7 @@ async def attach(
         await volumes_db.add_attachment(db, VolumeAttachment(
             id=str(uuid.uuid4()), volume_id=volume_id, instance_uuid=instance_uuid,
             attached_host=host_name, mountpoint=mountpoint, attach_mode=mode,
-            attach_status="attached", attached_at=now,
+            attach_status=AttachStatus.ATTACHED, attached_at=now,
         ))
 
 
@@ -85,7 +85,8 @@ async def detach(
         await volumes_db.detach_attachment(db, attachment_id=attachment_id, now=now)
         if await volumes_db.count_attached(db, volume_id=volume_id) == 0:
             await volumes_db.update_fields(
-                db, volume_id=volume_id, values={"attach_status": "detached", "updated_at": now}
+                db, volume_id=volume_id,
+                values={"attach_status": AttachStatus.DETACHED, "updated_at": now},
             )
             await volumes_db.transition(db, volume_id=volume_id, rule=vol.DETACH, now=now)
 
@@ -105,7 +106,7 @@ async def reset_status(
         values["attach_status"] = attach_status
     async with rt.transaction() as db:
         await volumes_db.update_fields(db, volume_id=volume_id, values=values)
-        if attach_status == "detached":
+        if attach_status == AttachStatus.DETACHED:
             for attachment in await volumes_db.attachments(db, volume_id=volume_id):
                 await volumes_db.detach_attachment(db, attachment_id=attachment.id,
                                                    now=utcnow())

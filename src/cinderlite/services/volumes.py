@@ -42,6 +42,7 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.domain.identity import Caller
+from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
@@ -155,7 +156,7 @@ async def load(rt: Runtime, caller: Caller, volume_id: str) -> VolumeDetail:
     if not allows(rt, caller, P.VOLUME_GET, _target(volume)):
         raise VolumeNotFound(volume_id)
     attached: list[VolumeAttachment] = []
-    if volume.attach_status != "detached":
+    if volume.attach_status != AttachStatus.DETACHED:
         async with rt.sessionmaker() as db:
             attached = await volumes_db.attachments(db, volume_id=volume_id)
     return VolumeDetail(volume, type_name, attached)
@@ -206,7 +207,8 @@ async def create(
         volume = Volume(
             id=str(uuid.uuid4()), project_id=caller.project_id, user_id=caller.user_id,
             name=req.name, description=req.description, size=req.size,
-            status=VolumeStatus.CREATING, previous_status=None, attach_status="detached",
+            status=VolumeStatus.CREATING, previous_status=None,
+            attach_status=AttachStatus.DETACHED,
             volume_type_id=vtype.id, availability_zone=AVAILABILITY_ZONE, bootable=False,
             meta=dict(req.metadata), image_meta={},
             source_image_id=image.id if image else None, created_at=now, updated_at=None,
@@ -294,7 +296,7 @@ async def _usable_image(db: Any, caller: Caller, image_id: str, size_gib: int) -
     image = await volumes_db.get_image(db, image_id=image_id)
     if image is None or not await _image_visible(db, caller, image):
         raise InvalidRequest("Invalid imageRef provided.")
-    if image.status != "active":
+    if image.status != ImageStatus.ACTIVE:
         raise InvalidRequest(f"Invalid input received: Image {image_id} is not active.")
     image_gib = -(-int(image.size or 0) // GiB)
     if image_gib > size_gib:
@@ -372,7 +374,7 @@ async def list_volumes(rt: Runtime, caller: Caller, query: ListQuery) -> list[Vo
         if query.limit is not None:
             rows = rows[: query.limit]
     attached: dict[str, list[VolumeAttachment]] = {}
-    attached_ids = [v.id for v, _ in rows if v.attach_status != "detached"]
+    attached_ids = [v.id for v, _ in rows if v.attach_status != AttachStatus.DETACHED]
     if attached_ids:
         async with rt.sessionmaker() as db:
             attached = await volumes_db.attachments_for(db, volume_ids=attached_ids)
@@ -463,7 +465,8 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
     if volume is None or volume.status != VolumeStatus.CREATING:
         return
     try:
-        if image is None or image.status != "active" or not await rt.images.exists(image.id):
+        if (image is None or image.status != ImageStatus.ACTIVE
+                or not await rt.images.exists(image.id)):
             raise InvalidRequest(f"Image {job.image_id} is not available.")
         await _write_image(rt, ctx, volume, image)
         meta = _glance_metadata(image)
