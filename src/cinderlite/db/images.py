@@ -12,11 +12,24 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Update,
+    and_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember
+from cinderlite.domain.images import ImageStatus
+from cinderlite.domain.transitions import Transition
 
 # Sort keys Glance accepts (api/v2/images.py _available_sort_keys) that we store.
 SORT_KEYS = (
@@ -233,27 +246,32 @@ def _after(marker: Image, keys: list[tuple[str, str]]) -> ColumnElement[bool]:
     return clause if clause is not None else true()
 
 
-async def update_fields(
-    db: AsyncSession, *, image_id: str, values: dict[str, Any],
-    expected_status: Collection[str] | None = None,
-) -> bool:
-    """Set `values` (only while the status is one of `expected_status`, if given)."""
-    stmt = update(Image).where(Image.id == image_id)
-    if expected_status is not None:
-        stmt = stmt.where(Image.status.in_(list(expected_status)))
-    result = await db.execute(stmt.values(**values))
+async def update_fields(db: AsyncSession, *, image_id: str, values: dict[str, Any]) -> bool:
+    result = await db.execute(update(Image).where(Image.id == image_id).values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def cas_stmt(
+    image_id: str, rule: Transition[ImageStatus], *, now: datetime, **values: Any
+) -> Update:
+    """The compare-and-swap every status change of an image is built on:
+    `UPDATE images SET status = rule.target, updated_at = now, values...
+    WHERE id = image_id AND status IN rule.source`."""
+    return (
+        update(Image)
+        .where(Image.id == image_id, Image.status.in_(sorted(rule.source)))
+        .values(status=rule.target, updated_at=now, **values)
+    )
+
+
 async def transition(
-    db: AsyncSession, *, image_id: str, expected: Collection[str], new: str, now: datetime,
+    db: AsyncSession, *, image_id: str, rule: Transition[ImageStatus], now: datetime,
     values: dict[str, Any] | None = None,
 ) -> bool:
-    """Compare-and-swap the status from one of `expected` to `new`."""
-    return await update_fields(
-        db, image_id=image_id, expected_status=expected,
-        values={"status": new, "updated_at": now, **(values or {})},
-    )
+    """Compare-and-swap the status by `rule` (and set other columns); False if the
+    row did not match."""
+    result = await db.execute(cas_stmt(image_id, rule, now=now, **(values or {})))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def delete_image(db: AsyncSession, *, image_id: str) -> bool:
@@ -262,6 +280,6 @@ async def delete_image(db: AsyncSession, *, image_id: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def ids_in_status(db: AsyncSession, *, statuses: Collection[str]) -> list[str]:
+async def ids_in_status(db: AsyncSession, *, statuses: Collection[ImageStatus]) -> list[str]:
     stmt = select(Image.id).where(Image.status.in_(list(statuses)))
     return list((await db.execute(stmt)).scalars())

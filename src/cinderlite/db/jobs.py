@@ -11,13 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from cinderlite.db.models import Job
+from cinderlite.domain import jobs as job_rules
+from cinderlite.domain.jobs import JobState
+from cinderlite.domain.transitions import Transition
 
-QUEUED = "queued"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
-UNFINISHED = (QUEUED, RUNNING)
+_UNFINISHED = tuple(sorted(job_rules.UNFINISHED))
 
 
 def new_job(
@@ -27,9 +25,10 @@ def new_job(
 ) -> Job:
     """A queued job row, not yet added to a session."""
     return Job(
-        id=str(uuid.uuid4()), kind=kind, state=QUEUED, volume_id=volume_id, image_id=image_id,
-        project_id=project_id, user_id=user_id, request_id=request_id, params=params,
-        attempts=0, bytes_done=0, bytes_total=bytes_total, created_at=now, updated_at=now,
+        id=str(uuid.uuid4()), kind=kind, state=JobState.QUEUED.value, volume_id=volume_id,
+        image_id=image_id, project_id=project_id, user_id=user_id, request_id=request_id,
+        params=params, attempts=0, bytes_done=0, bytes_total=bytes_total, created_at=now,
+        updated_at=now,
     )
 
 
@@ -56,13 +55,16 @@ async def get(db: AsyncSession, *, job_id: str) -> Job | None:
 
 
 def claim_next(db: Session, *, owner: str, now: datetime, lease_seconds: int) -> Job | None:
-    """Take the oldest queued job, or a running one whose lease ran out.
+    """Take the oldest queued job (CLAIM), or a running one whose lease ran out (RECLAIM).
 
     The select locks with SKIP LOCKED where the database supports it
     (PostgreSQL); the UPDATE re-checks the claimable condition, so on SQLite two
     claimers cannot both win either.
     """
-    claimable = or_(Job.state == QUEUED, (Job.state == RUNNING) & (Job.lease_expires_at < now))
+    claimable = or_(
+        Job.state.in_(sorted(job_rules.CLAIM.source)),
+        Job.state.in_(sorted(job_rules.RECLAIM.source)) & (Job.lease_expires_at < now),
+    )
     stmt = select(Job.id).where(claimable).order_by(Job.created_at).limit(1)
     if db.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
@@ -73,7 +75,7 @@ def claim_next(db: Session, *, owner: str, now: datetime, lease_seconds: int) ->
         update(Job)
         .where(Job.id == job_id, claimable)
         .values(
-            state=RUNNING, lease_owner=owner,
+            state=job_rules.CLAIM.target, lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             attempts=Job.attempts + 1, started_at=now, updated_at=now,
         )
@@ -96,28 +98,30 @@ def renew_lease(
     if bytes_total is not None:
         values["bytes_total"] = bytes_total
     result = db.execute(
-        update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == RUNNING)
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.state == JobState.RUNNING)
         .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def finish(
-    db: Session, *, job_id: str, state: str, now: datetime, error: str | None = None,
-    owner: str | None = None,
+    db: Session, *, job_id: str, rule: Transition[JobState], now: datetime,
+    error: str | None = None, owner: str | None = None,
 ) -> bool:
-    stmt = update(Job).where(Job.id == job_id, Job.state.in_(UNFINISHED))
+    """End the job by `rule` (SUCCEED, FAIL, CANCEL); False if it had already ended."""
+    stmt = update(Job).where(Job.id == job_id, Job.state.in_(sorted(rule.source)))
     if owner is not None:
         stmt = stmt.where(Job.lease_owner == owner)
     result = db.execute(
-        stmt.values(state=state, finished_at=now, updated_at=now, error=error,
+        stmt.values(state=rule.target, finished_at=now, updated_at=now, error=error,
                     lease_expires_at=None)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def running_owned_by_prefix(db: Session, *, prefix: str) -> list[Job]:
-    stmt = select(Job).where(Job.state == RUNNING, Job.lease_owner.like(prefix + "%"))
+    stmt = select(Job).where(Job.state == JobState.RUNNING, Job.lease_owner.like(prefix + "%"))
     return list(db.execute(stmt).scalars())
 
 
@@ -126,15 +130,15 @@ def expire_lease(db: Session, *, job_id: str, now: datetime) -> None:
 
 
 async def unfinished_for_image(db: AsyncSession, *, image_id: str) -> list[Job]:
-    stmt = select(Job).where(Job.image_id == image_id, Job.state.in_(UNFINISHED))
+    stmt = select(Job).where(Job.image_id == image_id, Job.state.in_(_UNFINISHED))
     return list((await db.execute(stmt)).scalars())
 
 
 async def unfinished_for_volume(db: AsyncSession, *, volume_id: str) -> list[Job]:
-    stmt = select(Job).where(Job.volume_id == volume_id, Job.state.in_(UNFINISHED))
+    stmt = select(Job).where(Job.volume_id == volume_id, Job.state.in_(_UNFINISHED))
     return list((await db.execute(stmt)).scalars())
 
 
 async def count_unfinished(db: AsyncSession) -> int:
-    stmt = select(Job.id).where(Job.state.in_(UNFINISHED))
+    stmt = select(Job.id).where(Job.state.in_(_UNFINISHED))
     return len((await db.execute(stmt)).all())

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from cinderlite.domain.volumes import AttachStatus
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -198,7 +200,7 @@ class Volume(Base):
     size: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32), index=True)
     previous_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    attach_status: Mapped[str] = mapped_column(String(32), default="detached")
+    attach_status: Mapped[str] = mapped_column(String(32), default=AttachStatus.DETACHED.value)
     volume_type_id: Mapped[str | None] = mapped_column(ForeignKey("volume_types.id"), nullable=True)
     availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -220,7 +222,7 @@ class VolumeAttachment(Base):
     attached_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     mountpoint: Mapped[str | None] = mapped_column(String(255), nullable=True)
     attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
-    attach_status: Mapped[str] = mapped_column(String(32), default="attached")
+    attach_status: Mapped[str] = mapped_column(String(32), default=AttachStatus.ATTACHED.value)
     attached_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     detached_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 

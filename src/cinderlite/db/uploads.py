@@ -7,20 +7,27 @@ racing requests or workers cannot both win (Cinder's conditional_update).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, exists, insert, inspect, select, update
+from sqlalchemy import case, delete, exists, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Session
 
+from cinderlite.db import images as images_db
+from cinderlite.db import volumes as volumes_db
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, Job, Volume, VolumeAttachment, VolumeType
+from cinderlite.domain import images as image_rules
+from cinderlite.domain import jobs as job_rules
+from cinderlite.domain import volumes as volume_rules
+from cinderlite.domain.images import ImageStatus
+from cinderlite.domain.transitions import Transition
+from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 
 UPLOAD_KIND = "upload"
-UNFINISHED_IMAGE = ("queued", "saving")
-UNFINISHED_JOB = ("queued", "running")
+_UNFINISHED_IMAGE = tuple(sorted(image_rules.UNFINISHED))
+_UNFINISHED_JOB = tuple(sorted(job_rules.UNFINISHED))
 
 
 async def get_volume(db: AsyncSession, *, volume_id: str) -> Volume | None:
@@ -70,7 +77,7 @@ def image_status(db: Session, *, image_id: str) -> str | None:
 def _has_attachments(volume_id: Any) -> Any:
     return exists().where(
         VolumeAttachment.volume_id == volume_id,
-        VolumeAttachment.attach_status != "detached",
+        VolumeAttachment.attach_status != AttachStatus.DETACHED,
     )
 
 
@@ -78,31 +85,36 @@ async def has_attachments(db: AsyncSession, *, volume_id: str) -> bool:
     return bool((await db.execute(select(_has_attachments(volume_id)))).scalar())
 
 
-def mark_uploading(db: Session, *, volume_id: str, expected: Iterable[str], now: datetime) -> bool:
-    """available/in-use -> uploading, previous_status := the status it had; False if no match.
+def mark_uploading(
+    db: Session, *, volume_id: str, rule: Transition[VolumeStatus], now: datetime
+) -> bool:
+    """START_UPLOAD(_FORCED): available/in-use -> uploading, previous_status := the
+    status it had; False if no match.
 
     Synchronous, for `Runtime.run_in_transaction`; a Core statement (the ORM's
     UPDATE path costs several times as much on the upload action's hot path).
     """
     result = db.connection().execute(
-        update(Volume)
-        .where(Volume.id == volume_id, Volume.status.in_(list(expected)))
-        .values(status="uploading", previous_status=Volume.status, updated_at=now)
+        volumes_db.cas_stmt(volume_id, rule, now=now, previous_status=Volume.status)
     )
     return bool(result.rowcount)
 
 
 def _finish_uploading_stmt(volume_id: str, now: datetime, job_id: str | None) -> Any:
-    new_status = case((_has_attachments(Volume.id), "in-use"), else_="available")
-    stmt = update(Volume).where(Volume.id == volume_id, Volume.status == "uploading")
+    # FINISH_UPLOAD or FINISH_UPLOAD_ATTACHED (one source): the statement picks
+    # the target by the attachments it sees. Plain strings, as the CASE's type
+    # comes from its values.
+    new_status = case(
+        (_has_attachments(Volume.id), volume_rules.status_after_upload(True).value),
+        else_=volume_rules.status_after_upload(False).value,
+    )
+    stmt = volumes_db.cas_stmt(volume_id, volume_rules.FINISH_UPLOAD, now=now, target=new_status)
     if job_id is not None:
         stmt = stmt.where(~exists().where(
             Job.volume_id == Volume.id, Job.kind == UPLOAD_KIND,
-            Job.state.in_(UNFINISHED_JOB), Job.id != job_id,
+            Job.state.in_(_UNFINISHED_JOB), Job.id != job_id,
         ))
-    return stmt.values(status=new_status, updated_at=now).execution_options(
-        synchronize_session=False
-    )
+    return stmt.execution_options(synchronize_session=False)
 
 
 async def finish_uploading(
@@ -129,7 +141,7 @@ def activate_image(
     `Runtime.run_in_transaction`). False, and nothing changed, when the image is
     no longer `saving` (deleted meanwhile) or no longer has the formats the data
     was written in: bytes written as raw never become active as a vmdk."""
-    stmt = _image_status_stmt(image_id, ("saving",), "active", now, values).where(
+    stmt = _image_cas_stmt(image_id, image_rules.ACTIVATE, now, values).where(
         Image.disk_format == disk_format, Image.container_format == container_format
     )
     result = db.execute(stmt)
@@ -152,23 +164,21 @@ def add_image_and_job(db: Session, *, image: Image, job: Job) -> None:
         conn.execute(insert(model), values)
 
 
-def _image_status_stmt(
-    image_id: str, expected: Iterable[str], new: str, now: datetime, values: dict[str, Any]
+def _image_cas_stmt(
+    image_id: str, rule: Transition[ImageStatus], now: datetime, values: dict[str, Any]
 ) -> Any:
-    return (
-        update(Image)
-        .where(Image.id == image_id, Image.status.in_(list(expected)))
-        .values(status=new, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
+    return images_db.cas_stmt(image_id, rule, now=now, **values).execution_options(
+        synchronize_session=False
     )
 
 
 async def set_image_status(
-    db: AsyncSession, *, image_id: str, expected: Iterable[str], new: str, now: datetime,
+    db: AsyncSession, *, image_id: str, rule: Transition[ImageStatus], now: datetime,
     **values: Any,
 ) -> bool:
-    """CAS on the image status; extra `values` (size, checksum, ...) go in the same UPDATE."""
-    result = await db.execute(_image_status_stmt(image_id, expected, new, now, values))
+    """CAS on the image status by `rule`; extra `values` (size, checksum, ...) go in the
+    same UPDATE."""
+    result = await db.execute(_image_cas_stmt(image_id, rule, now, values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -179,14 +189,9 @@ def begin_saving(db: Session, *, image_id: str, volume_id: str, now: datetime) -
     volume = db.execute(
         select(Volume.status).where(Volume.id == volume_id)
     ).scalar_one_or_none()
-    if volume != "uploading":
+    if volume != VolumeStatus.UPLOADING:
         return False
-    result = db.execute(
-        update(Image)
-        .where(Image.id == image_id, Image.status == "queued")
-        .values(status="saving", updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    result = db.execute(_image_cas_stmt(image_id, image_rules.BEGIN_SAVING, now, {}))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -194,7 +199,7 @@ async def delete_unfinished_image(db: AsyncSession, *, image_id: str) -> bool:
     """Delete the image row if it is still queued/saving (Cinder manager `_delete_image`)."""
     result = await db.execute(
         delete(Image)
-        .where(Image.id == image_id, Image.status.in_(UNFINISHED_IMAGE))
+        .where(Image.id == image_id, Image.status.in_(_UNFINISHED_IMAGE))
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -203,9 +208,9 @@ async def delete_unfinished_image(db: AsyncSession, *, image_id: str) -> bool:
 async def uploading_volumes_without_job(db: AsyncSession) -> list[str]:
     """Ids of volumes `uploading` that no unfinished upload job will ever finish."""
     job_exists = exists().where(
-        Job.volume_id == Volume.id, Job.kind == UPLOAD_KIND, Job.state.in_(UNFINISHED_JOB)
+        Job.volume_id == Volume.id, Job.kind == UPLOAD_KIND, Job.state.in_(_UNFINISHED_JOB)
     )
-    stmt = select(Volume.id).where(Volume.status == "uploading", ~job_exists)
+    stmt = select(Volume.id).where(Volume.status == VolumeStatus.UPLOADING, ~job_exists)
     return list((await db.execute(stmt)).scalars())
 
 
@@ -213,14 +218,14 @@ async def abandoned_upload_images(db: AsyncSession) -> list[tuple[str, str]]:
     """(image id, volume id) of queued/saving images whose upload jobs have all ended."""
     ended = (
         select(Job.image_id.label("image_id"), Job.volume_id.label("volume_id"))
-        .where(Job.kind == UPLOAD_KIND, Job.state.not_in(UNFINISHED_JOB))
+        .where(Job.kind == UPLOAD_KIND, Job.state.not_in(_UNFINISHED_JOB))
         .subquery()
     )
-    unfinished = exists().where(Job.image_id == Image.id, Job.state.in_(UNFINISHED_JOB))
+    unfinished = exists().where(Job.image_id == Image.id, Job.state.in_(_UNFINISHED_JOB))
     stmt = (
         select(Image.id, ended.c.volume_id)
         .join(ended, Image.id == ended.c.image_id)
-        .where(Image.status.in_(UNFINISHED_IMAGE), ~unfinished)
+        .where(Image.status.in_(_UNFINISHED_IMAGE), ~unfinished)
         .distinct()
     )
     return [(row[0], row[1]) for row in (await db.execute(stmt)).all()]
@@ -228,8 +233,8 @@ async def abandoned_upload_images(db: AsyncSession) -> list[tuple[str, str]]:
 
 async def image_ids_in_progress(db: AsyncSession) -> set[str]:
     """Images whose staging files must survive a sweep: unfinished jobs, Glance uploads."""
-    jobs = select(Job.image_id).where(Job.state.in_(UNFINISHED_JOB), Job.image_id.is_not(None))
-    images = select(Image.id).where(Image.status.in_(("saving", "uploading", "importing")))
+    jobs = select(Job.image_id).where(Job.state.in_(_UNFINISHED_JOB), Job.image_id.is_not(None))
+    images = select(Image.id).where(Image.status.in_(sorted(image_rules.WRITING)))
     ids = set((await db.execute(jobs)).scalars()) | set((await db.execute(images)).scalars())
     return {i for i in ids if i}
 
@@ -237,7 +242,7 @@ async def image_ids_in_progress(db: AsyncSession) -> set[str]:
 async def unfinished_upload_for_volume(db: AsyncSession, *, volume_id: str) -> Job | None:
     stmt = (
         select(Job)
-        .where(Job.volume_id == volume_id, Job.kind == UPLOAD_KIND, Job.state.in_(UNFINISHED_JOB))
+        .where(Job.volume_id == volume_id, Job.kind == UPLOAD_KIND, Job.state.in_(_UNFINISHED_JOB))
         .order_by(Job.created_at.desc())
         .limit(1)
     )

@@ -13,11 +13,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember, Job, Volume, VolumeAttachment, VolumeType
+from cinderlite.domain import jobs as job_rules
+from cinderlite.domain.transitions import Transition
+from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 
 DEFAULT_TYPE_NAME = "__DEFAULT__"
 DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
@@ -355,19 +358,35 @@ def _after_marker(marker: Volume | VolumeRow, keys: Sequence[tuple[str, str]]) -
     return or_(*clauses) if clauses else Volume.id.is_(None)
 
 
+def cas_stmt(
+    volume_id: str, rule: Transition[VolumeStatus], *, now: datetime, target: Any = None,
+    **values: Any,
+) -> Update:
+    """The compare-and-swap every status change of a volume is built on:
+    `UPDATE volumes SET status = rule.target, updated_at = now, values...
+    WHERE id = volume_id AND status IN rule.source`.
+
+    `target`, an SQL expression, replaces `rule.target` when the statement
+    itself picks between transitions of the same source (the end of an upload).
+    """
+    return (
+        update(Volume)
+        .where(Volume.id == volume_id, Volume.status.in_(sorted(rule.source)))
+        .values(status=rule.target if target is None else target, updated_at=now, **values)
+    )
+
+
 async def transition(
-    db: AsyncSession, *, volume_id: str, expected: Collection[str], new: str,
-    now: datetime, values: dict[str, Any] | None = None,
-    expected_attach_status: Collection[str] | None = None,
+    db: AsyncSession, *, volume_id: str, rule: Transition[VolumeStatus], now: datetime,
+    values: dict[str, Any] | None = None,
+    expected_attach_status: Collection[AttachStatus] | None = None,
 ) -> bool:
-    """Compare-and-swap the status (and other columns); False if the row did not match."""
-    stmt = update(Volume).where(Volume.id == volume_id, Volume.status.in_(list(expected)))
+    """Compare-and-swap the status by `rule` (and set other columns); False if the
+    row did not match."""
+    stmt = cas_stmt(volume_id, rule, now=now, **(values or {}))
     if expected_attach_status is not None:
         stmt = stmt.where(Volume.attach_status.in_(list(expected_attach_status)))
-    result = await db.execute(
-        stmt.values(status=new, updated_at=now, **(values or {}))
-        .execution_options(synchronize_session=False)
-    )
+    result = await db.execute(stmt.execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -392,14 +411,17 @@ async def extend(
     """Set the new size if the volume is still available with the old size."""
     result = await db.execute(
         update(Volume)
-        .where(Volume.id == volume_id, Volume.status == "available", Volume.size == old_size)
+        .where(Volume.id == volume_id, Volume.status == VolumeStatus.AVAILABLE,
+               Volume.size == old_size)
         .values(size=new_size, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def remove(db: AsyncSession, *, volume_id: str, expected_status: str) -> bool:
+async def remove(
+    db: AsyncSession, *, volume_id: str, expected_status: VolumeStatus
+) -> bool:
     """Delete the row (and its attachments) if it still has `expected_status`."""
     await db.execute(delete(VolumeAttachment).where(VolumeAttachment.volume_id == volume_id))
     result = await db.execute(
@@ -408,14 +430,17 @@ async def remove(db: AsyncSession, *, volume_id: str, expected_status: str) -> b
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def ids_with_status(db: AsyncSession, *, statuses: Collection[str]) -> list[str]:
+async def ids_with_status(
+    db: AsyncSession, *, statuses: Collection[VolumeStatus]
+) -> list[str]:
     stmt = select(Volume.id).where(Volume.status.in_(list(statuses)))
     return list((await db.execute(stmt)).scalars())
 
 
 async def has_unfinished_job(db: AsyncSession, *, volume_id: str, kind: str) -> bool:
     stmt = select(func.count()).select_from(Job).where(
-        Job.volume_id == volume_id, Job.kind == kind, Job.state.in_(("queued", "running"))
+        Job.volume_id == volume_id, Job.kind == kind,
+        Job.state.in_(sorted(job_rules.UNFINISHED)),
     )
     return bool((await db.execute(stmt)).scalar_one())
 
@@ -427,7 +452,7 @@ async def attachments(db: AsyncSession, *, volume_id: str) -> list[VolumeAttachm
     stmt = (
         select(VolumeAttachment)
         .where(VolumeAttachment.volume_id == volume_id,
-               VolumeAttachment.attach_status == "attached")
+               VolumeAttachment.attach_status == AttachStatus.ATTACHED)
         .order_by(VolumeAttachment.attached_at, VolumeAttachment.id)
     )
     return list((await db.execute(stmt)).scalars())
@@ -442,7 +467,7 @@ async def attachments_for(
     stmt = (
         select(VolumeAttachment)
         .where(VolumeAttachment.volume_id.in_(list(volume_ids)),
-               VolumeAttachment.attach_status == "attached")
+               VolumeAttachment.attach_status == AttachStatus.ATTACHED)
         .order_by(VolumeAttachment.attached_at, VolumeAttachment.id)
     )
     for row in (await db.execute(stmt)).scalars():
@@ -458,8 +483,9 @@ async def add_attachment(db: AsyncSession, attachment: VolumeAttachment) -> None
 async def detach_attachment(db: AsyncSession, *, attachment_id: str, now: datetime) -> bool:
     result = await db.execute(
         update(VolumeAttachment)
-        .where(VolumeAttachment.id == attachment_id, VolumeAttachment.attach_status == "attached")
-        .values(attach_status="detached", detached_at=now)
+        .where(VolumeAttachment.id == attachment_id,
+               VolumeAttachment.attach_status == AttachStatus.ATTACHED)
+        .values(attach_status=AttachStatus.DETACHED, detached_at=now)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -467,7 +493,8 @@ async def detach_attachment(db: AsyncSession, *, attachment_id: str, now: dateti
 
 async def count_attached(db: AsyncSession, *, volume_id: str) -> int:
     stmt = select(func.count()).select_from(VolumeAttachment).where(
-        VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status == "attached"
+        VolumeAttachment.volume_id == volume_id,
+        VolumeAttachment.attach_status == AttachStatus.ATTACHED,
     )
     return int((await db.execute(stmt)).scalar_one())
 

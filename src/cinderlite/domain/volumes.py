@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from cinderlite.domain.transitions import Transition, named
+
 
 class VolumeStatus(StrEnum):
     CREATING = "creating"
@@ -61,6 +63,31 @@ def can_transition(current: VolumeStatus, new: VolumeStatus) -> bool:
     return new in TRANSITIONS.get(current, frozenset())
 
 
+def _rule(name: str, source: frozenset[VolumeStatus], target: VolumeStatus) -> Transition[S]:
+    return named(can_transition, name, source, target)
+
+
+# The status changes cinderlite makes (each a compare-and-swap in db/volumes.py).
+FINISH_CREATE = _rule("finish create", frozenset({S.CREATING}), S.AVAILABLE)
+FAIL_CREATE = _rule("fail create", frozenset({S.CREATING}), S.ERROR)
+# Also only while attach_status is detached (services/volumes.delete).
+BEGIN_DELETE = _rule("begin delete", DELETABLE, S.DELETING)
+FAIL_DELETE = _rule("fail delete", frozenset({S.DELETING}), S.ERROR_DELETING)
+ATTACH = _rule("attach", frozenset({S.AVAILABLE, S.RESERVED, S.ATTACHING}), S.IN_USE)
+# When the last attachment ends; an uploading volume is left alone (Cinder db.volume_detached).
+DETACH = _rule("detach", frozenset({S.IN_USE, S.DETACHING, S.ATTACHING}), S.AVAILABLE)
+START_UPLOAD = _rule("start upload", UPLOADABLE, S.UPLOADING)
+START_UPLOAD_FORCED = _rule("forced start upload", UPLOADABLE_FORCED, S.UPLOADING)
+# One of the two, picked by the volume's attachments (`status_after_upload`).
+FINISH_UPLOAD = _rule("finish upload", frozenset({S.UPLOADING}), S.AVAILABLE)
+FINISH_UPLOAD_ATTACHED = _rule("finish upload, attached", frozenset({S.UPLOADING}), S.IN_USE)
+
+RULES = (
+    FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, ATTACH, DETACH, START_UPLOAD,
+    START_UPLOAD_FORCED, FINISH_UPLOAD, FINISH_UPLOAD_ATTACHED,
+)
+
+
 def status_after_upload(has_attachments: bool) -> VolumeStatus:
     """Cinder volume_update_status_based_on_attachment."""
-    return S.IN_USE if has_attachments else S.AVAILABLE
+    return (FINISH_UPLOAD_ATTACHED if has_attachments else FINISH_UPLOAD).target

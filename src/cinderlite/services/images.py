@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +24,7 @@ from cinderlite.db import images as images_db
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db.images import ImageRow
 from cinderlite.db.models import Image
+from cinderlite.domain import images as image_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     Conflict,
@@ -35,24 +35,13 @@ from cinderlite.domain.errors import (
     TooLarge,
 )
 from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, Caller
+from cinderlite.domain.images import ImageStatus
 from cinderlite.storage.images.base import ImageStore, StoredImage
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
 
 log = logging.getLogger(__name__)
-
-
-class ImageStatus(StrEnum):
-    QUEUED = "queued"
-    SAVING = "saving"
-    ACTIVE = "active"
-    KILLED = "killed"
-    DELETED = "deleted"
-    PENDING_DELETE = "pending_delete"
-    DEACTIVATED = "deactivated"
-    UPLOADING = "uploading"
-    IMPORTING = "importing"
 
 
 # Glance [image_format] defaults.
@@ -310,8 +299,7 @@ async def upload_data(
         if content_length is not None and content_length > limits.size_cap:
             raise TooLarge("The provided image is too large.")
         ok = await images_db.transition(
-            db, image_id=image_id, expected=(ImageStatus.QUEUED,), new=ImageStatus.SAVING,
-            now=utcnow(),
+            db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow(),
         )
         if not ok:
             raise Conflict("Image status transition from queued to saving is not allowed")
@@ -341,8 +329,7 @@ async def _activate(
     try:
         async with rt.transaction() as db:
             ok = await images_db.transition(
-                db, image_id=image_id, expected=(ImageStatus.SAVING,), new=ImageStatus.ACTIVE,
-                now=utcnow(), values={
+                db, image_id=image_id, rule=image_rules.ACTIVATE, now=utcnow(), values={
                     "size": stored.size, "virtual_size": virtual_size,
                     "checksum": stored.checksum, "os_hash_algo": stored.os_hash_algo,
                     "os_hash_value": stored.os_hash_value,
@@ -364,8 +351,8 @@ async def _back_to_queued(rt: Runtime, image_id: str) -> None:
     try:
         async with rt.transaction() as db:
             await images_db.transition(
-                db, image_id=image_id, expected=(ImageStatus.SAVING,), new=ImageStatus.QUEUED,
-                now=utcnow(), values={"size": None, "virtual_size": None},
+                db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
+                values={"size": None, "virtual_size": None},
             )
         await rt.images.delete(image_id)
     except Exception:
@@ -407,8 +394,7 @@ async def recover(rt: Runtime) -> None:
             if image_id in busy:
                 continue
             await images_db.transition(
-                db, image_id=image_id, expected=(ImageStatus.SAVING,),
-                new=ImageStatus.QUEUED, now=utcnow(),
+                db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
                 values={"size": None, "virtual_size": None},
             )
         queued = await images_db.ids_in_status(db, statuses=(ImageStatus.QUEUED,))

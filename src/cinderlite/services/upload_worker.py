@@ -34,6 +34,7 @@ from cinderlite.datapath.streams import (
 )
 from cinderlite.db import messages as messages_db
 from cinderlite.db import uploads as uploads_db
+from cinderlite.domain import images as image_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     ConversionFailed,
@@ -44,6 +45,8 @@ from cinderlite.domain.errors import (
     TooLarge,
     VolumeNotFound,
 )
+from cinderlite.domain.images import ImageStatus
+from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services.uploads import (
     RAW_FORMATS,
@@ -130,7 +133,7 @@ async def run_upload(rt: Runtime, ctx: JobContext) -> None:
             timeline.mark("prepare")
             async with rt.transaction() as db:
                 if not await uploads_db.set_image_status(
-                    db, image_id=image_id, expected=("queued",), new="saving", now=utcnow()
+                    db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow()
                 ):
                     raise ImageVanished(image_id)
         timeline.mark("saving")
@@ -182,7 +185,7 @@ async def _prepare(rt: Runtime, job: Any) -> bool:
         volume = await uploads_db.get_volume(db, volume_id=job.volume_id)
     if volume is None:
         raise VolumeNotFound(job.volume_id)
-    if image is not None and image.status == "active":
+    if image is not None and image.status == ImageStatus.ACTIVE:
         # A previous attempt finished (and perhaps died before the job row said
         # so): only the volume may still need its final status.
         async with rt.transaction() as db:
@@ -190,14 +193,14 @@ async def _prepare(rt: Runtime, job: Any) -> bool:
                 db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
             )
         return False
-    if image is None or image.status not in uploads_db.UNFINISHED_IMAGE:
+    if image is None or image.status not in image_rules.UNFINISHED:
         raise ImageVanished(image_id)
-    if volume.status != "uploading":
+    if volume.status != VolumeStatus.UPLOADING:
         raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
-    if image.status == "saving":  # half-done previous attempt
+    if image.status == ImageStatus.SAVING:  # half-done previous attempt
         async with rt.transaction() as db:
             await uploads_db.set_image_status(
-                db, image_id=image_id, expected=("saving",), new="queued", now=utcnow(),
+                db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
                 size=None, virtual_size=None, checksum=None, os_hash_algo=None,
                 os_hash_value=None,
             )
@@ -405,7 +408,7 @@ async def _image_alive(rt: Runtime, image_id: str) -> bool:
     except Exception:
         log.exception("could not check image %s", image_id)
         return True
-    return status in (*uploads_db.UNFINISHED_IMAGE, "active")
+    return status in image_rules.UNFINISHED or status == ImageStatus.ACTIVE
 
 
 async def _remove_staging(rt: Runtime, image_id: str) -> None:

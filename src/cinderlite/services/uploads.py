@@ -35,6 +35,7 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.domain.identity import Caller
+from cinderlite.domain.images import ImageStatus
 from cinderlite.services import policy as rules
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ async def start_upload(
     if req.visibility == "public":
         rt.policy.authorize(caller, rules.UPLOAD_PUBLIC, {"project_id": caller.project_id})
 
-    expected = volume_rules.UPLOADABLE_FORCED if req.force else volume_rules.UPLOADABLE
+    rule = volume_rules.START_UPLOAD_FORCED if req.force else volume_rules.START_UPLOAD
     # Decided before the transaction, raised in it once the status CAS has won.
     refusal: ServiceError | None = None
     if req.container_format == "compressed" and not settings.allow_compression_on_image_upload:
@@ -145,7 +146,7 @@ async def start_upload(
     top_level = {"name", "disk_format", "container_format", "visibility", "protected"}
     image = Image(
         id=str(uuid.uuid4()), name=req.image_name, owner=caller.project_id,
-        status="queued", visibility=req.visibility or "shared",
+        status=ImageStatus.QUEUED.value, visibility=req.visibility or "shared",
         protected=bool(req.protected), os_hidden=False, disk_format=req.disk_format,
         container_format=req.container_format, min_disk=0, min_ram=0,
         properties=image_properties(
@@ -166,7 +167,7 @@ async def start_upload(
 
     def write(db: Session) -> None:
         # The CAS first: on SQLite the transaction holds the write lock from BEGIN.
-        if not uploads_db.mark_uploading(db, volume_id=volume_id, expected=expected, now=now):
+        if not uploads_db.mark_uploading(db, volume_id=volume_id, rule=rule, now=now):
             wanted = "available or in-use" if req.force else "available"
             raise InvalidVolume(f"Volume {volume_id} status must be {wanted}")
         # Raising from here on rolls the status change back with the transaction.

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
+from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound, VolumeNotFound
 from cinderlite.domain.identity import Caller
-from cinderlite.domain.volumes import VolumeStatus
+from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.volumes import GiB, _target, authorize, check_capacity, load
 
@@ -38,8 +39,8 @@ async def attach(
     now = utcnow()
     async with rt.transaction() as db:
         ok = await volumes_db.transition(
-            db, volume_id=volume_id, expected=[S.AVAILABLE, S.RESERVED, S.ATTACHING],
-            new=S.IN_USE, now=now, values={"attach_status": "attached"},
+            db, volume_id=volume_id, rule=vol.ATTACH, now=now,
+            values={"attach_status": AttachStatus.ATTACHED},
         )
         if not ok:
             raise InvalidVolume(
@@ -49,7 +50,7 @@ async def attach(
         await volumes_db.add_attachment(db, VolumeAttachment(
             id=str(uuid.uuid4()), volume_id=volume_id, instance_uuid=instance_uuid,
             attached_host=host_name, mountpoint=mountpoint, attach_mode=mode,
-            attach_status="attached", attached_at=now,
+            attach_status=AttachStatus.ATTACHED, attached_at=now,
         ))
 
 
@@ -84,12 +85,10 @@ async def detach(
         await volumes_db.detach_attachment(db, attachment_id=attachment_id, now=now)
         if await volumes_db.count_attached(db, volume_id=volume_id) == 0:
             await volumes_db.update_fields(
-                db, volume_id=volume_id, values={"attach_status": "detached", "updated_at": now}
+                db, volume_id=volume_id,
+                values={"attach_status": AttachStatus.DETACHED, "updated_at": now},
             )
-            await volumes_db.transition(
-                db, volume_id=volume_id, expected=[S.IN_USE, S.DETACHING, S.ATTACHING],
-                new=S.AVAILABLE, now=now,
-            )
+            await volumes_db.transition(db, volume_id=volume_id, rule=vol.DETACH, now=now)
 
 
 async def reset_status(
@@ -107,7 +106,7 @@ async def reset_status(
         values["attach_status"] = attach_status
     async with rt.transaction() as db:
         await volumes_db.update_fields(db, volume_id=volume_id, values=values)
-        if attach_status == "detached":
+        if attach_status == AttachStatus.DETACHED:
             for attachment in await volumes_db.attachments(db, volume_id=volume_id):
                 await volumes_db.detach_attachment(db, attachment_id=attachment.id,
                                                    now=utcnow())

@@ -27,6 +27,7 @@ from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.db.volumes import VolumeRow
 from cinderlite.domain import capacity
+from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     ConversionFailed,
@@ -40,7 +41,8 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.domain.identity import Caller
-from cinderlite.domain.volumes import DELETABLE, VolumeStatus
+from cinderlite.domain.images import ImageStatus
+from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
 
@@ -133,7 +135,7 @@ async def load(rt: Runtime, caller: Caller, volume_id: str) -> VolumeDetail:
     if not allows(rt, caller, P.VOLUME_GET, _target(volume)):
         raise VolumeNotFound(volume_id)
     attached: list[VolumeAttachment] = []
-    if volume.attach_status != "detached":
+    if volume.attach_status != AttachStatus.DETACHED:
         async with rt.sessionmaker() as db:
             attached = await volumes_db.attachments(db, volume_id=volume_id)
     return VolumeDetail(volume, type_name, attached)
@@ -184,7 +186,8 @@ async def create(
         volume = Volume(
             id=str(uuid.uuid4()), project_id=caller.project_id, user_id=caller.user_id,
             name=req.name, description=req.description, size=req.size,
-            status=VolumeStatus.CREATING, previous_status=None, attach_status="detached",
+            status=VolumeStatus.CREATING, previous_status=None,
+            attach_status=AttachStatus.DETACHED,
             volume_type_id=vtype.id, availability_zone=AVAILABILITY_ZONE, bootable=False,
             meta=dict(req.metadata), image_meta={},
             source_image_id=image.id if image else None, created_at=now, updated_at=None,
@@ -251,8 +254,7 @@ async def _make_empty(rt: Runtime, volume: Volume, *, request_id: str) -> None:
         log.warning("could not create the data file of volume %s: %s", volume.id, exc)
         async with rt.transaction() as db:
             await volumes_db.transition(
-                db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
-                new=VolumeStatus.ERROR, now=utcnow(),
+                db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
             )
             await messages.record(
                 db, project_id=volume.project_id, resource_uuid=volume.id,
@@ -264,8 +266,7 @@ async def _make_empty(rt: Runtime, volume: Volume, *, request_id: str) -> None:
         return
     async with rt.transaction() as db:
         await volumes_db.transition(
-            db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
-            new=VolumeStatus.AVAILABLE, now=utcnow(),
+            db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
         )
 
 
@@ -274,7 +275,7 @@ async def _usable_image(db: Any, caller: Caller, image_id: str, size_gib: int) -
     image = await volumes_db.get_image(db, image_id=image_id)
     if image is None or not await _image_visible(db, caller, image):
         raise InvalidRequest("Invalid imageRef provided.")
-    if image.status != "active":
+    if image.status != ImageStatus.ACTIVE:
         raise InvalidRequest(f"Invalid input received: Image {image_id} is not active.")
     image_gib = -(-int(image.size or 0) // GiB)
     if image_gib > size_gib:
@@ -352,7 +353,7 @@ async def list_volumes(rt: Runtime, caller: Caller, query: ListQuery) -> list[Vo
         if query.limit is not None:
             rows = rows[: query.limit]
     attached: dict[str, list[VolumeAttachment]] = {}
-    attached_ids = [v.id for v, _ in rows if v.attach_status != "detached"]
+    attached_ids = [v.id for v, _ in rows if v.attach_status != AttachStatus.DETACHED]
     if attached_ids:
         async with rt.sessionmaker() as db:
             attached = await volumes_db.attachments_for(db, volume_ids=attached_ids)
@@ -403,8 +404,8 @@ async def delete(rt: Runtime, caller: Caller, volume_id: str, *, cascade: bool =
     authorize(rt, caller, P.VOLUME_DELETE, _target(current.volume))
     async with rt.transaction() as db:
         ok = await volumes_db.transition(
-            db, volume_id=volume_id, expected=list(DELETABLE), new=VolumeStatus.DELETING,
-            now=utcnow(), expected_attach_status=["detached"],
+            db, volume_id=volume_id, rule=vol.BEGIN_DELETE, now=utcnow(),
+            expected_attach_status=[AttachStatus.DETACHED],
         )
         if not ok:
             raise InvalidVolume(DELETE_STATUS_MESSAGE)
@@ -418,8 +419,7 @@ async def finish_delete(rt: Runtime, volume_id: str) -> None:
         log.warning("could not remove the data of volume %s: %s", volume_id, exc)
         async with rt.transaction() as db:
             await volumes_db.transition(
-                db, volume_id=volume_id, expected=[VolumeStatus.DELETING],
-                new=VolumeStatus.ERROR_DELETING, now=utcnow(),
+                db, volume_id=volume_id, rule=vol.FAIL_DELETE, now=utcnow(),
             )
         return
     async with rt.transaction() as db:
@@ -444,7 +444,8 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
     if volume is None or volume.status != VolumeStatus.CREATING:
         return
     try:
-        if image is None or image.status != "active" or not await rt.images.exists(image.id):
+        if (image is None or image.status != ImageStatus.ACTIVE
+                or not await rt.images.exists(image.id)):
             raise InvalidRequest(f"Image {job.image_id} is not available.")
         await _write_image(rt, ctx, volume, image)
         meta = _glance_metadata(image)
@@ -455,8 +456,7 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
             log.exception("filling volume %s from image %s failed", job.volume_id, job.image_id)
         async with rt.transaction() as db:
             await volumes_db.transition(
-                db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
-                new=VolumeStatus.ERROR, now=utcnow(),
+                db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
             )
             await messages.record(
                 db, project_id=volume.project_id, resource_uuid=volume.id,
@@ -467,8 +467,7 @@ async def run_fill(rt: Runtime, ctx: Any) -> None:
         raise
     async with rt.transaction() as db:
         await volumes_db.transition(
-            db, volume_id=volume.id, expected=[VolumeStatus.CREATING],
-            new=VolumeStatus.AVAILABLE, now=utcnow(),
+            db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
             values={"bootable": True, "image_meta": meta},
         )
 
@@ -616,8 +615,7 @@ async def recover(rt: Runtime) -> None:
         for volume_id in creating:
             if not await volumes_db.has_unfinished_job(db, volume_id=volume_id, kind="fill"):
                 await volumes_db.transition(
-                    db, volume_id=volume_id, expected=[VolumeStatus.CREATING],
-                    new=VolumeStatus.ERROR, now=utcnow(),
+                    db, volume_id=volume_id, rule=vol.FAIL_CREATE, now=utcnow(),
                 )
                 log.warning("volume %s was left creating by a crash: now error", volume_id)
     for volume_id in deleting:

@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session
 
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db.models import Job
+from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.clock import utcnow
+from cinderlite.domain.jobs import JobState
+from cinderlite.domain.transitions import Transition
 
 log = logging.getLogger("cinderlite.workers")
 
@@ -227,7 +230,7 @@ class JobRunner:
         handler = self._handlers.get(job.kind)
         if handler is None:
             log.error("job %s has unknown kind %r", job.id, job.kind)
-            await self._finish(job.id, jobs_db.FAILED, f"unknown job kind {job.kind}")
+            await self._finish(job.id, job_rules.FAIL, f"unknown job kind {job.kind}")
             return
         ctx = JobContext(job=job, owner=self.owner, bytes_total=job.bytes_total)
         task = asyncio.create_task(self._call(handler, ctx), name=f"job-{job.id}")
@@ -235,7 +238,7 @@ class JobRunner:
         renewer = asyncio.create_task(self._renew_loop(ctx))
         try:
             await asyncio.shield(task)
-            state, error = jobs_db.DONE, None
+            rule, error = job_rules.SUCCEED, None
         except asyncio.CancelledError:
             if self._stopping or job.id not in self._cancel_requested:
                 # Shutdown: leave the job running; its lease lets the next start resume it.
@@ -243,18 +246,18 @@ class JobRunner:
                 with contextlib.suppress(BaseException):
                     await task
                 raise
-            state, error = jobs_db.CANCELLED, "cancelled"
+            rule, error = job_rules.CANCEL, "cancelled"
         except JobCancelled:
-            state, error = jobs_db.CANCELLED, "cancelled"
+            rule, error = job_rules.CANCEL, "cancelled"
         except Exception as exc:
-            state, error = jobs_db.FAILED, f"{type(exc).__name__}: {exc}"
+            rule, error = job_rules.FAIL, f"{type(exc).__name__}: {exc}"
         finally:
             renewer.cancel()
             with contextlib.suppress(BaseException):
                 await renewer
             self._running.pop(job.id, None)
             self._cancel_requested.discard(job.id)
-        await self._finish(job.id, state, error, ctx)
+        await self._finish(job.id, rule, error, ctx)
 
     async def _call(self, handler: JobHandler, ctx: JobContext) -> None:
         try:
@@ -265,7 +268,8 @@ class JobRunner:
             raise
 
     async def _finish(
-        self, job_id: str, state: str, error: str | None, ctx: JobContext | None = None
+        self, job_id: str, rule: Transition[JobState], error: str | None,
+        ctx: JobContext | None = None,
     ) -> None:
         now = utcnow()
 
@@ -276,7 +280,7 @@ class JobRunner:
                     lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
                     bytes_total=ctx.bytes_total,
                 )
-            jobs_db.finish(db, job_id=job_id, state=state, now=now, error=error)
+            jobs_db.finish(db, job_id=job_id, rule=rule, now=now, error=error)
 
         await self._transactions.run(finish)
 

@@ -15,6 +15,8 @@ import pytest
 
 from cinderlite.db import images as images_db
 from cinderlite.db import jobs as jobs_db
+from cinderlite.domain import images as image_rules
+from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.services import images as images_service
 from cinderlite.workers.runner import JobRunner
@@ -213,7 +215,7 @@ async def test_recover_resets_saving_images_and_removes_leftovers(rt, demo, imag
     stuck = await new_image(image_client, demo)
     gone_data = "6c0d5c8c-0000-4000-8000-000000000001"
     async with rt.transaction() as db:
-        await images_db.transition(db, image_id=stuck, expected=("queued",), new="saving",
+        await images_db.transition(db, image_id=stuck, rule=image_rules.BEGIN_SAVING,
                                    now=utcnow())
     rt.images.staging_path(stuck).write_bytes(b"half")
     rt.images.path(gone_data).write_bytes(b"orphan")
@@ -242,8 +244,8 @@ async def test_delete_cancels_the_running_upload_job(rt, demo, image_client) -> 
     try:
         image_id = await new_image(image_client, demo)
         async with rt.transaction() as db:
-            await images_db.transition(db, image_id=image_id, expected=("queued",),
-                                       new="saving", now=utcnow())
+            await images_db.transition(db, image_id=image_id, rule=image_rules.BEGIN_SAVING,
+                                       now=utcnow())
             job = await jobs_db.enqueue(
                 db, kind="upload", volume_id="v", image_id=image_id, project_id=demo.project_id,
                 user_id=None, request_id=None, params={}, now=utcnow(),
@@ -257,7 +259,7 @@ async def test_delete_cancels_the_running_upload_job(rt, demo, image_client) -> 
         async def finished():  # type: ignore[no-untyped-def]
             async with rt.transaction() as db:
                 row = await jobs_db.get(db, job_id=job.id)
-                return row is not None and row.state not in jobs_db.UNFINISHED
+                return row is not None and row.state not in job_rules.UNFINISHED
 
         await wait_for(finished, timeout=10)
         assert (await image_client.get(f"/v2/images/{image_id}",

@@ -1,0 +1,57 @@
+"""Image statuses and the transitions between them, as data."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from cinderlite.domain.transitions import Transition, named
+
+
+class ImageStatus(StrEnum):
+    QUEUED = "queued"
+    SAVING = "saving"
+    ACTIVE = "active"
+    KILLED = "killed"
+    DELETED = "deleted"
+    PENDING_DELETE = "pending_delete"
+    DEACTIVATED = "deactivated"
+    UPLOADING = "uploading"
+    IMPORTING = "importing"
+
+
+S = ImageStatus
+
+# Which status may follow which (Glance's domain Image.valid_state_targets). In
+# v2, saving -> queued replaces `killed`, so that an upload can be retried.
+TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
+    S.QUEUED: frozenset({S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DELETED}),
+    S.SAVING: frozenset({S.ACTIVE, S.KILLED, S.DELETED, S.QUEUED}),
+    S.UPLOADING: frozenset({S.IMPORTING, S.QUEUED, S.DELETED}),
+    S.IMPORTING: frozenset({S.ACTIVE, S.DELETED, S.QUEUED}),
+    S.ACTIVE: frozenset({S.PENDING_DELETE, S.DELETED, S.DEACTIVATED}),
+    S.KILLED: frozenset({S.DELETED}),
+    S.PENDING_DELETE: frozenset({S.DELETED, S.ACTIVE}),
+    S.DELETED: frozenset(),
+    S.DEACTIVATED: frozenset({S.ACTIVE, S.DELETED}),
+}
+
+# Images without their data yet: a volume upload may still fill them.
+UNFINISHED = frozenset({S.QUEUED, S.SAVING})
+# Images whose data is being written: their staging files are in use.
+WRITING = frozenset({S.SAVING, S.UPLOADING, S.IMPORTING})
+
+
+def can_transition(current: ImageStatus, new: ImageStatus) -> bool:
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+def _rule(name: str, source: frozenset[ImageStatus], target: ImageStatus) -> Transition[S]:
+    return named(can_transition, name, source, target)
+
+
+# The status changes cinderlite makes (each a compare-and-swap on db/images.py's).
+BEGIN_SAVING = _rule("begin saving", frozenset({S.QUEUED}), S.SAVING)
+ACTIVATE = _rule("activate", frozenset({S.SAVING}), S.ACTIVE)
+BACK_TO_QUEUED = _rule("back to queued", frozenset({S.SAVING}), S.QUEUED)
+
+RULES = (BEGIN_SAVING, ACTIVATE, BACK_TO_QUEUED)
