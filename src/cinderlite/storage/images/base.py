@@ -73,18 +73,6 @@ class ImageStore(Protocol):
         path of committed data that surfaces, for tools that read it by name."""
         ...
 
-    def path(self, image_id: str) -> Path:
-        """Old name of data_path (until its callers moved)."""
-        ...
-
-    def staging_path(self, image_id: str) -> Path:
-        """A scratch file name on the store's file system for `image_id` (old API)."""
-        ...
-
-    async def commit(self, image_id: str, staging: Path) -> None:
-        """Atomically make `staging` the image's data (old API)."""
-        ...
-
     def staging(self, image_id: str) -> AbstractAsyncContextManager[Staging]:
         """A new Staging for `image_id`, its files removed when the block ends uncommitted."""
         ...

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -39,15 +38,6 @@ class FileImageStore:
 
     def data_path(self, image_id: str) -> Path:
         return self.root / image_id
-
-    def path(self, image_id: str) -> Path:
-        return self.data_path(image_id)
-
-    def staging_path(self, image_id: str) -> Path:
-        return self.staging_dir / f"{image_id}.{uuid.uuid4().hex[:8]}"
-
-    async def commit(self, image_id: str, staging: Path) -> None:
-        await self._commit(image_id, staging)
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.root)

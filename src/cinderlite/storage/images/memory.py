@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -36,15 +35,6 @@ class MemoryImageStore:
 
     def data_path(self, image_id: str) -> Path:
         return self._scratch_dir() / f"committed-{image_id}"
-
-    def path(self, image_id: str) -> Path:
-        return self.data_path(image_id)
-
-    def staging_path(self, image_id: str) -> Path:
-        return self._scratch_dir() / f"{image_id}.{uuid.uuid4().hex[:8]}"
-
-    async def commit(self, image_id: str, staging: Path) -> None:
-        await self._commit(image_id, staging)
 
     def staging(self, image_id: str) -> AbstractAsyncContextManager[DirStaging]:
         return staging_in(
