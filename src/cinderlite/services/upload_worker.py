@@ -19,6 +19,9 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cinderlite.datapath import convert, qemu
@@ -56,6 +59,7 @@ from cinderlite.services.uploads import (
 
 if TYPE_CHECKING:
     from cinderlite.app import Runtime
+    from cinderlite.storage.images.base import Staging
     from cinderlite.workers.runner import JobContext
 
 log = logging.getLogger("cinderlite.uploads")
@@ -217,57 +221,67 @@ async def _produce(
     disk_format = job.params["disk_format"]
     container_format = job.params.get("container_format")
     src = rt.volumes.path(job.volume_id)
-    stop = threading.Event()
-    staging = rt.images.staging_path(image_id)
-    bare = container_format == "bare"
     if container_format is None:
         # Glance refuses data for an image without a container format; Cinder
         # passes a null through (cinder/api/contrib/volume_actions.py), so the
         # upload fails after the 202 (glance/api/v2/image_data.py refuses the data).
         raise InvalidRequest("Property container_format must be set prior to saving data.")
-    if disk_format in RAW_FORMATS:
-        if disk_format == "iso" and not await asyncio.to_thread(qemu.looks_like_iso, src):
-            raise VolumeDataNotIso(job.volume_id)
-        if container_format == "compressed":
-            result = await run_blocking(gzip_file, src, staging, progress=progress, stop=stop)
-            await rt.images.commit(image_id, staging)
-            return result, None
-        # Streamed as it is: no scratch copy, no qemu-img, holes skipped.
-        result = await run_blocking(copy_sparse, src, staging, progress=progress, stop=stop)
-        mark("copy")
-        await rt.images.commit(image_id, staging)
-        mark("commit")
-        return result, result.size if bare else None
-
-    if rt.settings.image_conversion_disable:
+    if disk_format == "iso" and not await asyncio.to_thread(qemu.looks_like_iso, src):
+        raise VolumeDataNotIso(job.volume_id)
+    kind = "raw" if disk_format in RAW_FORMATS else "converted"
+    if kind == "converted" and rt.settings.image_conversion_disable:
         raise ImageConversionNotAllowed(image_id, disk_format)
-    fmt = qemu.qemu_format(disk_format)
-    info_limits = qemu.QemuLimits(
-        cpu_seconds=rt.settings.qemu_img_cpu_limit,
-        address_space=rt.settings.qemu_img_address_space_limit,
-    )
-    written = await _convert(rt, src, staging, fmt, progress, stop)
-    mark("convert")
-    if container_format == "compressed":
-        if written is None:
-            _check_converted(await qemu.info(staging, fmt, limits=info_limits), fmt, image_id)
-        packed = rt.images.staging_path(image_id)
-        try:
-            result = await run_blocking(gzip_file, staging, packed, stop=stop)
-        finally:
-            await asyncio.to_thread(staging.unlink, missing_ok=True)
-        await rt.images.commit(image_id, packed)
-        return result, None
+    writer = _WRITERS[kind, "compressed" if container_format == "compressed" else "plain"]
+    w = _Writing(rt, image_id, src, qemu.qemu_format(disk_format), progress, mark)
+    async with rt.images.staging(image_id) as staging:
+        result, virtual_size = await writer(w, staging)
+        await staging.commit()
+    mark("commit")
+    return result, virtual_size if container_format == "bare" else None
+
+
+_Written = tuple[CopyResult, int | None]  # the data's hashes, the image's virtual size
+
+
+@dataclass(frozen=True)
+class _Writing:
+    """What a writer needs: the volume file, the format to write, progress, stop."""
+
+    rt: Runtime
+    image_id: str
+    src: Path
+    fmt: str  # qemu-img's name of the disk format
+    progress: Progress
+    mark: Callable[[str], None]
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+async def _copy_volume(w: _Writing, staging: Staging) -> _Written:
+    """raw, iso: streamed as it is: no scratch copy, no qemu-img, holes skipped."""
+    result = await run_blocking(copy_sparse, w.src, staging.path, progress=w.progress, stop=w.stop)
+    w.mark("copy")
+    return result, result.size
+
+
+async def _gzip_volume(w: _Writing, staging: Staging) -> _Written:
+    """raw, iso in a compressed container: the volume gzipped as it is read."""
+    result = await run_blocking(gzip_file, w.src, staging.path, progress=w.progress, stop=w.stop)
+    w.mark("gzip")
+    return result, None
+
+
+async def _convert_volume(w: _Writing, staging: Staging) -> _Written:
+    """The other formats: written here (`_convert`: native, or qemu-img), checked, fsynced."""
+    written = await _convert(w.rt, w.src, staging.path, w.fmt, w.progress, w.stop)
+    w.mark("convert")
     if written is not None:
         # Written here, so its format and size are known (the layouts are
         # checked against qemu-img by the tests) and it was hashed as written:
         # only the fsync is left before the commit's rename. O_DIRECT writes
         # leave little dirty; the fsync flushes metadata and the disk's cache.
-        await run_blocking(fsync_path, staging, stop=threading.Event())
-        mark("fsync")
-        await rt.images.commit(image_id, staging)
-        mark("commit")
-        return written, written.virtual_size if bare else None
+        await run_blocking(fsync_path, staging.path, stop=threading.Event())
+        w.mark("fsync")
+        return written, written.virtual_size
     # qemu-img's output: Cinder's checks on it, its hashes and its fsync all
     # at once: they read the same pages (from the page cache) and the fsync
     # mostly waits on the disk. The data is durable (fsynced, then renamed by
@@ -275,15 +289,45 @@ async def _produce(
     # the image can become active; a crash before the rename leaves only a
     # staging file (see the module doc).
     info, result, _ = await _all_or_cancel(
-        qemu.info(staging, fmt, limits=info_limits),
-        run_blocking(hash_file, staging, stop=stop),
-        run_blocking(fsync_path, staging, stop=threading.Event()),
+        qemu.info(staging.path, w.fmt, limits=_info_limits(w.rt)),
+        run_blocking(hash_file, staging.path, stop=w.stop),
+        run_blocking(fsync_path, staging.path, stop=threading.Event()),
     )
-    mark("info+hash+fsync")
-    _check_converted(info, fmt, image_id)
-    await rt.images.commit(image_id, staging)
-    mark("commit")
-    return result, info.virtual_size if bare else None
+    w.mark("info+hash+fsync")
+    _check_converted(info, w.fmt, w.image_id)
+    return result, info.virtual_size
+
+
+async def _pack_converted(w: _Writing, staging: Staging) -> _Written:
+    """The other formats in a compressed container: converted beside, checked, gzipped."""
+    async with staging.scratch() as converted:
+        written = await _convert(w.rt, w.src, converted, w.fmt, w.progress, w.stop)
+        w.mark("convert")
+        if written is None:
+            info = await qemu.info(converted, w.fmt, limits=_info_limits(w.rt))
+            _check_converted(info, w.fmt, w.image_id)
+        result = await run_blocking(gzip_file, converted, staging.path, stop=w.stop)
+        w.mark("gzip")
+    return result, None
+
+
+# The one choice of how the data is written: by disk format (raw and iso as
+# they are, the others converted) and container (gzip for `compressed`). Each
+# writer fills `staging.path` and returns the data's hashes and the virtual
+# size; `_produce` commits.
+_WRITERS: dict[tuple[str, str], Callable[[_Writing, Staging], Awaitable[_Written]]] = {
+    ("raw", "plain"): _copy_volume,
+    ("raw", "compressed"): _gzip_volume,
+    ("converted", "plain"): _convert_volume,
+    ("converted", "compressed"): _pack_converted,
+}
+
+
+def _info_limits(rt: Runtime) -> qemu.QemuLimits:
+    return qemu.QemuLimits(
+        cpu_seconds=rt.settings.qemu_img_cpu_limit,
+        address_space=rt.settings.qemu_img_address_space_limit,
+    )
 
 
 async def _convert(
@@ -412,14 +456,10 @@ async def _image_alive(rt: Runtime, image_id: str) -> bool:
 
 
 async def _remove_staging(rt: Runtime, image_id: str) -> None:
-    staging_dir = rt.images.staging_path(image_id).parent
-
-    def _remove() -> None:
-        for p in staging_dir.glob(f"{image_id}.*"):
-            p.unlink(missing_ok=True)
-
+    """Staging files of the image that an earlier (crashed) attempt left; this
+    attempt's own are removed by its Staging, whatever happened."""
     with contextlib.suppress(OSError):
-        await asyncio.to_thread(_remove)
+        await rt.images.cleanup_staging(image_id=image_id)
 
 
 def _detail_for(exc: BaseException | None) -> messages.Detail:

@@ -499,8 +499,7 @@ async def _write_image(rt: Runtime, ctx: Any, volume: Volume, image: Image) -> N
     src_format = qemu.qemu_format(disk_format)
     if src_format != "raw" and rt.settings.image_conversion_disable:
         raise ImageConversionNotAllowed(image.id, disk_format)
-    fd = await asyncio.to_thread(os.open, rt.images.path(image.id), os.O_RDONLY)
-    scratch: Path | None = None
+    fd = await asyncio.to_thread(os.open, rt.images.data_path(image.id), os.O_RDONLY)
     try:
         if image.container_format == "compressed":
             if not rt.settings.allow_compression_on_image_upload:
@@ -508,14 +507,17 @@ async def _write_image(rt: Runtime, ctx: Any, volume: Volume, image: Image) -> N
                     image.id,
                     "Image compression disallowed, but container_format is compressed.",
                 )
-            scratch = rt.images.staging_path(image.id)
             limit = size_bytes + (0 if src_format == "raw" else UNPACK_METADATA_ALLOWANCE)
-            await run_blocking(
-                gunzip_file, fd, scratch, limit=limit, image_id=image.id, stop=threading.Event()
-            )
-            unpacked = await asyncio.to_thread(os.open, scratch, os.O_RDONLY)
-            os.close(fd)
-            fd = unpacked
+            # Never committed: the unpacked file goes when the block ends, its
+            # bytes stay readable through the descriptor until it is closed.
+            async with rt.images.staging(image.id) as scratch:
+                await run_blocking(
+                    gunzip_file, fd, scratch.path, limit=limit, image_id=image.id,
+                    stop=threading.Event(),
+                )
+                unpacked = await asyncio.to_thread(os.open, scratch.path, os.O_RDONLY)
+                os.close(fd)
+                fd = unpacked
         checked = await asyncio.to_thread(
             inspect.check_source, fd, disk_format, image_id=image.id,
             vmdk_allowed_types=rt.settings.vmdk_allowed_types,
@@ -526,8 +528,6 @@ async def _write_image(rt: Runtime, ctx: Any, volume: Volume, image: Image) -> N
             await _convert_to_volume(rt, ctx, volume, image, fd, src_format, checked)
     finally:
         os.close(fd)
-        if scratch is not None:
-            await asyncio.to_thread(scratch.unlink, missing_ok=True)
 
 
 async def _copy_raw(rt: Runtime, ctx: Any, volume: Volume, fd: int, size_bytes: int) -> None:

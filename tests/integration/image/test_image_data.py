@@ -217,13 +217,13 @@ async def test_recover_resets_saving_images_and_removes_leftovers(rt, demo, imag
     async with rt.transaction() as db:
         await images_db.transition(db, image_id=stuck, rule=image_rules.BEGIN_SAVING,
                                    now=utcnow())
-    rt.images.staging_path(stuck).write_bytes(b"half")
-    rt.images.path(gone_data).write_bytes(b"orphan")
+    (rt.images.staging_dir / f"{stuck}.0badcafe").write_bytes(b"half")  # a crash's leftover
+    rt.images.data_path(gone_data).write_bytes(b"orphan")
     await images_service.recover(rt)
     img = await show(image_client, demo, stuck)
     assert img["status"] == "queued"
     assert list(rt.images.staging_dir.iterdir()) == []
-    assert not rt.images.path(gone_data).exists()
+    assert not rt.images.data_path(gone_data).exists()
     assert (await put(image_client, demo, stuck, b"ok")).status_code == 204
 
 

@@ -105,7 +105,7 @@ async def messages_for(rt: app_module.Runtime, volume_id: str) -> list[UserMessa
 
 
 def staging_files(rt: app_module.Runtime) -> list[str]:
-    staging = rt.images.staging_path("x").parent
+    staging = rt.images.staging_dir
     return sorted(p.name for p in staging.iterdir())
 
 

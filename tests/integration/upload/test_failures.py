@@ -52,7 +52,7 @@ async def _ended(rt, job_id, within=60.0):  # type: ignore[no-untyped-def]
 async def _assert_rolled_back(rt, started, vid, *, status="available", detail="004"):  # type: ignore[no-untyped-def]
     assert await volume_status(rt, vid) == status
     assert await image_row(rt, started.image.id) is None
-    assert not rt.images.path(started.image.id).exists()
+    assert not rt.images.data_path(started.image.id).exists()
     assert staging_files(rt) == []
     msgs = await messages_for(rt, vid)
     assert [m.detail_id for m in msgs] == [detail]
@@ -101,7 +101,7 @@ async def test_full_disk_restores_volume_with_quota_message(
         data=[(0, os.urandom(MIB)), (2 * MIB, os.urandom(MIB))],
     )
     real = os.pwrite
-    staging = str(rt.images.staging_path("x").parent)
+    staging = str(rt.images.staging_dir)
 
     def full(fd, data, offset):  # type: ignore[no-untyped-def]
         if os.readlink(f"/proc/self/fd/{fd}").startswith(staging) and offset >= MIB:

@@ -91,7 +91,7 @@ async def test_upload_holds_the_volume_and_its_hashes(
               (40 * MIB - 5, b"tail!")],
     )
     image = await _upload_and_wait(rt, demo, vid, disk_format=disk_format)
-    stored = rt.images.path(image.id)
+    stored = rt.images.data_path(image.id)
     data = await asyncio.to_thread(stored.read_bytes)
     assert image.status == "active"
     assert image.size == len(data)
@@ -113,7 +113,7 @@ async def test_compressed_container_holds_the_converted_image(
     image = await _upload_and_wait(
         rt, demo, vid, disk_format="vmdk", container_format="compressed"
     )
-    packed = rt.images.path(image.id).read_bytes()
+    packed = rt.images.data_path(image.id).read_bytes()
     assert image.checksum == hashlib.md5(packed).hexdigest()
     out = tmp_path / "unpacked.vmdk"
     out.write_bytes(gzip.decompress(packed))
@@ -128,7 +128,7 @@ async def test_layouts_too_big_to_hold_fall_back_to_qemu_img(
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=8 * MIB,
                             data=[(MIB, random_mib(1))])
     image = await _upload_and_wait(rt, demo, vid, disk_format="qcow2")
-    stored = rt.images.path(image.id)
+    stored = rt.images.data_path(image.id)
     assert image.checksum == hashlib.md5(stored.read_bytes()).hexdigest()
     await asyncio.to_thread(_compare, rt.volumes.path(vid), stored, "qcow2")
 
@@ -160,7 +160,7 @@ async def test_parallel_uploads_each_hold_their_own_volume(
     assert [j.state for j in jobs] == ["done"] * 3, [j.error for j in jobs]
     for vid, s, fmt in zip(vids, started, ["qcow2", "vmdk", "vdi"], strict=True):
         image = await image_row(rt, s.image.id)
-        stored = rt.images.path(image.id)
+        stored = rt.images.data_path(image.id)
         data = await asyncio.to_thread(stored.read_bytes)
         assert image.checksum == hashlib.md5(data).hexdigest()
         assert image.os_hash_value == hashlib.sha512(data).hexdigest()

@@ -99,7 +99,7 @@ async def test_compressed_raw_is_gzip_of_the_volume(rt: app_module.Runtime, demo
     job = await _done(rt, s.job_id)
     assert job.state == "done", job.error
     image = await image_row(rt, s.image.id)
-    data = rt.images.path(image.id).read_bytes()
+    data = rt.images.data_path(image.id).read_bytes()
     assert gzip.decompress(data) == volume_bytes(rt, vid)
     assert image.size == len(data)
     assert image.checksum == hashlib.md5(data).hexdigest()
@@ -122,7 +122,7 @@ async def test_compressed_qcow2_holds_the_volume(rt: app_module.Runtime, demo, t
     job = await _done(rt, s.job_id)
     assert job.state == "done", job.error
     out = tmp_path / "img.qcow2"
-    out.write_bytes(gzip.decompress(rt.images.path(s.image.id).read_bytes()))
+    out.write_bytes(gzip.decompress(rt.images.data_path(s.image.id).read_bytes()))
     await asyncio.to_thread(
         subprocess.run,
         ["qemu-img", "compare", "-f", "raw", "-F", "qcow2", str(rt.volumes.path(vid)), str(out)],

@@ -75,8 +75,8 @@ async def _crafted(rt, who, *, job_state, image_status, lease_owner=None, attemp
         job.attempts = attempts
         job.lease_owner = lease_owner
         job.lease_expires_at = now + timedelta(seconds=300) if lease_owner else None
-    staging = rt.images.staging_path(image_id)
-    staging.write_bytes(b"half-written")
+    # What a crash mid-copy leaves: a staging file of the image.
+    (rt.images.staging_dir / f"{image_id}.{uuid.uuid4().hex[:8]}").write_bytes(b"half-written")
     return vid, image_id, job.id
 
 
@@ -153,7 +153,7 @@ async def test_job_of_a_dead_process_starts_over_cleanly(rt: app_module.Runtime,
     data = volume_bytes(rt, vid)
     assert image.status == "active"
     assert image.checksum == hashlib.md5(data).hexdigest()
-    assert rt.images.path(image_id).read_bytes() == data
+    assert rt.images.data_path(image_id).read_bytes() == data
     assert staging_files(rt) == []
     assert await volume_status(rt, vid) == "available"
 
@@ -194,7 +194,7 @@ async def test_rerun_of_a_finished_upload_only_settles_the_volume(
     vid, image_id, job_id = await _crafted(
         rt, demo, job_state="running", image_status="active", lease_owner=dead
     )
-    rt.images.path(image_id).write_bytes(b"committed")
+    rt.images.data_path(image_id).write_bytes(b"committed")
     async with rt.transaction() as db:
         await db.execute(update(Volume).where(Volume.id == vid).values(status=volume_status_before))
     await rt.jobs.release_dead_local_leases()
@@ -207,7 +207,7 @@ async def test_rerun_of_a_finished_upload_only_settles_the_volume(
     job = await wait_for(ended)
     assert job.state == "done", job.error
     assert (await image_row(rt, image_id)).status == "active"
-    assert rt.images.path(image_id).read_bytes() == b"committed"
+    assert rt.images.data_path(image_id).read_bytes() == b"committed"
     assert staging_files(rt) == []
     assert await volume_status(rt, vid) == "available"
     assert await messages_for(rt, vid) == []

@@ -61,7 +61,7 @@ async def test_raw_upload_streams_volume_bytes_sparse(
     assert image.checksum == hashlib.md5(want).hexdigest()
     assert image.os_hash_algo == "sha512"
     assert image.os_hash_value == hashlib.sha512(want).hexdigest()
-    stored = rt.images.path(image.id)
+    stored = rt.images.data_path(image.id)
     assert stored.read_bytes() == want
     # Written sparse: only the data extents took blocks.
     assert stored.stat().st_blocks * 512 < 8 * MIB
@@ -99,7 +99,7 @@ async def test_converted_upload_is_identical_to_volume(
     job = await _wait_job(rt, started.job_id)
     assert job.state == "done", job.error
     image = await image_row(rt, started.image.id)
-    stored = rt.images.path(image.id)
+    stored = rt.images.data_path(image.id)
     data = stored.read_bytes()
     assert image.status == "active"
     assert image.size == len(data)
@@ -140,7 +140,7 @@ async def test_iso_upload_makes_image_from_iso_data(rt: app_module.Runtime, demo
     image = await image_row(rt, started.image.id)
     assert image.status == "active"
     assert image.disk_format == "iso"
-    assert rt.images.path(image.id).read_bytes() == volume_bytes(rt, vid)
+    assert rt.images.data_path(image.id).read_bytes() == volume_bytes(rt, vid)
 
 
 async def test_null_container_format_fails_after_202_like_glance(

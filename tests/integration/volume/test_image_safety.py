@@ -275,7 +275,7 @@ async def test_image_naming_a_host_file_is_refused(
     volume_id = await volume_from(volume_client, demo, image_id)
     await assert_refused(volume_client, demo, volume_id, image_id)
     assert_nowhere(rt, marker, caplog)
-    assert not list(rt.images.staging_path("x").parent.iterdir())
+    assert not list(rt.images.staging_dir.iterdir())
 
 
 async def test_images_that_are_what_they_claim_still_make_volumes(

@@ -45,7 +45,7 @@ async def test_image_store_finishes_short_writes(tmp_path: Path, stingy_pwrite: 
     data = os.urandom(MiB) + bytes(MiB) + os.urandom(12345)
     store = FileImageStore(tmp_path / "images")
     stored = await store.write("img", pieces(data))
-    assert store.path("img").read_bytes() == data
+    assert store.data_path("img").read_bytes() == data
     assert stored.checksum == hashlib.md5(data).hexdigest()
 
 
@@ -67,7 +67,7 @@ async def test_no_space_is_storage_full_and_nothing_is_committed(
     store = FileImageStore(tmp_path / "images")
     with pytest.raises(StorageFull, match="Image storage media is full"):
         await store.write("img", pieces(os.urandom(MiB)))
-    assert not store.path("img").exists()
+    assert not store.data_path("img").exists()
     assert not list(store.staging_dir.iterdir())
     volumes = FileVolumeBackend(tmp_path / "volumes")
     await volumes.create("v", MiB)

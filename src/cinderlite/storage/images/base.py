@@ -1,13 +1,17 @@
 """The ImageStore protocol: where image data lives.
 
-Writes never expose half-written data: bytes go to a staging file which is
-renamed into place by `commit`. Staging files live on the store's own file
-system, so the upload data path may write a converted image there directly.
+Writes never expose half-written data: bytes go to a staging file which
+`Staging.commit` renames into place. Staging files live on the store's own
+file system, so the upload data path may write a converted image there
+directly (`Staging.path`); an uncommitted staging removes its files when its
+block ends, and the files a crash leaves are removed by `cleanup_staging` at
+start-up.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +23,32 @@ class StoredImage:
     checksum: str  # MD5 hex
     os_hash_algo: str  # "sha512"
     os_hash_value: str
+
+
+class Staging(Protocol):
+    """One write of an image's data that is not visible yet.
+
+    `path` and `scratch()` are the only places staging file names surface,
+    for the tools that write by name (qemu-img, the copy functions). Leaving
+    the block that made it (`async with store.staging(image_id) as s`)
+    without `commit` removes every file it handed out, on errors and
+    cancellation too.
+    """
+
+    @property
+    def path(self) -> Path:
+        """The file `commit` makes the image's data; the writer creates it."""
+        ...
+
+    def scratch(self) -> AbstractAsyncContextManager[Path]:
+        """A second file name on the same file system, removed when its block ends."""
+        ...
+
+    async def commit(self) -> None:
+        """Atomically make `path` the image's data: fsync, rename, fsync the
+        directory. StorageFull when the disk fills up (ENOSPC from the fsync or
+        the rename), and then nothing was renamed."""
+        ...
 
 
 class ImageStore(Protocol):
@@ -38,16 +68,13 @@ class ImageStore(Protocol):
         """Byte size of the committed data, None if there is none."""
         ...
 
-    def path(self, image_id: str) -> Path:
-        """Where the committed data of `image_id` is (may not exist)."""
+    def data_path(self, image_id: str) -> Path:
+        """Where the committed data of `image_id` is (may not exist): the one
+        path of committed data that surfaces, for tools that read it by name."""
         ...
 
-    def staging_path(self, image_id: str) -> Path:
-        """A scratch file name on the store's file system for `image_id`."""
-        ...
-
-    async def commit(self, image_id: str, staging: Path) -> None:
-        """Atomically make `staging` the image's data (rename + fsync)."""
+    def staging(self, image_id: str) -> AbstractAsyncContextManager[Staging]:
+        """A new Staging for `image_id`, its files removed when the block ends uncommitted."""
         ...
 
     def free_bytes(self) -> int:
@@ -58,6 +85,11 @@ class ImageStore(Protocol):
         """Ids of all images with committed data."""
         ...
 
-    async def cleanup_staging(self, keep: set[str] | None = None) -> list[str]:
-        """Remove staging files not belonging to `keep` image ids; return removed names."""
+    async def cleanup_staging(
+        self, keep: set[str] | None = None, *, image_id: str | None = None
+    ) -> list[str]:
+        """Remove the staging files a crash (or an earlier attempt) left behind:
+        those not belonging to `keep` image ids, only those of `image_id` when
+        given; return the removed names. The recovery path: a Staging removes
+        its own files."""
         ...

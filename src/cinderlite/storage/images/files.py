@@ -1,23 +1,25 @@
 """Images as files: <images_dir>/<id>, written to <images_dir>/.staging/<id>.* then renamed.
 
 A crash at any point leaves either no file for the image or the complete one:
-data goes to a staging file, is fsynced, and only then renamed into place (and
-the directory fsynced). Staging files a crash leaves behind are removed by
-`cleanup_staging` at start-up.
+data goes to a staging file (`staging()`), is fsynced, and only then renamed
+into place by its `commit` (and the directory fsynced). Staging files a crash
+leaves behind are removed by `cleanup_staging` at start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from cinderlite.datapath.hashing import ImageHasher
 from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
 from cinderlite.domain.errors import StorageFull
 from cinderlite.storage.images.base import StoredImage
+from cinderlite.storage.images.staging import DirStaging, staging_in
 from cinderlite.storage.private import FILE_MODE, private_dir
 
 
@@ -34,26 +36,26 @@ class FileImageStore:
         private_dir(self.root)
         private_dir(self.staging_dir)
 
-    def path(self, image_id: str) -> Path:
+    def data_path(self, image_id: str) -> Path:
         return self.root / image_id
-
-    def staging_path(self, image_id: str) -> Path:
-        return self.staging_dir / f"{image_id}.{uuid.uuid4().hex[:8]}"
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.root)
         return st.f_bavail * st.f_frsize
 
     async def exists(self, image_id: str) -> bool:
-        return self.path(image_id).exists()
+        return self.data_path(image_id).exists()
 
     async def size(self, image_id: str) -> int | None:
         try:
-            return self.path(image_id).stat().st_size
+            return self.data_path(image_id).stat().st_size
         except FileNotFoundError:
             return None
 
-    async def commit(self, image_id: str, staging: Path) -> None:
+    def staging(self, image_id: str) -> AbstractAsyncContextManager[DirStaging]:
+        return staging_in(self.staging_dir, image_id, functools.partial(self._commit, image_id))
+
+    async def _commit(self, image_id: str, staging: Path) -> None:
         """fsync the staging file, rename it into place, fsync the directory.
 
         The data's own fsync is where a delayed-allocation file system reports
@@ -69,7 +71,7 @@ class FileImageStore:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                os.replace(staging, self.path(image_id))
+                os.replace(staging, self.data_path(image_id))
                 dfd = os.open(self.root, os.O_RDONLY)
                 try:
                     os.fsync(dfd)
@@ -85,13 +87,12 @@ class FileImageStore:
         commit. If `chunks` raises (client gone, size cap, failed inspection) or
         the disk fills up (StorageFull), the staging file is removed and nothing
         becomes visible: every write is complete or the upload fails."""
-        staging = self.staging_path(image_id)
         hasher = ImageHasher()
         offset = 0
-        fd = await asyncio.to_thread(
-            os.open, staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
-        )
-        try:
+        async with self.staging(image_id) as staging:
+            fd = await asyncio.to_thread(
+                os.open, staging.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
             try:
                 async for chunk in chunks:
                     await asyncio.gather(
@@ -105,17 +106,14 @@ class FileImageStore:
                 raise _storage_error(exc) from exc
             finally:
                 os.close(fd)
-            await self.commit(image_id, staging)
-        except BaseException:
-            staging.unlink(missing_ok=True)
-            raise
+            await staging.commit()
         d = await hasher.aresult()
         return StoredImage(d.size, d.checksum, d.os_hash_algo, d.os_hash_value)
 
     async def read(
         self, image_id: str, chunk_size: int = 1 << 20
     ) -> AsyncIterator[bytes]:
-        fh = await asyncio.to_thread(open, self.path(image_id), "rb")
+        fh = await asyncio.to_thread(open, self.data_path(image_id), "rb")
         try:
             while True:
                 chunk = await asyncio.to_thread(fh.read, chunk_size)
@@ -127,7 +125,7 @@ class FileImageStore:
 
     async def delete(self, image_id: str) -> None:
         def _delete() -> None:
-            self.path(image_id).unlink(missing_ok=True)
+            self.data_path(image_id).unlink(missing_ok=True)
             for p in self.staging_dir.glob(f"{image_id}.*"):
                 p.unlink(missing_ok=True)
 
@@ -139,12 +137,18 @@ class FileImageStore:
 
         return await asyncio.to_thread(_ids)
 
-    async def cleanup_staging(self, keep: set[str] | None = None) -> list[str]:
+    async def cleanup_staging(
+        self, keep: set[str] | None = None, *, image_id: str | None = None
+    ) -> list[str]:
         keep = keep or set()
 
         def _cleanup() -> list[str]:
             removed: list[str] = []
-            for p in list(self.staging_dir.iterdir()):
+            found = (
+                self.staging_dir.iterdir() if image_id is None
+                else self.staging_dir.glob(f"{image_id}.*")
+            )
+            for p in list(found):
                 if p.name.split(".", 1)[0] not in keep:
                     p.unlink(missing_ok=True)
                     removed.append(p.name)

@@ -1,19 +1,22 @@
 """MemoryImageStore: the ImageStore protocol in a dict, for unit tests.
 
-`staging_path`/`commit` use a scratch directory the test provides (tmp_path),
-because callers such as the upload worker write staging files with qemu-img.
+`staging()` hands out files in a scratch directory the test provides
+(tmp_path), because callers such as the upload worker write staging files with
+qemu-img; its commit moves the bytes into the dict.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from cinderlite.datapath.hashing import ImageHasher
 from cinderlite.domain.errors import StorageFull
 from cinderlite.storage.images.base import StoredImage
+from cinderlite.storage.images.staging import DirStaging, staging_in
 
 
 class MemoryImageStore:
@@ -21,20 +24,22 @@ class MemoryImageStore:
         self.data: dict[str, bytes] = {}
         self.scratch_dir = scratch_dir
         self.capacity = capacity
-        self._counter = itertools.count()
 
     def _used(self) -> int:
         return sum(len(v) for v in self.data.values())
 
-    def path(self, image_id: str) -> Path:
+    def _scratch_dir(self) -> Path:
         if self.scratch_dir is None:
             raise NotImplementedError("MemoryImageStore has no files without a scratch_dir")
-        return self.scratch_dir / f"committed-{image_id}"
+        return self.scratch_dir
 
-    def staging_path(self, image_id: str) -> Path:
-        if self.scratch_dir is None:
-            raise NotImplementedError("MemoryImageStore has no files without a scratch_dir")
-        return self.scratch_dir / f"{image_id}.{next(self._counter)}"
+    def data_path(self, image_id: str) -> Path:
+        return self._scratch_dir() / f"committed-{image_id}"
+
+    def staging(self, image_id: str) -> AbstractAsyncContextManager[DirStaging]:
+        return staging_in(
+            self._scratch_dir(), image_id, functools.partial(self._commit, image_id)
+        )
 
     def free_bytes(self) -> int:
         return max(self.capacity - self._used(), 0)
@@ -46,7 +51,7 @@ class MemoryImageStore:
         blob = self.data.get(image_id)
         return None if blob is None else len(blob)
 
-    async def commit(self, image_id: str, staging: Path) -> None:
+    async def _commit(self, image_id: str, staging: Path) -> None:
         self.data[image_id] = await asyncio.to_thread(staging.read_bytes)
         await asyncio.to_thread(staging.unlink)
 
@@ -78,13 +83,18 @@ class MemoryImageStore:
     async def stored_ids(self) -> list[str]:
         return list(self.data)
 
-    async def cleanup_staging(self, keep: set[str] | None = None) -> list[str]:
+    async def cleanup_staging(
+        self, keep: set[str] | None = None, *, image_id: str | None = None
+    ) -> list[str]:
         if self.scratch_dir is None:
             return []
         keep = keep or set()
         removed = []
         for p in list(self.scratch_dir.iterdir()):
-            if not p.name.startswith("committed-") and p.name.split(".", 1)[0] not in keep:
+            owner = p.name.split(".", 1)[0]
+            if image_id is not None and owner != image_id:
+                continue
+            if not p.name.startswith("committed-") and owner not in keep:
                 p.unlink(missing_ok=True)
                 removed.append(p.name)
         return removed
