@@ -128,9 +128,17 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    """Override in a test module to change options; `rt` uses it."""
-    return make_settings(tmp_path, database_url)
+def settings(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """Override in a test module to change options, or mark one test with
+    `@pytest.mark.settings(option=value, ...)`; `rt` uses it. The services read
+    their options once, when the runtime is built (app.py), as in production."""
+    return make_settings(tmp_path, database_url, **marked_options(request))
+
+
+def marked_options(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The options of the test's `@pytest.mark.settings(...)`, for `settings` fixtures."""
+    marker = request.node.get_closest_marker("settings")
+    return dict(marker.kwargs) if marker else {}
 
 
 @dataclass

@@ -26,18 +26,28 @@ from starlette.responses import Response
 
 from cinderlite.api.faults import cinder_fault, glance_error, keystone_error
 from cinderlite.api.identity.deps import IdentityApi
+from cinderlite.api.image.routes import ImageApi
 from cinderlite.api.middleware import RequestIdMiddleware
 from cinderlite.api.protocol import TIMEOUT_MESSAGE
 from cinderlite.api.requests import BAD_TEXT, TextGuardMiddleware
+from cinderlite.api.volume.context import VolumeApi
 from cinderlite.config import Settings
 from cinderlite.db import migrate
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
+from cinderlite.db.images import ImageRepository
 from cinderlite.db.session import Transactions, use_batch_scheduling
+from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
+from cinderlite.services.images import ImageService
+from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
+from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
+from cinderlite.services.uploads import UploadLimits, UploadService
+from cinderlite.services.volume_actions import VolumeActionService
+from cinderlite.services.volumes import VolumeLimits, VolumeService
 from cinderlite.storage.images.base import ImageStore
 from cinderlite.storage.private import private_dir, tighten, tighten_files
 from cinderlite.storage.volumes.base import VolumeBackend
@@ -47,11 +57,23 @@ log = logging.getLogger("cinderlite")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Services:
+    """The use cases, built once per process by `open_runtime`."""
+
+    volumes: VolumeService
+    actions: VolumeActionService
+    uploads: UploadService
+    upload_worker: UploadWorker
+    images: ImageService
+    messages: MessageService
+
+
 @dataclass
 class Runtime:
     """What the wiring built for one process: started and stopped by `serve`,
     `cinderlite worker` and the tests. Services and APIs never see it: each gets
-    the narrow parts it needs, handed over below."""
+    the narrow parts it needs, handed over in `open_runtime`."""
 
     settings: Settings
     db: Database
@@ -60,7 +82,10 @@ class Runtime:
     volumes: VolumeBackend
     images: ImageStore
     jobs: JobRunner
+    services: Services
     identity_api: IdentityApi
+    volume_api: VolumeApi
+    image_api: ImageApi
 
     # Shortcuts for tests and start-up code that work on the database directly.
     @property
@@ -89,17 +114,57 @@ class Runtime:
         return await self.db.run_read(fn)
 
 
-def _job_handlers(rt: Runtime) -> None:
-    from cinderlite.services import upload_worker, volumes
-
-    async def upload(ctx: Any) -> None:
-        await upload_worker.run_upload(rt, ctx)
-
-    async def fill(ctx: Any) -> None:
-        await volumes.run_fill(rt, ctx)
-
-    rt.jobs.register("upload", upload)
-    rt.jobs.register("fill", fill)
+def _services(
+    settings: Settings, db: Database, policy: Policy, backend: VolumeBackend, store: ImageStore,
+    jobs: JobRunner,
+) -> Services:
+    """Every service with the narrow things it needs; the settings are read here only."""
+    s = settings
+    volume_repo = VolumeRepository(db)
+    volumes = VolumeService(
+        database=db, repo=volume_repo, backend=backend, store=store, policy=policy, jobs=jobs,
+        limits=VolumeLimits(
+            max_over_subscription_ratio=s.max_over_subscription_ratio,
+            reserved_percentage=s.reserved_percentage,
+            message_ttl_seconds=s.message_ttl_seconds,
+            image_conversion_disable=s.image_conversion_disable,
+            allow_compression_on_image_upload=s.allow_compression_on_image_upload,
+            vmdk_allowed_types=tuple(s.vmdk_allowed_types),
+            qemu_img_cpu_limit=s.qemu_img_cpu_limit,
+            qemu_img_address_space_limit=s.qemu_img_address_space_limit,
+        ),
+    )
+    return Services(
+        volumes=volumes,
+        actions=VolumeActionService(units=db, repo=volume_repo, volumes=volumes, backend=backend),
+        uploads=UploadService(
+            database=db, repo=volume_repo, backend=backend, store=store, policy=policy,
+            jobs=jobs,
+            limits=UploadLimits(
+                allow_compression=s.allow_compression_on_image_upload,
+                image_size_cap=s.image_size_cap,
+                core_properties=tuple(s.glance_core_properties),
+                reserved_namespaces=tuple(s.reserved_image_namespaces),
+            ),
+        ),
+        upload_worker=UploadWorker(
+            database=db, repo=volume_repo, backend=backend, store=store, jobs=jobs,
+            limits=WorkerLimits(
+                image_conversion_disable=s.image_conversion_disable,
+                image_compress_on_upload=s.image_compress_on_upload,
+                qcow2_compression_type=s.qcow2_compression_type,
+                native_conversion=s.native_conversion,
+                qemu_img_cpu_limit=s.qemu_img_cpu_limit,
+                qemu_img_address_space_limit=s.qemu_img_address_space_limit,
+                message_ttl_seconds=s.message_ttl_seconds,
+            ),
+        ),
+        images=ImageService(
+            units=db, repo=ImageRepository(db), store=store, jobs=jobs,
+            size_cap=s.image_size_cap,
+        ),
+        messages=MessageService(db, policy),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -132,37 +197,46 @@ async def open_runtime(
         validator = EmbeddedTokenValidator(
             db.sessionmaker, notice=RevocationNotice(settings.data_dir / "revoked")
         )
+        policy = Policy(settings.policy_file or None)
+        backend = FileVolumeBackend(settings.volumes_dir)
+        store = FileImageStore(settings.images_dir)
+        jobs = JobRunner(
+            db.transactions, workers=settings.upload_workers,
+            lease_seconds=settings.job_lease_seconds,
+        )
+        services = _services(settings, db, policy, backend, store, jobs)
+        jobs.register("upload", services.upload_worker.run)
+        jobs.register("fill", services.volumes.run_fill)
+        limit = settings.max_request_body_bytes
         rt = Runtime(
-            settings=settings,
-            db=db,
-            validator=validator,
-            policy=Policy(settings.policy_file or None),
-            volumes=FileVolumeBackend(settings.volumes_dir),
-            images=FileImageStore(settings.images_dir),
-            jobs=JobRunner(
-                db.transactions,
-                workers=settings.upload_workers,
-                lease_seconds=settings.job_lease_seconds,
-            ),
+            settings=settings, db=db, validator=validator, policy=policy, volumes=backend,
+            images=store, jobs=jobs, services=services,
             identity_api=IdentityApi(
-                units=db,
-                validator=validator,
-                identity_url=settings.identity_url(),
-                max_request_body_bytes=settings.max_request_body_bytes,
+                units=db, validator=validator, identity_url=settings.identity_url(),
+                max_request_body_bytes=limit,
                 token_lifetime_seconds=settings.token_lifetime_seconds,
             ),
+            volume_api=VolumeApi(
+                volumes=services.volumes, actions=services.actions, uploads=services.uploads,
+                messages=services.messages, validator=validator,
+                identity_url=settings.identity_url(), volume_url=settings.volume_url(),
+                max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
+            ),
+            image_api=ImageApi(
+                units=db, images=services.images, validator=validator,
+                identity_url=settings.identity_url(), image_url=settings.image_url(),
+                max_request_body_bytes=limit,
+            ),
         )
-        _job_handlers(rt)
         try:
             yield rt
         finally:
-            await rt.jobs.stop()
+            await jobs.stop()
 
 
 def _build(
-    rt: Runtime,
+    api: object,
     *,
-    state: Any = None,
     title: str,
     router: Any,
     render_error: Callable[[Request, ServiceError], Response],
@@ -173,8 +247,7 @@ def _build(
 ) -> FastAPI:
     app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None,
                   redirect_slashes=redirect_slashes)
-    app.state.rt = rt
-    app.state.api = state
+    app.state.api = api
     app.include_router(router)
 
     @app.exception_handler(ServiceError)
@@ -203,8 +276,7 @@ def create_identity_app(rt: Runtime) -> FastAPI:
     from cinderlite.api.identity import routes
 
     return _build(
-        rt,
-        state=rt.identity_api,
+        rt.identity_api,
         title="cinderlite identity",
         router=routes.router,
         render_error=routes.render_error,
@@ -238,7 +310,7 @@ def create_volume_app(rt: Runtime) -> Starlette:
             ),
         ],
     )
-    app.state.rt = rt
+    app.state.api = rt.volume_api
     return app
 
 
@@ -246,7 +318,7 @@ def create_image_app(rt: Runtime) -> FastAPI:
     from cinderlite.api.image import routes
 
     return _build(
-        rt,
+        rt.image_api,
         title="cinderlite image",
         router=routes.router,
         render_error=routes.render_error,
@@ -370,11 +442,9 @@ async def sync_catalog(rt: Runtime) -> None:
 async def recover(rt: Runtime) -> None:
     """Start-up recovery of state a crash may have left (see services/*.recover)."""
     from cinderlite.datapath.orphans import kill_orphaned_qemu_img
-    from cinderlite.services import images, upload_worker, volumes
-
     # First: nothing may go on writing into files the steps below remove.
     await asyncio.to_thread(kill_orphaned_qemu_img, rt.settings.data_dir)
     await sync_catalog(rt)
-    await volumes.recover(rt)
-    await upload_worker.recover(rt)
-    await images.recover(rt)
+    await rt.services.volumes.recover()
+    await rt.services.upload_worker.recover()
+    await rt.services.images.recover()

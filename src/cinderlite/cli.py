@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cinderlite import cli_identity
 from cinderlite.config import Settings, load_settings
+from cinderlite.services.units import Units
 from cinderlite.storage.private import private_dir
 
 log = logging.getLogger("cinderlite")
@@ -45,11 +46,11 @@ def write_openrc(settings: Settings, name: str, content: str) -> Path:
     return path
 
 
-async def bootstrap_and_write_openrc(settings: Settings, rt: object) -> None:
+async def bootstrap_and_write_openrc(settings: Settings, units: Units) -> None:
     """Create admin/demo when none exist and write data/openrc-admin and openrc-demo."""
     from cinderlite.services import identity
 
-    async with rt.transaction() as db:  # type: ignore[attr-defined]
+    async with units.write() as db:
         result = await identity.bootstrap(
             db, admin_password=settings.admin_password, demo_password=settings.demo_password
         )
@@ -79,8 +80,8 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     _check_qemu_img()
 
-    async def ready(rt: object) -> None:
-        await bootstrap_and_write_openrc(settings, rt)
+    async def ready(rt: app.Runtime) -> None:
+        await bootstrap_and_write_openrc(settings, rt.db)
 
     asyncio.run(app.serve(settings, on_ready=ready))
     return 0
@@ -100,7 +101,7 @@ def cmd_bootstrap(settings: Settings, _args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with app.open_runtime(settings) as rt:
-            await bootstrap_and_write_openrc(settings, rt)
+            await bootstrap_and_write_openrc(settings, rt.db)
 
     asyncio.run(run())
     return 0

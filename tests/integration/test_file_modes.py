@@ -14,7 +14,6 @@ import pytest
 
 from cinderlite import app as app_module
 from cinderlite import cli
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest
 from tests.conftest import make_settings
 from tests.integration.upload.conftest import MIB, make_volume
@@ -68,8 +67,8 @@ async def test_everything_written_is_private(
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=4 * MIB,
                             data=[(0, os.urandom(MIB))])
     for disk_format in ("vhd", "vdi"):
-        started = await uploads.start_upload(
-            rt, demo.caller, vid, UploadRequest(image_name="m", disk_format=disk_format),
+        started = await rt.services.uploads.start(
+            demo.caller, vid, UploadRequest(image_name="m", disk_format=disk_format),
             request_id="req-modes",
         )
         assert (await _ended(rt, started.job_id)).state == "done"

@@ -6,6 +6,7 @@ a full disk or a disabled conversion is not one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -13,7 +14,6 @@ import shutil
 import pytest
 
 from cinderlite import app as app_module
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest
 from tests.integration.upload.conftest import MIB, make_volume
 from tests.integration.upload.test_failures import _ended
@@ -62,11 +62,14 @@ async def test_refusals_are_one_line_below_error(
     refused = await volume_from(volume_client, demo, image_id)
     await wait_status(volume_client, demo, refused, "error")
     # An upload that fails after the 202 (conversion disabled).
-    object.__setattr__(rt.settings, "image_conversion_disable", True)
+    worker = rt.services.upload_worker
+    monkeypatch.setattr(
+        worker, "limits", dataclasses.replace(worker.limits, image_conversion_disable=True)
+    )
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=MIB,
                             data=[(0, os.urandom(MIB))])
-    started = await uploads.start_upload(
-        rt, demo.caller, vid, UploadRequest(image_name="x", disk_format="vdi"),
+    started = await rt.services.uploads.start(
+        demo.caller, vid, UploadRequest(image_name="x", disk_format="vdi"),
         request_id="req-log",
     )
     assert (await _ended(rt, started.job_id)).state == "failed"

@@ -1,5 +1,5 @@
-"""What a client sends, read the same way by the three APIs: bounded JSON bodies, and
-text that every database, JSON encoder and log line can hold.
+"""What a client sends, read the same way by the three APIs: the token, bounded JSON
+bodies, and text that every database, JSON encoder and log line can hold.
 
 Strings are refused at the edge when they hold NUL (PostgreSQL's text columns
 cannot store it) or are not Unicode scalar values (a lone surrogate such as
@@ -19,7 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cinderlite.domain.errors import InvalidRequest, MalformedRequest, TooLarge
+from cinderlite.api.middleware import remember_caller
+from cinderlite.domain.errors import InvalidRequest, MalformedRequest, TooLarge, Unauthenticated
+from cinderlite.domain.identity import Caller
+from cinderlite.services.auth import TokenValidator
 
 BAD_TEXT = (
     "Invalid input: strings must be valid UTF-8 without NUL characters or unpaired "
@@ -90,6 +93,30 @@ def parse_json(raw: bytes, *, malformed: str, undecodable: str | None = None) ->
         raise MalformedRequest(malformed) from None
     check_text(value)
     return value
+
+
+async def read_json(
+    request: Request, limit: int, *, malformed: str, undecodable: str | None = None,
+    empty: str | None = None,
+) -> Any:
+    """`read_body` then `parse_json`; an empty body is MalformedRequest(`empty`) when
+    given (otherwise it is parsed, and so `malformed`)."""
+    raw = await read_body(request, limit)
+    if not raw and empty is not None:
+        raise MalformedRequest(empty)
+    return parse_json(raw, malformed=malformed, undecodable=undecodable)
+
+
+async def token_caller(request: Request, validator: TokenValidator) -> Caller:
+    """keystonemiddleware's part: the caller behind X-Auth-Token, named in the access
+    log. Unauthenticated when the token is missing or invalid; the validator's
+    DependencyUnavailable when it cannot tell. Each API renders those its own way."""
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise Unauthenticated()
+    caller = await validator.validate(token)
+    remember_caller(request, caller)
+    return caller
 
 
 def url_is_bad(scope: Scope) -> bool:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember
 from cinderlite.domain.images import ImageStatus
@@ -283,3 +284,25 @@ async def delete_image(db: AsyncSession, *, image_id: str) -> bool:
 async def ids_in_status(db: AsyncSession, *, statuses: Collection[ImageStatus]) -> list[str]:
     stmt = select(Image.id).where(Image.status.in_(list(statuses)))
     return list((await db.execute(stmt)).scalars())
+
+
+class ImageRepository:
+    """The image reads of hot paths, one way whatever the database: on SQLite
+    through the inline reader (db/fastread.py), elsewhere in a read session."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def get(self, image_id: str) -> Image | ImageRow | None:
+        reader = self._database.reader
+        if reader is not None:
+            return read(reader, image_id=image_id)
+        async with self._database.read() as db:
+            return await get(db, image_id=image_id)
+
+    async def is_member(self, image_id: str, project_id: str) -> bool:
+        reader = self._database.reader
+        if reader is not None:
+            return read_is_member(reader, image_id=image_id, project_id=project_id)
+        async with self._database.read() as db:
+            return await is_member(db, image_id=image_id, project_id=project_id)

@@ -6,7 +6,6 @@ racing requests or workers cannot both win (Cinder's conditional_update).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +15,7 @@ from sqlalchemy.orm import InstanceState, Session
 
 from cinderlite.db import images as images_db
 from cinderlite.db import volumes as volumes_db
-from cinderlite.db.fastread import SqliteReader
-from cinderlite.db.models import Image, Job, Volume, VolumeAttachment, VolumeType
+from cinderlite.db.models import Image, Job, Volume, VolumeAttachment
 from cinderlite.domain import images as image_rules
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain import volumes as volume_rules
@@ -30,47 +28,12 @@ _UNFINISHED_IMAGE = tuple(sorted(image_rules.UNFINISHED))
 _UNFINISHED_JOB = tuple(sorted(job_rules.UNFINISHED))
 
 
-async def get_volume(db: AsyncSession, *, volume_id: str) -> Volume | None:
-    return await db.get(Volume, volume_id, populate_existing=True)
-
-
-def read_volume_and_type(
-    db: Session, *, volume_id: str
-) -> tuple[Volume | None, VolumeType | None]:
-    """The volume and its type (synchronous, for `Runtime.run_read`)."""
-    volume = db.get(Volume, volume_id)
-    if volume is None or not volume.volume_type_id:
-        return volume, None
-    return volume, db.get(VolumeType, volume.volume_type_id)
-
-
-# The upload action's reads on SQLite go through the inline reader (db/fastread.py).
-_TYPE_SQL = (
-    "SELECT id, name, description, is_public, extra_specs, qos_specs_id, created_at, "
-    "updated_at FROM volume_types WHERE id = ?"
-)
-
-
-def read_volume_type(reader: SqliteReader, *, type_id: str) -> VolumeType | None:
-    """A volume type read by the inline reader, as a detached VolumeType."""
-    row = reader.fetchone(_TYPE_SQL, (type_id,))
-    if row is None:
-        return None
-    type_id, name, description, is_public, extra_specs, qos_specs_id, created, updated = row
-    return VolumeType(
-        id=type_id, name=name, description=description, is_public=bool(is_public),
-        extra_specs=json.loads(extra_specs) if extra_specs else {}, qos_specs_id=qos_specs_id,
-        created_at=datetime.fromisoformat(created),
-        updated_at=datetime.fromisoformat(updated) if updated else None,
-    )
-
-
 async def get_image(db: AsyncSession, *, image_id: str) -> Image | None:
     return await db.get(Image, image_id, populate_existing=True)
 
 
 def image_status(db: Session, *, image_id: str) -> str | None:
-    """The image's status, None when it is gone (synchronous, for `Runtime.run_read`)."""
+    """The image's status, None when it is gone (synchronous, for `Database.run_read`)."""
     return db.execute(select(Image.status).where(Image.id == image_id)).scalar_one_or_none()
 
 
@@ -91,7 +54,7 @@ def mark_uploading(
     """START_UPLOAD(_FORCED): available/in-use -> uploading, previous_status := the
     status it had; False if no match.
 
-    Synchronous, for `Runtime.run_in_transaction`; a Core statement (the ORM's
+    Synchronous, for `Database.run`; a Core statement (the ORM's
     UPDATE path costs several times as much on the upload action's hot path).
     """
     result = db.connection().execute(
@@ -138,7 +101,7 @@ def activate_image(
 ) -> bool:
     """saving -> active with `values` (size, checksum, ...), then the volume's final
     status as `finish_uploading` sets it, in one transaction (synchronous, for
-    `Runtime.run_in_transaction`). False, and nothing changed, when the image is
+    `Database.run`). False, and nothing changed, when the image is
     no longer `saving` (deleted meanwhile) or no longer has the formats the data
     was written in: bytes written as raw never become active as a vmdk."""
     stmt = _image_cas_stmt(image_id, image_rules.ACTIVATE, now, values).where(
@@ -152,7 +115,7 @@ def activate_image(
 
 
 def add_image_and_job(db: Session, *, image: Image, job: Job) -> None:
-    """Insert a new image and its upload job (synchronous, for `Runtime.run_in_transaction`).
+    """Insert a new image and its upload job (synchronous, for `Database.run`).
 
     Two Core INSERTs of the attributes set on the (transient) objects, which stay
     out of the session: half the cost of the ORM's flush.
@@ -184,7 +147,7 @@ async def set_image_status(
 
 def begin_saving(db: Session, *, image_id: str, volume_id: str, now: datetime) -> bool:
     """queued -> saving, when the volume is `uploading`: a fresh upload's start, in
-    one transaction (synchronous, for `Runtime.run_in_transaction`). False, and
+    one transaction (synchronous, for `Database.run`). False, and
     nothing changed, in every other case (the caller sorts those out)."""
     volume = db.execute(
         select(Volume.status).where(Volume.id == volume_id)

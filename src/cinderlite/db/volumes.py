@@ -6,6 +6,7 @@ they return whether the row was changed, so two racing requests cannot both win.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Collection, Sequence
@@ -14,8 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Update, and_, delete, func, literal, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember, Job, Volume, VolumeAttachment, VolumeType
 from cinderlite.domain import jobs as job_rules
@@ -173,22 +176,6 @@ def _from_raw(row: Sequence[Any]) -> tuple[VolumeRow, str | None]:
     ), type_name
 
 
-async def read_with_type_name(
-    engine: AsyncEngine, reader: SqliteReader | None, *, volume_id: str
-) -> tuple[Volume | VolumeRow, str | None] | None:
-    """The volume (a detached row object) and its type's name, in one statement."""
-    if reader is None:
-        async with AsyncSession(engine) as db:
-            return await get_with_type_name(db, volume_id=volume_id)
-    row = reader.fetchone(_FAST_SQL, (volume_id,))
-    return None if row is None else _from_raw(row)
-
-
-def read_row(reader: SqliteReader, *, volume_id: str) -> VolumeRow | None:
-    row = reader.fetchone(_FAST_SQL, (volume_id,))
-    return None if row is None else _from_raw(row)[0]
-
-
 def _sqlite_param(value: Any) -> Any:
     # SQLAlchemy stores SQLite DATETIMEs as "YYYY-MM-DD HH:MM:SS.ffffff"; compare like with like.
     if isinstance(value, datetime):
@@ -208,20 +195,15 @@ async def list_volumes(
     sort: Sequence[tuple[str, str]],
     limit: int | None,
     marker: Volume | VolumeRow | None,
-    reader: SqliteReader | None = None,
-) -> list[tuple[Volume | VolumeRow, str | None]]:
+) -> list[tuple[Volume, str | None]]:
     """Volumes (with type names) of `project_id` (all projects if None), paginated.
 
     `filters` holds column equality filters (name, status, availability_zone,
     bootable); `sort` is [(api key, "asc"|"desc")], with id appended as a tiebreaker.
-    With a `reader` (SQLite), the same query runs on the inline reader as
-    hand-written SQL (see `_list_sql`) and rows are VolumeRows.
+    On SQLite the repository runs the same query on the inline reader instead
+    (`read_volumes`, hand-written SQL; tests/integration/volume/test_list_fast_path.py
+    checks that both give the same pages).
     """
-    if reader is not None:
-        return [*read_volumes(
-            reader, project_id=project_id, filters=filters, sort=sort, limit=limit,
-            marker=marker,
-        )]
     keys = _order_keys(sort)
     stmt = select(Volume, VolumeType.name).outerjoin(
         VolumeType, VolumeType.id == Volume.volume_type_id
@@ -512,3 +494,118 @@ async def is_image_member(db: AsyncSession, *, image_id: str, project_id: str) -
         ImageMember.status != "rejected",
     )
     return bool((await db.execute(stmt)).scalar_one())
+
+
+# --- the repository -----------------------------------------------------------------
+
+
+def _record(volume: Volume) -> VolumeRow:
+    """An ORM volume as the one record type reads return."""
+    return VolumeRow(*(getattr(volume, name) for name in _COLUMNS))
+
+
+class VolumeRepository:
+    """Reads of volumes, one way: every method returns VolumeRows (with the type's
+    name or the type where asked), whatever the database. On SQLite, reads outside
+    a unit of work go through the inline reader (db/fastread.py); elsewhere, and
+    inside a unit, through the unit's session. Callers never see which."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def get(self, volume_id: str, *, unit: AsyncSession | None = None) -> VolumeRow | None:
+        """The volume; inside `unit` when given (it then sees that transaction's writes)."""
+        found = await self.get_with_type_name(volume_id, unit=unit)
+        return None if found is None else found[0]
+
+    async def get_with_type_name(
+        self, volume_id: str, *, unit: AsyncSession | None = None
+    ) -> tuple[VolumeRow, str | None] | None:
+        """The volume and its type's name, in one statement."""
+        reader = self._database.reader
+        if unit is None and reader is not None:
+            row = reader.fetchone(_FAST_SQL, (volume_id,))
+            return None if row is None else _from_raw(row)
+        if unit is None:
+            async with self._database.read() as db:
+                found = await get_with_type_name(db, volume_id=volume_id)
+        else:
+            found = await get_with_type_name(unit, volume_id=volume_id)
+        return None if found is None else (_record(found[0]), found[1])
+
+    async def get_with_type(self, volume_id: str) -> tuple[VolumeRow | None, VolumeType | None]:
+        """The volume and its type (the upload action's read)."""
+        reader = self._database.reader
+        if reader is None:
+            return await self._database.run_read(
+                functools.partial(_volume_and_type, volume_id=volume_id)
+            )
+        row = reader.fetchone(_FAST_SQL, (volume_id,))
+        if row is None:
+            return None, None
+        volume = _from_raw(row)[0]
+        if not volume.volume_type_id:
+            return volume, None
+        return volume, _read_type(reader, volume.volume_type_id)
+
+    async def list(
+        self, *, project_id: str | None, filters: dict[str, Any],
+        sort: Sequence[tuple[str, str]], limit: int | None, marker_id: str | None,
+    ) -> list[tuple[VolumeRow, str | None]] | None:
+        """A page of volumes with their types' names (see `list_volumes`); None when
+        `marker_id` names no volume (of `project_id`, when given)."""
+        reader = self._database.reader
+        if reader is not None:
+            marker = None
+            if marker_id is not None:
+                raw = reader.fetchone(_FAST_SQL, (marker_id,))
+                marker = None if raw is None else _from_raw(raw)[0]
+                if not _marker_in(marker, project_id):
+                    return None
+            return read_volumes(
+                reader, project_id=project_id, filters=filters, sort=sort, limit=limit,
+                marker=marker,
+            )
+        async with self._database.read() as db:
+            orm_marker = None
+            if marker_id is not None:
+                orm_marker = await get(db, volume_id=marker_id)
+                if not _marker_in(orm_marker, project_id):
+                    return None
+            rows = await list_volumes(
+                db, project_id=project_id, filters=filters, sort=sort, limit=limit,
+                marker=orm_marker,
+            )
+        return [(_record(v), name) for v, name in rows]
+
+
+def _marker_in(marker: Volume | VolumeRow | None, project_id: str | None) -> bool:
+    return marker is not None and (project_id is None or marker.project_id == project_id)
+
+
+def _volume_and_type(db: Session, *, volume_id: str) -> tuple[VolumeRow | None, VolumeType | None]:
+    volume = db.get(Volume, volume_id)
+    if volume is None:
+        return None, None
+    vtype = db.get(VolumeType, volume.volume_type_id) if volume.volume_type_id else None
+    return _record(volume), vtype
+
+
+_TYPE_SQL = (
+    "SELECT id, name, description, is_public, extra_specs, qos_specs_id, created_at, "
+    "updated_at FROM volume_types WHERE id = ?"
+)
+
+
+def _read_type(reader: SqliteReader, type_id: str) -> VolumeType | None:
+    """A volume type read by the inline reader, as a detached VolumeType."""
+    row = reader.fetchone(_TYPE_SQL, (type_id,))
+    if row is None:
+        return None
+    type_id, name, description, is_public, extra_specs, qos_specs_id, created, updated = row
+    return VolumeType(
+        id=type_id, name=name, description=description, is_public=bool(is_public),
+        extra_specs=json.loads(extra_specs) if extra_specs else {}, qos_specs_id=qos_specs_id,
+        created_at=datetime.fromisoformat(created),
+        updated_at=datetime.fromisoformat(updated) if updated else None,
+    )

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,7 @@ from cinderlite.datapath.hashing import read_ahead, rechunk
 from cinderlite.datapath.inspect import StreamInspector
 from cinderlite.db import images as images_db
 from cinderlite.db import jobs as jobs_db
-from cinderlite.db.images import ImageRow
+from cinderlite.db.images import ImageRepository, ImageRow
 from cinderlite.db.models import Image
 from cinderlite.domain import images as image_rules
 from cinderlite.domain.clock import utcnow
@@ -36,10 +36,9 @@ from cinderlite.domain.errors import (
 )
 from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, Caller
 from cinderlite.domain.images import ImageStatus
+from cinderlite.services.units import Units
 from cinderlite.storage.images.base import ImageStore, StoredImage
-
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
+from cinderlite.workers.runner import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -107,25 +106,6 @@ async def get_image(
     invisible images behind the same 404 as missing ones)."""
     image = await images_db.get(db, image_id=image_id, for_update=for_update)
     if image is None or not await can_see(db, caller, image):
-        raise NoImageFound(image_id)
-    return image
-
-
-async def show_image(rt: Runtime, caller: Caller, image_id: str) -> Image | ImageRow:
-    """`get_image` for GET /v2/images/{id}: no transaction, and on SQLite the inline
-    reader (one or two primary-key lookups, no session)."""
-    if rt.reader is None:
-        async with rt.sessionmaker() as db:
-            return await get_image(db, caller, image_id)
-    image = images_db.read(rt.reader, image_id=image_id)
-    if image is None:
-        raise NoImageFound(image_id)
-    sees = _sees_without_membership(caller, image)
-    if sees is None:
-        sees = images_db.read_is_member(
-            rt.reader, image_id=image.id, project_id=caller.project_id
-        )
-    if not sees:
         raise NoImageFound(image_id)
     return image
 
@@ -223,29 +203,6 @@ async def update_image(
     return updated
 
 
-async def delete_image(rt: Runtime, caller: Caller, image_id: str) -> None:
-    """Delete the row, then cancel its unfinished upload jobs and remove its data.
-
-    Crash safety: the row goes first, in one transaction. A crash after it
-    leaves a data file without a row; `recover` removes such files. A running
-    upload notices the cancel (or the missing row) and restores its volume.
-    """
-    async with rt.transaction() as db:
-        image = await get_image(db, caller, image_id, for_update=True)
-        if not can_modify(caller, image):
-            raise _not_authorized("delete_image")
-        if image.protected:
-            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-        jobs = await jobs_db.unfinished_for_image(db, image_id=image_id)
-        await images_db.delete_image(db, image_id=image_id)
-    for job in jobs:
-        try:
-            rt.jobs.cancel(job.id)
-        except Exception:
-            log.exception("could not cancel job %s of deleted image %s", job.id, image_id)
-    await rt.images.delete(image_id)
-
-
 # --- image data -------------------------------------------------------------
 
 
@@ -271,141 +228,10 @@ async def _inspected(
     on_done(await asyncio.to_thread(inspector.finish, size))
 
 
-async def upload_data(
-    rt: Runtime, caller: Caller, image_id: str, chunks: AsyncIterator[bytes],
-    *, content_length: int | None = None,
-) -> Image:
-    """PUT /v2/images/{id}/file: `queued -> saving -> active`.
-
-    The data goes to a staging file that the store renames into place only after
-    the stream ended and passed inspection. On any failure (client gone, size
-    cap, refused format, full disk) the staging file is removed and the image
-    goes back to `queued`. A crash mid-stream leaves the row `saving` and a
-    staging file: `recover` puts it back to `queued` and removes the file.
-    """
-    limits = UploadLimits(size_cap=rt.settings.image_size_cap)
-    async with rt.transaction() as db:
-        image = await get_image(db, caller, image_id, for_update=True)
-        if not can_modify(caller, image):
-            raise _not_authorized("upload_image")
-        if image.status != ImageStatus.QUEUED:
-            raise Conflict(
-                f"Image status transition from {image.status} to saving is not allowed"
-            )
-        missing = [k for k in ("disk_format", "container_format") if not getattr(image, k)]
-        if missing:
-            word = "Properties" if len(missing) > 1 else "Property"
-            raise InvalidRequest(f"{word} {', '.join(missing)} must be set prior to saving data.")
-        if content_length is not None and content_length > limits.size_cap:
-            raise TooLarge("The provided image is too large.")
-        ok = await images_db.transition(
-            db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow(),
-        )
-        if not ok:
-            raise Conflict("Image status transition from queued to saving is not allowed")
-        disk_format, container_format = image.disk_format, image.container_format
-
-    inspector = StreamInspector(disk_format, container_format)
-    virtual: list[int | None] = []
-    stream = _inspected(chunks, inspector, limits, virtual.append)
-    try:
-        stored = await rt.images.write(image_id, stream)
-    except BaseException as exc:
-        await asyncio.shield(_back_to_queued(rt, image_id))
-        if isinstance(exc, Exception) and not isinstance(exc, ServiceError):
-            # A delete during the upload removes the staging file under us.
-            async with rt.transaction() as db:
-                if await images_db.get(db, image_id=image_id) is None:
-                    raise ImageGone(image_id) from exc
-        raise
-    finally:
-        await stream.aclose()
-    return await _activate(rt, image_id, stored, virtual[0] if virtual else None)
-
-
-async def _activate(
-    rt: Runtime, image_id: str, stored: StoredImage, virtual_size: int | None
-) -> Image:
-    try:
-        async with rt.transaction() as db:
-            ok = await images_db.transition(
-                db, image_id=image_id, rule=image_rules.ACTIVATE, now=utcnow(), values={
-                    "size": stored.size, "virtual_size": virtual_size,
-                    "checksum": stored.checksum, "os_hash_algo": stored.os_hash_algo,
-                    "os_hash_value": stored.os_hash_value,
-                },
-            )
-            image = await images_db.get(db, image_id=image_id)
-    except BaseException:
-        await asyncio.shield(_back_to_queued(rt, image_id))
-        raise
-    if not ok or image is None:
-        # Deleted (or reset) while we were writing: drop the data we stored.
-        await rt.images.delete(image_id)
-        raise ImageGone(image_id)
-    return image
-
-
-async def _back_to_queued(rt: Runtime, image_id: str) -> None:
-    """Undo `saving`: status back to `queued`, sizes cleared, data removed."""
-    try:
-        async with rt.transaction() as db:
-            await images_db.transition(
-                db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
-                values={"size": None, "virtual_size": None},
-            )
-        await rt.images.delete(image_id)
-    except Exception:
-        log.exception("could not restore image %s to queued", image_id)
-
-
 @dataclass(frozen=True)
 class ImageData:
     image: Image
     chunks: AsyncIterator[bytes] | None  # None: the image has no data (204)
-
-
-async def open_data(rt: Runtime, caller: Caller, image_id: str) -> ImageData:
-    """GET /v2/images/{id}/file: a stream of the data, or None when there is none."""
-    async with rt.transaction() as db:
-        image = await get_image(db, caller, image_id)
-    if image.status == ImageStatus.DEACTIVATED and not caller.is_admin:
-        raise Forbidden("The requested image has been deactivated. "
-                        "Image data download is forbidden.")
-    if image.status != ImageStatus.ACTIVE or not await rt.images.exists(image_id):
-        return ImageData(image, None)
-    return ImageData(image, rt.images.read(image_id, chunk_size=4 << 20))
-
-
-# --- start-up recovery ------------------------------------------------------
-
-
-async def recover(rt: Runtime) -> None:
-    """Undo what a crash can leave: `saving` images with no unfinished job go
-    back to `queued` (their partial data removed), staging files of images not
-    being written are removed, and data files without an image row are deleted."""
-    async with rt.transaction() as db:
-        pending = await images_db.ids_in_status(
-            db, statuses=(ImageStatus.QUEUED, ImageStatus.SAVING)
-        )
-        busy = {i for i in pending if await jobs_db.unfinished_for_image(db, image_id=i)}
-        saving = await images_db.ids_in_status(db, statuses=(ImageStatus.SAVING,))
-        for image_id in saving:
-            if image_id in busy:
-                continue
-            await images_db.transition(
-                db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
-                values={"size": None, "virtual_size": None},
-            )
-        queued = await images_db.ids_in_status(db, statuses=(ImageStatus.QUEUED,))
-        known = set(await images_db.ids_in_status(db, statuses=tuple(ImageStatus)))
-    for image_id in queued:
-        if image_id not in busy:
-            await rt.images.delete(image_id)
-    removed = await rt.images.cleanup_staging(keep=busy)
-    if removed:
-        log.info("removed %d orphaned image staging files", len(removed))
-    await _remove_orphans(rt.images, known)
 
 
 async def _remove_orphans(store: ImageStore, known: set[str]) -> None:
@@ -415,17 +241,189 @@ async def _remove_orphans(store: ImageStore, known: set[str]) -> None:
             log.info("removed data of deleted image %s", image_id)
 
 
+class ImageService:
+    """The image operations that go beyond one unit of work: show on the fast path,
+    delete (row, jobs, data), the data upload and download, start-up recovery."""
+
+    def __init__(
+        self, *, units: Units, repo: ImageRepository, store: ImageStore, jobs: JobRunner,
+        size_cap: int,
+    ) -> None:
+        self._units = units
+        self._repo = repo
+        self._store = store
+        self._jobs = jobs
+        # Glance image_size_cap.
+        self._size_cap = size_cap
+
+    async def show(self, caller: Caller, image_id: str) -> Image | ImageRow:
+        """`get_image` for GET /v2/images/{id}: no transaction, and on SQLite the inline
+        reader (one or two primary-key lookups, no session)."""
+        image = await self._repo.get(image_id)
+        if image is None:
+            raise NoImageFound(image_id)
+        sees = _sees_without_membership(caller, image)
+        if sees is None:
+            sees = await self._repo.is_member(image.id, caller.project_id)
+        if not sees:
+            raise NoImageFound(image_id)
+        return image
+
+    async def delete(self, caller: Caller, image_id: str) -> None:
+        """Delete the row, then cancel its unfinished upload jobs and remove its data.
+
+        Crash safety: the row goes first, in one transaction. A crash after it
+        leaves a data file without a row; `recover` removes such files. A running
+        upload notices the cancel (or the missing row) and restores its volume.
+        """
+        async with self._units.write() as db:
+            image = await get_image(db, caller, image_id, for_update=True)
+            if not can_modify(caller, image):
+                raise _not_authorized("delete_image")
+            if image.protected:
+                raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+            jobs = await jobs_db.unfinished_for_image(db, image_id=image_id)
+            await images_db.delete_image(db, image_id=image_id)
+        for job in jobs:
+            try:
+                self._jobs.cancel(job.id)
+            except Exception:
+                log.exception("could not cancel job %s of deleted image %s", job.id, image_id)
+        await self._store.delete(image_id)
+
+    async def upload_data(self, caller: Caller, image_id: str, chunks: AsyncIterator[bytes],
+        *, content_length: int | None = None,
+    ) -> Image:
+        """PUT /v2/images/{id}/file: `queued -> saving -> active`.
+
+        The data goes to a staging file that the store renames into place only after
+        the stream ended and passed inspection. On any failure (client gone, size
+        cap, refused format, full disk) the staging file is removed and the image
+        goes back to `queued`. A crash mid-stream leaves the row `saving` and a
+        staging file: `recover` puts it back to `queued` and removes the file.
+        """
+        limits = UploadLimits(size_cap=self._size_cap)
+        async with self._units.write() as db:
+            image = await get_image(db, caller, image_id, for_update=True)
+            if not can_modify(caller, image):
+                raise _not_authorized("upload_image")
+            if image.status != ImageStatus.QUEUED:
+                raise Conflict(
+                    f"Image status transition from {image.status} to saving is not allowed"
+                )
+            missing = [k for k in ("disk_format", "container_format") if not getattr(image, k)]
+            if missing:
+                word = "Properties" if len(missing) > 1 else "Property"
+                raise InvalidRequest(
+                    f"{word} {', '.join(missing)} must be set prior to saving data."
+                )
+            if content_length is not None and content_length > limits.size_cap:
+                raise TooLarge("The provided image is too large.")
+            ok = await images_db.transition(
+                db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow(),
+            )
+            if not ok:
+                raise Conflict("Image status transition from queued to saving is not allowed")
+            disk_format, container_format = image.disk_format, image.container_format
+
+        inspector = StreamInspector(disk_format, container_format)
+        virtual: list[int | None] = []
+        stream = _inspected(chunks, inspector, limits, virtual.append)
+        try:
+            stored = await self._store.write(image_id, stream)
+        except BaseException as exc:
+            await asyncio.shield(self._back_to_queued(image_id))
+            if isinstance(exc, Exception) and not isinstance(exc, ServiceError):
+                # A delete during the upload removes the staging file under us.
+                async with self._units.write() as db:
+                    if await images_db.get(db, image_id=image_id) is None:
+                        raise ImageGone(image_id) from exc
+            raise
+        finally:
+            await stream.aclose()
+        return await self._activate(image_id, stored, virtual[0] if virtual else None)
+
+    async def _activate(self, image_id: str, stored: StoredImage, virtual_size: int | None
+    ) -> Image:
+        try:
+            async with self._units.write() as db:
+                ok = await images_db.transition(
+                    db, image_id=image_id, rule=image_rules.ACTIVATE, now=utcnow(), values={
+                        "size": stored.size, "virtual_size": virtual_size,
+                        "checksum": stored.checksum, "os_hash_algo": stored.os_hash_algo,
+                        "os_hash_value": stored.os_hash_value,
+                    },
+                )
+                image = await images_db.get(db, image_id=image_id)
+        except BaseException:
+            await asyncio.shield(self._back_to_queued(image_id))
+            raise
+        if not ok or image is None:
+            # Deleted (or reset) while we were writing: drop the data we stored.
+            await self._store.delete(image_id)
+            raise ImageGone(image_id)
+        return image
+
+    async def _back_to_queued(self, image_id: str) -> None:
+        """Undo `saving`: status back to `queued`, sizes cleared, data removed."""
+        try:
+            async with self._units.write() as db:
+                await images_db.transition(
+                    db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
+                    values={"size": None, "virtual_size": None},
+                )
+            await self._store.delete(image_id)
+        except Exception:
+            log.exception("could not restore image %s to queued", image_id)
+
+    async def open_data(self, caller: Caller, image_id: str) -> ImageData:
+        """GET /v2/images/{id}/file: a stream of the data, or None when there is none."""
+        async with self._units.read() as db:
+            image = await get_image(db, caller, image_id)
+        if image.status == ImageStatus.DEACTIVATED and not caller.is_admin:
+            raise Forbidden("The requested image has been deactivated. "
+                            "Image data download is forbidden.")
+        if image.status != ImageStatus.ACTIVE or not await self._store.exists(image_id):
+            return ImageData(image, None)
+        return ImageData(image, self._store.read(image_id, chunk_size=4 << 20))
+
+    async def recover(self) -> None:
+        """Undo what a crash can leave: `saving` images with no unfinished job go
+        back to `queued` (their partial data removed), staging files of images not
+        being written are removed, and data files without an image row are deleted."""
+        async with self._units.write() as db:
+            pending = await images_db.ids_in_status(
+                db, statuses=(ImageStatus.QUEUED, ImageStatus.SAVING)
+            )
+            busy = {i for i in pending if await jobs_db.unfinished_for_image(db, image_id=i)}
+            saving = await images_db.ids_in_status(db, statuses=(ImageStatus.SAVING,))
+            for image_id in saving:
+                if image_id in busy:
+                    continue
+                await images_db.transition(
+                    db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
+                    values={"size": None, "virtual_size": None},
+                )
+            queued = await images_db.ids_in_status(db, statuses=(ImageStatus.QUEUED,))
+            known = set(await images_db.ids_in_status(db, statuses=tuple(ImageStatus)))
+        for image_id in queued:
+            if image_id not in busy:
+                await self._store.delete(image_id)
+        removed = await self._store.cleanup_staging(keep=busy)
+        if removed:
+            log.info("removed %d orphaned image staging files", len(removed))
+        await _remove_orphans(self._store, known)
+
+
+
 __all__ = [
     "CONTAINER_FORMATS",
     "DISK_FORMATS",
     "ImageData",
+    "ImageService",
     "ImageStatus",
     "create_image",
-    "delete_image",
     "get_image",
     "list_images",
-    "open_data",
-    "recover",
     "update_image",
-    "upload_data",
 ]

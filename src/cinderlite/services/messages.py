@@ -14,6 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cinderlite.db import messages as messages_db
 from cinderlite.db.models import UserMessage
+from cinderlite.domain.clock import utcnow
+from cinderlite.domain.errors import NotFound
+from cinderlite.domain.identity import Caller
+from cinderlite.services import policy as rules
+from cinderlite.services.policy import Policy
+from cinderlite.services.units import Units
 
 RESOURCE_VOLUME = "VOLUME"
 LEVEL_ERROR = "ERROR"
@@ -96,3 +102,48 @@ async def record(
         created_at=now, expires_at=now + timedelta(seconds=ttl_seconds),
     )
     return await messages_db.create(db, message=message)
+
+
+class MessageNotFound(NotFound):
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"Message {message_id} could not be found.")
+
+
+class MessageService:
+    """The messages API's use cases: list, show, delete, each in a read unit
+    (the delete in a write unit), with Cinder's policies."""
+
+    def __init__(self, units: Units, policy: Policy) -> None:
+        self._units = units
+        self._policy = policy
+
+    async def list(
+        self, caller: Caller, *, project_id: str, resource_uuid: str | None, limit: int | None,
+    ) -> list[UserMessage]:
+        """Unexpired messages of `project_id` (every project's for admins), newest first."""
+        self._policy.authorize(caller, rules.MESSAGE_GET_ALL, {"project_id": project_id})
+        async with self._units.read() as db:
+            return await messages_db.list_for_project(
+                db, project_id=None if caller.is_admin else project_id, now=utcnow(),
+                resource_uuid=resource_uuid, limit=limit,
+            )
+
+    async def get(self, caller: Caller, *, project_id: str, message_id: str) -> UserMessage:
+        message = await self._visible(caller, project_id, message_id)
+        self._policy.authorize(caller, rules.MESSAGE_GET, {"project_id": message.project_id})
+        return message
+
+    async def delete(self, caller: Caller, *, project_id: str, message_id: str) -> None:
+        message = await self._visible(caller, project_id, message_id)
+        self._policy.authorize(caller, rules.MESSAGE_DELETE, {"project_id": message.project_id})
+        async with self._units.write() as db:
+            await messages_db.delete_one(db, message_id=message_id)
+
+    async def _visible(self, caller: Caller, project_id: str, message_id: str) -> UserMessage:
+        async with self._units.read() as db:
+            message = await messages_db.get(db, message_id=message_id, now=utcnow())
+        # Like Cinder's project_only queries: other projects' messages do not exist
+        # for non-admins.
+        if message is None or (not caller.is_admin and message.project_id != project_id):
+            raise MessageNotFound(message_id)
+        return message

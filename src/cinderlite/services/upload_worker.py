@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cinderlite.datapath import convert, qemu
 from cinderlite.datapath.compress import gzip_file
@@ -37,6 +37,8 @@ from cinderlite.datapath.streams import (
 )
 from cinderlite.db import messages as messages_db
 from cinderlite.db import uploads as uploads_db
+from cinderlite.db.database import Database
+from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain import images as image_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
@@ -56,11 +58,9 @@ from cinderlite.services.uploads import (
     ImageConversionNotAllowed,
     VolumeDataNotIso,
 )
-
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
-    from cinderlite.storage.images.base import Staging
-    from cinderlite.workers.runner import JobContext
+from cinderlite.storage.images.base import ImageStore, Staging
+from cinderlite.storage.volumes.base import VolumeBackend
+from cinderlite.workers.runner import JobContext, JobRunner
 
 log = logging.getLogger("cinderlite.uploads")
 
@@ -70,6 +70,22 @@ MIB = 1 << 20
 MAX_ATTEMPTS = 3
 # Long uploads log their progress every 30 s (the watcher ticks every 0.25 s).
 PROGRESS_LOG_TICKS = 120
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """The settings the upload worker reads; the wiring makes them from Settings."""
+
+    # Cinder image_conversion_disable / image_compress_on_upload / qcow2 compression.
+    image_conversion_disable: bool
+    image_compress_on_upload: bool
+    qcow2_compression_type: str
+    # Write qcow2/vmdk/vdi here instead of through qemu-img (datapath/convert.py).
+    native_conversion: bool
+    # qemu-img's resource limits (oslo.concurrency prlimit).
+    qemu_img_cpu_limit: int
+    qemu_img_address_space_limit: int
+    message_ttl_seconds: int
 
 
 class ImageVanished(ServiceError):
@@ -108,138 +124,6 @@ class _Timeline:
             )
 
 
-async def run_upload(rt: Runtime, ctx: JobContext) -> None:
-    """Copy the volume into its image; on any failure roll back and tell the user.
-
-    Status changes: image queued -> saving -> active; volume uploading ->
-    available/in-use (success or failure). Raises the failure again after
-    cleanup so the runner records the job as failed (or cancelled).
-    """
-    job = ctx.job
-    image_id = str(job.image_id)
-    started = time.monotonic()
-    progress = Progress(job.bytes_total)
-    timeline = _Timeline(image_id, job.created_at)
-    try:
-        # A first attempt whose image is queued and volume uploading (the usual
-        # case) starts in one transaction; anything else, a re-run after a
-        # crash included, goes through _prepare first.
-        fresh = job.attempts <= 1 and await rt.run_in_transaction(
-            functools.partial(
-                uploads_db.begin_saving, image_id=image_id, volume_id=job.volume_id,
-                now=utcnow(),
-            )
-        )
-        if not fresh:
-            if not await _prepare(rt, job):
-                await _remove_staging(rt, image_id)
-                return
-            timeline.mark("prepare")
-            async with rt.transaction() as db:
-                if not await uploads_db.set_image_status(
-                    db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow()
-                ):
-                    raise ImageVanished(image_id)
-        timeline.mark("saving")
-        result, virtual_size = await _guarded(
-            rt, ctx, image_id, progress, _produce(rt, job, progress, timeline)
-        )
-        if not await rt.run_in_transaction(functools.partial(
-            uploads_db.activate_image, image_id=image_id, volume_id=job.volume_id,
-            job_id=job.id, now=utcnow(), disk_format=job.params["disk_format"],
-            container_format=job.params["container_format"], size=result.size,
-            checksum=result.checksum, os_hash_algo=result.os_hash_algo,
-            os_hash_value=result.os_hash_value, virtual_size=virtual_size,
-        )):
-            if await _image_alive(rt, image_id):
-                raise ImageFormatsChanged(image_id)
-            raise ImageVanished(image_id)
-        timeline.mark("active")
-        timeline.log()
-        ctx.report(progress.total, progress.total)
-        elapsed = max(time.monotonic() - started, 1e-6)
-        log.info(
-            "upload done: volume %s -> image %s (%s/%s), %d bytes (%d read) in %.2f s, %.1f MiB/s",
-            job.volume_id, image_id, job.params.get("disk_format"),
-            job.params.get("container_format"), result.size, result.data_bytes, elapsed,
-            (job.bytes_total or progress.total) / MIB / elapsed,
-        )
-    except asyncio.CancelledError:
-        await _remove_staging(rt, image_id)
-        if rt.jobs.cancel_requested(job.id) or not await _image_alive(rt, image_id):
-            await _roll_back(rt, job, reason="upload cancelled (image deleted)")
-        # else: the service is stopping; the job's lease lets the next start redo it.
-        raise
-    except Exception as exc:
-        log.warning("upload of volume %s to image %s failed: %s", job.volume_id, image_id, exc)
-        await _remove_staging(rt, image_id)
-        await _roll_back(rt, job, reason=f"{type(exc).__name__}: {exc}", exc=exc)
-        raise
-
-
-async def _prepare(rt: Runtime, job: Any) -> bool:
-    """Make a (re-)claimed job start clean; False when there is nothing left to do."""
-    image_id = str(job.image_id)
-    if job.attempts > MAX_ATTEMPTS:
-        raise ConversionFailed(f"upload abandoned after {job.attempts - 1} interrupted attempts")
-    # Reads and writes in separate transactions: on SQLite a transaction that
-    # reads and then writes can fail to upgrade its lock; every write is a CAS.
-    async with rt.transaction() as db:
-        image = await uploads_db.get_image(db, image_id=image_id)
-        volume = await uploads_db.get_volume(db, volume_id=job.volume_id)
-    if volume is None:
-        raise VolumeNotFound(job.volume_id)
-    if image is not None and image.status == ImageStatus.ACTIVE:
-        # A previous attempt finished (and perhaps died before the job row said
-        # so): only the volume may still need its final status.
-        async with rt.transaction() as db:
-            await uploads_db.finish_uploading(
-                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
-            )
-        return False
-    if image is None or image.status not in image_rules.UNFINISHED:
-        raise ImageVanished(image_id)
-    if volume.status != VolumeStatus.UPLOADING:
-        raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
-    if image.status == ImageStatus.SAVING:  # half-done previous attempt
-        async with rt.transaction() as db:
-            await uploads_db.set_image_status(
-                db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
-                size=None, virtual_size=None, checksum=None, os_hash_algo=None,
-                os_hash_value=None,
-            )
-    await rt.images.delete(image_id)  # stale staging or data of a previous attempt
-    return True
-
-
-async def _produce(
-    rt: Runtime, job: Any, progress: Progress, timeline: _Timeline | None = None
-) -> tuple[CopyResult, int | None]:
-    """Write the image data and commit it to the store; return its hashes and virtual size."""
-    mark = timeline.mark if timeline is not None else (lambda phase: None)
-    image_id = str(job.image_id)
-    disk_format = job.params["disk_format"]
-    container_format = job.params.get("container_format")
-    src = rt.volumes.path(job.volume_id)
-    if container_format is None:
-        # Glance refuses data for an image without a container format; Cinder
-        # passes a null through (cinder/api/contrib/volume_actions.py), so the
-        # upload fails after the 202 (glance/api/v2/image_data.py refuses the data).
-        raise InvalidRequest("Property container_format must be set prior to saving data.")
-    if disk_format == "iso" and not await asyncio.to_thread(qemu.looks_like_iso, src):
-        raise VolumeDataNotIso(job.volume_id)
-    kind = "raw" if disk_format in RAW_FORMATS else "converted"
-    if kind == "converted" and rt.settings.image_conversion_disable:
-        raise ImageConversionNotAllowed(image_id, disk_format)
-    writer = _WRITERS[kind, "compressed" if container_format == "compressed" else "plain"]
-    w = _Writing(rt, image_id, src, qemu.qemu_format(disk_format), progress, mark)
-    async with rt.images.staging(image_id) as staging:
-        result, virtual_size = await writer(w, staging)
-        await staging.commit()
-    mark("commit")
-    return result, virtual_size if container_format == "bare" else None
-
-
 _Written = tuple[CopyResult, int | None]  # the data's hashes, the image's virtual size
 
 
@@ -247,7 +131,7 @@ _Written = tuple[CopyResult, int | None]  # the data's hashes, the image's virtu
 class _Writing:
     """What a writer needs: the volume file, the format to write, progress, stop."""
 
-    rt: Runtime
+    limits: WorkerLimits
     image_id: str
     src: Path
     fmt: str  # qemu-img's name of the disk format
@@ -272,7 +156,7 @@ async def _gzip_volume(w: _Writing, staging: Staging) -> _Written:
 
 async def _convert_volume(w: _Writing, staging: Staging) -> _Written:
     """The other formats: written here (`_convert`: native, or qemu-img), checked, fsynced."""
-    written = await _convert(w.rt, w.src, staging.path, w.fmt, w.progress, w.stop)
+    written = await _convert(w.limits, w.src, staging.path, w.fmt, w.progress, w.stop)
     w.mark("convert")
     if written is not None:
         # Written here, so its format and size are known (the layouts are
@@ -289,7 +173,7 @@ async def _convert_volume(w: _Writing, staging: Staging) -> _Written:
     # the image can become active; a crash before the rename leaves only a
     # staging file (see the module doc).
     info, result, _ = await _all_or_cancel(
-        qemu.info(staging.path, w.fmt, limits=_info_limits(w.rt)),
+        qemu.info(staging.path, w.fmt, limits=_info_limits(w.limits)),
         run_blocking(hash_file, staging.path, stop=w.stop),
         run_blocking(fsync_path, staging.path, stop=threading.Event()),
     )
@@ -301,10 +185,10 @@ async def _convert_volume(w: _Writing, staging: Staging) -> _Written:
 async def _pack_converted(w: _Writing, staging: Staging) -> _Written:
     """The other formats in a compressed container: converted beside, checked, gzipped."""
     async with staging.scratch() as converted:
-        written = await _convert(w.rt, w.src, converted, w.fmt, w.progress, w.stop)
+        written = await _convert(w.limits, w.src, converted, w.fmt, w.progress, w.stop)
         w.mark("convert")
         if written is None:
-            info = await qemu.info(converted, w.fmt, limits=_info_limits(w.rt))
+            info = await qemu.info(converted, w.fmt, limits=_info_limits(w.limits))
             _check_converted(info, w.fmt, w.image_id)
         result = await run_blocking(gzip_file, converted, staging.path, stop=w.stop)
         w.mark("gzip")
@@ -323,15 +207,16 @@ _WRITERS: dict[tuple[str, str], Callable[[_Writing, Staging], Awaitable[_Written
 }
 
 
-def _info_limits(rt: Runtime) -> qemu.QemuLimits:
+def _info_limits(limits: WorkerLimits) -> qemu.QemuLimits:
     return qemu.QemuLimits(
-        cpu_seconds=rt.settings.qemu_img_cpu_limit,
-        address_space=rt.settings.qemu_img_address_space_limit,
+        cpu_seconds=limits.qemu_img_cpu_limit,
+        address_space=limits.qemu_img_address_space_limit,
     )
 
 
 async def _convert(
-    rt: Runtime, src: Any, staging: Any, fmt: str, progress: Progress, stop: threading.Event
+    limits: WorkerLimits, src: Any, staging: Any, fmt: str, progress: Progress,
+    stop: threading.Event,
 ) -> CopyResult | None:
     """Write the volume as a `fmt` image to `staging`.
 
@@ -340,8 +225,8 @@ async def _convert(
     virtual size. The rest, and layouts too big for it, go through `qemu-img
     convert`: returns None.
     """
-    compress = fmt == "qcow2" and rt.settings.image_compress_on_upload
-    if rt.settings.native_conversion and not compress and fmt in convert.NATIVE_FORMATS:
+    compress = fmt == "qcow2" and limits.image_compress_on_upload
+    if limits.native_conversion and not compress and fmt in convert.NATIVE_FORMATS:
         try:
             result = await run_blocking(
                 convert.convert_native, src, staging, fmt=fmt, progress=progress, stop=stop
@@ -360,7 +245,7 @@ async def _convert(
     # VMDK descriptor inside a volume stays data), so there is nothing to inspect.
     args = qemu.convert_args(
         src, staging, src_format="raw", dst_format=fmt, compress=compress,
-        compression_type=rt.settings.qcow2_compression_type if compress else None,
+        compression_type=limits.qcow2_compression_type if compress else None,
         out_of_order=compress or fmt == "vmdk",
     )
     total = progress.total
@@ -370,8 +255,10 @@ async def _convert(
 
     # qemu-img's address-space limit guards `info` against crafted images
     # (Cinder); convert reads our own raw volume, and its thread pool needs more.
-    limits = qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit, address_space=0)
-    await qemu.run_convert(args, on_progress=on_progress, limits=limits)
+    await qemu.run_convert(
+        args, on_progress=on_progress,
+        limits=qemu.QemuLimits(cpu_seconds=limits.qemu_img_cpu_limit, address_space=0),
+    )
     return None
 
 
@@ -406,62 +293,6 @@ async def _all_or_cancel(*aws: Any) -> list[Any]:
                 await t
 
 
-async def _guarded(
-    rt: Runtime, ctx: JobContext, image_id: str, progress: Progress, coro: Any
-) -> Any:
-    """Run `coro`, reporting progress and stopping it if the image row disappears."""
-    work = asyncio.ensure_future(coro)
-    vanished = False
-
-    async def watch() -> None:
-        nonlocal vanished
-        tick = 0
-        while not work.done():
-            await asyncio.sleep(0.25)
-            ctx.report(progress.done, progress.total)
-            tick += 1
-            if tick % PROGRESS_LOG_TICKS == 0 and progress.total:
-                log.info(
-                    "upload to image %s: %d of %d bytes (%.0f%%)", image_id, progress.done,
-                    progress.total, 100.0 * progress.done / progress.total,
-                )
-            if tick % 4 == 0 and not await _image_alive(rt, image_id):
-                vanished = True
-                work.cancel()
-                return
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        return await work
-    except (asyncio.CancelledError, CopyStopped):
-        task = asyncio.current_task()
-        if vanished and (task is None or not task.cancelling()):
-            raise ImageVanished(image_id) from None
-        raise
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(BaseException):
-            await watcher
-        ctx.report(progress.done, progress.total)
-
-
-async def _image_alive(rt: Runtime, image_id: str) -> bool:
-    # A read, several times a second per upload: it takes no write lock.
-    try:
-        status = await rt.run_read(functools.partial(uploads_db.image_status, image_id=image_id))
-    except Exception:
-        log.exception("could not check image %s", image_id)
-        return True
-    return status in image_rules.UNFINISHED or status == ImageStatus.ACTIVE
-
-
-async def _remove_staging(rt: Runtime, image_id: str) -> None:
-    """Staging files of the image that an earlier (crashed) attempt left; this
-    attempt's own are removed by its Staging, whatever happened."""
-    with contextlib.suppress(OSError):
-        await rt.images.cleanup_staging(image_id=image_id)
-
-
 def _detail_for(exc: BaseException | None) -> messages.Detail:
     """Cinder message_field.translate_detail_id, for our error types."""
     if isinstance(exc, StorageFull | TooLarge):
@@ -471,76 +302,272 @@ def _detail_for(exc: BaseException | None) -> messages.Detail:
     return messages.FAILED_TO_UPLOAD_VOLUME
 
 
-async def _roll_back(
-    rt: Runtime, job: Any, *, reason: str, exc: BaseException | None = None,
-    detail: messages.Detail | None = None,
-) -> None:
-    """Delete the unfinished image (row, then data), restore the volume, record a message.
+class UploadWorker:
+    """The upload job's handler (`run`) and the start-up recovery of uploads."""
 
-    The row goes first in one transaction with the volume and the message; a
-    crash before the data files are removed leaves only files that recover()
-    or the next delete sweeps.
-    """
-    image_id = str(job.image_id)
-    try:
-        async with rt.transaction() as db:
-            deleted = await uploads_db.delete_unfinished_image(db, image_id=image_id)
-            await uploads_db.finish_uploading(
-                db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
-            )
-            await messages.record(
-                db, project_id=job.project_id, resource_uuid=job.volume_id,
-                action=messages.COPY_VOLUME_TO_IMAGE, detail=detail or _detail_for(exc),
-                now=utcnow(), ttl_seconds=rt.settings.message_ttl_seconds,
-                request_id=job.request_id, reason=reason,
-            )
-        image = None
-        if not deleted:
-            async with rt.transaction() as db:
-                image = await uploads_db.get_image(db, image_id=image_id)
-        if deleted or image is None:
-            await rt.images.delete(image_id)
-    except Exception:
-        # The job ends failed; recover() at the next start finishes the rollback.
-        log.exception("rollback of upload job %s failed", job.id)
+    def __init__(
+        self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
+        store: ImageStore, jobs: JobRunner, limits: WorkerLimits,
+    ) -> None:
+        self._database = database
+        self._repo = repo
+        self._backend = backend
+        self._store = store
+        self._jobs = jobs
+        # Public so that a test can change one option for a running worker.
+        self.limits = limits
 
+    async def run(self, ctx: JobContext) -> None:
+        """Copy the volume into its image; on any failure roll back and tell the user.
 
-# --- start-up recovery -----------------------------------------------------------
-
-
-async def recover(rt: Runtime) -> None:
-    """Roll back uploads a crash left behind (before the job runner starts).
-
-    Running jobs of dead processes are not touched here: the runner re-claims
-    them and run_upload starts them over (`_prepare`).
-    """
-    now = utcnow()
-    async with rt.transaction() as db:
-        images = await uploads_db.abandoned_upload_images(db)
-        for image_id, _ in images:
-            await uploads_db.delete_unfinished_image(db, image_id=image_id)
-        volumes = await uploads_db.uploading_volumes_without_job(db)
-        for volume_id in volumes:
-            volume = await uploads_db.get_volume(db, volume_id=volume_id)
-            await uploads_db.finish_uploading(db, volume_id=volume_id, now=now)
-            if volume is not None:
-                await messages.record(
-                    db, project_id=volume.project_id, resource_uuid=volume_id,
-                    action=messages.COPY_VOLUME_TO_IMAGE, detail=messages.UPLOAD_INTERRUPTED,
-                    now=now, ttl_seconds=rt.settings.message_ttl_seconds,
-                    reason="volume left uploading with no upload job",
+        Status changes: image queued -> saving -> active; volume uploading ->
+        available/in-use (success or failure). Raises the failure again after
+        cleanup so the runner records the job as failed (or cancelled).
+        """
+        job = ctx.job
+        image_id = str(job.image_id)
+        started = time.monotonic()
+        progress = Progress(job.bytes_total)
+        timeline = _Timeline(image_id, job.created_at)
+        try:
+            # A first attempt whose image is queued and volume uploading (the usual
+            # case) starts in one transaction; anything else, a re-run after a
+            # crash included, goes through _prepare first.
+            fresh = job.attempts <= 1 and await self._database.run(
+                functools.partial(
+                    uploads_db.begin_saving, image_id=image_id, volume_id=job.volume_id,
+                    now=utcnow(),
                 )
-        keep = await uploads_db.image_ids_in_progress(db)
-        await messages_db.delete_expired(db, now=now)
-    for image_id, _ in images:
-        await rt.images.delete(image_id)
-    removed = await rt.images.cleanup_staging(keep)
-    if images or volumes or removed:
-        log.info(
-            "upload recovery: %d volume(s) restored, %d image(s) deleted, "
-            "%d staging file(s) removed",
-            len(volumes), len(images), len(removed),
-        )
+            )
+            if not fresh:
+                if not await self._prepare(job):
+                    await self._remove_staging(image_id)
+                    return
+                timeline.mark("prepare")
+                async with self._database.write() as db:
+                    if not await uploads_db.set_image_status(
+                        db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow()
+                    ):
+                        raise ImageVanished(image_id)
+            timeline.mark("saving")
+            result, virtual_size = await self._guarded(
+                ctx, image_id, progress, self._produce(job, progress, timeline)
+            )
+            if not await self._database.run(functools.partial(
+                uploads_db.activate_image, image_id=image_id, volume_id=job.volume_id,
+                job_id=job.id, now=utcnow(), disk_format=job.params["disk_format"],
+                container_format=job.params["container_format"], size=result.size,
+                checksum=result.checksum, os_hash_algo=result.os_hash_algo,
+                os_hash_value=result.os_hash_value, virtual_size=virtual_size,
+            )):
+                if await self._image_alive(image_id):
+                    raise ImageFormatsChanged(image_id)
+                raise ImageVanished(image_id)
+            timeline.mark("active")
+            timeline.log()
+            ctx.report(progress.total, progress.total)
+            elapsed = max(time.monotonic() - started, 1e-6)
+            log.info(
+                "upload done: volume %s -> image %s (%s/%s), %d bytes (%d read) in %.2f s, "
+                "%.1f MiB/s",
+                job.volume_id, image_id, job.params.get("disk_format"),
+                job.params.get("container_format"), result.size, result.data_bytes, elapsed,
+                (job.bytes_total or progress.total) / MIB / elapsed,
+            )
+        except asyncio.CancelledError:
+            await self._remove_staging(image_id)
+            if self._jobs.cancel_requested(job.id) or not await self._image_alive(image_id):
+                await self._roll_back(job, reason="upload cancelled (image deleted)")
+            # else: the service is stopping; the job's lease lets the next start redo it.
+            raise
+        except Exception as exc:
+            log.warning("upload of volume %s to image %s failed: %s", job.volume_id, image_id, exc)
+            await self._remove_staging(image_id)
+            await self._roll_back(job, reason=f"{type(exc).__name__}: {exc}", exc=exc)
+            raise
+
+    async def _prepare(self, job: Any) -> bool:
+        """Make a (re-)claimed job start clean; False when there is nothing left to do."""
+        image_id = str(job.image_id)
+        if job.attempts > MAX_ATTEMPTS:
+            raise ConversionFailed(
+                f"upload abandoned after {job.attempts - 1} interrupted attempts"
+            )
+        # Reads and writes in separate transactions: on SQLite a transaction that
+        # reads and then writes can fail to upgrade its lock; every write is a CAS.
+        async with self._database.read() as db:
+            image = await uploads_db.get_image(db, image_id=image_id)
+            volume = await self._repo.get(job.volume_id, unit=db)
+        if volume is None:
+            raise VolumeNotFound(job.volume_id)
+        if image is not None and image.status == ImageStatus.ACTIVE:
+            # A previous attempt finished (and perhaps died before the job row said
+            # so): only the volume may still need its final status.
+            async with self._database.write() as db:
+                await uploads_db.finish_uploading(
+                    db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
+                )
+            return False
+        if image is None or image.status not in image_rules.UNFINISHED:
+            raise ImageVanished(image_id)
+        if volume.status != VolumeStatus.UPLOADING:
+            raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
+        if image.status == ImageStatus.SAVING:  # half-done previous attempt
+            async with self._database.write() as db:
+                await uploads_db.set_image_status(
+                    db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
+                    size=None, virtual_size=None, checksum=None, os_hash_algo=None,
+                    os_hash_value=None,
+                )
+        await self._store.delete(image_id)  # stale staging or data of a previous attempt
+        return True
+
+    async def _produce(self, job: Any, progress: Progress, timeline: _Timeline | None = None
+    ) -> tuple[CopyResult, int | None]:
+        """Write the image data and commit it to the store; return its hashes and virtual size."""
+        mark = timeline.mark if timeline is not None else (lambda phase: None)
+        image_id = str(job.image_id)
+        disk_format = job.params["disk_format"]
+        container_format = job.params.get("container_format")
+        src = self._backend.path(job.volume_id)
+        if container_format is None:
+            # Glance refuses data for an image without a container format; Cinder
+            # passes a null through (cinder/api/contrib/volume_actions.py), so the
+            # upload fails after the 202 (glance/api/v2/image_data.py refuses the data).
+            raise InvalidRequest("Property container_format must be set prior to saving data.")
+        if disk_format == "iso" and not await asyncio.to_thread(qemu.looks_like_iso, src):
+            raise VolumeDataNotIso(job.volume_id)
+        kind = "raw" if disk_format in RAW_FORMATS else "converted"
+        if kind == "converted" and self.limits.image_conversion_disable:
+            raise ImageConversionNotAllowed(image_id, disk_format)
+        writer = _WRITERS[kind, "compressed" if container_format == "compressed" else "plain"]
+        w = _Writing(self.limits, image_id, src, qemu.qemu_format(disk_format), progress, mark)
+        async with self._store.staging(image_id) as staging:
+            result, virtual_size = await writer(w, staging)
+            await staging.commit()
+        mark("commit")
+        return result, virtual_size if container_format == "bare" else None
+
+    async def _guarded(self, ctx: JobContext, image_id: str, progress: Progress, coro: Any
+    ) -> Any:
+        """Run `coro`, reporting progress and stopping it if the image row disappears."""
+        work = asyncio.ensure_future(coro)
+        vanished = False
+
+        async def watch() -> None:
+            nonlocal vanished
+            tick = 0
+            while not work.done():
+                await asyncio.sleep(0.25)
+                ctx.report(progress.done, progress.total)
+                tick += 1
+                if tick % PROGRESS_LOG_TICKS == 0 and progress.total:
+                    log.info(
+                        "upload to image %s: %d of %d bytes (%.0f%%)", image_id, progress.done,
+                        progress.total, 100.0 * progress.done / progress.total,
+                    )
+                if tick % 4 == 0 and not await self._image_alive(image_id):
+                    vanished = True
+                    work.cancel()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            return await work
+        except (asyncio.CancelledError, CopyStopped):
+            task = asyncio.current_task()
+            if vanished and (task is None or not task.cancelling()):
+                raise ImageVanished(image_id) from None
+            raise
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await watcher
+            ctx.report(progress.done, progress.total)
+
+    async def _image_alive(self, image_id: str) -> bool:
+        # A read, several times a second per upload: it takes no write lock.
+        try:
+            status = await self._database.run_read(
+                functools.partial(uploads_db.image_status, image_id=image_id)
+            )
+        except Exception:
+            log.exception("could not check image %s", image_id)
+            return True
+        return status in image_rules.UNFINISHED or status == ImageStatus.ACTIVE
+
+    async def _remove_staging(self, image_id: str) -> None:
+        """Staging files of the image that an earlier (crashed) attempt left; this
+        attempt's own are removed by its Staging, whatever happened."""
+        with contextlib.suppress(OSError):
+            await self._store.cleanup_staging(image_id=image_id)
+
+    async def _roll_back(self, job: Any, *, reason: str, exc: BaseException | None = None,
+        detail: messages.Detail | None = None,
+    ) -> None:
+        """Delete the unfinished image (row, then data), restore the volume, record a message.
+
+        The row goes first in one transaction with the volume and the message; a
+        crash before the data files are removed leaves only files that recover()
+        or the next delete sweeps.
+        """
+        image_id = str(job.image_id)
+        try:
+            async with self._database.write() as db:
+                deleted = await uploads_db.delete_unfinished_image(db, image_id=image_id)
+                await uploads_db.finish_uploading(
+                    db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
+                )
+                await messages.record(
+                    db, project_id=job.project_id, resource_uuid=job.volume_id,
+                    action=messages.COPY_VOLUME_TO_IMAGE, detail=detail or _detail_for(exc),
+                    now=utcnow(), ttl_seconds=self.limits.message_ttl_seconds,
+                    request_id=job.request_id, reason=reason,
+                )
+            image = None
+            if not deleted:
+                async with self._database.write() as db:
+                    image = await uploads_db.get_image(db, image_id=image_id)
+            if deleted or image is None:
+                await self._store.delete(image_id)
+        except Exception:
+            # The job ends failed; recover() at the next start finishes the rollback.
+            log.exception("rollback of upload job %s failed", job.id)
+
+    async def recover(self) -> None:
+        """Roll back uploads a crash left behind (before the job runner starts).
+
+        Running jobs of dead processes are not touched here: the runner re-claims
+        them and run_upload starts them over (`_prepare`).
+        """
+        now = utcnow()
+        async with self._database.write() as db:
+            images = await uploads_db.abandoned_upload_images(db)
+            for image_id, _ in images:
+                await uploads_db.delete_unfinished_image(db, image_id=image_id)
+            volumes = await uploads_db.uploading_volumes_without_job(db)
+            for volume_id in volumes:
+                volume = await self._repo.get(volume_id, unit=db)
+                await uploads_db.finish_uploading(db, volume_id=volume_id, now=now)
+                if volume is not None:
+                    await messages.record(
+                        db, project_id=volume.project_id, resource_uuid=volume_id,
+                        action=messages.COPY_VOLUME_TO_IMAGE, detail=messages.UPLOAD_INTERRUPTED,
+                        now=now, ttl_seconds=self.limits.message_ttl_seconds,
+                        reason="volume left uploading with no upload job",
+                    )
+            keep = await uploads_db.image_ids_in_progress(db)
+            await messages_db.delete_expired(db, now=now)
+        for image_id, _ in images:
+            await self._store.delete(image_id)
+        removed = await self._store.cleanup_staging(keep)
+        if images or volumes or removed:
+            log.info(
+                "upload recovery: %d volume(s) restored, %d image(s) deleted, "
+                "%d staging file(s) removed",
+                len(volumes), len(images), len(removed),
+            )
 
 
-__all__ = ["MAX_ATTEMPTS", "ImageFormatsChanged", "ImageVanished", "recover", "run_upload"]
+
+__all__ = ["MAX_ATTEMPTS", "ImageFormatsChanged", "ImageVanished", "UploadWorker", "WorkerLimits"]

@@ -8,11 +8,11 @@ worker (or the next start) runs (services/upload_worker.py).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,14 +20,15 @@ from cinderlite.datapath import qemu
 from cinderlite.datapath.extents import estimate_image_bytes
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db import uploads as uploads_db
-from cinderlite.db import volumes as volumes_db
-from cinderlite.db.models import Image, Volume, VolumeType
-from cinderlite.db.volumes import VolumeRow
+from cinderlite.db.database import Database
+from cinderlite.db.models import Image, Job, VolumeType
+from cinderlite.db.volumes import VolumeRepository, VolumeRow
 from cinderlite.domain import volumes as volume_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     InvalidRequest,
     InvalidVolume,
+    NotFound,
     PolicyNotAuthorized,
     ServiceError,
     StorageFull,
@@ -37,9 +38,10 @@ from cinderlite.domain.errors import (
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.images import ImageStatus
 from cinderlite.services import policy as rules
-
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
+from cinderlite.services.policy import Policy
+from cinderlite.storage.images.base import ImageStore
+from cinderlite.storage.volumes.base import VolumeBackend
+from cinderlite.workers.runner import JobRunner
 
 log = logging.getLogger("cinderlite.uploads")
 
@@ -81,7 +83,7 @@ class UploadRequest:
 
 @dataclass(frozen=True)
 class UploadStarted:
-    volume: Volume | VolumeRow  # as loaded before the status change
+    volume: VolumeRow  # as loaded before the status change
     volume_type: VolumeType | None
     image: Image
     job_id: str
@@ -102,133 +104,172 @@ def image_properties(
     }
 
 
-async def start_upload(
-    rt: Runtime, caller: Caller, volume_id: str, req: UploadRequest, *, request_id: str | None,
-) -> UploadStarted:
-    """Check rules, move the volume to `uploading`, make the queued image, enqueue the job.
+@dataclass(frozen=True)
+class UploadLimits:
+    """The settings the upload start reads; the wiring makes them from Settings."""
 
-    Order as Cinder (cinder/api/contrib/volume_actions.py _volume_upload_image,
-    cinder/volume/api.py copy_volume_to_image): 404 volume -> 403 upload -> 403 public ->
-    400 status -> 400 compression; then (beyond Cinder) the space check. The
-    checks after the status CAS raise inside its transaction, so nothing is
-    left behind (Cinder leaves a queued image on the compression error).
+    # Cinder allow_compression_on_image_upload.
+    allow_compression: bool
+    # Glance image_size_cap: streamed (raw/iso) uploads larger than this are refused.
+    image_size_cap: int
+    # Cinder glance_core_properties / reserved_image_namespaces.
+    core_properties: tuple[str, ...]
+    reserved_namespaces: tuple[str, ...]
 
-    The database sees two primary-key reads (inline on SQLite) and one short
-    write transaction, the CAS and both INSERTs, handed to its thread in one
-    go. Nothing slow (policy checks, the size estimate reading the volume
-    file's extents, statvfs) runs while the write lock is held.
-    """
-    settings = rt.settings
-    volume, volume_type = await _load_volume(rt, volume_id)
-    if volume is None or not rt.policy.allows(
-        caller, rules.VOLUME_GET, {"project_id": volume.project_id}
-    ):
-        # Cinder hides volumes the caller may not see: 404, not 403.
-        raise VolumeNotFound(volume_id)
-    rt.policy.authorize(caller, rules.UPLOAD_IMAGE, {"project_id": caller.project_id})
-    if not caller.project_id:
-        # A system-scoped token has no project to own the image it would make.
-        raise PolicyNotAuthorized(rules.UPLOAD_IMAGE)
-    if req.visibility == "public":
-        rt.policy.authorize(caller, rules.UPLOAD_PUBLIC, {"project_id": caller.project_id})
 
-    rule = volume_rules.START_UPLOAD_FORCED if req.force else volume_rules.START_UPLOAD
-    # Decided before the transaction, raised in it once the status CAS has won.
-    refusal: ServiceError | None = None
-    if req.container_format == "compressed" and not settings.allow_compression_on_image_upload:
-        refusal = ImageCompressionNotAllowed()
-    else:
+class NoUploadRunning(NotFound):
+    def __init__(self, volume_id: str) -> None:
+        super().__init__(f"No upload is running for volume {volume_id}.")
+
+
+class UploadService:
+    """os-volume_upload_image's API side: start an upload, report its progress."""
+
+    def __init__(
+        self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
+        store: ImageStore, policy: Policy, jobs: JobRunner, limits: UploadLimits,
+    ) -> None:
+        self._database = database
+        self._repo = repo
+        self._backend = backend
+        self._store = store
+        self._policy = policy
+        self._jobs = jobs
+        self._limits = limits
+
+    async def start(
+        self, caller: Caller, volume_id: str, req: UploadRequest, *, request_id: str | None,
+    ) -> UploadStarted:
+        """Check rules, move the volume to `uploading`, make the queued image, enqueue the job.
+
+        Order as Cinder (cinder/api/contrib/volume_actions.py _volume_upload_image,
+        cinder/volume/api.py copy_volume_to_image): 404 volume -> 403 upload -> 403 public ->
+        400 status -> 400 compression; then (beyond Cinder) the space check. The
+        checks after the status CAS raise inside its transaction, so nothing is
+        left behind (Cinder leaves a queued image on the compression error).
+
+        The database sees two primary-key reads (inline on SQLite) and one short
+        write transaction, the CAS and both INSERTs, handed to its thread in one
+        go. Nothing slow (policy checks, the size estimate reading the volume
+        file's extents, statvfs) runs while the write lock is held.
+        """
+        volume, volume_type = await self._repo.get_with_type(volume_id)
+        if volume is None or not self._policy.allows(
+            caller, rules.VOLUME_GET, {"project_id": volume.project_id}
+        ):
+            # Cinder hides volumes the caller may not see: 404, not 403.
+            raise VolumeNotFound(volume_id)
+        self._authorize(caller, req)
+        rule = volume_rules.START_UPLOAD_FORCED if req.force else volume_rules.START_UPLOAD
+        # Decided before the transaction, raised in it once the status CAS has won.
+        refusal = await self._refusal(volume, req)
+        now = utcnow()
+        image = self._new_image(caller, volume, req, now)
+        job = jobs_db.new_job(
+            kind=uploads_db.UPLOAD_KIND, volume_id=volume_id, image_id=image.id,
+            project_id=volume.project_id, user_id=caller.user_id, request_id=request_id,
+            params={
+                "disk_format": req.disk_format, "container_format": req.container_format,
+                "image_project_id": caller.project_id,
+            },
+            now=now, bytes_total=volume.size * GIB,
+        )
+
+        def write(db: Session) -> None:
+            # The CAS first: on SQLite the transaction holds the write lock from BEGIN.
+            if not uploads_db.mark_uploading(db, volume_id=volume_id, rule=rule, now=now):
+                wanted = "available or in-use" if req.force else "available"
+                raise InvalidVolume(f"Volume {volume_id} status must be {wanted}")
+            # Raising from here on rolls the status change back with the transaction.
+            if refusal is not None:
+                raise refusal
+            uploads_db.add_image_and_job(db, image=image, job=job)
+
+        await self._database.run(write)
+        self._jobs.wake()
+        return UploadStarted(volume=volume, volume_type=volume_type, image=image, job_id=job.id)
+
+    async def progress(
+        self, caller: Caller, volume_id: str
+    ) -> tuple[Job, tuple[int, int, float] | None]:
+        """The volume's unfinished upload job and, when this process runs it, its live
+        (bytes done, bytes total, seconds elapsed); NoUploadRunning when none runs."""
+        volume = await self._repo.get(volume_id)
+        if volume is None or not self._policy.allows(
+            caller, rules.VOLUME_GET, {"project_id": volume.project_id}
+        ):
+            raise VolumeNotFound(volume_id)
+        async with self._database.read() as db:
+            job = await uploads_db.unfinished_upload_for_volume(db, volume_id=volume_id)
+        if job is None:
+            raise NoUploadRunning(volume_id)
+        return job, self._jobs.progress(job.id)
+
+    def _authorize(self, caller: Caller, req: UploadRequest) -> None:
+        self._policy.authorize(caller, rules.UPLOAD_IMAGE, {"project_id": caller.project_id})
+        if not caller.project_id:
+            # A system-scoped token has no project to own the image it would make.
+            raise PolicyNotAuthorized(rules.UPLOAD_IMAGE)
+        if req.visibility == "public":
+            self._policy.authorize(
+                caller, rules.UPLOAD_PUBLIC, {"project_id": caller.project_id}
+            )
+
+    async def _refusal(self, volume: VolumeRow, req: UploadRequest) -> ServiceError | None:
+        """What refuses this upload once its status CAS has won, if anything."""
+        if req.container_format == "compressed" and not self._limits.allow_compression:
+            return ImageCompressionNotAllowed()
         try:
-            _check_space(rt, await _estimate(rt, volume_id, req), req, volume)
+            self._check_space(await self._estimate(volume.id, req), req, volume)
         except ServiceError as exc:
-            refusal = exc
-    now = utcnow()
-    top_level = {"name", "disk_format", "container_format", "visibility", "protected"}
-    image = Image(
-        id=str(uuid.uuid4()), name=req.image_name, owner=caller.project_id,
-        status=ImageStatus.QUEUED.value, visibility=req.visibility or "shared",
-        protected=bool(req.protected), os_hidden=False, disk_format=req.disk_format,
-        container_format=req.container_format, min_disk=0, min_ram=0,
-        properties=image_properties(
-            volume.image_meta, core=tuple(settings.glance_core_properties),
-            reserved=tuple(settings.reserved_image_namespaces), top_level=top_level,
-        ),
-        tags=[], created_at=now, updated_at=now,
-    )
-    job = jobs_db.new_job(
-        kind=uploads_db.UPLOAD_KIND, volume_id=volume_id, image_id=image.id,
-        project_id=volume.project_id, user_id=caller.user_id, request_id=request_id,
-        params={
-            "disk_format": req.disk_format, "container_format": req.container_format,
-            "image_project_id": caller.project_id,
-        },
-        now=now, bytes_total=volume.size * GIB,
-    )
-
-    def write(db: Session) -> None:
-        # The CAS first: on SQLite the transaction holds the write lock from BEGIN.
-        if not uploads_db.mark_uploading(db, volume_id=volume_id, rule=rule, now=now):
-            wanted = "available or in-use" if req.force else "available"
-            raise InvalidVolume(f"Volume {volume_id} status must be {wanted}")
-        # Raising from here on rolls the status change back with the transaction.
-        if refusal is not None:
-            raise refusal
-        uploads_db.add_image_and_job(db, image=image, job=job)
-
-    await rt.run_in_transaction(write)
-    rt.jobs.wake()
-    return UploadStarted(volume=volume, volume_type=volume_type, image=image, job_id=job.id)
-
-
-async def _load_volume(
-    rt: Runtime, volume_id: str
-) -> tuple[Volume | VolumeRow | None, VolumeType | None]:
-    """The volume and its type: inline on SQLite (two primary-key reads, no hand-off
-    to a thread), one synchronous read transaction elsewhere."""
-    if rt.reader is None:
-        return await rt.run_read(
-            functools.partial(uploads_db.read_volume_and_type, volume_id=volume_id)
-        )
-    volume = volumes_db.read_row(rt.reader, volume_id=volume_id)
-    if volume is None or not volume.volume_type_id:
-        return volume, None
-    return volume, uploads_db.read_volume_type(rt.reader, type_id=volume.volume_type_id)
-
-
-async def _estimate(rt: Runtime, volume_id: str, req: UploadRequest) -> int | None:
-    """Store bytes the upload will need, or None when the volume has no data file."""
-    try:
-        return await asyncio.to_thread(
-            estimate_image_bytes, rt.volumes.path(volume_id),
-            qemu_format=qemu.qemu_format(req.disk_format),
-            compressed=req.container_format == "compressed",
-        )
-    except FileNotFoundError:
+            return exc
         return None
 
+    def _new_image(
+        self, caller: Caller, volume: VolumeRow, req: UploadRequest, now: datetime
+    ) -> Image:
+        top_level = {"name", "disk_format", "container_format", "visibility", "protected"}
+        return Image(
+            id=str(uuid.uuid4()), name=req.image_name, owner=caller.project_id,
+            status=ImageStatus.QUEUED.value, visibility=req.visibility or "shared",
+            protected=bool(req.protected), os_hidden=False, disk_format=req.disk_format,
+            container_format=req.container_format, min_disk=0, min_ram=0,
+            properties=image_properties(
+                volume.image_meta, core=self._limits.core_properties,
+                reserved=self._limits.reserved_namespaces, top_level=top_level,
+            ),
+            tags=[], created_at=now, updated_at=now,
+        )
 
-def _check_space(
-    rt: Runtime, need: int | None, req: UploadRequest, volume: Volume | VolumeRow
-) -> None:
-    """Refuse before the 202 what cannot fit, instead of failing half-way (beyond Cinder)."""
-    if need is None:
-        raise InvalidVolume(f"Volume {volume.id} has no data on this host")
-    size = volume.size * GIB
-    streamed = req.disk_format in RAW_FORMATS and req.container_format != "compressed"
-    if streamed and size > rt.settings.image_size_cap:
-        raise TooLarge(
-            f"Image of {size} bytes exceeds the image size cap "
-            f"of {rt.settings.image_size_cap} bytes."
-        )
-    free = rt.images.free_bytes()
-    if need > free:
-        raise StorageFull(
-            f"Not enough space in the image store for this upload: it needs about "
-            f"{need} bytes and {free} bytes are free."
-        )
+    async def _estimate(self, volume_id: str, req: UploadRequest) -> int | None:
+        """Store bytes the upload will need, or None when the volume has no data file."""
+        try:
+            return await asyncio.to_thread(
+                estimate_image_bytes, self._backend.path(volume_id),
+                qemu_format=qemu.qemu_format(req.disk_format),
+                compressed=req.container_format == "compressed",
+            )
+        except FileNotFoundError:
+            return None
+
+    def _check_space(self, need: int | None, req: UploadRequest, volume: VolumeRow) -> None:
+        """Refuse before the 202 what cannot fit, instead of failing half-way (beyond Cinder)."""
+        if need is None:
+            raise InvalidVolume(f"Volume {volume.id} has no data on this host")
+        size = volume.size * GIB
+        cap = self._limits.image_size_cap
+        streamed = req.disk_format in RAW_FORMATS and req.container_format != "compressed"
+        if streamed and size > cap:
+            raise TooLarge(f"Image of {size} bytes exceeds the image size cap of {cap} bytes.")
+        free = self._store.free_bytes()
+        if need > free:
+            raise StorageFull(
+                f"Not enough space in the image store for this upload: it needs about "
+                f"{need} bytes and {free} bytes are free."
+            )
 
 
 __all__ = [
-    "ImageCompressionNotAllowed", "ImageConversionNotAllowed", "UploadRequest",
-    "UploadStarted", "VolumeDataNotIso", "start_upload",
+    "ImageCompressionNotAllowed", "ImageConversionNotAllowed", "NoUploadRunning",
+    "UploadLimits", "UploadRequest", "UploadService", "UploadStarted", "VolumeDataNotIso",
 ]

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -24,8 +24,9 @@ from cinderlite.datapath.compress import gunzip_file
 from cinderlite.datapath.streams import run_blocking
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db import volumes as volumes_db
+from cinderlite.db.database import Database
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
-from cinderlite.db.volumes import VolumeRow
+from cinderlite.db.volumes import VolumeRepository, VolumeRow
 from cinderlite.domain import capacity
 from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
@@ -45,14 +46,17 @@ from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
-
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
+from cinderlite.services.policy import Policy
+from cinderlite.storage.images.base import ImageStore
+from cinderlite.storage.volumes.base import VolumeBackend
+from cinderlite.workers.runner import JobRunner
 
 log = logging.getLogger("cinderlite.volumes")
 
 GiB = 1 << 30
 AVAILABILITY_ZONE = "nova"
+# The keys volumes may be listed by and sorted on.
+SORT_KEYS = frozenset(volumes_db.SORT_COLUMNS)
 # Cinder IMAGE_ATTRIBUTES copied into volume_glance_metadata.
 IMAGE_ATTRIBUTES = (
     "checksum", "container_format", "disk_format", "min_disk", "min_ram", "size",
@@ -75,6 +79,25 @@ class ImageConversionNotAllowed(InvalidRequest):
             f"property '{disk_format}'. You must use an image with the disk_format property "
             "'raw' to create a volume of this type."
         )
+
+
+@dataclass(frozen=True)
+class VolumeLimits:
+    """The settings the volume use cases read; the wiring makes them from Settings."""
+
+    # Cinder's thin-provisioning rule (scheduler CapacityFilter).
+    max_over_subscription_ratio: float
+    reserved_percentage: int
+    # How long a user message lives.
+    message_ttl_seconds: int
+    # Cinder image_conversion_disable / allow_compression_on_image_upload.
+    image_conversion_disable: bool
+    allow_compression_on_image_upload: bool
+    # Sub-formats a VMDK may have to be read (Cinder vmdk_allowed_types).
+    vmdk_allowed_types: tuple[str, ...]
+    # qemu-img's resource limits (oslo.concurrency prlimit).
+    qemu_img_cpu_limit: int
+    qemu_img_address_space_limit: int
 
 
 @dataclass(frozen=True)
@@ -108,133 +131,8 @@ class ListQuery:
     project_id: str | None = None
 
 
-def _target(volume: Volume | VolumeRow) -> dict[str, object]:
+def target(volume: Volume | VolumeRow) -> dict[str, object]:
     return {"project_id": volume.project_id, "user_id": volume.user_id}
-
-
-def allows(rt: Runtime, caller: Caller, action: str, target: Mapping[str, object]) -> bool:
-    return rt.policy.allows(caller, action, target)
-
-
-def authorize(rt: Runtime, caller: Caller, action: str, target: Mapping[str, object]) -> None:
-    """Raise PolicyNotAuthorized ("Policy doesn't allow <action> to be performed.")."""
-    if not allows(rt, caller, action, target):
-        raise PolicyNotAuthorized(action)
-
-
-async def load(rt: Runtime, caller: Caller, volume_id: str) -> VolumeDetail:
-    """The volume as `caller` may see it; VolumeNotFound when missing or not allowed.
-
-    One query for a detached volume (row + type name), two when attached.
-    """
-    found = await volumes_db.read_with_type_name(rt.engine, rt.reader, volume_id=volume_id)
-    if found is None:
-        raise VolumeNotFound(volume_id)
-    volume, type_name = found
-    # Cinder API.get: a failed volume:get policy looks like a missing volume.
-    if not allows(rt, caller, P.VOLUME_GET, _target(volume)):
-        raise VolumeNotFound(volume_id)
-    attached: list[VolumeAttachment] = []
-    if volume.attach_status != AttachStatus.DETACHED:
-        async with rt.sessionmaker() as db:
-            attached = await volumes_db.attachments(db, volume_id=volume_id)
-    return VolumeDetail(volume, type_name, attached)
-
-
-# --- create ---------------------------------------------------------------------
-
-
-async def create(
-    rt: Runtime, caller: Caller, req: VolumeCreate, *, request_id: str
-) -> VolumeDetail:
-    """Create a volume; returns it in status `creating` (the 202 body).
-
-    Without an image the sparse file is made at once and the volume becomes
-    `available` (or `error`). With an image a durable "fill" job is queued in
-    the same transaction as the row. Crash after the insert commits: the row
-    stays `creating`; `recover` turns it into `error` unless a fill job for it
-    is still queued or running (the job runner resumes that one).
-    """
-    authorize(rt, caller, P.VOLUME_CREATE, {"project_id": caller.project_id})
-    if not caller.project_id:
-        # A system-scoped token has no project to own the volume.
-        raise PolicyNotAuthorized(P.VOLUME_CREATE)
-    if req.availability_zone is not None and req.availability_zone != AVAILABILITY_ZONE:
-        raise InvalidRequest(f"Availability zone '{req.availability_zone}' is invalid.")
-    now = utcnow()
-    # Reads first, in their own session; the write transaction then starts with
-    # its INSERT. (On SQLite a transaction that reads and then writes fails at
-    # once with "database is locked" when another writer committed in between;
-    # one that writes first waits for the lock instead.)
-    async with rt.sessionmaker() as db:
-        vtype: VolumeType | None
-        if req.volume_type is not None:
-            vtype = await volumes_db.find_type(db, name_or_id=req.volume_type)
-            if vtype is None:
-                raise NotFound(f"Volume type with name {req.volume_type} could not be found.")
-            if not vtype.is_public and not caller.is_admin:
-                raise NotFound(f"Volume type {req.volume_type} could not be found.")
-        else:
-            vtype = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
-        image: Image | None = None
-        if req.image_id is not None:
-            image = await _usable_image(db, caller, req.image_id, req.size)
-        await check_capacity(rt, db, req.size)
-    if vtype is None:
-        vtype = await default_type(rt)
-    async with rt.transaction() as db:
-        volume = Volume(
-            id=str(uuid.uuid4()), project_id=caller.project_id, user_id=caller.user_id,
-            name=req.name, description=req.description, size=req.size,
-            status=VolumeStatus.CREATING, previous_status=None,
-            attach_status=AttachStatus.DETACHED,
-            volume_type_id=vtype.id, availability_zone=AVAILABILITY_ZONE, bootable=False,
-            meta=dict(req.metadata), image_meta={},
-            source_image_id=image.id if image else None, created_at=now, updated_at=None,
-        )
-        await volumes_db.add(db, volume)
-        if image is not None:
-            await jobs_db.enqueue(
-                db, kind="fill", volume_id=volume.id, image_id=image.id,
-                project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
-                params={"disk_format": image.disk_format}, now=now,
-                bytes_total=int(image.size or 0),
-            )
-    detail = VolumeDetail(_copy(volume), vtype.name)
-    if image is not None:
-        rt.jobs.wake()
-        return detail
-    await _make_empty(rt, volume, request_id=request_id)
-    return detail
-
-
-async def check_capacity(rt: Runtime, db: Any, requested_gib: int) -> None:
-    """NoValidBackend (refused before anything is written) when the volumes' file
-    system cannot take `requested_gib` more, by Cinder's thin-provisioning rule."""
-    total, free = await asyncio.to_thread(rt.volumes.capacity)
-    capacity.check_fits(requested_gib, capacity.Capacity(
-        total_bytes=total, free_bytes=free,
-        provisioned_gib=await volumes_db.provisioned_gib(db),
-        max_over_subscription_ratio=rt.settings.max_over_subscription_ratio,
-        reserved_percentage=rt.settings.reserved_percentage,
-    ))
-
-
-async def default_type(rt: Runtime) -> VolumeType:
-    """The `__DEFAULT__` volume type, created on first use (and by `recover`)."""
-    async with rt.sessionmaker() as db:
-        found = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
-    if found is not None:
-        return found
-    try:
-        async with rt.transaction() as db:
-            return await volumes_db.add_default_type(db, now=utcnow())
-    except IntegrityError:
-        # Another request made it first.
-        async with rt.sessionmaker() as db:
-            found = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
-        assert found is not None
-        return found
 
 
 def _copy(volume: Volume) -> Volume:
@@ -243,31 +141,6 @@ def _copy(volume: Volume) -> Volume:
     for column in Volume.__table__.columns:
         setattr(clone, column.key, getattr(volume, column.key))
     return clone
-
-
-async def _make_empty(rt: Runtime, volume: Volume, *, request_id: str) -> None:
-    """The volume's sparse file, then `available`; on failure `error` with Cinder's
-    "create volume from backend storage: Driver failed to create the volume." message."""
-    try:
-        await rt.volumes.create(volume.id, volume.size * GiB)
-    except (OSError, StorageFull) as exc:
-        log.warning("could not create the data file of volume %s: %s", volume.id, exc)
-        async with rt.transaction() as db:
-            await volumes_db.transition(
-                db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
-            )
-            await messages.record(
-                db, project_id=volume.project_id, resource_uuid=volume.id,
-                action=messages.CREATE_VOLUME_FROM_BACKEND,
-                detail=messages.DRIVER_FAILED_CREATE, now=utcnow(),
-                ttl_seconds=rt.settings.message_ttl_seconds, request_id=request_id,
-                reason=str(exc),
-            )
-        return
-    async with rt.transaction() as db:
-        await volumes_db.transition(
-            db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
-        )
 
 
 async def _usable_image(db: Any, caller: Caller, image_id: str, size_gib: int) -> Image:
@@ -313,163 +186,8 @@ async def _image_visible(db: Any, caller: Caller, image: Image) -> bool:
     return False
 
 
-# --- list, update -------------------------------------------------------------------
-
-
-async def list_volumes(rt: Runtime, caller: Caller, query: ListQuery) -> list[VolumeDetail]:
-    authorize(rt, caller, P.VOLUME_GET_ALL, {"project_id": caller.project_id})
-    # cinderclient sends all_tenants=1 on every name lookup: honour it for admins
-    # only and silently ignore it for everyone else, as Cinder does.
-    everyone = query.all_tenants and allows(
-        rt, caller, P.GET_ALL_TENANTS, {"project_id": caller.project_id}
-    )
-    project_id: str | None = caller.project_id
-    if everyone:
-        project_id = query.project_id
-    # The metadata filter is applied here, so with it the page is cut in Python.
-    limit = None if query.metadata else query.limit
-    rows: Sequence[tuple[Volume | VolumeRow, str | None]]
-    if rt.reader is not None:
-        marker = None
-        if query.marker is not None:
-            marker = volumes_db.read_row(rt.reader, volume_id=query.marker)
-            _check_marker(query.marker, marker, project_id)
-        rows = volumes_db.read_volumes(
-            rt.reader, project_id=project_id, filters=query.filters, sort=query.sort,
-            limit=limit, marker=marker,
-        )
-    else:
-        async with rt.sessionmaker() as db:
-            orm_marker = None
-            if query.marker is not None:
-                orm_marker = await volumes_db.get(db, volume_id=query.marker)
-                _check_marker(query.marker, orm_marker, project_id)
-            rows = await volumes_db.list_volumes(
-                db, project_id=project_id, filters=query.filters, sort=query.sort,
-                limit=limit, marker=orm_marker,
-            )
-    if query.metadata:
-        rows = [r for r in rows if _meta_matches(r[0].meta, query.metadata)]
-        if query.limit is not None:
-            rows = rows[: query.limit]
-    attached: dict[str, list[VolumeAttachment]] = {}
-    attached_ids = [v.id for v, _ in rows if v.attach_status != AttachStatus.DETACHED]
-    if attached_ids:
-        async with rt.sessionmaker() as db:
-            attached = await volumes_db.attachments_for(db, volume_ids=attached_ids)
-    return [VolumeDetail(v, t, attached.get(v.id, [])) for v, t in rows]
-
-
-def _check_marker(
-    marker_id: str, marker: Volume | VolumeRow | None, project_id: str | None
-) -> None:
-    if marker is None or (project_id is not None and marker.project_id != project_id):
-        raise NotFound(f"Marker {marker_id} could not be found.")
-
-
 def _meta_matches(meta: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
     return all(str(meta.get(k)) == str(v) and k in meta for k, v in wanted.items())
-
-
-async def update(
-    rt: Runtime, caller: Caller, volume_id: str, changes: Mapping[str, Any]
-) -> VolumeDetail:
-    """Change name/description/metadata (metadata is replaced as a whole, as Cinder).
-
-    One UPDATE statement: a crash leaves either the old or the new values.
-    """
-    current = await load(rt, caller, volume_id)
-    authorize(rt, caller, P.VOLUME_UPDATE, _target(current.volume))
-    values = dict(changes)
-    if "metadata" in values:
-        values["meta"] = dict(values.pop("metadata") or {})
-    if values:
-        values["updated_at"] = utcnow()
-        async with rt.transaction() as db:
-            await volumes_db.update_fields(db, volume_id=volume_id, values=values)
-    return await load(rt, caller, volume_id)
-
-
-# --- delete --------------------------------------------------------------------------
-
-
-async def delete(rt: Runtime, caller: Caller, volume_id: str, *, cascade: bool = False) -> None:
-    """`deleting` (CAS from a deletable, detached status), then data file, then row.
-
-    Crash after the CAS commits: the row stays `deleting`; `recover` finishes
-    the delete. Crash after the file is gone: the same, removing a missing
-    file is not an error.
-    """
-    current = await load(rt, caller, volume_id)
-    authorize(rt, caller, P.VOLUME_DELETE, _target(current.volume))
-    async with rt.transaction() as db:
-        ok = await volumes_db.transition(
-            db, volume_id=volume_id, rule=vol.BEGIN_DELETE, now=utcnow(),
-            expected_attach_status=[AttachStatus.DETACHED],
-        )
-        if not ok:
-            raise InvalidVolume(DELETE_STATUS_MESSAGE)
-    await finish_delete(rt, volume_id)
-
-
-async def finish_delete(rt: Runtime, volume_id: str) -> None:
-    try:
-        await rt.volumes.delete(volume_id)
-    except OSError as exc:
-        log.warning("could not remove the data of volume %s: %s", volume_id, exc)
-        async with rt.transaction() as db:
-            await volumes_db.transition(
-                db, volume_id=volume_id, rule=vol.FAIL_DELETE, now=utcnow(),
-            )
-        return
-    async with rt.transaction() as db:
-        await volumes_db.remove(db, volume_id=volume_id, expected_status=VolumeStatus.DELETING)
-
-
-# --- fill from an image (job kind "fill") ------------------------------------------
-
-
-async def run_fill(rt: Runtime, ctx: Any) -> None:
-    """Write the job's image into its `creating` volume, then make it `available`.
-
-    Idempotent: a re-run after a crash rewrites the whole volume from the
-    start; a volume no longer `creating` (finished, deleted) is left alone.
-    Any failure sets the volume to `error`, records a user message saying why
-    (Cinder's "copy image to volume" messages) and re-raises (the job is failed).
-    """
-    job = ctx.job
-    async with rt.sessionmaker() as db:
-        volume = await volumes_db.get(db, volume_id=job.volume_id)
-        image = await volumes_db.get_image(db, image_id=job.image_id) if job.image_id else None
-    if volume is None or volume.status != VolumeStatus.CREATING:
-        return
-    try:
-        if (image is None or image.status != ImageStatus.ACTIVE
-                or not await rt.images.exists(image.id)):
-            raise InvalidRequest(f"Image {job.image_id} is not available.")
-        await _write_image(rt, ctx, volume, image)
-        meta = _glance_metadata(image)
-    except Exception as exc:
-        if isinstance(exc, ServiceError):
-            log.warning("volume %s from image %s failed: %s", job.volume_id, job.image_id, exc)
-        else:
-            log.exception("filling volume %s from image %s failed", job.volume_id, job.image_id)
-        async with rt.transaction() as db:
-            await volumes_db.transition(
-                db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
-            )
-            await messages.record(
-                db, project_id=volume.project_id, resource_uuid=volume.id,
-                action=messages.COPY_IMAGE_TO_VOLUME, detail=_fill_failure_detail(exc),
-                now=utcnow(), ttl_seconds=rt.settings.message_ttl_seconds,
-                request_id=job.request_id, reason=str(exc),
-            )
-        raise
-    async with rt.transaction() as db:
-        await volumes_db.transition(
-            db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
-            values={"bootable": True, "image_meta": meta},
-        )
 
 
 def _fill_failure_detail(exc: BaseException) -> messages.Detail:
@@ -484,108 +202,6 @@ def _fill_failure_detail(exc: BaseException) -> messages.Detail:
 # A qcow2/vmdk/... file is a little larger than the data it holds: room allowed
 # beyond the volume's size when a compressed image unpacks to one.
 UNPACK_METADATA_ALLOWANCE = 64 << 20
-
-
-async def _write_image(rt: Runtime, ctx: Any, volume: Volume, image: Image) -> None:
-    """Unwrap (gzip), inspect, then copy or convert the image into the volume.
-
-    The image file is opened once; the inspection reads that open file and
-    qemu-img is handed the same one (/proc/self/fd/N), so the bytes checked
-    are the bytes converted, whatever the image row says meanwhile. Nothing
-    but the format inspector reads them before they pass (`inspect.check_source`).
-    """
-    size_bytes = volume.size * GiB
-    disk_format = image.disk_format or "raw"
-    src_format = qemu.qemu_format(disk_format)
-    if src_format != "raw" and rt.settings.image_conversion_disable:
-        raise ImageConversionNotAllowed(image.id, disk_format)
-    fd = await asyncio.to_thread(os.open, rt.images.data_path(image.id), os.O_RDONLY)
-    try:
-        if image.container_format == "compressed":
-            if not rt.settings.allow_compression_on_image_upload:
-                raise ImageUnacceptable(
-                    image.id,
-                    "Image compression disallowed, but container_format is compressed.",
-                )
-            limit = size_bytes + (0 if src_format == "raw" else UNPACK_METADATA_ALLOWANCE)
-            # Never committed: the unpacked file goes when the block ends, its
-            # bytes stay readable through the descriptor until it is closed.
-            async with rt.images.staging(image.id) as scratch:
-                await run_blocking(
-                    gunzip_file, fd, scratch.path, limit=limit, image_id=image.id,
-                    stop=threading.Event(),
-                )
-                unpacked = await asyncio.to_thread(os.open, scratch.path, os.O_RDONLY)
-                os.close(fd)
-                fd = unpacked
-        checked = await asyncio.to_thread(
-            inspect.check_source, fd, disk_format, image_id=image.id,
-            vmdk_allowed_types=rt.settings.vmdk_allowed_types,
-        )
-        if src_format == "raw":
-            await _copy_raw(rt, ctx, volume, fd, size_bytes)
-        else:
-            await _convert_to_volume(rt, ctx, volume, image, fd, src_format, checked)
-    finally:
-        os.close(fd)
-
-
-async def _copy_raw(rt: Runtime, ctx: Any, volume: Volume, fd: int, size_bytes: int) -> None:
-    """Raw data is copied as it is (no tool reads it); all-zero chunks become holes."""
-    total = (await asyncio.to_thread(os.fstat, fd)).st_size
-    if total > size_bytes:
-        raise ConversionFailed("Image data does not fit in the volume.")
-    await rt.volumes.create(volume.id, size_bytes)
-    ctx.report(0, total)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        offset = 0
-        while offset < total:
-            chunk = await asyncio.to_thread(os.pread, fd, min(4 << 20, total - offset), offset)
-            if not chunk:
-                return
-            offset += len(chunk)
-            ctx.report(offset, total)
-            yield chunk
-
-    await rt.volumes.write(volume.id, chunks())
-
-
-async def _convert_to_volume(
-    rt: Runtime, ctx: Any, volume: Volume, image: Image, fd: int, src_format: str,
-    checked: inspect.CheckedSource,
-) -> None:
-    size_bytes = volume.size * GiB
-    src = Path(f"/proc/self/fd/{fd}")
-    limits = qemu.QemuLimits(
-        cpu_seconds=rt.settings.qemu_img_cpu_limit,
-        address_space=rt.settings.qemu_img_address_space_limit,
-    )
-    # qemu-img's own reading of the header agrees with the inspector's: no
-    # backing or data file, a VMDK that is its own single extent.
-    info = await qemu.info(src, src_format, limits=limits, pass_fds=(fd,))
-    qemu.check_source_info(
-        info, src, image_id=image.id, vmdk_allowed_types=rt.settings.vmdk_allowed_types
-    )
-    virtual = max(info.virtual_size, checked.virtual_size or 0)
-    if virtual > size_bytes:
-        raise ConversionFailed(
-            f"Image virtual size is {-(-virtual // GiB)}GB and doesn't fit in a "
-            f"volume of size {volume.size}GB."
-        )
-    ctx.report(0, info.virtual_size)
-    # qemu-img writes into the volume's new (sparse, all-zero, private) file,
-    # skipping the source's zero areas. The source format is always explicit.
-    await rt.volumes.create(volume.id, size_bytes)
-    dst = rt.volumes.path(volume.id)
-    args = qemu.convert_args(
-        src, dst, src_format=src_format, dst_format="raw", target_is_zero=True
-    )
-    await qemu.run(
-        args, limits=qemu.QemuLimits(cpu_seconds=rt.settings.qemu_img_cpu_limit, address_space=0),
-        pass_fds=(fd,),
-    )
-    ctx.report(info.virtual_size, info.virtual_size)
 
 
 def _glance_metadata(image: Image) -> dict[str, str]:
@@ -603,27 +219,423 @@ def _glance_metadata(image: Image) -> dict[str, str]:
     return meta
 
 
-# --- start-up recovery ------------------------------------------------------------------
+class VolumeService:
+    """Volume use cases (create, read, list, update, delete, fill, recover) and the
+    volume types they use. Every status change is a compare-and-swap in
+    db/volumes.py taking its transition from domain/volumes.py."""
 
+    def __init__(
+        self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
+        store: ImageStore, policy: Policy, jobs: JobRunner, limits: VolumeLimits,
+    ) -> None:
+        self._database = database
+        self._repo = repo
+        self._backend = backend
+        self._store = store
+        self._policy = policy
+        self._jobs = jobs
+        self._limits = limits
 
-async def recover(rt: Runtime) -> None:
-    """Ensure `__DEFAULT__` exists; finish interrupted deletes; fail orphaned creates."""
-    await default_type(rt)
-    async with rt.transaction() as db:
-        deleting = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.DELETING])
-        creating = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.CREATING])
-        for volume_id in creating:
-            if not await volumes_db.has_unfinished_job(db, volume_id=volume_id, kind="fill"):
-                await volumes_db.transition(
-                    db, volume_id=volume_id, rule=vol.FAIL_CREATE, now=utcnow(),
+    def allows(self, caller: Caller, action: str, target: Mapping[str, object]) -> bool:
+        return self._policy.allows(caller, action, target)
+
+    def authorize(self, caller: Caller, action: str, target: Mapping[str, object]) -> None:
+        """Raise PolicyNotAuthorized ("Policy doesn't allow <action> to be performed.")."""
+        if not self.allows(caller, action, target):
+            raise PolicyNotAuthorized(action)
+
+    async def load(self, caller: Caller, volume_id: str) -> VolumeDetail:
+        """The volume as `caller` may see it; VolumeNotFound when missing or not allowed.
+
+        One query for a detached volume (row + type name), two when attached.
+        """
+        found = await self._repo.get_with_type_name(volume_id)
+        if found is None:
+            raise VolumeNotFound(volume_id)
+        volume, type_name = found
+        # Cinder API.get: a failed volume:get policy looks like a missing volume.
+        if not self.allows(caller, P.VOLUME_GET, target(volume)):
+            raise VolumeNotFound(volume_id)
+        attached: list[VolumeAttachment] = []
+        if volume.attach_status != AttachStatus.DETACHED:
+            async with self._database.read() as db:
+                attached = await volumes_db.attachments(db, volume_id=volume_id)
+        return VolumeDetail(volume, type_name, attached)
+
+    async def list_types(self, caller: Caller) -> list[VolumeType]:
+        """The volume types `caller` may see: public ones, every one for admins."""
+        async with self._database.read() as db:
+            return await volumes_db.list_types(db, public_only=not caller.is_admin)
+
+    async def get_type(self, caller: Caller, type_id: str) -> VolumeType:
+        async with self._database.read() as db:
+            vtype = await volumes_db.get_type(db, type_id=type_id)
+        if vtype is None or (not vtype.is_public and not caller.is_admin):
+            raise NotFound(f"Volume type {type_id} could not be found.")
+        return vtype
+
+    # --- create ---------------------------------------------------------------------
+
+    async def create(
+        self, caller: Caller, req: VolumeCreate, *, request_id: str
+    ) -> VolumeDetail:
+        """Create a volume; returns it in status `creating` (the 202 body).
+
+        Without an image the sparse file is made at once and the volume becomes
+        `available` (or `error`). With an image a durable "fill" job is queued in
+        the same transaction as the row. Crash after the insert commits: the row
+        stays `creating`; `recover` turns it into `error` unless a fill job for it
+        is still queued or running (the job runner resumes that one).
+        """
+        self.authorize(caller, P.VOLUME_CREATE, {"project_id": caller.project_id})
+        if not caller.project_id:
+            # A system-scoped token has no project to own the volume.
+            raise PolicyNotAuthorized(P.VOLUME_CREATE)
+        if req.availability_zone is not None and req.availability_zone != AVAILABILITY_ZONE:
+            raise InvalidRequest(f"Availability zone '{req.availability_zone}' is invalid.")
+        now = utcnow()
+        # Reads first, in their own session; the write transaction then starts with
+        # its INSERT. (On SQLite a transaction that reads and then writes fails at
+        # once with "database is locked" when another writer committed in between;
+        # one that writes first waits for the lock instead.)
+        async with self._database.read() as db:
+            vtype: VolumeType | None
+            if req.volume_type is not None:
+                vtype = await volumes_db.find_type(db, name_or_id=req.volume_type)
+                if vtype is None:
+                    raise NotFound(f"Volume type with name {req.volume_type} could not be found.")
+                if not vtype.is_public and not caller.is_admin:
+                    raise NotFound(f"Volume type {req.volume_type} could not be found.")
+            else:
+                vtype = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
+            image: Image | None = None
+            if req.image_id is not None:
+                image = await _usable_image(db, caller, req.image_id, req.size)
+            await self.check_capacity(db, req.size)
+        if vtype is None:
+            vtype = await self.default_type()
+        async with self._database.write() as db:
+            volume = Volume(
+                id=str(uuid.uuid4()), project_id=caller.project_id, user_id=caller.user_id,
+                name=req.name, description=req.description, size=req.size,
+                status=VolumeStatus.CREATING, previous_status=None,
+                attach_status=AttachStatus.DETACHED,
+                volume_type_id=vtype.id, availability_zone=AVAILABILITY_ZONE, bootable=False,
+                meta=dict(req.metadata), image_meta={},
+                source_image_id=image.id if image else None, created_at=now, updated_at=None,
+            )
+            await volumes_db.add(db, volume)
+            if image is not None:
+                await jobs_db.enqueue(
+                    db, kind="fill", volume_id=volume.id, image_id=image.id,
+                    project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
+                    params={"disk_format": image.disk_format}, now=now,
+                    bytes_total=int(image.size or 0),
                 )
-                log.warning("volume %s was left creating by a crash: now error", volume_id)
-    for volume_id in deleting:
-        log.info("finishing the interrupted delete of volume %s", volume_id)
-        await finish_delete(rt, volume_id)
+        detail = VolumeDetail(_copy(volume), vtype.name)
+        if image is not None:
+            self._jobs.wake()
+            return detail
+        await self._make_empty(volume, request_id=request_id)
+        return detail
+
+    async def check_capacity(self, db: Any, requested_gib: int) -> None:
+        """NoValidBackend (refused before anything is written) when the volumes' file
+        system cannot take `requested_gib` more, by Cinder's thin-provisioning rule."""
+        total, free = await asyncio.to_thread(self._backend.capacity)
+        capacity.check_fits(requested_gib, capacity.Capacity(
+            total_bytes=total, free_bytes=free,
+            provisioned_gib=await volumes_db.provisioned_gib(db),
+            max_over_subscription_ratio=self._limits.max_over_subscription_ratio,
+            reserved_percentage=self._limits.reserved_percentage,
+        ))
+
+    async def default_type(self) -> VolumeType:
+        """The `__DEFAULT__` volume type, created on first use (and by `recover`)."""
+        async with self._database.read() as db:
+            found = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
+        if found is not None:
+            return found
+        try:
+            async with self._database.write() as db:
+                return await volumes_db.add_default_type(db, now=utcnow())
+        except IntegrityError:
+            # Another request made it first.
+            async with self._database.read() as db:
+                found = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
+            assert found is not None
+            return found
+
+    async def _make_empty(self, volume: Volume, *, request_id: str) -> None:
+        """The volume's sparse file, then `available`; on failure `error` with Cinder's
+        "create volume from backend storage: Driver failed to create the volume." message."""
+        try:
+            await self._backend.create(volume.id, volume.size * GiB)
+        except (OSError, StorageFull) as exc:
+            log.warning("could not create the data file of volume %s: %s", volume.id, exc)
+            async with self._database.write() as db:
+                await volumes_db.transition(
+                    db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
+                )
+                await messages.record(
+                    db, project_id=volume.project_id, resource_uuid=volume.id,
+                    action=messages.CREATE_VOLUME_FROM_BACKEND,
+                    detail=messages.DRIVER_FAILED_CREATE, now=utcnow(),
+                    ttl_seconds=self._limits.message_ttl_seconds, request_id=request_id,
+                    reason=str(exc),
+                )
+            return
+        async with self._database.write() as db:
+            await volumes_db.transition(
+                db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
+            )
+
+    # --- list, update -----------------------------------------------------------------
+
+    async def list_volumes(self, caller: Caller, query: ListQuery) -> list[VolumeDetail]:
+        self.authorize(caller, P.VOLUME_GET_ALL, {"project_id": caller.project_id})
+        # cinderclient sends all_tenants=1 on every name lookup: honour it for admins
+        # only and silently ignore it for everyone else, as Cinder does.
+        everyone = query.all_tenants and self.allows(
+            caller, P.GET_ALL_TENANTS, {"project_id": caller.project_id}
+        )
+        project_id: str | None = caller.project_id
+        if everyone:
+            project_id = query.project_id
+        # The metadata filter is applied here, so with it the page is cut in Python.
+        limit = None if query.metadata else query.limit
+        found = await self._repo.list(
+            project_id=project_id, filters=query.filters, sort=query.sort, limit=limit,
+            marker_id=query.marker,
+        )
+        if found is None:
+            raise NotFound(f"Marker {query.marker} could not be found.")
+        rows: Sequence[tuple[VolumeRow, str | None]] = found
+        if query.metadata:
+            rows = [r for r in rows if _meta_matches(r[0].meta, query.metadata)]
+            if query.limit is not None:
+                rows = rows[: query.limit]
+        attached: dict[str, list[VolumeAttachment]] = {}
+        attached_ids = [v.id for v, _ in rows if v.attach_status != AttachStatus.DETACHED]
+        if attached_ids:
+            async with self._database.read() as db:
+                attached = await volumes_db.attachments_for(db, volume_ids=attached_ids)
+        return [VolumeDetail(v, t, attached.get(v.id, [])) for v, t in rows]
+
+    async def update(self, caller: Caller, volume_id: str, changes: Mapping[str, Any]
+    ) -> VolumeDetail:
+        """Change name/description/metadata (metadata is replaced as a whole, as Cinder).
+
+        One UPDATE statement: a crash leaves either the old or the new values.
+        """
+        current = await self.load(caller, volume_id)
+        self.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
+        values = dict(changes)
+        if "metadata" in values:
+            values["meta"] = dict(values.pop("metadata") or {})
+        if values:
+            values["updated_at"] = utcnow()
+            async with self._database.write() as db:
+                await volumes_db.update_fields(db, volume_id=volume_id, values=values)
+        return await self.load(caller, volume_id)
+
+    # --- delete -----------------------------------------------------------------------
+
+    async def delete(self, caller: Caller, volume_id: str, *, cascade: bool = False) -> None:
+        """`deleting` (CAS from a deletable, detached status), then data file, then row.
+
+        Crash after the CAS commits: the row stays `deleting`; `recover` finishes
+        the delete. Crash after the file is gone: the same, removing a missing
+        file is not an error.
+        """
+        current = await self.load(caller, volume_id)
+        self.authorize(caller, P.VOLUME_DELETE, target(current.volume))
+        async with self._database.write() as db:
+            ok = await volumes_db.transition(
+                db, volume_id=volume_id, rule=vol.BEGIN_DELETE, now=utcnow(),
+                expected_attach_status=[AttachStatus.DETACHED],
+            )
+            if not ok:
+                raise InvalidVolume(DELETE_STATUS_MESSAGE)
+        await self.finish_delete(volume_id)
+
+    async def finish_delete(self, volume_id: str) -> None:
+        try:
+            await self._backend.delete(volume_id)
+        except OSError as exc:
+            log.warning("could not remove the data of volume %s: %s", volume_id, exc)
+            async with self._database.write() as db:
+                await volumes_db.transition(
+                    db, volume_id=volume_id, rule=vol.FAIL_DELETE, now=utcnow(),
+                )
+            return
+        async with self._database.write() as db:
+            await volumes_db.remove(db, volume_id=volume_id, expected_status=VolumeStatus.DELETING)
+
+    # --- fill from an image (job kind "fill") ---------------------------------------
+
+    async def run_fill(self, ctx: Any) -> None:
+        """Write the job's image into its `creating` volume, then make it `available`.
+
+        Idempotent: a re-run after a crash rewrites the whole volume from the
+        start; a volume no longer `creating` (finished, deleted) is left alone.
+        Any failure sets the volume to `error`, records a user message saying why
+        (Cinder's "copy image to volume" messages) and re-raises (the job is failed).
+        """
+        job = ctx.job
+        async with self._database.read() as db:
+            volume = await self._repo.get(job.volume_id, unit=db)
+            image = await volumes_db.get_image(db, image_id=job.image_id) if job.image_id else None
+        if volume is None or volume.status != VolumeStatus.CREATING:
+            return
+        try:
+            if (image is None or image.status != ImageStatus.ACTIVE
+                    or not await self._store.exists(image.id)):
+                raise InvalidRequest(f"Image {job.image_id} is not available.")
+            await self._write_image(ctx, volume, image)
+            meta = _glance_metadata(image)
+        except Exception as exc:
+            if isinstance(exc, ServiceError):
+                log.warning("volume %s from image %s failed: %s", job.volume_id, job.image_id, exc)
+            else:
+                log.exception("filling volume %s from image %s failed", job.volume_id, job.image_id)
+            async with self._database.write() as db:
+                await volumes_db.transition(
+                    db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
+                )
+                await messages.record(
+                    db, project_id=volume.project_id, resource_uuid=volume.id,
+                    action=messages.COPY_IMAGE_TO_VOLUME, detail=_fill_failure_detail(exc),
+                    now=utcnow(), ttl_seconds=self._limits.message_ttl_seconds,
+                    request_id=job.request_id, reason=str(exc),
+                )
+            raise
+        async with self._database.write() as db:
+            await volumes_db.transition(
+                db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
+                values={"bootable": True, "image_meta": meta},
+            )
+
+    async def _write_image(self, ctx: Any, volume: VolumeRow, image: Image) -> None:
+        """Unwrap (gzip), inspect, then copy or convert the image into the volume.
+
+        The image file is opened once; the inspection reads that open file and
+        qemu-img is handed the same one (/proc/self/fd/N), so the bytes checked
+        are the bytes converted, whatever the image row says meanwhile. Nothing
+        but the format inspector reads them before they pass (`inspect.check_source`).
+        """
+        size_bytes = volume.size * GiB
+        disk_format = image.disk_format or "raw"
+        src_format = qemu.qemu_format(disk_format)
+        if src_format != "raw" and self._limits.image_conversion_disable:
+            raise ImageConversionNotAllowed(image.id, disk_format)
+        fd = await asyncio.to_thread(os.open, self._store.data_path(image.id), os.O_RDONLY)
+        try:
+            if image.container_format == "compressed":
+                if not self._limits.allow_compression_on_image_upload:
+                    raise ImageUnacceptable(
+                        image.id,
+                        "Image compression disallowed, but container_format is compressed.",
+                    )
+                limit = size_bytes + (0 if src_format == "raw" else UNPACK_METADATA_ALLOWANCE)
+                # Never committed: the unpacked file goes when the block ends, its
+                # bytes stay readable through the descriptor until it is closed.
+                async with self._store.staging(image.id) as scratch:
+                    await run_blocking(
+                        gunzip_file, fd, scratch.path, limit=limit, image_id=image.id,
+                        stop=threading.Event(),
+                    )
+                    unpacked = await asyncio.to_thread(os.open, scratch.path, os.O_RDONLY)
+                    os.close(fd)
+                    fd = unpacked
+            checked = await asyncio.to_thread(
+                inspect.check_source, fd, disk_format, image_id=image.id,
+                vmdk_allowed_types=self._limits.vmdk_allowed_types,
+            )
+            if src_format == "raw":
+                await self._copy_raw(ctx, volume, fd, size_bytes)
+            else:
+                await self._convert_to_volume(ctx, volume, image, fd, src_format, checked)
+        finally:
+            os.close(fd)
+
+    async def _copy_raw(self, ctx: Any, volume: VolumeRow, fd: int, size_bytes: int) -> None:
+        """Raw data is copied as it is (no tool reads it); all-zero chunks become holes."""
+        total = (await asyncio.to_thread(os.fstat, fd)).st_size
+        if total > size_bytes:
+            raise ConversionFailed("Image data does not fit in the volume.")
+        await self._backend.create(volume.id, size_bytes)
+        ctx.report(0, total)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            offset = 0
+            while offset < total:
+                chunk = await asyncio.to_thread(os.pread, fd, min(4 << 20, total - offset), offset)
+                if not chunk:
+                    return
+                offset += len(chunk)
+                ctx.report(offset, total)
+                yield chunk
+
+        await self._backend.write(volume.id, chunks())
+
+    async def _convert_to_volume(
+        self, ctx: Any, volume: VolumeRow, image: Image, fd: int, src_format: str,
+        checked: inspect.CheckedSource,
+    ) -> None:
+        size_bytes = volume.size * GiB
+        src = Path(f"/proc/self/fd/{fd}")
+        limits = qemu.QemuLimits(
+            cpu_seconds=self._limits.qemu_img_cpu_limit,
+            address_space=self._limits.qemu_img_address_space_limit,
+        )
+        # qemu-img's own reading of the header agrees with the inspector's: no
+        # backing or data file, a VMDK that is its own single extent.
+        info = await qemu.info(src, src_format, limits=limits, pass_fds=(fd,))
+        qemu.check_source_info(
+            info, src, image_id=image.id, vmdk_allowed_types=self._limits.vmdk_allowed_types
+        )
+        virtual = max(info.virtual_size, checked.virtual_size or 0)
+        if virtual > size_bytes:
+            raise ConversionFailed(
+                f"Image virtual size is {-(-virtual // GiB)}GB and doesn't fit in a "
+                f"volume of size {volume.size}GB."
+            )
+        ctx.report(0, info.virtual_size)
+        # qemu-img writes into the volume's new (sparse, all-zero, private) file,
+        # skipping the source's zero areas. The source format is always explicit.
+        await self._backend.create(volume.id, size_bytes)
+        dst = self._backend.path(volume.id)
+        args = qemu.convert_args(
+            src, dst, src_format=src_format, dst_format="raw", target_is_zero=True
+        )
+        await qemu.run(
+            args,
+            limits=qemu.QemuLimits(cpu_seconds=self._limits.qemu_img_cpu_limit, address_space=0),
+            pass_fds=(fd,),
+        )
+        ctx.report(info.virtual_size, info.virtual_size)
+
+    # --- start-up recovery ------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Ensure `__DEFAULT__` exists; finish interrupted deletes; fail orphaned creates."""
+        await self.default_type()
+        async with self._database.write() as db:
+            deleting = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.DELETING])
+            creating = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.CREATING])
+            for volume_id in creating:
+                if not await volumes_db.has_unfinished_job(db, volume_id=volume_id, kind="fill"):
+                    await volumes_db.transition(
+                        db, volume_id=volume_id, rule=vol.FAIL_CREATE, now=utcnow(),
+                    )
+                    log.warning("volume %s was left creating by a crash: now error", volume_id)
+        for volume_id in deleting:
+            log.info("finishing the interrupted delete of volume %s", volume_id)
+            await self.finish_delete(volume_id)
 
 
 __all__ = [
-    "ListQuery", "VolumeCreate", "VolumeDetail", "create", "delete",
-    "list_volumes", "load", "recover", "run_fill", "update",
+    "SORT_KEYS", "ImageConversionNotAllowed", "ListQuery", "VolumeCreate", "VolumeDetail",
+    "VolumeLimits", "VolumeService", "target",
 ]

@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -271,7 +272,9 @@ def test_spec_covers_every_route() -> None:
     assert served_volume == described_volume
     for api, make in (("identity", app_module.create_identity_app),
                       ("image", app_module.create_image_app)):
-        served_routes = {(m, p) for m, p in _app_routes(make(None)) if m != "HEAD"}
+        # Only the routes are read: an app built without its API's dependencies.
+        bare = SimpleNamespace(identity_api=None, image_api=None)
+        served_routes = {(m, p) for m, p in _app_routes(make(bare)) if m != "HEAD"}  # type: ignore[arg-type]
         described = {(r.method, r.path) for r in ROUTES if r.api == api and r.method != "HEAD"}
         # Path parameter names may differ: compare the shapes.
         def shape(routes: set[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -19,7 +19,6 @@ from cinderlite.domain import images as image_rules
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.services import images as images_service
-from cinderlite.workers.runner import JobRunner
 from tests.conftest import make_settings, make_user, wait_for
 
 pytestmark = pytest.mark.integration
@@ -203,7 +202,7 @@ async def test_client_disconnect_puts_image_back_to_queued(rt, demo) -> None:  #
         raise ConnectionResetError("client went away")
 
     with pytest.raises(ConnectionResetError):
-        await images_service.upload_data(rt, demo.caller, image.id, broken())
+        await rt.services.images.upload_data(demo.caller, image.id, broken())
     async with rt.transaction() as db:
         row = await images_db.get(db, image_id=image.id)
     assert row is not None
@@ -219,7 +218,7 @@ async def test_recover_resets_saving_images_and_removes_leftovers(rt, demo, imag
                                    now=utcnow())
     (rt.images.staging_dir / f"{stuck}.0badcafe").write_bytes(b"half")  # a crash's leftover
     rt.images.data_path(gone_data).write_bytes(b"orphan")
-    await images_service.recover(rt)
+    await rt.services.images.recover()
     img = await show(image_client, demo, stuck)
     assert img["status"] == "queued"
     assert list(rt.images.staging_dir.iterdir()) == []
@@ -238,8 +237,9 @@ async def test_delete_cancels_the_running_upload_job(rt, demo, image_client) -> 
             cancelled.set()
             raise
 
+    # The runner the image service cancels through, running this handler instead.
     await rt.jobs.stop()
-    rt.jobs = JobRunner(rt.transactions, {"upload": blocking_upload}, workers=1)
+    rt.jobs.register("upload", blocking_upload)
     await rt.jobs.start()
     try:
         image_id = await new_image(image_client, demo)

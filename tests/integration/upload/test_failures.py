@@ -11,9 +11,8 @@ import pytest
 
 from cinderlite import app as app_module
 from cinderlite.datapath import streams
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest
-from tests.conftest import make_settings, wait_for
+from tests.conftest import make_settings, marked_options, wait_for
 from tests.integration.upload.conftest import (
     MIB,
     image_row,
@@ -30,15 +29,16 @@ needs_qemu = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-i
 
 
 @pytest.fixture
-def settings(tmp_path, database_url):  # type: ignore[no-untyped-def]
+def settings(tmp_path, database_url, request):  # type: ignore[no-untyped-def]
     return make_settings(
-        tmp_path, database_url, qcow2_compression_type="bogus", image_compress_on_upload=True
+        tmp_path, database_url, qcow2_compression_type="bogus", image_compress_on_upload=True,
+        **marked_options(request),
     )
 
 
 async def _start(rt, who, vid, **kw):  # type: ignore[no-untyped-def]
     req = UploadRequest(image_name="img", **kw)
-    return await uploads.start_upload(rt, who.caller, vid, req, request_id="req-fail")
+    return await rt.services.uploads.start(who.caller, vid, req, request_id="req-fail")
 
 
 async def _ended(rt, job_id, within=60.0):  # type: ignore[no-untyped-def]
@@ -117,8 +117,8 @@ async def test_full_disk_restores_volume_with_quota_message(
     await _assert_rolled_back(rt, started, vid, detail="006")
 
 
+@pytest.mark.settings(image_conversion_disable=True)
 async def test_conversion_disabled_fails_after_202(tmp_path, database_url, demo, rt) -> None:  # type: ignore[no-untyped-def]
-    object.__setattr__(rt.settings, "image_conversion_disable", True)
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=MIB, data=[(0, b"d")])
     started = await _start(rt, demo, vid, disk_format="vmdk")
     job = await _ended(rt, started.job_id)

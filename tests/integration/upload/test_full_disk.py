@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from cinderlite import app as app_module
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest
 from tests.conftest import make_settings
 from tests.integration.conftest import free_bytes
@@ -62,8 +61,8 @@ async def test_upload_onto_a_full_store_rolls_back(
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=24 * MIB, data=data)
     before = volume_bytes(rt, vid)
     await rt.jobs.stop()
-    started = await uploads.start_upload(
-        rt, demo.caller, vid, UploadRequest(image_name="img", disk_format=disk_format),
+    started = await rt.services.uploads.start(
+        demo.caller, vid, UploadRequest(image_name="img", disk_format=disk_format),
         request_id="req-fail",
     )
     ballast = fill_up(Path(rt.settings.images_dir), leave=3 * MIB)
@@ -75,8 +74,8 @@ async def test_upload_onto_a_full_store_rolls_back(
     assert volume_bytes(rt, vid) == before
     # With room again, the same volume uploads whole.
     ballast.unlink()
-    again = await uploads.start_upload(
-        rt, demo.caller, vid, UploadRequest(image_name="img2", disk_format=disk_format),
+    again = await rt.services.uploads.start(
+        demo.caller, vid, UploadRequest(image_name="img2", disk_format=disk_format),
         request_id="req-ok",
     )
     job = await _ended(rt, again.job_id)

@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from cinderlite import app as app_module
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest
 from tests.conftest import wait_for
 from tests.integration.upload.conftest import MIB, job_row, make_volume
@@ -32,9 +31,7 @@ MESSAGE_KEYS = {
 
 async def _failed_upload(rt, who):  # type: ignore[no-untyped-def]
     vid = await make_volume(rt, project_id=who.project_id, file_bytes=MIB, data=[(0, b"x")])
-    started = await uploads.start_upload(
-        rt,
-        who.caller,
+    started = await rt.services.uploads.start(who.caller,
         vid,
         UploadRequest(image_name="i", disk_format="iso"),
         request_id="req-11111111-2222-3333-4444-555555555555",
@@ -97,8 +94,8 @@ async def test_generic_failure_message_text(
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(rt.images, "staging_dir", tmp_path / "missing")
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=MIB, data=[(0, b"x")])
-    started = await uploads.start_upload(
-        rt, demo.caller, vid, UploadRequest(image_name="i"), request_id=None
+    started = await rt.services.uploads.start(
+        demo.caller, vid, UploadRequest(image_name="i"), request_id=None
     )
 
     async def ended():  # type: ignore[no-untyped-def]
@@ -128,8 +125,8 @@ async def test_upload_progress_while_queued_running_and_after(
     resp = await volume_client.get(url, headers=demo.headers)
     assert resp.status_code == 404
     await rt.jobs.stop()  # hold the job in the queue
-    started = await uploads.start_upload(
-        rt, demo.caller, vid, UploadRequest(image_name="p"), request_id=None
+    started = await rt.services.uploads.start(
+        demo.caller, vid, UploadRequest(image_name="p"), request_id=None
     )
     resp = await volume_client.get(url, headers=demo.headers)
     assert resp.status_code == 200, resp.text

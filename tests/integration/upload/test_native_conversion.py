@@ -14,7 +14,6 @@ import pytest
 from cinderlite import app as app_module
 from cinderlite.config import Settings
 from cinderlite.datapath import convert, qemu
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest
 from tests.conftest import make_settings, wait_for
 from tests.integration.upload.conftest import (
@@ -57,7 +56,7 @@ def only_the_chosen_writer(
 
 async def _upload_and_wait(rt: app_module.Runtime, demo, vid: str, **kw):  # type: ignore[no-untyped-def]
     req = UploadRequest(image_name="img", **kw)
-    started = await uploads.start_upload(rt, demo.caller, vid, req, request_id="req-test")
+    started = await rt.services.uploads.start(demo.caller, vid, req, request_id="req-test")
 
     async def done():  # type: ignore[no-untyped-def]
         job = await job_row(rt, started.job_id)
@@ -145,8 +144,8 @@ async def test_parallel_uploads_each_hold_their_own_volume(
         for k in range(3)
     ]
     started = [
-        await uploads.start_upload(
-            rt, demo.caller, vid, UploadRequest(image_name=f"p{i}", disk_format=fmt),
+        await rt.services.uploads.start(
+            demo.caller, vid, UploadRequest(image_name=f"p{i}", disk_format=fmt),
             request_id="req-test",
         )
         for i, (vid, fmt) in enumerate(zip(vids, ["qcow2", "vmdk", "vdi"], strict=True))
@@ -174,7 +173,7 @@ async def test_progress_counts_volume_bytes_on_both_paths(
     vid = await make_volume(rt, project_id=demo.project_id, size_gib=1,
                             data=[(MIB, random_mib(2))])
     req = UploadRequest(image_name="img", disk_format="vdi")
-    started = await uploads.start_upload(rt, demo.caller, vid, req, request_id="req-test")
+    started = await rt.services.uploads.start(demo.caller, vid, req, request_id="req-test")
 
     async def done():  # type: ignore[no-untyped-def]
         job = await job_row(rt, started.job_id)

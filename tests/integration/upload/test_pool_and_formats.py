@@ -12,7 +12,6 @@ import subprocess
 import pytest
 
 from cinderlite import app as app_module
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest
 from tests.conftest import make_settings, wait_for
 from tests.integration.upload.conftest import (
@@ -62,8 +61,8 @@ async def test_ten_parallel_uploads_run_at_most_pool_size_at_once(
     ]
     started = await asyncio.gather(
         *(
-            uploads.start_upload(
-                rt, demo.caller, v, UploadRequest(image_name=f"p{i}"), request_id=None
+            rt.services.uploads.start(
+                demo.caller, v, UploadRequest(image_name=f"p{i}"), request_id=None
             )
             for i, v in enumerate(vids)
         )
@@ -89,9 +88,7 @@ async def test_compressed_raw_is_gzip_of_the_volume(rt: app_module.Runtime, demo
     vid = await make_volume(
         rt, project_id=demo.project_id, file_bytes=8 * MIB, data=[(MIB, os.urandom(MIB))]
     )
-    s = await uploads.start_upload(
-        rt,
-        demo.caller,
+    s = await rt.services.uploads.start(demo.caller,
         vid,
         UploadRequest(image_name="gz", container_format="compressed"),
         request_id=None,
@@ -112,9 +109,7 @@ async def test_compressed_qcow2_holds_the_volume(rt: app_module.Runtime, demo, t
     vid = await make_volume(
         rt, project_id=demo.project_id, file_bytes=8 * MIB, data=[(MIB, os.urandom(MIB))]
     )
-    s = await uploads.start_upload(
-        rt,
-        demo.caller,
+    s = await rt.services.uploads.start(demo.caller,
         vid,
         UploadRequest(image_name="gzq", disk_format="qcow2", container_format="compressed"),
         request_id=None,
@@ -148,8 +143,8 @@ async def test_image_inherits_filtered_volume_image_properties(
         "disk_format": "qcow2",
     }
     vid = await make_volume(rt, project_id=demo.project_id, file_bytes=MIB, image_meta=meta)
-    s = await uploads.start_upload(
-        rt, demo.caller, vid, UploadRequest(image_name="props"), request_id=None
+    s = await rt.services.uploads.start(
+        demo.caller, vid, UploadRequest(image_name="props"), request_id=None
     )
     image = await image_row(rt, s.image.id)
     assert image.properties == {"os_distro": "debian", "hw_disk_bus": "scsi"}

@@ -84,13 +84,13 @@ async def test_recover_rolls_back_uploads_whose_job_ended(rt: app_module.Runtime
     vid, image_id, _ = await _crafted(rt, demo, job_state="failed", image_status="saving")
     orphan = rt.images.staging_dir / f"{uuid.uuid4()}.deadbeef"
     orphan.write_bytes(b"x")
-    await upload_worker.recover(rt)
+    await rt.services.upload_worker.recover()
     assert await volume_status(rt, vid) == "available"
     assert await image_row(rt, image_id) is None
     assert staging_files(rt) == []
     [msg] = await messages_for(rt, vid)
     assert msg.detail_id == "901"
-    await upload_worker.recover(rt)  # idempotent
+    await rt.services.upload_worker.recover()  # idempotent
     assert len(await messages_for(rt, vid)) == 1
 
 
@@ -119,7 +119,7 @@ async def test_recover_leaves_other_queued_images_and_live_jobs(
                 updated_at=now,
             )
         )
-    await upload_worker.recover(rt)
+    await rt.services.upload_worker.recover()
     assert await volume_status(rt, vid) == "uploading"
     assert (await image_row(rt, image_id)).status == "queued"
     assert (await image_row(rt, glance_image)).status == "queued"

@@ -12,7 +12,6 @@ import uuid
 import pytest
 
 from cinderlite import app as app_module
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest
 from tests.conftest import wait_for
 from tests.integration.upload.conftest import (
@@ -33,7 +32,7 @@ needs_qemu = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-i
 
 async def _upload(rt, caller, volume_id, **kw):  # type: ignore[no-untyped-def]
     req = UploadRequest(image_name=kw.pop("image_name", "img"), **kw)
-    return await uploads.start_upload(rt, caller, volume_id, req, request_id="req-test")
+    return await rt.services.uploads.start(caller, volume_id, req, request_id="req-test")
 
 
 async def _wait_job(rt, job_id, within=60.0):  # type: ignore[no-untyped-def]

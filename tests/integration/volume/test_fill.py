@@ -12,7 +12,6 @@ import pytest
 
 from cinderlite.db.models import Image, Volume
 from cinderlite.domain.clock import utcnow
-from cinderlite.services import volumes as volume_service
 from tests.conftest import wait_for
 from tests.integration.volume.test_volumes import wait_status
 
@@ -153,7 +152,7 @@ async def test_recover_fails_orphaned_creates_and_finishes_deletes(rt, demo) -> 
                           size=1, status=status, attach_status="detached", meta={},
                           image_meta={}, created_at=now))
     await rt.volumes.create(ids[1], 1 << 20)
-    await volume_service.recover(rt)
+    await rt.services.volumes.recover()
     async with rt.sessionmaker() as db:
         assert (await db.get(Volume, ids[0])).status == "error"
         assert await db.get(Volume, ids[1]) is None
@@ -188,12 +187,12 @@ async def test_fill_is_idempotent_when_rerun(volume_client, demo, rt) -> None:  
     job = await wait_for(finished_job)
     assert job.state == "done"
     # A re-run of a finished fill leaves the volume alone...
-    await volume_service.run_fill(rt, Ctx(job))
+    await rt.services.volumes.run_fill(Ctx(job))
     # ...and a re-run after a crash (volume still creating) rewrites it completely.
     async with rt.transaction() as db:
         (await db.get(Volume, vol_id)).status = "creating"
     rt.volumes.path(vol_id).write_bytes(b"garbage")
-    await volume_service.run_fill(rt, Ctx(job))
+    await rt.services.volumes.run_fill(Ctx(job))
     async with rt.sessionmaker() as db:
         assert (await db.get(Volume, vol_id)).status == "available"
     with rt.volumes.path(vol_id).open("rb") as fh:

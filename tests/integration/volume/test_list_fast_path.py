@@ -12,7 +12,6 @@ import pytest
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import Volume
-from cinderlite.services import volumes as volume_service
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +20,7 @@ T0 = datetime(2026, 11, 27, 8, 0, 0, 123456)
 
 async def _seed(rt, project_id: str) -> list[str]:  # type: ignore[no-untyped-def]
     """Eight volumes with repeated and NULL values in the sortable columns."""
-    default = await volume_service.default_type(rt)
+    default = await rt.services.volumes.default_type()
     ids = []
     async with rt.transaction() as db:
         for i in range(8):
@@ -77,7 +76,7 @@ async def test_reader_listing_matches_the_orm_listing(rt, demo) -> None:  # type
                 row_marker = None
                 if marker_id is not None:
                     orm_marker = await volumes_db.get(db, volume_id=marker_id)
-                    row_marker = volumes_db.read_row(rt.reader, volume_id=marker_id)
+                    row_marker = await volumes_db.VolumeRepository(rt.db).get(marker_id)
                 for limit in (None, 3):
                     args = {"project_id": project, "filters": filters, "sort": sort,
                             "limit": limit}
@@ -96,12 +95,12 @@ async def test_reader_rows_carry_the_orm_values(rt, demo) -> None:  # type: igno
     async with rt.sessionmaker() as db:
         for vid in ids:
             orm = await volumes_db.get(db, volume_id=vid)
-            row = volumes_db.read_row(rt.reader, volume_id=vid)
+            row = await volumes_db.VolumeRepository(rt.db).get(vid)
             assert orm is not None
             assert row is not None
             for column in Volume.__table__.columns:
                 assert getattr(row, column.key) == getattr(orm, column.key), column.key
-    assert volumes_db.read_row(rt.reader, volume_id="nope") is None
+    assert await volumes_db.VolumeRepository(rt.db).get("nope") is None
 
 
 def test_volume_row_has_every_volume_column() -> None:

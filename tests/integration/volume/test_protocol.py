@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from cinderlite import app as app_module
 from cinderlite.domain.errors import DependencyUnavailable
+from tests.conftest import _client
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +52,19 @@ class _DownValidator:
         return None
 
 
-async def test_identity_down_is_503_on_v3_and_401_on_v2(volume_client, demo, rt) -> None:  # type: ignore[no-untyped-def]
-    rt.validator = _DownValidator()
-    resp = await volume_client.get(f"/v3/{demo.project_id}/volumes", headers=demo.headers)
-    assert resp.status_code == 503
-    assert resp.json()["serviceUnavailable"]["message"] == (
-        "The Keystone service is temporarily unavailable."
-    )
-    resp = await volume_client.get(f"/v2/{demo.project_id}/volumes", headers=demo.headers)
-    assert resp.status_code == 401
+async def test_identity_down_is_503_on_v3_and_401_on_v2(demo, rt) -> None:  # type: ignore[no-untyped-def]
+    # The volume API with a validator that cannot reach Keystone.
+    down = dataclasses.replace(rt, volume_api=dataclasses.replace(
+        rt.volume_api, validator=_DownValidator()
+    ))
+    async with _client(app_module.create_volume_app(down), rt.settings.volume_url()) as client:
+        resp = await client.get(f"/v3/{demo.project_id}/volumes", headers=demo.headers)
+        assert resp.status_code == 503
+        assert resp.json()["serviceUnavailable"]["message"] == (
+            "The Keystone service is temporarily unavailable."
+        )
+        resp = await client.get(f"/v2/{demo.project_id}/volumes", headers=demo.headers)
+        assert resp.status_code == 401
 
 
 @pytest.mark.parametrize(

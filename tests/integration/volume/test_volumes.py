@@ -270,7 +270,7 @@ async def test_fast_read_matches_the_orm_row(volume_client, demo, rt) -> None:  
     async with rt.transaction() as db:
         await volumes_db.update_fields(db, volume_id=vol["id"], values={
             "image_meta": {"image_id": "x", "size": "3"}, "bootable": True})
-    fast = await volumes_db.read_with_type_name(rt.engine, rt.reader, volume_id=vol["id"])
+    fast = await volumes_db.VolumeRepository(rt.db).get_with_type_name(vol["id"])
     async with rt.sessionmaker() as db:
         slow = await volumes_db.get_with_type_name(db, volume_id=vol["id"])
     assert fast is not None
@@ -279,7 +279,7 @@ async def test_fast_read_matches_the_orm_row(volume_client, demo, rt) -> None:  
     for column in Volume.__table__.columns:
         assert getattr(fast[0], column.key) == getattr(slow[0], column.key), column.key
     assert fast[0].bootable is True
-    assert await volumes_db.read_with_type_name(rt.engine, rt.reader, volume_id="nope") is None
+    assert await volumes_db.VolumeRepository(rt.db).get_with_type_name("nope") is None
 
 
 async def test_metadata_subresource(volume_client, demo, reader) -> None:  # type: ignore[no-untyped-def]
@@ -335,7 +335,9 @@ async def test_fast_list_matches_the_orm_list(volume_client, demo, rt) -> None: 
         kwargs = {"project_id": demo.project_id, "filters": {}, "limit": 10, "marker": marker,
                   "sort": [("created_at", "desc")]}
         slow = await volumes_db.list_volumes(db, **kwargs)
-        fast = await volumes_db.list_volumes(db, reader=rt.reader, **kwargs)
+    del kwargs["marker"]
+    fast = await volumes_db.VolumeRepository(rt.db).list(marker_id=ids[2], **kwargs)
+    assert fast is not None
     assert [v.id for v, _ in slow] == [ids[1], ids[0]]
     if rt.reader is not None:
         assert [(v.id, v.created_at, t) for v, t in fast] == [

@@ -7,9 +7,8 @@ from typing import Any
 
 from fastapi import Request
 
-from cinderlite.api.middleware import remember_caller
-from cinderlite.api.requests import parse_json, read_body
-from cinderlite.domain.errors import Unauthenticated
+from cinderlite.api import requests
+from cinderlite.api.requests import token_caller
 from cinderlite.domain.identity import Caller
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.identity_admin import check_admin, check_admin_or_system_reader
@@ -44,12 +43,7 @@ def api(request: Request) -> IdentityApi:
 
 async def current_caller(request: Request) -> Caller:
     """The caller behind X-Auth-Token; Unauthenticated (401) when missing or invalid."""
-    token = request.headers.get("x-auth-token")
-    if not token:
-        raise Unauthenticated()
-    caller = await api(request).validator.validate(token)
-    remember_caller(request, caller)
-    return caller
+    return await token_caller(request, api(request).validator)
 
 
 async def require_admin(request: Request, op: str) -> Caller:
@@ -68,8 +62,9 @@ async def require_admin_or_system_reader(request: Request, op: str) -> Caller:
 async def read_json(request: Request) -> Any:
     """The request body as JSON: TooLarge (413) past max_request_body_bytes,
     MalformedRequest (400) when it is not JSON, BadText (400) for bad strings."""
-    raw = await read_body(request, api(request).max_request_body_bytes)
-    return parse_json(raw, malformed=MALFORMED_BODY)
+    return await requests.read_json(
+        request, api(request).max_request_body_bytes, malformed=MALFORMED_BODY
+    )
 
 
 def is_true(value: str | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -13,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
-from cinderlite.api import jsonbody
+from cinderlite.api import jsonbody, requests
 from cinderlite.api.faults import (
     GENERIC_500,
     GLANCE_STATUS,
@@ -22,19 +23,34 @@ from cinderlite.api.faults import (
     unauthenticated_response,
 )
 from cinderlite.api.image import filters, schemas
-from cinderlite.api.middleware import remember_caller
-from cinderlite.api.requests import parse_json, read_body
-from cinderlite.domain.errors import (
-    MalformedRequest,
-    NotFound,
-    ServiceError,
-    Unauthenticated,
-    UnsupportedMedia,
-)
+from cinderlite.api.requests import token_caller
+from cinderlite.domain.errors import NotFound, ServiceError, Unauthenticated, UnsupportedMedia
 from cinderlite.domain.identity import Caller
 from cinderlite.services import images
+from cinderlite.services.auth import TokenValidator
+from cinderlite.services.images import ImageService
+from cinderlite.services.units import Units
 
 router = APIRouter()
+
+
+@dataclass(frozen=True)
+class ImageApi:
+    """The image API's dependencies; the wiring (app.py) builds it. Routes that
+    change one image open their unit of work here (`units.write()`) and hand it
+    to services/images.py; uploads and deletes run their own steps (ImageService)."""
+
+    units: Units
+    images: ImageService
+    validator: TokenValidator
+    identity_url: str
+    image_url: str
+    max_request_body_bytes: int
+
+
+def _api(request: Request) -> ImageApi:
+    api: ImageApi = request.app.state.api
+    return api
 
 
 def _wants_json(request: Request) -> bool:
@@ -64,7 +80,7 @@ def _error(request: Request, status: int, message: str,
 
 def render_error(request: Request, exc: ServiceError) -> Response:
     if isinstance(exc, Unauthenticated):
-        return unauthenticated_response(request.app.state.rt.settings.identity_url())
+        return unauthenticated_response(_api(request).identity_url)
     if isinstance(exc, images.ImageGone):
         return _error(request, 410, exc.message)
     return _error(request, status_for(exc, GLANCE_STATUS), exc.message)
@@ -80,19 +96,14 @@ def render_500() -> Response:
 
 async def _caller(request: Request) -> Caller:
     """keystonemiddleware's job: the token in X-Auth-Token -> Caller, or 401."""
-    token = request.headers.get("x-auth-token")
-    if not token:
-        raise Unauthenticated()
-    caller: Caller = await request.app.state.rt.validator.validate(token)
-    remember_caller(request, caller)
-    return caller
+    return await token_caller(request, _api(request).validator)
 
 
 async def _json_body(request: Request) -> Any:
-    raw = await read_body(request, request.app.state.rt.settings.max_request_body_bytes)
-    if not raw:
-        raise MalformedRequest("Body expected in request.")
-    return parse_json(raw, malformed="Malformed JSON in request body.")
+    return await requests.read_json(
+        request, _api(request).max_request_body_bytes,
+        malformed="Malformed JSON in request body.", empty="Body expected in request.",
+    )
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -106,13 +117,13 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 @router.get("/")
 async def root_versions(request: Request) -> Response:
-    doc = schemas.versions_document(request.app.state.rt.settings.image_url())
+    doc = schemas.versions_document(_api(request).image_url)
     return _json(doc, status=300)
 
 
 @router.get("/versions")
 async def versions(request: Request) -> Response:
-    return _json(schemas.versions_document(request.app.state.rt.settings.image_url()))
+    return _json(schemas.versions_document(_api(request).image_url))
 
 
 @router.get("/v2/schemas/image")
@@ -134,11 +145,11 @@ async def images_schema(request: Request) -> Response:
 async def create_image(request: Request) -> Response:
     caller = await _caller(request)
     fields, props = schemas.parse_create(await _json_body(request))
-    rt = request.app.state.rt
-    async with rt.transaction() as db:
+    api = _api(request)
+    async with api.units.write() as db:
         image = await images.create_image(db, caller, fields=fields, properties=props)
         view = schemas.image_view(image)
-    location = f"{rt.settings.image_url()}/v2/images/{image.id}"
+    location = f"{api.image_url}/v2/images/{image.id}"
     return _json(view, status=201, headers={"Location": location})
 
 
@@ -146,8 +157,7 @@ async def create_image(request: Request) -> Response:
 async def list_images(request: Request) -> Response:
     caller = await _caller(request)
     query = filters.parse_list_query(request.query_params, images.SORT_KEYS)
-    rt = request.app.state.rt
-    async with rt.sessionmaker() as db:
+    async with _api(request).units.read() as db:
         page = await images.list_images(
             db, caller, filters=query["filters"], sort=query["sort"],
             limit=query["limit"] + 1, marker=query["marker"],
@@ -171,8 +181,7 @@ async def show_image(request: Request) -> Response:
     if request.method != "GET":
         raise StarletteHTTPException(status_code=405)
     caller = await _caller(request)
-    rt = request.app.state.rt
-    image = await images.show_image(rt, caller, request.path_params["image_id"])
+    image = await _api(request).images.show(caller, request.path_params["image_id"])
     return _json(schemas.image_view(image))
 
 
@@ -194,7 +203,7 @@ async def update_image(request: Request, image_id: str) -> Response:
     ops = await _json_body(request)
     if content_type == schemas.PATCH_CONTENT_TYPE_V20:
         ops = schemas.patch_from_draft4(ops)
-    async with request.app.state.rt.transaction() as db:
+    async with _api(request).units.write() as db:
         image = await images.get_image(db, caller, image_id, for_update=True)
         fields, props = schemas.apply_patch(schemas.mutable_view(image), ops)
         image = await images.update_image(db, caller, image, fields=fields, properties=props)
@@ -204,7 +213,7 @@ async def update_image(request: Request, image_id: str) -> Response:
 @router.delete("/v2/images/{image_id}")
 async def delete_image(request: Request, image_id: str) -> Response:
     caller = await _caller(request)
-    await images.delete_image(request.app.state.rt, caller, image_id)
+    await _api(request).images.delete(caller, image_id)
     return Response(status_code=204)
 
 
@@ -222,7 +231,7 @@ async def delete_tag(request: Request, image_id: str, tag: str) -> Response:
 
 async def _change_tags(request: Request, image_id: str, tag: str, *, add: bool) -> None:
     caller = await _caller(request)
-    async with request.app.state.rt.transaction() as db:
+    async with _api(request).units.write() as db:
         image = await images.get_image(db, caller, image_id, for_update=True)
         tags = list(image.tags or [])
         if add:
@@ -251,8 +260,8 @@ async def upload_image_data(request: Request, image_id: str) -> Response:
         )
     declared = request.headers.get("content-length")
     try:
-        await images.upload_data(
-            request.app.state.rt, caller, image_id, request.stream(),
+        await _api(request).images.upload_data(
+            caller, image_id, request.stream(),
             content_length=int(declared) if declared and declared.isdigit() else None,
         )
     except ClientDisconnect:
@@ -264,7 +273,7 @@ async def upload_image_data(request: Request, image_id: str) -> Response:
 @router.get("/v2/images/{image_id}/file")
 async def download_image_data(request: Request, image_id: str) -> Response:
     caller = await _caller(request)
-    data = await images.open_data(request.app.state.rt, caller, image_id)
+    data = await _api(request).images.open_data(caller, image_id)
     if data.chunks is None:
         return Response(status_code=204)
     headers = {}
@@ -282,5 +291,5 @@ async def image_tasks(request: Request, image_id: str) -> Response:
     """The import tasks of an image (API 2.12): none until imports are served,
     but the image must exist and be visible, as for `GET /v2/images/{id}`."""
     caller = await _caller(request)
-    await images.show_image(request.app.state.rt, caller, image_id)
+    await _api(request).images.show(caller, image_id)
     return _json({"tasks": []})

@@ -7,20 +7,15 @@ Dispatch errors follow Cinder's action_peek and Resource.get_method
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
 from cinderlite.api.volume import schemas, upload
-from cinderlite.api.volume.context import VolumeContext
+from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
-from cinderlite.services import volume_actions
 
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
-
-Action = Callable[["Runtime", VolumeContext, str, object], Awaitable[Response]]
+Action = Callable[[VolumeApi, VolumeContext, str, object], Awaitable[Response]]
 NOT_FOUND = "The resource could not be found."
 
 
@@ -53,62 +48,58 @@ def _no_such_action(name: str | None) -> str:
     )
 
 
-async def _attach(rt: Runtime, ctx: VolumeContext, volume_id: str, body: object) -> Response:
-    schemas.validate(schemas.ATTACH, body)
-    args = body["os-attach"]  # type: ignore[index]
+async def _attach(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+    args = schemas.validate(schemas.ATTACH, body)["os-attach"]
     if args.get("instance_uuid") and args.get("host_name"):
         raise InvalidRequest(
             f"Invalid request to attach volume to an instance {args['instance_uuid']} and a "
             f"host {args['host_name']} simultaneously"
         )
-    await volume_actions.attach(
-        rt, ctx.caller, volume_id, instance_uuid=args.get("instance_uuid"),
+    await api.actions.attach(
+        ctx.caller, volume_id, instance_uuid=args.get("instance_uuid"),
         host_name=args.get("host_name"), mountpoint=args["mountpoint"],
         mode=args.get("mode", "rw"),
     )
     return Response(status_code=202)
 
 
-async def _detach(rt: Runtime, ctx: VolumeContext, volume_id: str, body: object) -> Response:
-    schemas.validate(schemas.DETACH, body)
-    args = body["os-detach"] or {}  # type: ignore[index]
-    await volume_actions.detach(rt, ctx.caller, volume_id,
-                                attachment_id=args.get("attachment_id"))
+async def _detach(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+    args = schemas.validate(schemas.DETACH, body)["os-detach"] or {}
+    await api.actions.detach(ctx.caller, volume_id,
+                             attachment_id=args.get("attachment_id"))
     return Response(status_code=202)
 
 
 async def _reset_status(
-    rt: Runtime, ctx: VolumeContext, volume_id: str, body: object
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
 ) -> Response:
-    schemas.validate(schemas.RESET_STATUS, body)
-    args = body["os-reset_status"]  # type: ignore[index]
-    await volume_actions.reset_status(
-        rt, ctx.caller, volume_id, status=args.get("status"),
+    args = schemas.validate(schemas.RESET_STATUS, body)["os-reset_status"]
+    await api.actions.reset_status(
+        ctx.caller, volume_id, status=args.get("status"),
         attach_status=args.get("attach_status"),
     )
     return Response(status_code=202)
 
 
-async def _extend(rt: Runtime, ctx: VolumeContext, volume_id: str, body: object) -> Response:
-    schemas.validate(schemas.EXTEND, body)
-    new_size = schemas.to_size(body["os-extend"]["new_size"], "new_size")  # type: ignore[index]
-    await volume_actions.extend(rt, ctx.caller, volume_id, new_size=new_size)
+async def _extend(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+    args = schemas.validate(schemas.EXTEND, body)["os-extend"]
+    new_size = schemas.to_size(args["new_size"], "new_size")
+    await api.actions.extend(ctx.caller, volume_id, new_size=new_size)
     return Response(status_code=202)
 
 
 async def _set_bootable(
-    rt: Runtime, ctx: VolumeContext, volume_id: str, body: object
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
 ) -> Response:
-    schemas.validate(schemas.SET_BOOTABLE, body)
-    bootable = schemas.to_bool(body["os-set_bootable"]["bootable"])  # type: ignore[index]
-    await volume_actions.set_bootable(rt, ctx.caller, volume_id, bootable=bootable)
+    args = schemas.validate(schemas.SET_BOOTABLE, body)["os-set_bootable"]
+    bootable = schemas.to_bool(args["bootable"])
+    await api.actions.set_bootable(ctx.caller, volume_id, bootable=bootable)
     return Response(status_code=200)
 
 
-async def _upload(rt: Runtime, ctx: VolumeContext, volume_id: str, body: object) -> Response:
-    return await upload.upload_image(
-        rt, ctx, volume_id, body["os-volume_upload_image"]  # type: ignore[index]
-    )
+async def _upload(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+    assert isinstance(body, dict)  # find_action let only a one-key object through
+    return await upload.upload_image(api, ctx, volume_id, body["os-volume_upload_image"])
 
 
 ACTIONS: dict[str, Action] = {

@@ -1,4 +1,5 @@
-"""What every volume-API handler knows about its request: who, which API, which version."""
+"""What every volume-API handler gets: the API's dependencies (VolumeApi) and what it
+knows about its request (VolumeContext: who, which API, which version)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cinderlite.domain.identity import Caller
+from cinderlite.services.auth import TokenValidator
+from cinderlite.services.messages import MessageService
+from cinderlite.services.uploads import UploadService
+from cinderlite.services.volume_actions import VolumeActionService
+from cinderlite.services.volumes import VolumeService
 
 MIN_VERSION = (3, 0)
 # Advertise only a maximum whose fields and rules are really served.
@@ -41,3 +47,19 @@ class VolumeContext:
     @property
     def project_id(self) -> str:
         return self.caller.project_id
+
+
+@dataclass(frozen=True)
+class VolumeApi:
+    """The volume API's dependencies; the wiring (app.py) builds it."""
+
+    volumes: VolumeService
+    actions: VolumeActionService
+    uploads: UploadService
+    messages: MessageService
+    validator: TokenValidator
+    identity_url: str
+    volume_url: str
+    max_request_body_bytes: int
+    # Cinder enable_force_upload: without it /v3 ignores `force` on the upload action.
+    enable_force_upload: bool

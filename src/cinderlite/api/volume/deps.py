@@ -6,16 +6,13 @@ Each step either fills in the request's VolumeContext or answers with a fault.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cinderlite.api.faults import cinder_fault, unauthenticated_response
-from cinderlite.api.middleware import remember_caller
-from cinderlite.api.requests import parse_json, read_body
+from cinderlite.api.requests import parse_json, read_body, token_caller
 from cinderlite.api.volume import versions
-from cinderlite.api.volume.context import V2, ApiVersion, VolumeContext
+from cinderlite.api.volume.context import V2, ApiVersion, VolumeApi, VolumeContext
 from cinderlite.domain.errors import (
     DependencyUnavailable,
     MalformedRequest,
@@ -24,9 +21,6 @@ from cinderlite.domain.errors import (
     UnsupportedMedia,
 )
 from cinderlite.domain.identity import Caller
-
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
 
 JSON_TYPES = frozenset({"application/json", "application/vnd.openstack.volume+json"})
 KEYSTONE_UNAVAILABLE = "The Keystone service is temporarily unavailable."
@@ -47,23 +41,17 @@ class Rejected(Exception):
         self.response = response
 
 
-async def authenticate(rt: Runtime, request: Request, api: str) -> Caller:
+async def authenticate(api: VolumeApi, request: Request, which: str) -> Caller:
     """keystonemiddleware: the token's caller, or its 401 (503 when Keystone is down)."""
-    token = request.headers.get("x-auth-token")
-    identity_url = rt.settings.identity_url()
-    if not token:
-        raise Rejected(unauthenticated_response(identity_url))
     try:
-        caller = await rt.validator.validate(token)
+        return await token_caller(request, api.validator)
     except Unauthenticated:
-        raise Rejected(unauthenticated_response(identity_url)) from None
+        raise Rejected(unauthenticated_response(api.identity_url)) from None
     except DependencyUnavailable:
         # /v2 answers 401 when Keystone is down (docs/api-v2.md); modern Cinder 503.
-        if api == "v2":
-            raise Rejected(unauthenticated_response(identity_url)) from None
+        if which == "v2":
+            raise Rejected(unauthenticated_response(api.identity_url)) from None
         raise Rejected(cinder_fault(503, KEYSTONE_UNAVAILABLE)) from None
-    remember_caller(request, caller)
-    return caller
 
 
 def negotiate(request: Request, api: str) -> ApiVersion:
@@ -75,13 +63,13 @@ def negotiate(request: Request, api: str) -> ApiVersion:
         raise Rejected(cinder_fault(exc.status, exc.message)) from None
 
 
-async def read_json(rt: Runtime, request: Request) -> object:
+async def read_json(api: VolumeApi, request: Request) -> object:
     """The decoded JSON body, or NO_BODY when it is empty or has no Content-Type.
 
     Raises TooLarge (413), UnsupportedMedia (415), MalformedRequest (400),
     BadText (400) for strings no database could hold.
     """
-    raw = await read_body(request, rt.settings.max_request_body_bytes)
+    raw = await read_body(request, api.max_request_body_bytes)
     if not raw:
         return NO_BODY
     content_type = request.headers.get("content-type")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
@@ -20,9 +20,8 @@ from starlette.responses import Response
 from cinderlite.api import jsonbody
 from cinderlite.api.faults import CINDER_STATUS, GENERIC_500, cinder_fault, status_for
 from cinderlite.api.volume import actions, deps, messages, progress, schemas, versions, views
-from cinderlite.api.volume.context import VolumeContext
+from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY, Rejected
-from cinderlite.db import volumes as volumes_db
 from cinderlite.domain.errors import (
     DependencyUnavailable,
     InvalidRequest,
@@ -31,12 +30,8 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.services import policy as P
-from cinderlite.services import volume_actions
-from cinderlite.services import volumes as volume_service
+from cinderlite.services import volumes as volume_rules
 from cinderlite.services.volumes import ListQuery, VolumeCreate
-
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
 
 router = APIRouter()
 
@@ -60,23 +55,23 @@ def _base_url(request: Request) -> str:
 
 # --- handlers -----------------------------------------------------------------------
 
-Handler = Callable[["Runtime", VolumeContext, Request, tuple[str, ...], object],
+Handler = Callable[[VolumeApi, VolumeContext, Request, tuple[str, ...], object],
                    Awaitable[Response]]
 
 
-async def list_summary(rt: Runtime, ctx: VolumeContext, request: Request,
+async def list_summary(api: VolumeApi, ctx: VolumeContext, request: Request,
                        args: tuple[str, ...], body: object) -> Response:
-    return await _list(rt, ctx, request, detail=False)
+    return await _list(api, ctx, request, detail=False)
 
 
-async def list_detail(rt: Runtime, ctx: VolumeContext, request: Request,
+async def list_detail(api: VolumeApi, ctx: VolumeContext, request: Request,
                       args: tuple[str, ...], body: object) -> Response:
-    return await _list(rt, ctx, request, detail=True)
+    return await _list(api, ctx, request, detail=True)
 
 
-async def _list(rt: Runtime, ctx: VolumeContext, request: Request, *, detail: bool) -> Response:
+async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail: bool) -> Response:
     query = parse_list_query(request.query_params)
-    found = await volume_service.list_volumes(rt, ctx.caller, query)
+    found = await api.volumes.list_volumes(ctx.caller, query)
     base = _base_url(request)
     if detail:
         items = [views.volume(d, ctx, base) for d in found]
@@ -120,7 +115,7 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
             raise InvalidRequest(
                 "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'"
             )
-        if key not in volumes_db.SORT_COLUMNS:
+        if key not in volume_rules.SORT_KEYS:
             raise InvalidRequest(f"Invalid input received: Invalid sort key {key}")
     filters: dict[str, Any] = {}
     for key in ("name", "status", "availability_zone"):
@@ -152,11 +147,10 @@ def _parse_metadata_filter(text: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-async def create_volume(rt: Runtime, ctx: VolumeContext, request: Request,
+async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
-    schemas.validate(schemas.CREATE, None if body is NO_BODY else body)
-    v = body["volume"]  # type: ignore[index]
-    await _check_sources(rt, ctx, v)
+    v = schemas.validate(schemas.CREATE, None if body is NO_BODY else body)["volume"]
+    await _check_sources(api, ctx, v)
     if v.get("multiattach") is not None and schemas.to_bool(v["multiattach"]):
         raise InvalidRequest("Invalid input received: multiattach volumes are not supported.")
     size = None if v.get("size") is None else schemas.to_size(v["size"], "size")
@@ -175,7 +169,7 @@ async def create_volume(rt: Runtime, ctx: VolumeContext, request: Request,
         availability_zone=v.get("availability_zone"),
         image_id=v.get("imageRef") if v.get("imageRef") is not None else v.get("image_id"),
     )
-    created = await volume_service.create(rt, ctx.caller, req, request_id=ctx.request_id)
+    created = await api.volumes.create(ctx.caller, req, request_id=ctx.request_id)
     return _json({"volume": views.volume(created, ctx, _base_url(request), extended=False)}, 202)
 
 
@@ -189,7 +183,7 @@ _UNKNOWN_SOURCES = (
 )
 
 
-async def _check_sources(rt: Runtime, ctx: VolumeContext, v: Mapping[str, Any]) -> None:
+async def _check_sources(api: VolumeApi, ctx: VolumeContext, v: Mapping[str, Any]) -> None:
     """404 for a source that does not exist (Cinder's lookups in volume create);
     an existing source volume is refused while clones are not served."""
     for key in (*(k for k, _ in _UNKNOWN_SOURCES), "source_volid"):
@@ -205,23 +199,22 @@ async def _check_sources(rt: Runtime, ctx: VolumeContext, v: Mapping[str, Any]) 
             raise NotFound(f"{kind} {v[key]} could not be found.")
     source = v.get("source_volid")
     if source is not None:
-        await volume_service.load(rt, ctx.caller, str(source))  # VolumeNotFound: 404
+        await api.volumes.load(ctx.caller, str(source))  # VolumeNotFound: 404
         raise InvalidRequest(
             "Invalid input received: Creating a volume from another volume (source_volid) "
             "is not supported."
         )
 
 
-async def show_volume(rt: Runtime, ctx: VolumeContext, request: Request,
+async def show_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
                       args: tuple[str, ...], body: object) -> Response:
-    detail = await volume_service.load(rt, ctx.caller, args[0])
+    detail = await api.volumes.load(ctx.caller, args[0])
     return _json({"volume": views.volume(detail, ctx, _base_url(request))})
 
 
-async def update_volume(rt: Runtime, ctx: VolumeContext, request: Request,
+async def update_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
-    schemas.validate(schemas.UPDATE, None if body is NO_BODY else body)
-    v = body["volume"]  # type: ignore[index]
+    v = schemas.validate(schemas.UPDATE, None if body is NO_BODY else body)["volume"]
     changes: dict[str, Any] = {}
     for key, alias in (("name", "display_name"), ("description", "display_description")):
         if key in v:
@@ -230,12 +223,12 @@ async def update_volume(rt: Runtime, ctx: VolumeContext, request: Request,
             changes[key] = v[alias]
     if "metadata" in v:
         changes["metadata"] = v["metadata"]
-    detail = await volume_service.update(rt, ctx.caller, args[0], changes)
+    detail = await api.volumes.update(ctx.caller, args[0], changes)
     # Cinder's extension attributes decorate show and detail only, not update.
     return _json({"volume": views.volume(detail, ctx, _base_url(request), extended=False)})
 
 
-async def delete_volume(rt: Runtime, ctx: VolumeContext, request: Request,
+async def delete_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
     cascade = False
     for name in ("cascade", "force"):
@@ -245,104 +238,94 @@ async def delete_volume(rt: Runtime, ctx: VolumeContext, request: Request,
         if name == "cascade" and raw is not None:
             cascade = schemas.to_bool(raw)
     # `force` is accepted from 3.23 on; below it (all we serve) it is ignored, as Cinder.
-    await volume_service.delete(rt, ctx.caller, args[0], cascade=cascade)
+    await api.volumes.delete(ctx.caller, args[0], cascade=cascade)
     return Response(status_code=202)
 
 
-async def show_metadata(rt: Runtime, ctx: VolumeContext, request: Request,
+async def show_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
-    return _json({"metadata": await volume_actions.get_metadata(rt, ctx.caller, args[0])})
+    return _json({"metadata": await api.actions.get_metadata(ctx.caller, args[0])})
 
 
-async def merge_metadata(rt: Runtime, ctx: VolumeContext, request: Request,
+async def merge_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
                          args: tuple[str, ...], body: object) -> Response:
-    schemas.validate(schemas.METADATA, None if body is NO_BODY else body)
-    meta = await volume_actions.change_metadata(
-        rt, ctx.caller, args[0], items=body["metadata"]  # type: ignore[index]
-    )
+    items = schemas.validate(schemas.METADATA, None if body is NO_BODY else body)["metadata"]
+    meta = await api.actions.change_metadata(ctx.caller, args[0], items=items)
     return _json({"metadata": meta})
 
 
-async def replace_metadata(rt: Runtime, ctx: VolumeContext, request: Request,
+async def replace_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
                            args: tuple[str, ...], body: object) -> Response:
-    schemas.validate(schemas.METADATA, None if body is NO_BODY else body)
-    meta = await volume_actions.change_metadata(
-        rt, ctx.caller, args[0], items=body["metadata"], replace=True  # type: ignore[index]
-    )
+    items = schemas.validate(schemas.METADATA, None if body is NO_BODY else body)["metadata"]
+    meta = await api.actions.change_metadata(ctx.caller, args[0], items=items, replace=True)
     return _json({"metadata": meta})
 
 
-async def show_metadata_item(rt: Runtime, ctx: VolumeContext, request: Request,
+async def show_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Request,
                              args: tuple[str, ...], body: object) -> Response:
-    meta = await volume_actions.get_metadata(rt, ctx.caller, args[0])
+    meta = await api.actions.get_metadata(ctx.caller, args[0])
     if args[1] not in meta:
         raise NotFound(f"Volume {args[0]} has no metadata with key {args[1]}.")
     return _json({"meta": {args[1]: meta[args[1]]}})
 
 
-async def update_metadata_item(rt: Runtime, ctx: VolumeContext, request: Request,
+async def update_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Request,
                                args: tuple[str, ...], body: object) -> Response:
-    schemas.validate(schemas.METADATA_ITEM, None if body is NO_BODY else body)
-    item = body["meta"]  # type: ignore[index]
+    item = schemas.validate(schemas.METADATA_ITEM, None if body is NO_BODY else body)["meta"]
     if args[1] not in item:
         raise InvalidRequest("Request body and URI mismatch")
-    await volume_actions.change_metadata(rt, ctx.caller, args[0], items=item)
+    await api.actions.change_metadata(ctx.caller, args[0], items=item)
     return _json({"meta": item})
 
 
-async def delete_metadata_item(rt: Runtime, ctx: VolumeContext, request: Request,
+async def delete_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Request,
                                args: tuple[str, ...], body: object) -> Response:
-    await volume_actions.change_metadata(rt, ctx.caller, args[0], items={},
-                                         delete_key=args[1])
+    await api.actions.change_metadata(ctx.caller, args[0], items={}, delete_key=args[1])
     return Response(status_code=200)
 
 
-async def volume_action(rt: Runtime, ctx: VolumeContext, request: Request,
+async def volume_action(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
     _, handler = actions.find_action(body)
     deps.check_project(ctx)
-    return await handler(rt, ctx, args[0], body)
+    return await handler(api, ctx, args[0], body)
 
 
-async def upload_progress(rt: Runtime, ctx: VolumeContext, request: Request,
+async def upload_progress(api: VolumeApi, ctx: VolumeContext, request: Request,
                           args: tuple[str, ...], body: object) -> Response:
-    return await progress.show_upload_progress(rt, ctx, args[0])
+    return await progress.show_upload_progress(api, ctx, args[0])
 
 
-async def list_messages(rt: Runtime, ctx: VolumeContext, request: Request,
+async def list_messages(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
-    return await messages.list_messages(rt, ctx, request.query_params)
+    return await messages.list_messages(api, ctx, request.query_params)
 
 
-async def show_message(rt: Runtime, ctx: VolumeContext, request: Request,
+async def show_message(api: VolumeApi, ctx: VolumeContext, request: Request,
                        args: tuple[str, ...], body: object) -> Response:
-    return await messages.show_message(rt, ctx, args[0])
+    return await messages.show_message(api, ctx, args[0])
 
 
-async def delete_message(rt: Runtime, ctx: VolumeContext, request: Request,
+async def delete_message(api: VolumeApi, ctx: VolumeContext, request: Request,
                          args: tuple[str, ...], body: object) -> Response:
-    return await messages.delete_message(rt, ctx, args[0])
+    return await messages.delete_message(api, ctx, args[0])
 
 
-async def list_types(rt: Runtime, ctx: VolumeContext, request: Request,
+async def list_types(api: VolumeApi, ctx: VolumeContext, request: Request,
                      args: tuple[str, ...], body: object) -> Response:
-    async with rt.sessionmaker() as db:
-        rows = await volumes_db.list_types(db, public_only=not ctx.caller.is_admin)
+    rows = await api.volumes.list_types(ctx.caller)
     return _json({"volume_types": [views.volume_type(t, ctx) for t in rows]})
 
 
-async def show_type(rt: Runtime, ctx: VolumeContext, request: Request,
+async def show_type(api: VolumeApi, ctx: VolumeContext, request: Request,
                     args: tuple[str, ...], body: object) -> Response:
-    async with rt.sessionmaker() as db:
-        vtype = await volumes_db.get_type(db, type_id=args[0])
-    if vtype is None or (not vtype.is_public and not ctx.caller.is_admin):
-        raise NotFound(f"Volume type {args[0]} could not be found.")
+    vtype = await api.volumes.get_type(ctx.caller, args[0])
     return _json({"volume_type": views.volume_type(vtype, ctx)})
 
 
-async def default_type(rt: Runtime, ctx: VolumeContext, request: Request,
+async def default_type(api: VolumeApi, ctx: VolumeContext, request: Request,
                        args: tuple[str, ...], body: object) -> Response:
-    vtype = await volume_service.default_type(rt)
+    vtype = await api.volumes.default_type()
     return _json({"volume_type": views.volume_type(vtype, ctx)})
 
 
@@ -401,8 +384,9 @@ class MethodNotAllowed(Exception):
     pass
 
 
-def split_path(path: str) -> tuple[str, str | None, str] | None:
+def split_path(path: str) -> tuple[Literal["v2", "v3"], str | None, str] | None:
     """(api, url project id or None, rest) for /v2/... and /v3/... paths; None: no route."""
+    api: Literal["v2", "v3"]
     if path.startswith("/v3/"):
         api, tail = "v3", path[3:]
     elif path.startswith("/v2/"):
@@ -427,7 +411,7 @@ _VERSION_ROOTS = {"/": "", "/v2": "v2", "/v2/": "v2", "/v3": "v3", "/v3/": "v3"}
 
 
 async def dispatch(request: Request) -> Response:
-    rt: Runtime = request.app.state.rt
+    api: VolumeApi = request.app.state.api
     path = request.url.path
     method = request.method
     if path in _VERSION_ROOTS:
@@ -439,34 +423,34 @@ async def dispatch(request: Request) -> Response:
     split = split_path(path)
     if split is None:
         return cinder_fault(404, NOT_FOUND)
-    api, url_project_id, rest = split
-    request.state.volume_api = api
+    which, url_project_id, rest = split
+    request.state.volume_api = which
     try:
-        caller = await deps.authenticate(rt, request, api)
+        caller = await deps.authenticate(api, request, which)
         try:
-            handler, args = match_route(api, method, rest)
+            handler, args = match_route(which, method, rest)
         except MethodNotAllowed:
             return cinder_fault(405, BAD_METHOD)
-        version = deps.negotiate(request, api)
+        version = deps.negotiate(request, which)
         ctx = VolumeContext(
-            caller=caller, api=api,  # type: ignore[arg-type]
+            caller=caller, api=which,
             version=version, request_id=request.scope["state"].get("request_id", ""),
             url_project_id=url_project_id,
         )
         request.state.volume_ctx = ctx
         body: object = NO_BODY
         if method in _BODY_METHODS:
-            body = await deps.read_json(rt, request)
+            body = await deps.read_json(api, request)
         if handler is not volume_action:
             # Actions check the project after looking the action up
             # (cinder/api/openstack/wsgi.py Resource._process_stack).
             deps.check_project(ctx)
-        response = await handler(rt, ctx, request, args, body)
+        response = await handler(api, ctx, request, args, body)
     except Rejected as exc:
         return exc.response
     except ServiceError as exc:
         return render_error(request, exc)
-    if api == "v3":
+    if which == "v3":
         response.headers.update(versions.response_headers(ctx.version))
     return response
 
@@ -493,8 +477,8 @@ def render_error(request: Request, exc: ServiceError) -> Response:
         if exc.service == "identity" and getattr(request.state, "volume_api", "") == "v2":
             from cinderlite.api.faults import unauthenticated_response
 
-            rt: Runtime = request.app.state.rt
-            return unauthenticated_response(rt.settings.identity_url())
+            api: VolumeApi = request.app.state.api
+            return unauthenticated_response(api.identity_url)
         status, message = deps.fault_for(exc)
         return cinder_fault(status, message, headers)
     if isinstance(exc, VolumeNotFound | NotFound):

@@ -147,8 +147,9 @@ SET_BOOTABLE = _action("os-set_bootable", {
 _validators: dict[int, jsonschema.Draft4Validator] = {}
 
 
-def validate(schema: dict[str, Any], body: object) -> None:
-    """Raise InvalidRequest with Cinder's message for the first schema violation.
+def validate(schema: dict[str, Any], body: object) -> dict[str, Any]:
+    """`body`, valid against `schema` (an object schema), as a dict; else InvalidRequest
+    with Cinder's message for the first schema violation.
 
     Format (cinder/api/validation/validators.py): "Invalid input for
     field/attribute <last path element>. Value: <value>. <message>", or just
@@ -159,7 +160,9 @@ def validate(schema: dict[str, Any], body: object) -> None:
         validator = _validators[id(schema)] = jsonschema.Draft4Validator(schema)
     error = next(iter(validator.iter_errors(body)), None)
     if error is None:
-        return
+        if not isinstance(body, dict):  # every schema here describes an object
+            raise InvalidRequest("Invalid input received: the body must be a JSON object.")
+        return body
     if error.path:
         raise InvalidRequest(
             f"Invalid input for field/attribute {error.path[-1]}. Value: {error.instance}. "

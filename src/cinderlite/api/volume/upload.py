@@ -10,19 +10,15 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema
 from starlette.responses import Response
 
 from cinderlite.api.volume import schemas, views
-from cinderlite.api.volume.context import VolumeContext
+from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.domain.errors import InvalidRequest
-from cinderlite.services import uploads
 from cinderlite.services.uploads import UploadRequest, UploadStarted
-
-if TYPE_CHECKING:
-    from cinderlite.app import Runtime
 
 ACTION = "os-volume_upload_image"
 
@@ -162,16 +158,16 @@ def response_body(ctx: VolumeContext, started: UploadStarted) -> dict[str, Any]:
     return {ACTION: body}
 
 
-async def upload_image(rt: Runtime, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+async def upload_image(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
     """Handle `{"os-volume_upload_image": body}` on POST .../volumes/{volume_id}/action.
 
     `body` is the value under the action key, not yet validated. Returns the 202
     response; raises ServiceError subclasses for faults.
     """
-    req = parse_request(ctx, body, enable_force_upload=rt.settings.enable_force_upload)
-    started = await uploads.start_upload(
-        rt, ctx.caller, volume_id, req, request_id=ctx.request_id
-    )
+    req = parse_request(ctx, body, enable_force_upload=api.enable_force_upload)
+    started = await api.uploads.start(ctx.caller, volume_id, req, request_id=ctx.request_id)
     return Response(
         json.dumps(response_body(ctx, started)), status_code=202, media_type="application/json"
     )

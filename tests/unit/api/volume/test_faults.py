@@ -23,12 +23,13 @@ CALLER = Caller(user_id="u", user_name="u", project_id="p", project_name="p",
 
 
 def _request(api: str, *, with_ctx: bool = True) -> Request:
-    rt = SimpleNamespace(settings=SimpleNamespace(identity_url=lambda: "http://id:5000"))
+    # The one field of VolumeApi that rendering a fault reads.
+    deps = SimpleNamespace(identity_url="http://id:5000")
     state: dict[str, object] = {"volume_api": api}
     if with_ctx:
         version = ApiVersion(3, 2) if api == "v3" else ApiVersion(2, 0)
         state["volume_ctx"] = VolumeContext(CALLER, api, version, "req-1")  # type: ignore[arg-type]
-    scope = {"type": "http", "app": SimpleNamespace(state=SimpleNamespace(rt=rt)),
+    scope = {"type": "http", "app": SimpleNamespace(state=SimpleNamespace(api=deps)),
              "state": state, "headers": []}
     return Request(scope)
 
