@@ -105,15 +105,14 @@ async def ensure_default_domain_and_roles(db: AsyncSession) -> None:
     inference rules (admin implies member, member implies reader). Rules an
     operator removed later are not put back."""
     if await identity_db.get_domain(db, domain_id=DEFAULT_DOMAIN_ID) is None:
-        db.add(Domain(id=DEFAULT_DOMAIN_ID, name=DEFAULT_DOMAIN_NAME,
-                      description="The default domain"))
-        await db.flush()
+        await identity_db.add_row(db, Domain(
+            id=DEFAULT_DOMAIN_ID, name=DEFAULT_DOMAIN_NAME, description="The default domain",
+        ))
     made: set[str] = set()
     for name in DEFAULT_ROLES:
         if await identity_db.find_role(db, name=name) is None:
-            db.add(Role(id=new_id(), name=name))
+            await identity_db.add_row(db, Role(id=new_id(), name=name))
             made.add(name)
-    await db.flush()
     for prior, implied in DEFAULT_IMPLIED_ROLES:
         if prior in made or implied in made:
             prior_role = await identity_db.find_role(db, name=prior)
@@ -139,8 +138,7 @@ async def ensure_user(
             id=new_id(), name=project_name, domain_id=DEFAULT_DOMAIN_ID,
             description=f"{project_name} project", created_at=utcnow(),
         )
-        db.add(project)
-        await db.flush()
+        await identity_db.add_row(db, project)
     user = await identity_db.find_user(db, name=name, domain_id=DEFAULT_DOMAIN_ID)
     if user is None:
         user = User(
@@ -148,8 +146,7 @@ async def ensure_user(
             password_hash=hash_password(password), default_project_id=project.id,
             created_at=utcnow(),
         )
-        db.add(user)
-        await db.flush()
+        await identity_db.add_row(db, user)
         created = True
     for role_name in roles:
         role = await identity_db.find_role(db, name=role_name)
