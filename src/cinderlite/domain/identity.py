@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 ADMIN_ROLE = "admin"
@@ -36,6 +36,15 @@ class Caller:
     system_scope: str = ""
     # Roles as listed in the token, names only; `roles` is the same set.
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def __hash__(self) -> int:
+        # A caller is hashed on every policy check (services/policy.py memo key) and
+        # lives as long as its token's cache entry: hash its compared fields once.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare))
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     @property
     def is_admin(self) -> bool:
