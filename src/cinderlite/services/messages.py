@@ -17,6 +17,7 @@ from cinderlite.db.models import UserMessage
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import NotFound
 from cinderlite.domain.identity import Caller
+from cinderlite.domain.records import UserMessageRecord
 from cinderlite.services import policy as rules
 from cinderlite.services.policy import Policy
 from cinderlite.services.units import Units
@@ -82,7 +83,7 @@ def event_id(resource_type: str, action_id: str, detail_id: str) -> str:
     return f"VOLUME_{resource_type}_{action_id}_{detail_id}"
 
 
-def user_message(message: UserMessage) -> str:
+def user_message(message: UserMessageRecord) -> str:
     action = ACTIONS.get(message.action_id)
     detail = DETAILS.get(message.detail_id)
     return f"{action.text if action else ''}:{detail.text if detail else ''}"

@@ -22,8 +22,8 @@ from cinderlite.api.identity.deps import (
     require_admin_or_system_reader,
     self_url,
 )
-from cinderlite.db.models import Endpoint, Region, Service
 from cinderlite.domain.errors import InvalidRequest
+from cinderlite.domain.records import EndpointRecord, RegionRecord, ServiceRecord
 from cinderlite.services import catalog
 
 router = APIRouter()
@@ -85,7 +85,7 @@ ENDPOINT_UPDATE = {
 }
 
 
-def _region_view(region: Region, base: str) -> dict[str, Any]:
+def _region_view(region: RegionRecord, base: str) -> dict[str, Any]:
     return {
         "id": region.id, "description": region.description or "",
         "parent_region_id": region.parent_region_id,
@@ -93,7 +93,7 @@ def _region_view(region: Region, base: str) -> dict[str, Any]:
     }
 
 
-def _service_view(service: Service, base: str) -> dict[str, Any]:
+def _service_view(service: ServiceRecord, base: str) -> dict[str, Any]:
     return {
         "id": service.id, "type": service.type, "name": service.name,
         "description": service.description or "", "enabled": service.enabled,
@@ -101,7 +101,7 @@ def _service_view(service: Service, base: str) -> dict[str, Any]:
     }
 
 
-def _endpoint_view(endpoint: Endpoint, base: str) -> dict[str, Any]:
+def _endpoint_view(endpoint: EndpointRecord, base: str) -> dict[str, Any]:
     return {
         "id": endpoint.id, "interface": endpoint.interface, "region_id": endpoint.region_id,
         "region": endpoint.region_id, "service_id": endpoint.service_id, "url": endpoint.url,

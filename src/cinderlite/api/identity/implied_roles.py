@@ -21,14 +21,14 @@ from cinderlite.api.identity.deps import (
     require_admin,
     require_admin_or_system_reader,
 )
-from cinderlite.db.models import Role
+from cinderlite.domain.records import RoleRecord
 from cinderlite.services import identity_admin
 from cinderlite.services.identity_admin import Inference
 
 router = APIRouter()
 
 
-def _ref(role: Role, base: str) -> dict[str, Any]:
+def _ref(role: RoleRecord, base: str) -> dict[str, Any]:
     return {"id": role.id, "links": {"self": f"{base}/v3/roles/{role.id}"}, "name": role.name}
 
 

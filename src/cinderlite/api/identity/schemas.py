@@ -7,8 +7,8 @@ from typing import Any
 
 import jsonschema
 
-from cinderlite.db.models import Domain, Project, Role, User
 from cinderlite.domain.errors import InvalidRequest
+from cinderlite.domain.records import DomainRecord, ProjectRecord, RoleRecord, UserRecord
 from cinderlite.services.identity import AuthRequest, NamedRef, TokenInfo
 from cinderlite.services.identity_admin import Assignment
 
@@ -254,7 +254,7 @@ def version_entry(identity_url: str) -> dict[str, Any]:
     }
 
 
-def _domain_ref(domain: Domain) -> dict[str, str]:
+def _domain_ref(domain: DomainRecord) -> dict[str, str]:
     return {"id": domain.id, "name": domain.name}
 
 
@@ -287,7 +287,7 @@ def token_body(info: TokenInfo, catalog_entries: list[dict[str, Any]] | None) ->
     return {"token": token}
 
 
-def domain_view(domain: Domain, base: str) -> dict[str, Any]:
+def domain_view(domain: DomainRecord, base: str) -> dict[str, Any]:
     return {
         "id": domain.id, "name": domain.name, "description": domain.description or "",
         "enabled": domain.enabled, "tags": [], "options": {},
@@ -295,7 +295,7 @@ def domain_view(domain: Domain, base: str) -> dict[str, Any]:
     }
 
 
-def project_view(project: Project, base: str) -> dict[str, Any]:
+def project_view(project: ProjectRecord, base: str) -> dict[str, Any]:
     return {
         "id": project.id, "name": project.name, "domain_id": project.domain_id,
         "description": project.description or "", "enabled": project.enabled,
@@ -304,7 +304,7 @@ def project_view(project: Project, base: str) -> dict[str, Any]:
     }
 
 
-def user_view(user: User, base: str) -> dict[str, Any]:
+def user_view(user: UserRecord, base: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": user.id, "name": user.name, "domain_id": user.domain_id,
         "enabled": user.enabled, "password_expires_at": None, "options": {},
@@ -320,7 +320,7 @@ def user_view(user: User, base: str) -> dict[str, Any]:
     return body
 
 
-def role_view(role: Role, base: str) -> dict[str, Any]:
+def role_view(role: RoleRecord, base: str) -> dict[str, Any]:
     return {
         "id": role.id, "name": role.name, "domain_id": None,
         "description": role.description or None, "options": {},

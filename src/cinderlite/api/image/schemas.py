@@ -12,9 +12,8 @@ from typing import Any
 
 import jsonschema
 
-from cinderlite.db.images import ImageRow
-from cinderlite.db.models import Image
 from cinderlite.domain.errors import Conflict, Forbidden, InvalidRequest, MalformedRequest
+from cinderlite.domain.records import ImageRecord
 from cinderlite.services.images import (
     CONTAINER_FORMATS,
     DISK_FORMATS,
@@ -149,7 +148,7 @@ def _timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_view(image: Image | ImageRow) -> dict[str, Any]:
+def image_view(image: ImageRecord) -> dict[str, Any]:
     """The image as Glance shows it: custom properties, then the base attributes."""
     view: dict[str, Any] = dict(image.properties or {})
     view.update({
@@ -212,7 +211,7 @@ def parse_create(body: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return _split(body)
 
 
-def mutable_view(image: Image) -> dict[str, Any]:
+def mutable_view(image: ImageRecord) -> dict[str, Any]:
     """What a PATCH document applies to: writable base attributes + properties."""
     doc: dict[str, Any] = dict(image.properties or {})
     for key in BASE_COLUMNS:

@@ -10,8 +10,8 @@ from typing import Any
 from starlette.responses import Response
 
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
-from cinderlite.db.models import UserMessage
 from cinderlite.domain.errors import InvalidRequest, NotFound
+from cinderlite.domain.records import UserMessageRecord
 from cinderlite.services import messages as messages_service
 
 # Cinder answers a method missing at this microversion with webob's plain 404 text.
@@ -27,7 +27,7 @@ def _timestamp(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value is not None else None
 
 
-def message_view(base: str, ctx: VolumeContext, m: UserMessage) -> dict[str, Any]:
+def message_view(base: str, ctx: VolumeContext, m: UserMessageRecord) -> dict[str, Any]:
     """Cinder's api/v3/views/messages.py keys; `base` is the volume endpoint's URL."""
     project = ctx.url_project_id or m.project_id
     return {

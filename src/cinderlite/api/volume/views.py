@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from cinderlite.api.volume.context import VolumeContext
-from cinderlite.db.models import VolumeAttachment, VolumeType
+from cinderlite.domain.records import AttachmentRecord, VolumeTypeRecord
 from cinderlite.services.volumes import VolumeDetail
 
 HOST = "cinderlite@files#files"
@@ -38,7 +38,7 @@ def links(
     ]
 
 
-def attachments(volume_id: str, rows: Sequence[VolumeAttachment]) -> list[dict[str, Any]]:
+def attachments(volume_id: str, rows: Sequence[AttachmentRecord]) -> list[dict[str, Any]]:
     return [
         {
             "id": volume_id,
@@ -99,7 +99,7 @@ def volume(
     return body
 
 
-def _type_fields(vtype: VolumeType) -> dict[str, Any]:
+def _type_fields(vtype: VolumeTypeRecord) -> dict[str, Any]:
     return {
         "id": vtype.id,
         "name": vtype.name,
@@ -110,12 +110,12 @@ def _type_fields(vtype: VolumeType) -> dict[str, Any]:
     }
 
 
-def volume_type(vtype: VolumeType, ctx: VolumeContext) -> dict[str, Any]:
+def volume_type(vtype: VolumeTypeRecord, ctx: VolumeContext) -> dict[str, Any]:
     """A type as the types API shows it (cinder/api/v2/views/types.py)."""
     return {**_type_fields(vtype), "os-volume-type-access:is_public": vtype.is_public}
 
 
-def volume_type_object(vtype: VolumeType | None) -> dict[str, Any] | None:
+def volume_type_object(vtype: VolumeTypeRecord | None) -> dict[str, Any] | None:
     """A volume's type as the upload action's 202 carries it on /v3: the whole
     object, timestamps included (cinder/api/contrib/volume_actions.py)."""
     if vtype is None:
