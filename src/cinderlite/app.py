@@ -136,7 +136,9 @@ def _services(
     )
     return Services(
         volumes=volumes,
-        actions=VolumeActionService(units=db, repo=volume_repo, volumes=volumes, backend=backend),
+        actions=VolumeActionService(
+            units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
+        ),
         uploads=UploadService(
             database=db, repo=volume_repo, backend=backend, store=store, policy=policy,
             jobs=jobs,

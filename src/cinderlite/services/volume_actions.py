@@ -21,6 +21,7 @@ from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound, Vo
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
+from cinderlite.services.policy import Policy
 from cinderlite.services.units import Units
 from cinderlite.services.volumes import GiB, VolumeService, target
 from cinderlite.storage.volumes.base import VolumeBackend
@@ -34,9 +35,10 @@ class VolumeActionService:
 
     def __init__(
         self, *, units: Units, repo: VolumeRepository, volumes: VolumeService,
-        backend: VolumeBackend,
+        backend: VolumeBackend, policy: Policy,
     ) -> None:
         self._units = units
+        self._policy = policy
         self._repo = repo
         self._volumes = volumes
         self._backend = backend
@@ -47,7 +49,7 @@ class VolumeActionService:
     ) -> None:
         """Record an attachment: `available` (or `reserved`) -> `in-use`, attach_status attached."""
         current = await self._volumes.load(caller, volume_id)
-        self._volumes.authorize(caller, P.ATTACH, target(current.volume))
+        self._policy.authorize(caller, P.ATTACH, target(current.volume))
         now = utcnow()
         async with self._units.write() as db:
             ok = await volumes_db.transition(
@@ -74,7 +76,7 @@ class VolumeActionService:
         upload's end picks available/in-use from the attachments.
         """
         current = await self._volumes.load(caller, volume_id)
-        self._volumes.authorize(caller, P.DETACH, target(current.volume))
+        self._policy.authorize(caller, P.DETACH, target(current.volume))
         now = utcnow()
         async with self._units.write() as db:
             await volumes_db.touch(db, volume_id=volume_id, now=now)
@@ -107,7 +109,7 @@ class VolumeActionService:
     ) -> None:
         """Admin override of status/attach_status, outside the transition table (as Cinder)."""
         current = await self._volumes.load(caller, volume_id)
-        self._volumes.authorize(caller, P.RESET_STATUS, target(current.volume))
+        self._policy.authorize(caller, P.RESET_STATUS, target(current.volume))
         values: dict[str, object] = {"updated_at": utcnow()}
         if status is not None:
             values["status"] = status
@@ -125,7 +127,7 @@ class VolumeActionService:
         """Grow an `available` volume. The file grows first, then the row in one update:
         a crash in between leaves a larger file under the old size, which is harmless."""
         current = await self._volumes.load(caller, volume_id)
-        self._volumes.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
+        self._policy.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
         volume = current.volume
         if volume.status != S.AVAILABLE:
             raise InvalidVolume(
@@ -153,7 +155,7 @@ class VolumeActionService:
 
     async def set_bootable(self, caller: Caller, volume_id: str, *, bootable: bool) -> None:
         current = await self._volumes.load(caller, volume_id)
-        self._volumes.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
+        self._policy.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
         async with self._units.write() as db:
             await volumes_db.update_fields(
                 db, volume_id=volume_id, values={"bootable": bootable, "updated_at": utcnow()}
@@ -163,7 +165,7 @@ class VolumeActionService:
 
     async def get_metadata(self, caller: Caller, volume_id: str) -> dict[str, str]:
         current = await self._volumes.load(caller, volume_id)
-        self._volumes.authorize(caller, P.VOLUME_GET_METADATA, target(current.volume))
+        self._policy.authorize(caller, P.VOLUME_GET_METADATA, target(current.volume))
         return dict(current.volume.meta or {})
 
     async def change_metadata(
@@ -173,7 +175,7 @@ class VolumeActionService:
         """Merge `items` into the metadata (or replace it, or drop `delete_key`); one
         transaction that takes the row's write lock first, so concurrent changes serialize."""
         current = await self._volumes.load(caller, volume_id)
-        self._volumes.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
+        self._policy.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
         now = utcnow()
         async with self._units.write() as db:
             if not await volumes_db.touch(db, volume_id=volume_id, now=now):

@@ -236,14 +236,6 @@ class VolumeService:
         self._jobs = jobs
         self._limits = limits
 
-    def allows(self, caller: Caller, action: str, target: Mapping[str, object]) -> bool:
-        return self._policy.allows(caller, action, target)
-
-    def authorize(self, caller: Caller, action: str, target: Mapping[str, object]) -> None:
-        """Raise PolicyNotAuthorized ("Policy doesn't allow <action> to be performed.")."""
-        if not self.allows(caller, action, target):
-            raise PolicyNotAuthorized(action)
-
     async def load(self, caller: Caller, volume_id: str) -> VolumeDetail:
         """The volume as `caller` may see it; VolumeNotFound when missing or not allowed.
 
@@ -254,7 +246,7 @@ class VolumeService:
             raise VolumeNotFound(volume_id)
         volume, type_name = found
         # Cinder API.get: a failed volume:get policy looks like a missing volume.
-        if not self.allows(caller, P.VOLUME_GET, target(volume)):
+        if not self._policy.allows(caller, P.VOLUME_GET, target(volume)):
             raise VolumeNotFound(volume_id)
         attached: list[VolumeAttachment] = []
         if volume.attach_status != AttachStatus.DETACHED:
@@ -287,7 +279,7 @@ class VolumeService:
         stays `creating`; `recover` turns it into `error` unless a fill job for it
         is still queued or running (the job runner resumes that one).
         """
-        self.authorize(caller, P.VOLUME_CREATE, {"project_id": caller.project_id})
+        self._policy.authorize(caller, P.VOLUME_CREATE, {"project_id": caller.project_id})
         if not caller.project_id:
             # A system-scoped token has no project to own the volume.
             raise PolicyNotAuthorized(P.VOLUME_CREATE)
@@ -393,10 +385,10 @@ class VolumeService:
     # --- list, update -----------------------------------------------------------------
 
     async def list_volumes(self, caller: Caller, query: ListQuery) -> list[VolumeDetail]:
-        self.authorize(caller, P.VOLUME_GET_ALL, {"project_id": caller.project_id})
+        self._policy.authorize(caller, P.VOLUME_GET_ALL, {"project_id": caller.project_id})
         # cinderclient sends all_tenants=1 on every name lookup: honour it for admins
         # only and silently ignore it for everyone else, as Cinder does.
-        everyone = query.all_tenants and self.allows(
+        everyone = query.all_tenants and self._policy.allows(
             caller, P.GET_ALL_TENANTS, {"project_id": caller.project_id}
         )
         project_id: str | None = caller.project_id
@@ -429,7 +421,7 @@ class VolumeService:
         One UPDATE statement: a crash leaves either the old or the new values.
         """
         current = await self.load(caller, volume_id)
-        self.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
+        self._policy.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
         values = dict(changes)
         if "metadata" in values:
             values["meta"] = dict(values.pop("metadata") or {})
@@ -449,7 +441,7 @@ class VolumeService:
         file is not an error.
         """
         current = await self.load(caller, volume_id)
-        self.authorize(caller, P.VOLUME_DELETE, target(current.volume))
+        self._policy.authorize(caller, P.VOLUME_DELETE, target(current.volume))
         async with self._database.write() as db:
             ok = await volumes_db.transition(
                 db, volume_id=volume_id, rule=vol.BEGIN_DELETE, now=utcnow(),
