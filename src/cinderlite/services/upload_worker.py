@@ -302,6 +302,16 @@ def _detail_for(exc: BaseException | None) -> messages.Detail:
     return messages.FAILED_TO_UPLOAD_VOLUME
 
 
+def _log_done(job: Any, result: CopyResult, volume_bytes: int, seconds: float) -> None:
+    elapsed = max(seconds, 1e-6)
+    log.info(
+        "upload done: volume %s -> image %s (%s/%s), %d bytes (%d read) in %.2f s, %.1f MiB/s",
+        job.volume_id, job.image_id, job.params.get("disk_format"),
+        job.params.get("container_format"), result.size, result.data_bytes, elapsed,
+        volume_bytes / MIB / elapsed,
+    )
+
+
 class UploadWorker:
     """The upload job's handler (`run`) and the start-up recovery of uploads."""
 
@@ -330,50 +340,18 @@ class UploadWorker:
         progress = Progress(job.bytes_total)
         timeline = _Timeline(image_id, job.created_at)
         try:
-            # A first attempt whose image is queued and volume uploading (the usual
-            # case) starts in one transaction; anything else, a re-run after a
-            # crash included, goes through _prepare first.
-            fresh = job.attempts <= 1 and await self._database.run(
-                functools.partial(
-                    uploads_db.begin_saving, image_id=image_id, volume_id=job.volume_id,
-                    now=utcnow(),
-                )
-            )
-            if not fresh:
-                if not await self._prepare(job):
-                    await self._remove_staging(image_id)
-                    return
-                timeline.mark("prepare")
-                async with self._database.write() as db:
-                    if not await uploads_db.set_image_status(
-                        db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow()
-                    ):
-                        raise ImageVanished(image_id)
+            if not await self._begin(job, timeline):
+                await self._remove_staging(image_id)
+                return
             timeline.mark("saving")
             result, virtual_size = await self._guarded(
                 ctx, image_id, progress, self._produce(job, progress, timeline)
             )
-            if not await self._database.run(functools.partial(
-                uploads_db.activate_image, image_id=image_id, volume_id=job.volume_id,
-                job_id=job.id, now=utcnow(), disk_format=job.params["disk_format"],
-                container_format=job.params["container_format"], size=result.size,
-                checksum=result.checksum, os_hash_algo=result.os_hash_algo,
-                os_hash_value=result.os_hash_value, virtual_size=virtual_size,
-            )):
-                if await self._image_alive(image_id):
-                    raise ImageFormatsChanged(image_id)
-                raise ImageVanished(image_id)
+            await self._activate(job, result, virtual_size)
             timeline.mark("active")
             timeline.log()
             ctx.report(progress.total, progress.total)
-            elapsed = max(time.monotonic() - started, 1e-6)
-            log.info(
-                "upload done: volume %s -> image %s (%s/%s), %d bytes (%d read) in %.2f s, "
-                "%.1f MiB/s",
-                job.volume_id, image_id, job.params.get("disk_format"),
-                job.params.get("container_format"), result.size, result.data_bytes, elapsed,
-                (job.bytes_total or progress.total) / MIB / elapsed,
-            )
+            _log_done(job, result, job.bytes_total or progress.total, time.monotonic() - started)
         except asyncio.CancelledError:
             await self._remove_staging(image_id)
             if self._jobs.cancel_requested(job.id) or not await self._image_alive(image_id):
@@ -385,6 +363,43 @@ class UploadWorker:
             await self._remove_staging(image_id)
             await self._roll_back(job, reason=f"{type(exc).__name__}: {exc}", exc=exc)
             raise
+
+    async def _begin(self, job: Any, timeline: _Timeline) -> bool:
+        """Image queued -> saving; False when a previous attempt left nothing to do.
+
+        A first attempt whose image is queued and volume uploading (the usual
+        case) starts in one transaction; anything else, a re-run after a crash
+        included, goes through `_prepare` first.
+        """
+        image_id = str(job.image_id)
+        if job.attempts <= 1 and await self._database.run(functools.partial(
+            uploads_db.begin_saving, image_id=image_id, volume_id=job.volume_id, now=utcnow(),
+        )):
+            return True
+        if not await self._prepare(job):
+            return False
+        timeline.mark("prepare")
+        async with self._database.write() as db:
+            if not await uploads_db.set_image_status(
+                db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow()
+            ):
+                raise ImageVanished(image_id)
+        return True
+
+    async def _activate(self, job: Any, result: CopyResult, virtual_size: int | None) -> None:
+        """Image saving -> active with its hashes, and the volume's final status, in one
+        transaction; only if the image still has the formats the data was written in."""
+        image_id = str(job.image_id)
+        if not await self._database.run(functools.partial(
+            uploads_db.activate_image, image_id=image_id, volume_id=job.volume_id,
+            job_id=job.id, now=utcnow(), disk_format=job.params["disk_format"],
+            container_format=job.params["container_format"], size=result.size,
+            checksum=result.checksum, os_hash_algo=result.os_hash_algo,
+            os_hash_value=result.os_hash_value, virtual_size=virtual_size,
+        )):
+            if await self._image_alive(image_id):
+                raise ImageFormatsChanged(image_id)
+            raise ImageVanished(image_id)
 
     async def _prepare(self, job: Any) -> bool:
         """Make a (re-)claimed job start clean; False when there is nothing left to do."""
