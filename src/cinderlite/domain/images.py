@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from cinderlite.domain.transitions import Transition, named
+from cinderlite.domain.transitions import Table
 
 
 class ImageStatus(StrEnum):
@@ -41,12 +41,9 @@ UNFINISHED = frozenset({S.QUEUED, S.SAVING})
 WRITING = frozenset({S.SAVING, S.UPLOADING, S.IMPORTING})
 
 
-def can_transition(current: ImageStatus, new: ImageStatus) -> bool:
-    return new in TRANSITIONS.get(current, frozenset())
-
-
-def _rule(name: str, source: frozenset[ImageStatus], target: ImageStatus) -> Transition[S]:
-    return named(can_transition, name, source, target)
+_TABLE = Table(TRANSITIONS)
+can_transition = _TABLE.allows
+_rule = _TABLE.rule
 
 
 # The status changes cinderlite makes (each a compare-and-swap on db/images.py's).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from cinderlite.domain.transitions import Transition, named
+from cinderlite.domain.transitions import Table
 
 
 class JobState(StrEnum):
@@ -30,12 +30,9 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
-def can_transition(current: JobState, new: JobState) -> bool:
-    return new in TRANSITIONS.get(current, frozenset())
-
-
-def _rule(name: str, source: frozenset[JobState], target: JobState) -> Transition[S]:
-    return named(can_transition, name, source, target)
+_TABLE = Table(TRANSITIONS)
+can_transition = _TABLE.allows
+_rule = _TABLE.rule
 
 
 # The state changes of db/jobs.py.

@@ -8,7 +8,7 @@ db/ take a named transition: `UPDATE ... SET status = target WHERE status IN sou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -33,3 +33,17 @@ def named(
     if not rule.source or refused:
         raise ValueError(f"transition {name!r}: {refused or 'nothing'} -> {target} not allowed")
     return rule
+
+
+class Table(Generic[StatusT]):
+    """Which status may follow which (`allowed[current]`), and the named
+    transitions drawn from it (`rule`, refused unless every step is allowed)."""
+
+    def __init__(self, allowed: Mapping[StatusT, frozenset[StatusT]]) -> None:
+        self.allowed = allowed
+
+    def allows(self, current: StatusT, new: StatusT) -> bool:
+        return new in self.allowed.get(current, frozenset())
+
+    def rule(self, name: str, source: Iterable[StatusT], target: StatusT) -> Transition[StatusT]:
+        return named(self.allows, name, source, target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from cinderlite.domain.transitions import Transition, named
+from cinderlite.domain.transitions import Table
 
 
 class VolumeStatus(StrEnum):
@@ -59,12 +59,9 @@ UPLOADABLE = frozenset({S.AVAILABLE})
 UPLOADABLE_FORCED = frozenset({S.AVAILABLE, S.IN_USE})
 
 
-def can_transition(current: VolumeStatus, new: VolumeStatus) -> bool:
-    return new in TRANSITIONS.get(current, frozenset())
-
-
-def _rule(name: str, source: frozenset[VolumeStatus], target: VolumeStatus) -> Transition[S]:
-    return named(can_transition, name, source, target)
+_TABLE = Table(TRANSITIONS)
+can_transition = _TABLE.allows
+_rule = _TABLE.rule
 
 
 # The status changes cinderlite makes (each a compare-and-swap in db/volumes.py).
