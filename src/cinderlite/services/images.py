@@ -291,7 +291,8 @@ class ImageService:
                 log.exception("could not cancel job %s of deleted image %s", job.id, image_id)
         await self._store.delete(image_id)
 
-    async def upload_data(self, caller: Caller, image_id: str, chunks: AsyncIterator[bytes],
+    async def upload_data(
+        self, caller: Caller, image_id: str, chunks: AsyncIterator[bytes],
         *, content_length: int | None = None,
     ) -> Image:
         """PUT /v2/images/{id}/file: `queued -> saving -> active`.
@@ -343,7 +344,8 @@ class ImageService:
             await stream.aclose()
         return await self._activate(image_id, stored, virtual[0] if virtual else None)
 
-    async def _activate(self, image_id: str, stored: StoredImage, virtual_size: int | None
+    async def _activate(
+        self, image_id: str, stored: StoredImage, virtual_size: int | None
     ) -> Image:
         try:
             async with self._units.write() as db:

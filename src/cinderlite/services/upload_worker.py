@@ -437,10 +437,11 @@ class UploadWorker:
         await self._store.delete(image_id)  # stale staging or data of a previous attempt
         return True
 
-    async def _produce(self, job: Any, progress: Progress, timeline: _Timeline | None = None
+    async def _produce(
+        self, job: Any, progress: Progress, timeline: _Timeline
     ) -> tuple[CopyResult, int | None]:
         """Write the image data and commit it to the store; return its hashes and virtual size."""
-        mark = timeline.mark if timeline is not None else (lambda phase: None)
+        mark = timeline.mark
         image_id = str(job.image_id)
         disk_format = job.params["disk_format"]
         container_format = job.params.get("container_format")
@@ -463,7 +464,8 @@ class UploadWorker:
         mark("commit")
         return result, virtual_size if container_format == "bare" else None
 
-    async def _guarded(self, ctx: JobContext, image_id: str, progress: Progress, coro: Any
+    async def _guarded(
+        self, ctx: JobContext, image_id: str, progress: Progress, coro: Any
     ) -> Any:
         """Run `coro`, reporting progress and stopping it if the image row disappears."""
         work = asyncio.ensure_future(coro)
@@ -517,8 +519,8 @@ class UploadWorker:
         with contextlib.suppress(OSError):
             await self._store.cleanup_staging(image_id=image_id)
 
-    async def _roll_back(self, job: Any, *, reason: str, exc: BaseException | None = None,
-        detail: messages.Detail | None = None,
+    async def _roll_back(
+        self, job: Any, *, reason: str, exc: BaseException | None = None
     ) -> None:
         """Delete the unfinished image (row, then data), restore the volume, record a message.
 
@@ -535,13 +537,13 @@ class UploadWorker:
                 )
                 await messages.record(
                     db, project_id=job.project_id, resource_uuid=job.volume_id,
-                    action=messages.COPY_VOLUME_TO_IMAGE, detail=detail or _detail_for(exc),
+                    action=messages.COPY_VOLUME_TO_IMAGE, detail=_detail_for(exc),
                     now=utcnow(), ttl_seconds=self.limits.message_ttl_seconds,
                     request_id=job.request_id, reason=reason,
                 )
             image = None
             if not deleted:
-                async with self._database.write() as db:
+                async with self._database.read() as db:
                     image = await uploads_db.get_image(db, image_id=image_id)
             if deleted or image is None:
                 await self._store.delete(image_id)

@@ -414,7 +414,8 @@ class VolumeService:
                 attached = await volumes_db.attachments_for(db, volume_ids=attached_ids)
         return [VolumeDetail(v, t, attached.get(v.id, [])) for v, t in rows]
 
-    async def update(self, caller: Caller, volume_id: str, changes: Mapping[str, Any]
+    async def update(
+        self, caller: Caller, volume_id: str, changes: Mapping[str, Any]
     ) -> VolumeDetail:
         """Change name/description/metadata (metadata is replaced as a whole, as Cinder).
 
