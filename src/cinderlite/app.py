@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,11 +32,12 @@ from cinderlite.api.protocol import TIMEOUT_MESSAGE
 from cinderlite.api.requests import BAD_TEXT, TextGuardMiddleware
 from cinderlite.api.volume.context import VolumeApi
 from cinderlite.config import Settings
+from cinderlite.datapath.qemu import QemuLimits
 from cinderlite.db import migrate
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.images import ImageRepository
-from cinderlite.db.session import Transactions, use_batch_scheduling
+from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
@@ -89,16 +90,8 @@ class Runtime:
 
     # Shortcuts for tests and start-up code that work on the database directly.
     @property
-    def engine(self) -> AsyncEngine:
-        return self.db.engine
-
-    @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         return self.db.sessionmaker
-
-    @property
-    def transactions(self) -> Transactions:
-        return self.db.transactions
 
     @property
     def reader(self) -> SqliteReader | None:
@@ -121,6 +114,9 @@ def _services(
     """Every service with the narrow things it needs; the settings are read here only."""
     s = settings
     volume_repo = VolumeRepository(db)
+    qemu_limits = QemuLimits(
+        cpu_seconds=s.qemu_img_cpu_limit, address_space=s.qemu_img_address_space_limit
+    )
     volumes = VolumeService(
         database=db, repo=volume_repo, backend=backend, store=store, policy=policy, jobs=jobs,
         limits=VolumeLimits(
@@ -130,8 +126,7 @@ def _services(
             image_conversion_disable=s.image_conversion_disable,
             allow_compression_on_image_upload=s.allow_compression_on_image_upload,
             vmdk_allowed_types=tuple(s.vmdk_allowed_types),
-            qemu_img_cpu_limit=s.qemu_img_cpu_limit,
-            qemu_img_address_space_limit=s.qemu_img_address_space_limit,
+            qemu=qemu_limits,
         ),
     )
     return Services(
@@ -156,8 +151,7 @@ def _services(
                 image_compress_on_upload=s.image_compress_on_upload,
                 qcow2_compression_type=s.qcow2_compression_type,
                 native_conversion=s.native_conversion,
-                qemu_img_cpu_limit=s.qemu_img_cpu_limit,
-                qemu_img_address_space_limit=s.qemu_img_address_space_limit,
+                qemu=qemu_limits,
                 message_ttl_seconds=s.message_ttl_seconds,
             ),
         ),

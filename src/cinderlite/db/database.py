@@ -59,8 +59,6 @@ class Database:
         """
         return self.transactions()
 
-    transaction = write
-
     async def run(self, fn: Callable[[Session], T]) -> T:
         """`fn(session)` in a write transaction, as one hand-off to the database
         thread on SQLite; what `fn` raises rolls the transaction back."""

@@ -271,7 +271,8 @@ async def transition(
 ) -> bool:
     """Compare-and-swap the status by `rule` (and set other columns); False if the
     row did not match."""
-    result = await db.execute(cas_stmt(image_id, rule, now=now, **(values or {})))
+    stmt = cas_stmt(image_id, rule, now=now, **(values or {}))
+    result = await db.execute(stmt.execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

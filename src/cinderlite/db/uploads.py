@@ -44,10 +44,6 @@ def _has_attachments(volume_id: Any) -> Any:
     )
 
 
-async def has_attachments(db: AsyncSession, *, volume_id: str) -> bool:
-    return bool((await db.execute(select(_has_attachments(volume_id)))).scalar())
-
-
 def mark_uploading(
     db: Session, *, volume_id: str, rule: Transition[VolumeStatus], now: datetime
 ) -> bool:
@@ -133,16 +129,6 @@ def _image_cas_stmt(
     return images_db.cas_stmt(image_id, rule, now=now, **values).execution_options(
         synchronize_session=False
     )
-
-
-async def set_image_status(
-    db: AsyncSession, *, image_id: str, rule: Transition[ImageStatus], now: datetime,
-    **values: Any,
-) -> bool:
-    """CAS on the image status by `rule`; extra `values` (size, checksum, ...) go in the
-    same UPDATE."""
-    result = await db.execute(_image_cas_stmt(image_id, rule, now, values))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def begin_saving(db: Session, *, image_id: str, volume_id: str, now: datetime) -> bool:

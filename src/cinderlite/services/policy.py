@@ -109,18 +109,19 @@ class Policy:
         # CPU. A decision depends only on the rule, the target and the caller's
         # credentials (made from the caller alone), so it is remembered for a
         # second: a changed policy file still takes effect within that second.
-        key: tuple[object, ...] | None = (action, caller, items)
+        key = (action, caller, items)
         now = time.monotonic()
         try:
-            hit = self._memo.get((action, caller, items))
+            hit = self._memo.get(key)
+            hashable = True
         except TypeError:  # an unhashable target value: no memo
-            key, hit = None, None
+            hit, hashable = None, False
         if hit is not None and now - hit[1] < MEMO_SECONDS:
             return hit[0]
         allowed = bool(self._enforcer.enforce(
             action, dict(items), caller.policy_credentials(), do_raise=False
         ))
-        if key is not None:
+        if hashable:
             if len(self._memo) >= MEMO_ENTRIES:
                 self._memo.clear()
             self._memo[key] = (allowed, now)

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from cinderlite.datapath.streams import (
     hash_file,
     run_blocking,
 )
+from cinderlite.db import images as images_db
 from cinderlite.db import messages as messages_db
 from cinderlite.db import uploads as uploads_db
 from cinderlite.db.database import Database
@@ -82,9 +83,8 @@ class WorkerLimits:
     qcow2_compression_type: str
     # Write qcow2/vmdk/vdi here instead of through qemu-img (datapath/convert.py).
     native_conversion: bool
-    # qemu-img's resource limits (oslo.concurrency prlimit).
-    qemu_img_cpu_limit: int
-    qemu_img_address_space_limit: int
+    # qemu-img's resource limits (oslo.concurrency prlimit) for reading an image.
+    qemu: qemu.QemuLimits
     message_ttl_seconds: int
 
 
@@ -173,7 +173,7 @@ async def _convert_volume(w: _Writing, staging: Staging) -> _Written:
     # the image can become active; a crash before the rename leaves only a
     # staging file (see the module doc).
     info, result, _ = await _all_or_cancel(
-        qemu.info(staging.path, w.fmt, limits=_info_limits(w.limits)),
+        qemu.info(staging.path, w.fmt, limits=w.limits.qemu),
         run_blocking(hash_file, staging.path, stop=w.stop),
         run_blocking(fsync_path, staging.path, stop=threading.Event()),
     )
@@ -188,7 +188,7 @@ async def _pack_converted(w: _Writing, staging: Staging) -> _Written:
         written = await _convert(w.limits, w.src, converted, w.fmt, w.progress, w.stop)
         w.mark("convert")
         if written is None:
-            info = await qemu.info(converted, w.fmt, limits=_info_limits(w.limits))
+            info = await qemu.info(converted, w.fmt, limits=w.limits.qemu)
             _check_converted(info, w.fmt, w.image_id)
         result = await run_blocking(gzip_file, converted, staging.path, stop=w.stop)
         w.mark("gzip")
@@ -205,13 +205,6 @@ _WRITERS: dict[tuple[str, str], Callable[[_Writing, Staging], Awaitable[_Written
     ("converted", "plain"): _convert_volume,
     ("converted", "compressed"): _pack_converted,
 }
-
-
-def _info_limits(limits: WorkerLimits) -> qemu.QemuLimits:
-    return qemu.QemuLimits(
-        cpu_seconds=limits.qemu_img_cpu_limit,
-        address_space=limits.qemu_img_address_space_limit,
-    )
 
 
 async def _convert(
@@ -257,7 +250,7 @@ async def _convert(
     # (Cinder); convert reads our own raw volume, and its thread pool needs more.
     await qemu.run_convert(
         args, on_progress=on_progress,
-        limits=qemu.QemuLimits(cpu_seconds=limits.qemu_img_cpu_limit, address_space=0),
+        limits=replace(limits.qemu, address_space=0),
     )
     return None
 
@@ -380,7 +373,7 @@ class UploadWorker:
             return False
         timeline.mark("prepare")
         async with self._database.write() as db:
-            if not await uploads_db.set_image_status(
+            if not await images_db.transition(
                 db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow()
             ):
                 raise ImageVanished(image_id)
@@ -429,10 +422,10 @@ class UploadWorker:
             raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
         if image.status == ImageStatus.SAVING:  # half-done previous attempt
             async with self._database.write() as db:
-                await uploads_db.set_image_status(
+                await images_db.transition(
                     db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
-                    size=None, virtual_size=None, checksum=None, os_hash_algo=None,
-                    os_hash_value=None,
+                    values={"size": None, "virtual_size": None, "checksum": None,
+                            "os_hash_algo": None, "os_hash_value": None},
                 )
         await self._store.delete(image_id)  # stale staging or data of a previous attempt
         return True

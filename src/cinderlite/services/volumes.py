@@ -13,7 +13,7 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +95,8 @@ class VolumeLimits:
     allow_compression_on_image_upload: bool
     # Sub-formats a VMDK may have to be read (Cinder vmdk_allowed_types).
     vmdk_allowed_types: tuple[str, ...]
-    # qemu-img's resource limits (oslo.concurrency prlimit).
-    qemu_img_cpu_limit: int
-    qemu_img_address_space_limit: int
+    # qemu-img's resource limits (oslo.concurrency prlimit) for reading an image.
+    qemu: qemu.QemuLimits
 
 
 @dataclass(frozen=True)
@@ -578,13 +577,9 @@ class VolumeService:
     ) -> None:
         size_bytes = volume.size * GiB
         src = Path(f"/proc/self/fd/{fd}")
-        limits = qemu.QemuLimits(
-            cpu_seconds=self._limits.qemu_img_cpu_limit,
-            address_space=self._limits.qemu_img_address_space_limit,
-        )
         # qemu-img's own reading of the header agrees with the inspector's: no
         # backing or data file, a VMDK that is its own single extent.
-        info = await qemu.info(src, src_format, limits=limits, pass_fds=(fd,))
+        info = await qemu.info(src, src_format, limits=self._limits.qemu, pass_fds=(fd,))
         qemu.check_source_info(
             info, src, image_id=image.id, vmdk_allowed_types=self._limits.vmdk_allowed_types
         )
@@ -604,7 +599,7 @@ class VolumeService:
         )
         await qemu.run(
             args,
-            limits=qemu.QemuLimits(cpu_seconds=self._limits.qemu_img_cpu_limit, address_space=0),
+            limits=replace(self._limits.qemu, address_space=0),
             pass_fds=(fd,),
         )
         ctx.report(info.virtual_size, info.virtual_size)

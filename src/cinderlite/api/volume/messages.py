@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from starlette.responses import Response
 
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
+from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, NotFound
 from cinderlite.domain.records import UserMessageRecord
 from cinderlite.services import messages as messages_service
@@ -23,10 +23,6 @@ def _check_version(ctx: VolumeContext) -> None:
         raise NotFound(NOT_AT_VERSION)
 
 
-def _timestamp(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value is not None else None
-
-
 def message_view(base: str, ctx: VolumeContext, m: UserMessageRecord) -> dict[str, Any]:
     """Cinder's api/v3/views/messages.py keys; `base` is the volume endpoint's URL."""
     project = ctx.url_project_id or m.project_id
@@ -37,8 +33,8 @@ def message_view(base: str, ctx: VolumeContext, m: UserMessageRecord) -> dict[st
         "message_level": m.message_level,
         "resource_type": m.resource_type,
         "resource_uuid": m.resource_uuid,
-        "created_at": _timestamp(m.created_at),
-        "expires_at": _timestamp(m.expires_at),
+        "created_at": timestamp(m.created_at),
+        "expires_at": timestamp(m.expires_at),
         "request_id": m.request_id,
         "links": [
             {"href": f"{base}/v3/{project}/messages/{m.id}", "rel": "self"},

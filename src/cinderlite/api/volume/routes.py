@@ -30,7 +30,7 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.services import policy as P
-from cinderlite.services import volumes as volume_rules
+from cinderlite.services import volumes as volume_service
 from cinderlite.services.volumes import ListQuery, VolumeCreate
 
 router = APIRouter()
@@ -115,7 +115,7 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
             raise InvalidRequest(
                 "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'"
             )
-        if key not in volume_rules.SORT_KEYS:
+        if key not in volume_service.SORT_KEYS:
             raise InvalidRequest(f"Invalid input received: Invalid sort key {key}")
     filters: dict[str, Any] = {}
     for key in ("name", "status", "availability_zone"):
