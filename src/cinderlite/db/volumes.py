@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Update, and_, delete, func, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -547,6 +548,22 @@ class VolumeRepository:
         if not volume.volume_type_id:
             return volume, None
         return volume, _read_type(reader, volume.volume_type_id)
+
+    async def default_type(self, *, now: datetime) -> VolumeType:
+        """The `__DEFAULT__` volume type, inserted on first use. Two first uses at
+        once: the loser's insert fails on the unique name and it reads the winner's."""
+        async with self._database.read() as db:
+            found = await find_type_by_name(db, name=DEFAULT_TYPE_NAME)
+        if found is not None:
+            return found
+        try:
+            async with self._database.write() as db:
+                return await add_default_type(db, now=now)
+        except IntegrityError:
+            async with self._database.read() as db:
+                found = await find_type_by_name(db, name=DEFAULT_TYPE_NAME)
+            assert found is not None
+            return found
 
     async def list(
         self, *, project_id: str | None, filters: dict[str, Any],

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from cinderlite.datapath import qemu
 from cinderlite.datapath.extents import estimate_image_bytes
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db import uploads as uploads_db
-from cinderlite.db.database import Database
+from cinderlite.db.database import Database, SyncUnit
 from cinderlite.db.models import Image, Job, VolumeType
 from cinderlite.db.volumes import VolumeRepository, VolumeRow
 from cinderlite.domain import volumes as volume_rules
@@ -175,7 +173,7 @@ class UploadService:
             now=now, bytes_total=volume.size * GIB,
         )
 
-        def write(db: Session) -> None:
+        def write(db: SyncUnit) -> None:
             # The CAS first: on SQLite the transaction holds the write lock from BEGIN.
             if not uploads_db.mark_uploading(db, volume_id=volume_id, rule=rule, now=now):
                 wanted = "available or in-use" if req.force else "available"

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from cinderlite.datapath import inspect, qemu
 from cinderlite.datapath.compress import gunzip_file
 from cinderlite.datapath.streams import run_blocking
 from cinderlite.db import jobs as jobs_db
 from cinderlite.db import volumes as volumes_db
-from cinderlite.db.database import Database
+from cinderlite.db.database import Database, Unit
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.db.volumes import VolumeRepository, VolumeRow
 from cinderlite.domain import capacity
@@ -142,7 +140,7 @@ def _copy(volume: Volume) -> Volume:
     return clone
 
 
-async def _usable_image(db: Any, caller: Caller, image_id: str, size_gib: int) -> Image:
+async def _usable_image(db: Unit, caller: Caller, image_id: str, size_gib: int) -> Image:
     """The image a new volume is made from; 400s as Cinder's create flow."""
     image = await volumes_db.get_image(db, image_id=image_id)
     if image is None or not await _image_visible(db, caller, image):
@@ -173,7 +171,7 @@ async def _usable_image(db: Any, caller: Caller, image_id: str, size_gib: int) -
     return image
 
 
-async def _image_visible(db: Any, caller: Caller, image: Image) -> bool:
+async def _image_visible(db: Unit, caller: Caller, image: Image) -> bool:
     if caller.is_admin or image.owner == caller.project_id:
         return True
     if image.visibility in ("public", "community"):
@@ -330,7 +328,7 @@ class VolumeService:
         await self._make_empty(volume, request_id=request_id)
         return detail
 
-    async def check_capacity(self, db: Any, requested_gib: int) -> None:
+    async def check_capacity(self, db: Unit, requested_gib: int) -> None:
         """NoValidBackend (refused before anything is written) when the volumes' file
         system cannot take `requested_gib` more, by Cinder's thin-provisioning rule."""
         total, free = await asyncio.to_thread(self._backend.capacity)
@@ -343,19 +341,7 @@ class VolumeService:
 
     async def default_type(self) -> VolumeType:
         """The `__DEFAULT__` volume type, created on first use (and by `recover`)."""
-        async with self._database.read() as db:
-            found = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
-        if found is not None:
-            return found
-        try:
-            async with self._database.write() as db:
-                return await volumes_db.add_default_type(db, now=utcnow())
-        except IntegrityError:
-            # Another request made it first.
-            async with self._database.read() as db:
-                found = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
-            assert found is not None
-            return found
+        return await self._repo.default_type(now=utcnow())
 
     async def _make_empty(self, volume: Volume, *, request_id: str) -> None:
         """The volume's sparse file, then `available`; on failure `error` with Cinder's
