@@ -38,6 +38,7 @@ from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.session import use_batch_scheduling
+from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
@@ -45,10 +46,11 @@ from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, T
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
+from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
 from cinderlite.services.uploads import UploadLimits, UploadService
 from cinderlite.services.volume_actions import VolumeActionService
-from cinderlite.services.volumes import VolumeLimits, VolumeService
+from cinderlite.services.volumes import CLONE_JOB, FILL_JOB, VolumeLimits, VolumeService
 from cinderlite.storage.images.base import ImageStore
 from cinderlite.storage.private import private_dir, tighten, tighten_files
 from cinderlite.storage.volumes.base import VolumeBackend
@@ -63,6 +65,7 @@ class Services:
     """The use cases, built once per process by `open_runtime`."""
 
     volumes: VolumeService
+    snapshots: SnapshotService
     actions: VolumeActionService
     uploads: UploadService
     upload_worker: UploadWorker
@@ -117,8 +120,13 @@ def _services(
     qemu_limits = QemuLimits(
         cpu_seconds=s.qemu_img_cpu_limit, address_space=s.qemu_img_address_space_limit
     )
+    snapshots = SnapshotService(
+        units=db, repo=SnapshotRepository(db), backend=backend, policy=policy, jobs=jobs,
+        message_ttl_seconds=s.message_ttl_seconds,
+    )
     volumes = VolumeService(
         database=db, repo=volume_repo, backend=backend, store=store, policy=policy, jobs=jobs,
+        snapshots=snapshots,
         limits=VolumeLimits(
             max_over_subscription_ratio=s.max_over_subscription_ratio,
             reserved_percentage=s.reserved_percentage,
@@ -131,6 +139,7 @@ def _services(
     )
     return Services(
         volumes=volumes,
+        snapshots=snapshots,
         actions=VolumeActionService(
             units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
         ),
@@ -202,7 +211,9 @@ async def open_runtime(
         )
         services = _services(settings, db, policy, backend, store, jobs)
         jobs.register("upload", services.upload_worker.run)
-        jobs.register("fill", services.volumes.run_fill)
+        jobs.register(FILL_JOB, services.volumes.run_fill)
+        jobs.register(CLONE_JOB, services.volumes.run_clone)
+        jobs.register(SNAPSHOT_JOB, services.snapshots.run_copy)
         limit = settings.max_request_body_bytes
         rt = Runtime(
             settings=settings, db=db, validator=validator, policy=policy, volumes=backend,
@@ -213,7 +224,8 @@ async def open_runtime(
                 token_lifetime_seconds=settings.token_lifetime_seconds,
             ),
             volume_api=VolumeApi(
-                volumes=services.volumes, actions=services.actions, uploads=services.uploads,
+                volumes=services.volumes, snapshots=services.snapshots, actions=services.actions,
+                uploads=services.uploads,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
@@ -441,6 +453,8 @@ async def recover(rt: Runtime) -> None:
     # First: nothing may go on writing into files the steps below remove.
     await asyncio.to_thread(kill_orphaned_qemu_img, rt.settings.data_dir)
     await sync_catalog(rt)
+    # Snapshots first: a volume's interrupted delete finishes its snapshots' deletes.
+    await rt.services.snapshots.recover()
     await rt.services.volumes.recover()
     await rt.services.upload_worker.recover()
     await rt.services.images.recover()

@@ -212,6 +212,34 @@ class Volume(Base):
     source_image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The snapshot or the volume this one was copied from (Cinder's snapshot_id
+    # and source_volid); kept after the source is gone, as Cinder keeps them.
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class Snapshot(Base):
+    """A point-in-time copy of a volume's bytes (storage: snapshot-<id> beside the
+    volume files). The volume cannot be deleted while it has snapshots, so
+    volume_id always names a volume row."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_project_created_id", "project_id", "created_at", "id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    # Cinder's "0%" .. "100%".
+    progress: Mapped[str] = mapped_column(String(8), default="0%")
+    # The volume's size when the snapshot was taken, in GiB.
+    volume_size: Mapped[int] = mapped_column(Integer)
+    # User metadata (`metadata` in the API).
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class VolumeAttachment(Base):

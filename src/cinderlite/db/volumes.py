@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, delete, func, literal, or_, select, update
+from sqlalchemy import Update, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember, Job, Volume, VolumeAttachment, VolumeType
+from cinderlite.db.paging import SortColumns
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.transitions import Transition
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
@@ -46,6 +47,7 @@ SORT_COLUMNS = {
 
 # Sortable columns that may hold NULL.
 _NULLABLE = frozenset(c.key for c in Volume.__table__.columns if c.nullable)
+_SORT = SortColumns(SORT_COLUMNS)
 
 
 # --- volume types ---------------------------------------------------------------
@@ -144,6 +146,8 @@ class VolumeRow:
     source_image_id: str | None
     created_at: datetime
     updated_at: datetime | None
+    snapshot_id: str | None
+    source_volid: str | None
 
 
 _COLUMNS = [f.name for f in fields(VolumeRow)]
@@ -168,12 +172,12 @@ def _from_raw(row: Sequence[Any]) -> tuple[VolumeRow, str | None]:
     """A (volume columns..., type name) row of the inline reader -> (VolumeRow, type name)."""
     (vid, project_id, user_id, name, description, size, status, previous_status,
      attach_status, volume_type_id, availability_zone, bootable, meta, image_meta,
-     source_image_id, created_at, updated_at, type_name) = row
+     source_image_id, created_at, updated_at, snapshot_id, source_volid, type_name) = row
     return VolumeRow(
         vid, project_id, user_id, name, description, size, status, previous_status,
         attach_status, volume_type_id, availability_zone, bool(bootable),
         _json_value(meta), _json_value(image_meta), source_image_id,
-        datetime.fromisoformat(created_at), _time_value(updated_at),
+        datetime.fromisoformat(created_at), _time_value(updated_at), snapshot_id, source_volid,
     ), type_name
 
 
@@ -205,7 +209,7 @@ async def list_volumes(
     (`read_volumes`, hand-written SQL; tests/integration/volume/test_list_fast_path.py
     checks that both give the same pages).
     """
-    keys = _order_keys(sort)
+    keys = _SORT.order_keys(sort)
     stmt = select(Volume, VolumeType.name).outerjoin(
         VolumeType, VolumeType.id == Volume.volume_type_id
     )
@@ -214,19 +218,11 @@ async def list_volumes(
     for key, value in filters.items():
         stmt = stmt.where(SORT_COLUMNS[key] == value)
     if marker is not None:
-        stmt = stmt.where(_after_marker(marker, keys))
-    stmt = stmt.order_by(*(_order(k, d) for k, d in keys))
+        stmt = stmt.where(_SORT.after(marker, keys))
+    stmt = stmt.order_by(*(_SORT.order(k, d) for k, d in keys))
     if limit is not None:
         stmt = stmt.limit(limit)
     return [(row[0], row[1]) for row in (await db.execute(stmt)).all()]
-
-
-def _order_keys(sort: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The sort keys with id appended as the tiebreaker (in the last key's direction)."""
-    keys = list(sort)
-    if not any(k == "id" for k, _ in keys):
-        keys.append(("id", keys[-1][1] if keys else "desc"))
-    return keys
 
 
 def read_volumes(
@@ -239,7 +235,7 @@ def read_volumes(
     marker: Volume | VolumeRow | None,
 ) -> list[tuple[VolumeRow, str | None]]:
     """`list_volumes` on the inline reader (SQLite)."""
-    sql, params = _list_sql(project_id, filters, _order_keys(sort), limit, marker)
+    sql, params = _list_sql(project_id, filters, _SORT.order_keys(sort), limit, marker)
     return [_from_raw(row) for row in reader.fetchall(sql, params)]
 
 
@@ -248,7 +244,7 @@ def _list_sql(
     limit: int | None, marker: Volume | VolumeRow | None,
 ) -> tuple[str, list[Any]]:
     """`list_volumes`'s statement for SQLite, written out: the same WHERE, marker
-    condition (see `_after_marker`), ORDER BY and LIMIT as the SQLAlchemy one.
+    condition (see `SortColumns.after`, db/paging.py), ORDER BY and LIMIT as the SQLAlchemy one.
     Column names come from SORT_COLUMNS, never from the request."""
     where: list[str] = []
     params: list[Any] = []
@@ -296,49 +292,6 @@ def _list_sql(
         sql += " LIMIT ?"
         params.append(limit)
     return sql, params
-
-
-def _order(key: str, direction: str) -> Any:
-    """ORDER BY term; NULL is the smallest value on every database (as on SQLite and
-    Cinder's MySQL; PostgreSQL's default is the opposite), so pages follow one rule."""
-    column = SORT_COLUMNS[key]
-    if direction == "asc":
-        return column.asc().nulls_first() if column.key in _NULLABLE else column.asc()
-    return column.desc().nulls_last() if column.key in _NULLABLE else column.desc()
-
-
-def _after_marker(marker: Volume | VolumeRow, keys: Sequence[tuple[str, str]]) -> Any:
-    """Rows strictly after `marker` in the (key, dir) order: a lexicographic comparison.
-
-    NULL sorts as the smallest value (see `_order`): after a NULL come the non-NULLs
-    ascending and nothing descending; NULLs come after any value descending.
-    """
-    clauses = []
-    for i, (key, direction) in enumerate(keys):
-        column = SORT_COLUMNS[key]
-        value = getattr(marker, column.key)
-        equal_prefix = [
-            SORT_COLUMNS[k] == getattr(marker, SORT_COLUMNS[k].key)
-            if getattr(marker, SORT_COLUMNS[k].key) is not None
-            else SORT_COLUMNS[k].is_(None)
-            for k, _ in keys[:i]
-        ]
-        step: ColumnElement[bool] | None
-        if value is None:
-            step = column.is_not(None) if direction == "asc" else None
-        else:
-            # literal(): SQLAlchemy refuses `<`/`>` against a bare True/False.
-            bound = literal(value) if isinstance(value, bool) else value
-            if direction == "asc":
-                step = column > bound
-            elif column.key in _NULLABLE:
-                step = or_(column < bound, column.is_(None))
-            else:
-                step = column < bound
-        if step is None:
-            continue
-        clauses.append(and_(*equal_prefix, step))
-    return or_(*clauses) if clauses else Volume.id.is_(None)
 
 
 def cas_stmt(
@@ -420,9 +373,11 @@ async def ids_with_status(
     return list((await db.execute(stmt)).scalars())
 
 
-async def has_unfinished_job(db: AsyncSession, *, volume_id: str, kind: str) -> bool:
+async def has_unfinished_job(
+    db: AsyncSession, *, volume_id: str, kinds: Collection[str]
+) -> bool:
     stmt = select(func.count()).select_from(Job).where(
-        Job.volume_id == volume_id, Job.kind == kind,
+        Job.volume_id == volume_id, Job.kind.in_(sorted(kinds)),
         Job.state.in_(sorted(job_rules.UNFINISHED)),
     )
     return bool((await db.execute(stmt)).scalar_one())

@@ -107,3 +107,15 @@ class NoImageFound(NotFound):
     def __init__(self, image_id: str) -> None:
         super().__init__(f"No image found with ID {image_id}")
         self.image_id = image_id
+
+
+class InvalidSnapshot(InvalidRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid snapshot: {reason}")
+        self.reason = reason
+
+
+class SnapshotNotFound(NotFound):
+    def __init__(self, snapshot_id: str) -> None:
+        super().__init__(f"Snapshot {snapshot_id} could not be found.")
+        self.snapshot_id = snapshot_id

@@ -23,6 +23,7 @@ from cinderlite.services.policy import Policy
 from cinderlite.services.units import Units
 
 RESOURCE_VOLUME = "VOLUME"
+RESOURCE_SNAPSHOT = "VOLUME_SNAPSHOT"
 LEVEL_ERROR = "ERROR"
 
 
@@ -41,6 +42,8 @@ class Detail:
 COPY_VOLUME_TO_IMAGE = Action("003", "copy volume to image")
 COPY_IMAGE_TO_VOLUME = Action("005", "copy image to volume")
 CREATE_VOLUME_FROM_BACKEND = Action("008", "create volume from backend storage")
+SNAPSHOT_CREATE = Action("009", "create snapshot")
+SNAPSHOT_DELETE = Action("010", "delete snapshot")
 
 UNKNOWN_ERROR = Detail("001", "An unknown error occurred.")
 
@@ -51,6 +54,8 @@ IMAGE_FROM_VOLUME_OVER_QUOTA = Detail(
     "007", "Image used for creating volume exceeds available space."
 )
 DRIVER_FAILED_CREATE = Detail("012", "Driver failed to create the volume.")
+SNAPSHOT_CREATE_ERROR = Detail("013", "Snapshot failed to create.")
+SNAPSHOT_DELETE_ERROR = Detail("016", "Snapshot failed to delete.")
 IMAGE_FORMAT_UNACCEPTABLE = Detail(
     "029",
     "The image disk format must be the same as the volume format for the volume type you "
@@ -65,14 +70,17 @@ UPLOAD_INTERRUPTED = Detail(
 )
 
 ACTIONS = {
-    a.id: a for a in (COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME, CREATE_VOLUME_FROM_BACKEND)
+    a.id: a for a in (
+        COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME, CREATE_VOLUME_FROM_BACKEND, SNAPSHOT_CREATE,
+        SNAPSHOT_DELETE,
+    )
 }
 DETAILS = {
     d.id: d
     for d in (
         UNKNOWN_ERROR, DRIVER_NOT_INITIALIZED, FAILED_TO_UPLOAD_VOLUME,
         NOT_ENOUGH_SPACE_FOR_IMAGE, IMAGE_FROM_VOLUME_OVER_QUOTA, DRIVER_FAILED_CREATE,
-        IMAGE_FORMAT_UNACCEPTABLE,
+        IMAGE_FORMAT_UNACCEPTABLE, SNAPSHOT_CREATE_ERROR, SNAPSHOT_DELETE_ERROR,
         VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED,
     )
 }

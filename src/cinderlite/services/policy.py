@@ -41,6 +41,18 @@ DETACH = "volume_extension:volume_actions:detach"
 UPLOAD_IMAGE = "volume_extension:volume_actions:upload_image"
 UPLOAD_PUBLIC = "volume_extension:volume_actions:upload_public"
 TYPE_GET_ALL = "volume_extension:types_extra_specs:index"
+SNAPSHOT_GET = "volume:get_snapshot"
+SNAPSHOT_GET_ALL = "volume:get_all_snapshots"
+SNAPSHOT_CREATE = "volume:create_snapshot"
+SNAPSHOT_UPDATE = "volume:update_snapshot"
+SNAPSHOT_DELETE = "volume:delete_snapshot"
+SNAPSHOT_EXTENDED = "volume_extension:extended_snapshot_attributes"
+SNAPSHOT_GET_METADATA = "volume:get_snapshot_metadata"
+SNAPSHOT_UPDATE_METADATA = "volume:update_snapshot_metadata"
+SNAPSHOT_DELETE_METADATA = "volume:delete_snapshot_metadata"
+SNAPSHOT_RESET_STATUS = "volume_extension:snapshot_admin_actions:reset_status"
+SNAPSHOT_FORCE_DELETE = "volume_extension:snapshot_admin_actions:force_delete"
+SNAPSHOT_UPDATE_STATUS = "snapshot_extension:snapshot_actions:update_snapshot_status"
 MESSAGE_GET = "message:get"
 MESSAGE_GET_ALL = "message:get_all"
 MESSAGE_DELETE = "message:delete"
@@ -64,6 +76,18 @@ DEFAULT_RULES: Mapping[str, str] = {
     UPLOAD_IMAGE: "rule:xena_system_admin_or_project_member",
     UPLOAD_PUBLIC: "rule:admin_api",
     TYPE_GET_ALL: "rule:xena_system_admin_or_project_reader",
+    SNAPSHOT_GET: "rule:xena_system_admin_or_project_reader",
+    SNAPSHOT_GET_ALL: "rule:xena_system_admin_or_project_reader",
+    SNAPSHOT_CREATE: "rule:xena_system_admin_or_project_member",
+    SNAPSHOT_UPDATE: "rule:xena_system_admin_or_project_member",
+    SNAPSHOT_DELETE: "rule:xena_system_admin_or_project_member",
+    SNAPSHOT_EXTENDED: "rule:xena_system_admin_or_project_reader",
+    SNAPSHOT_GET_METADATA: "rule:xena_system_admin_or_project_reader",
+    SNAPSHOT_UPDATE_METADATA: "rule:xena_system_admin_or_project_member",
+    SNAPSHOT_DELETE_METADATA: "rule:xena_system_admin_or_project_member",
+    SNAPSHOT_RESET_STATUS: "rule:admin_api",
+    SNAPSHOT_FORCE_DELETE: "rule:admin_api",
+    SNAPSHOT_UPDATE_STATUS: "rule:xena_system_admin_or_project_member",
     MESSAGE_GET: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_DELETE: "rule:xena_system_admin_or_project_member",

@@ -32,6 +32,7 @@ from cinderlite.domain.errors import (
     ConversionFailed,
     ImageUnacceptable,
     InvalidRequest,
+    InvalidSnapshot,
     InvalidVolume,
     NotFound,
     PolicyNotAuthorized,
@@ -45,8 +46,9 @@ from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
+from cinderlite.services.snapshots import SnapshotService
 from cinderlite.storage.images.base import ImageStore
-from cinderlite.storage.volumes.base import VolumeBackend
+from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 from cinderlite.workers.runner import JobRunner
 
 log = logging.getLogger("cinderlite.volumes")
@@ -59,6 +61,12 @@ SORT_KEYS = frozenset(volumes_db.SORT_COLUMNS)
 IMAGE_ATTRIBUTES = (
     "checksum", "container_format", "disk_format", "min_disk", "min_ram", "size",
 )
+# The job kinds that write a new volume: from an image, from a snapshot or volume.
+FILL_JOB = "fill"
+CLONE_JOB = "clone"
+# Cinder's statuses a copy may be made from (flows/api/create_volume.py).
+SNAPSHOT_PROCEED_STATUS = ("available",)
+SOURCE_VOLUME_PROCEED_STATUS = ("available", "in-use")
 DELETE_STATUS_MESSAGE = (
     "Volume status must be available or error or error_restoring or error_extending or "
     "error_managing and must not be migrating, attached, belong to a group, have snapshots, "
@@ -99,13 +107,16 @@ class VolumeLimits:
 
 @dataclass(frozen=True)
 class VolumeCreate:
-    size: int
+    # None: the source snapshot's or volume's size (InvalidRequest without one).
+    size: int | None
     name: str | None = None
     description: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     volume_type: str | None = None
     availability_zone: str | None = None
     image_id: str | None = None
+    snapshot_id: str | None = None
+    source_volid: str | None = None
 
 
 @dataclass
@@ -126,6 +137,37 @@ class ListQuery:
     marker: str | None
     all_tenants: bool = False
     project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """What a new volume is copied from: a snapshot or a volume, and its size in GiB;
+    `volume` is the source volume (the snapshot's volume for a snapshot)."""
+
+    ref: DataRef
+    size: int
+    volume: Volume | VolumeRow
+
+
+def _size_for(requested: int | None, source: CopySource | None) -> int:
+    """Cinder's _extract_size: the source's size when none is asked, never less."""
+    size = requested if requested else (source.size if source is not None else requested)
+    if size is None or size <= 0:
+        raise InvalidRequest(
+            f"Invalid input received: Volume size '{size}' must be an integer and greater "
+            "than 0"
+        )
+    if source is not None and size < source.size:
+        if source.ref.kind == "snapshot":
+            raise InvalidRequest(
+                f"Invalid input received: Volume size '{size}'GB cannot be smaller than the "
+                f"snapshot size {source.size}GB. They must be >= original snapshot size."
+            )
+        raise InvalidRequest(
+            f"Invalid input received: Volume size '{size}'GB cannot be smaller than original "
+            f"volume size  {source.size}GB. They must be >= original volume size."
+        )
+    return size
 
 
 def target(volume: Volume | VolumeRow) -> dict[str, object]:
@@ -224,8 +266,10 @@ class VolumeService:
     def __init__(
         self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
         store: ImageStore, policy: Policy, jobs: JobRunner, limits: VolumeLimits,
+        snapshots: SnapshotService,
     ) -> None:
         self._database = database
+        self._snapshots = snapshots
         self._repo = repo
         self._backend = backend
         self._store = store
@@ -283,6 +327,8 @@ class VolumeService:
         if req.availability_zone is not None and req.availability_zone != AVAILABILITY_ZONE:
             raise InvalidRequest(f"Availability zone '{req.availability_zone}' is invalid.")
         now = utcnow()
+        source = await self._copy_source(caller, req)
+        size = _size_for(req.size, source)
         # Reads first, in their own session; the write transaction then starts with
         # its INSERT. (On SQLite a transaction that reads and then writes fails at
         # once with "database is locked" when another writer committed in between;
@@ -295,38 +341,73 @@ class VolumeService:
                     raise NotFound(f"Volume type with name {req.volume_type} could not be found.")
                 if not vtype.is_public and not caller.is_admin:
                     raise NotFound(f"Volume type {req.volume_type} could not be found.")
+            elif source is not None and source.volume.volume_type_id is not None:
+                # Cinder: a copy keeps its source's type unless told otherwise.
+                vtype = await volumes_db.get_type(db, type_id=source.volume.volume_type_id)
             else:
                 vtype = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
             image: Image | None = None
             if req.image_id is not None:
-                image = await _usable_image(db, caller, req.image_id, req.size)
-            await self.check_capacity(db, req.size)
+                image = await _usable_image(db, caller, req.image_id, size)
+            await self.check_capacity(db, size)
         if vtype is None:
             vtype = await self.default_type()
         async with self._database.write() as db:
             volume = Volume(
                 id=str(uuid.uuid4()), project_id=caller.project_id, user_id=caller.user_id,
-                name=req.name, description=req.description, size=req.size,
+                name=req.name, description=req.description, size=size,
                 status=VolumeStatus.CREATING, previous_status=None,
                 attach_status=AttachStatus.DETACHED,
                 volume_type_id=vtype.id, availability_zone=AVAILABILITY_ZONE, bootable=False,
                 meta=dict(req.metadata), image_meta={},
                 source_image_id=image.id if image else None, created_at=now, updated_at=None,
+                snapshot_id=req.snapshot_id, source_volid=req.source_volid,
             )
             await volumes_db.add(db, volume)
-            if image is not None:
+            if source is not None:
                 await jobs_db.enqueue(
-                    db, kind="fill", volume_id=volume.id, image_id=image.id,
+                    db, kind=CLONE_JOB, volume_id=volume.id, image_id=None,
+                    project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
+                    params={"kind": source.ref.kind, "id": source.ref.id},
+                    now=now, bytes_total=source.size * GiB,
+                )
+            elif image is not None:
+                await jobs_db.enqueue(
+                    db, kind=FILL_JOB, volume_id=volume.id, image_id=image.id,
                     project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
                     params={"disk_format": image.disk_format}, now=now,
                     bytes_total=int(image.size or 0),
                 )
         detail = VolumeDetail(_copy(volume), vtype.name)
-        if image is not None:
+        if image is not None or source is not None:
             self._jobs.wake()
             return detail
         await self._make_empty(volume, request_id=request_id)
         return detail
+
+    async def _copy_source(self, caller: Caller, req: VolumeCreate) -> CopySource | None:
+        """The snapshot or volume the new one is copied from, as the caller may see it
+        (404 otherwise) and in a status a copy may start from (400 otherwise)."""
+        if req.snapshot_id is not None:
+            snapshot = await self._snapshots.get(caller, req.snapshot_id)
+            if snapshot.status not in SNAPSHOT_PROCEED_STATUS:
+                raise InvalidSnapshot(
+                    "Originating snapshot status must be one of "
+                    f"'{', '.join(SNAPSHOT_PROCEED_STATUS)}' values"
+                )
+            volume = await self._repo.get(snapshot.volume_id)
+            if volume is None:
+                raise VolumeNotFound(snapshot.volume_id)
+            return CopySource(DataRef("snapshot", snapshot.id), snapshot.volume_size, volume)
+        if req.source_volid is not None:
+            source = (await self.load(caller, req.source_volid)).volume
+            if source.status not in SOURCE_VOLUME_PROCEED_STATUS:
+                raise InvalidVolume(
+                    "Originating source volume status must be one of "
+                    f"'{', '.join(SOURCE_VOLUME_PROCEED_STATUS)}' values"
+                )
+            return CopySource(DataRef("volume", source.id), source.size, source)
+        return None
 
     async def check_capacity(self, db: Unit, requested_gib: int) -> None:
         """NoValidBackend (refused before anything is written) when the volumes' file
@@ -429,16 +510,24 @@ class VolumeService:
         current = await self.load(caller, volume_id)
         self._policy.authorize(caller, P.VOLUME_DELETE, target(current.volume))
         async with self._database.write() as db:
-            ok = await volumes_db.transition(
+            # The row lock first: a snapshot being added now either committed
+            # (and is seen below) or waits and then finds the volume deleting.
+            await self._snapshots.lock_volume(db, volume_id)
+            ok = await self._snapshots.volume_deletable(db, volume_id, cascade=cascade)
+            ok = ok and await volumes_db.transition(
                 db, volume_id=volume_id, rule=vol.BEGIN_DELETE, now=utcnow(),
                 expected_attach_status=[AttachStatus.DETACHED],
             )
             if not ok:
+                # Rolls the cascade's snapshot changes back with the unit.
                 raise InvalidVolume(DELETE_STATUS_MESSAGE)
         await self.finish_delete(volume_id)
 
     async def finish_delete(self, volume_id: str) -> None:
+        """Its `deleting` snapshots (a cascade), then its bytes, then its row."""
         try:
+            if not await self._snapshots.finish_deletes_of(volume_id):
+                raise OSError("a snapshot of the volume could not be removed")
             await self._backend.delete(volume_id)
         except OSError as exc:
             log.warning("could not remove the data of volume %s: %s", volume_id, exc)
@@ -493,6 +582,64 @@ class VolumeService:
                 db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
                 values={"bootable": True, "image_meta": meta},
             )
+
+    # --- copy of a snapshot or a volume (job kind "clone") ---------------------------
+
+    async def run_clone(self, ctx: Any) -> None:
+        """Copy the job's snapshot or volume into its `creating` volume, then make it
+        `available` with the source volume's bootable flag and image metadata (as
+        Cinder copies them).
+
+        Idempotent like `run_fill`: the copy lands under its name only when whole
+        (storage/volumes), a re-run copies anew, and a volume no longer `creating`
+        is left alone. A source gone meanwhile, or no space, fails the volume to
+        `error` with a user message (the job is failed).
+        """
+        job = ctx.job
+        source = DataRef(job.params["kind"], str(job.params["id"]))
+        async with self._database.read() as db:
+            volume = await self._repo.get(job.volume_id, unit=db)
+        if volume is None or volume.status != VolumeStatus.CREATING:
+            return
+        origin = await self._origin_of(source)
+        try:
+            if origin is None or not await self._backend.has(source):
+                raise InvalidRequest(f"The {source.kind} {source.id} is no longer available.")
+            ctx.report(0, volume.size * GiB)
+            await self._backend.copy(source, DataRef("volume", volume.id), volume.size * GiB)
+            ctx.report(volume.size * GiB, volume.size * GiB)
+        except Exception as exc:
+            log.warning("volume %s from %s %s failed: %s", volume.id, source.kind, source.id, exc)
+            async with self._database.write() as db:
+                await volumes_db.transition(
+                    db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
+                )
+                await messages.record(
+                    db, project_id=volume.project_id, resource_uuid=volume.id,
+                    action=messages.CREATE_VOLUME_FROM_BACKEND,
+                    detail=messages.DRIVER_FAILED_CREATE, now=utcnow(),
+                    ttl_seconds=self._limits.message_ttl_seconds, request_id=job.request_id,
+                    reason=str(exc),
+                )
+            raise
+        async with self._database.write() as db:
+            done = await volumes_db.transition(
+                db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
+                values={"bootable": origin.bootable, "image_meta": dict(origin.image_meta or {})},
+            )
+        if not done:
+            # Deleted while the copy ran: its delete may have come before the rename.
+            await self._backend.delete(volume.id)
+
+    async def _origin_of(self, source: DataRef) -> VolumeRow | None:
+        """The volume whose bytes `source` holds (a snapshot's volume)."""
+        volume_id = source.id
+        if source.kind == "snapshot":
+            snapshot = await self._snapshots.find(source.id)
+            if snapshot is None:
+                return None
+            volume_id = snapshot.volume_id
+        return await self._repo.get(volume_id)
 
     async def _write_image(self, ctx: Any, volume: VolumeRow, image: Image) -> None:
         """Unwrap (gzip), inspect, then copy or convert the image into the volume.
@@ -599,7 +746,9 @@ class VolumeService:
             deleting = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.DELETING])
             creating = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.CREATING])
             for volume_id in creating:
-                if not await volumes_db.has_unfinished_job(db, volume_id=volume_id, kind="fill"):
+                if not await volumes_db.has_unfinished_job(
+                    db, volume_id=volume_id, kinds=(FILL_JOB, CLONE_JOB)
+                ):
                     await volumes_db.transition(
                         db, volume_id=volume_id, rule=vol.FAIL_CREATE, now=utcnow(),
                     )

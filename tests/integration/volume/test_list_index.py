@@ -1,7 +1,7 @@
 """The volumes index for the listing's default order (migration 0002).
 
 The default listing is `WHERE project_id = ? ORDER BY created_at DESC, id DESC`
-(routes.parse_list_query, db/volumes.py `_order_keys`); the index
+(routes.parse_list_query, db/paging.py `SortColumns.order_keys`); the index
 (project_id, created_at, id) serves it in index order, with no sort step. Here:
 the migrated schema has the index and matches the models, 0002 upgrades from
 0001 and downgrades again, and on SQLite the plan of the default page (first and
@@ -131,6 +131,7 @@ def _marker(project_id: str) -> volumes_db.VolumeRow:
         attach_status="detached", volume_type_id=None, availability_zone="nova",
         bootable=False, meta={}, image_meta={}, source_image_id=None,
         created_at=datetime(2026, 11, 27, 8, 0, 0, 123456), updated_at=None,
+        snapshot_id=None, source_volid=None,
     )
 
 

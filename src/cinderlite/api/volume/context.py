@@ -9,6 +9,7 @@ from typing import Literal
 from cinderlite.domain.identity import Caller
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.messages import MessageService
+from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.uploads import UploadService
 from cinderlite.services.volume_actions import VolumeActionService
 from cinderlite.services.volumes import VolumeService
@@ -54,6 +55,7 @@ class VolumeApi:
     """The volume API's dependencies; the wiring (app.py) builds it."""
 
     volumes: VolumeService
+    snapshots: SnapshotService
     actions: VolumeActionService
     uploads: UploadService
     messages: MessageService

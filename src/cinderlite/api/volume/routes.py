@@ -6,7 +6,6 @@ order of checks (deps.py) and then calls the handler from the ROUTES table.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
@@ -19,9 +18,19 @@ from starlette.responses import Response
 
 from cinderlite.api import jsonbody
 from cinderlite.api.faults import CINDER_STATUS, GENERIC_500, cinder_fault, status_for
-from cinderlite.api.volume import actions, deps, messages, progress, schemas, versions, views
+from cinderlite.api.volume import (
+    actions,
+    deps,
+    messages,
+    progress,
+    schemas,
+    snapshots,
+    versions,
+    views,
+)
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY, Rejected
+from cinderlite.api.volume.listing import parse_metadata_filter, parse_page
 from cinderlite.domain.errors import (
     DependencyUnavailable,
     InvalidRequest,
@@ -39,9 +48,7 @@ NOT_FOUND = "The resource could not be found."
 BAD_METHOD = "The method specified is not allowed for this resource."
 PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
-COLLECTIONS = frozenset({"volumes", "types", "messages"})
-MAX_LIMIT = 1000
-SORT_DIRS = ("asc", "desc")
+COLLECTIONS = frozenset({"volumes", "snapshots", "types", "messages"})
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -88,35 +95,7 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail:
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
     """limit/marker/sort/filters of GET volumes (Cinder 3.0 filter set)."""
-    limit: int | None = MAX_LIMIT
-    if "limit" in params:
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            raise InvalidRequest("limit param must be an integer") from None
-        if limit < 0:
-            raise InvalidRequest("limit param must be positive")
-        limit = min(limit, MAX_LIMIT)
-    sort: list[tuple[str, str]] = []
-    if "sort" in params:
-        if "sort_key" in params or "sort_dir" in params:
-            raise InvalidRequest(
-                "Invalid input received: The 'sort_key' and 'sort_dir' parameters are "
-                "deprecated and cannot be used with the 'sort' parameter."
-            )
-        for item in params["sort"].strip().split(","):
-            key, _, direction = item.partition(":")
-            sort.append((key.strip(), (direction or "desc").strip().lower()))
-    else:
-        sort.append((params.get("sort_key", "created_at").strip(),
-                     params.get("sort_dir", "desc").strip().lower()))
-    for key, direction in sort:
-        if direction not in SORT_DIRS:
-            raise InvalidRequest(
-                "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'"
-            )
-        if key not in volume_service.SORT_KEYS:
-            raise InvalidRequest(f"Invalid input received: Invalid sort key {key}")
+    limit, sort = parse_page(params, volume_service.SORT_KEYS)
     filters: dict[str, Any] = {}
     for key in ("name", "status", "availability_zone"):
         if key in params:
@@ -127,24 +106,13 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
         filters["bootable"] = params["bootable"].strip().lower() in schemas.TRUE_STRINGS
     metadata = None
     if "metadata" in params:
-        metadata = _parse_metadata_filter(params["metadata"])
+        metadata = parse_metadata_filter(params["metadata"])
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return ListQuery(
         filters=filters, metadata=metadata, sort=sort, limit=limit,
         marker=params.get("marker"), all_tenants=all_tenants,
         project_id=params.get("project_id"),
     )
-
-
-def _parse_metadata_filter(text: str) -> dict[str, str]:
-    # cinderclient sends a Python dict literal ("{'k': 'v'}"); JSON also parses.
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        value = None
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"Invalid input received: Invalid metadata filter {text}")
-    return {str(k): str(v) for k, v in value.items()}
 
 
 async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -154,7 +122,8 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
     if v.get("multiattach") is not None and schemas.to_bool(v["multiattach"]):
         raise InvalidRequest("Invalid input received: multiattach volumes are not supported.")
     size = None if v.get("size") is None else schemas.to_size(v["size"], "size")
-    if size is None or size <= 0:
+    copied = v.get("snapshot_id") is not None or v.get("source_volid") is not None
+    if not copied and (size is None or size <= 0):
         raise InvalidRequest(
             f"Invalid input received: Volume size '{size}' must be an integer and greater "
             "than 0"
@@ -168,6 +137,8 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
         volume_type=v.get("volume_type"),
         availability_zone=v.get("availability_zone"),
         image_id=v.get("imageRef") if v.get("imageRef") is not None else v.get("image_id"),
+        snapshot_id=v.get("snapshot_id"),
+        source_volid=v.get("source_volid"),
     )
     created = await api.volumes.create(ctx.caller, req, request_id=ctx.request_id)
     return _json({"volume": views.volume(created, ctx, _base_url(request), extended=False)}, 202)
@@ -176,7 +147,6 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
 # Sources a volume can be made from that no volume here can name yet: none of
 # them exists, so each id is answered as Cinder answers an unknown one.
 _UNKNOWN_SOURCES = (
-    ("snapshot_id", "Snapshot"),
     ("backup_id", "Backup"),
     ("consistencygroup_id", "ConsistencyGroup"),
     ("group_id", "Group"),
@@ -184,9 +154,9 @@ _UNKNOWN_SOURCES = (
 
 
 async def _check_sources(api: VolumeApi, ctx: VolumeContext, v: Mapping[str, Any]) -> None:
-    """404 for a source that does not exist (Cinder's lookups in volume create);
-    an existing source volume is refused while clones are not served."""
-    for key in (*(k for k, _ in _UNKNOWN_SOURCES), "source_volid"):
+    """Cinder's schema for the sources (optional uuids), then 404 for the kinds of
+    source not served yet; snapshots and volumes are looked up by the service."""
+    for key in (*(k for k, _ in _UNKNOWN_SOURCES), "snapshot_id", "source_volid"):
         value = v.get(key)
         # Cinder's schema: optional_uuid, a oneOf of null and a uuid-like string.
         if value is not None and not uuidutils.is_uuid_like(value):
@@ -197,13 +167,6 @@ async def _check_sources(api: VolumeApi, ctx: VolumeContext, v: Mapping[str, Any
     for key, kind in _UNKNOWN_SOURCES:
         if v.get(key) is not None:
             raise NotFound(f"{kind} {v[key]} could not be found.")
-    source = v.get("source_volid")
-    if source is not None:
-        await api.volumes.load(ctx.caller, str(source))  # VolumeNotFound: 404
-        raise InvalidRequest(
-            "Invalid input received: Creating a volume from another volume (source_volid) "
-            "is not supported."
-        )
 
 
 async def show_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -355,10 +318,13 @@ for _pattern, _method, _handler, _apis in (
     (r"/messages", "GET", list_messages, _V3),
     (rf"/messages/{_ID}", "GET", show_message, _V3),
     (rf"/messages/{_ID}", "DELETE", delete_message, _V3),
+    *((pattern, method, handler, _BOTH) for pattern, method, handler in snapshots.ROUTES),
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
 
+# Action routes check the project after finding the action in the body.
+_ACTION_HANDLERS = frozenset({volume_action, snapshots.action})
 # Routes whose body is read (and must be JSON) before the project check.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -441,7 +407,7 @@ async def dispatch(request: Request) -> Response:
         body: object = NO_BODY
         if method in _BODY_METHODS:
             body = await deps.read_json(api, request)
-        if handler is not volume_action:
+        if handler not in _ACTION_HANDLERS:
             # Actions check the project after looking the action up
             # (cinder/api/openstack/wsgi.py Resource._process_stack).
             deps.check_project(ctx)

@@ -196,3 +196,72 @@ def to_bool(value: object) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).lower() in TRUE_STRINGS
+
+
+# --- snapshots (cinder/api/schemas/snapshots.py, snapshot_actions.py) ----------------
+
+# parameter_types.name_allow_zero_min_length, description
+_snapshot_name: dict[str, Any] = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
+_snapshot_description: dict[str, Any] = {
+    "type": ["string", "null"], "minLength": 0, "maxLength": 255,
+}
+
+SNAPSHOT_CREATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "snapshot": {
+            "type": "object",
+            "properties": {
+                "name": _snapshot_name,
+                "display_name": _snapshot_name,
+                "description": _snapshot_description,
+                "volume_id": _uuid_or_null,
+                "force": boolean,
+                "metadata": metadata,
+            },
+            "required": ["volume_id"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["snapshot"],
+    "additionalProperties": False,
+}
+
+SNAPSHOT_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "snapshot": {
+            "type": "object",
+            "properties": {
+                "name": _snapshot_name,
+                "description": _snapshot_description,
+                "display_name": _snapshot_name,
+                "display_description": _snapshot_description,
+            },
+            "additionalProperties": False,
+            "anyOf": [
+                {"required": ["name"]}, {"required": ["description"]},
+                {"required": ["display_name"]}, {"required": ["display_description"]},
+            ],
+        },
+    },
+    "required": ["snapshot"],
+    "additionalProperties": False,
+}
+
+SNAPSHOT_RESET_STATUS = _action("os-reset_status", {
+    "type": "object",
+    "properties": {"status": {"type": "string"}},
+    "required": ["status"],
+    "additionalProperties": False,
+})
+SNAPSHOT_FORCE_DELETE = _action("os-force_delete", {})
+SNAPSHOT_UPDATE_STATUS = _action("os-update_snapshot_status", {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string"},
+        "progress": {"type": "string", "pattern": "^[0-9]{1,3}%$"},
+    },
+    "required": ["status"],
+    "additionalProperties": False,
+})

@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Bytes the backend keeps: a volume's or a snapshot's."""
+
+    kind: Literal["volume", "snapshot"]
+    id: str
+
+
+@dataclass(frozen=True)
+class Copied:
+    """How a copy was made: `reflink` (shared extents, O(1)) or `sparse` (data
+    extents copied, holes kept), and how many bytes of data it moved."""
+
+    method: str
+    bytes_copied: int
 
 
 class VolumeBackend(Protocol):
@@ -31,3 +49,18 @@ class VolumeBackend(Protocol):
     async def write(self, volume_id: str, chunks: AsyncIterator[bytes]) -> int:
         """Overwrite the volume from its start with `chunks`; returns bytes written."""
         ...
+
+    async def copy(self, source: DataRef, target: DataRef, size_bytes: int) -> Copied:
+        """Make `target` a point-in-time copy of `source`, `size_bytes` long (at least
+        the source's size; the rest reads as zeros). Atomic: until it returns the
+        target does not exist under its name, so a crash leaves no half copy
+        behind (`discard` removes what such a crash leaves aside). StorageFull
+        when the space runs out; the target is then absent."""
+        ...
+
+    async def discard(self, ref: DataRef) -> None:
+        """Remove a volume's or snapshot's bytes and any unfinished copy of them; a
+        missing one is not an error."""
+        ...
+
+    async def has(self, ref: DataRef) -> bool: ...

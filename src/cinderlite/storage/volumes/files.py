@@ -1,4 +1,5 @@
-"""Volumes as sparse raw files: <volumes_dir>/volume-<id>."""
+"""Volumes as sparse raw files: <volumes_dir>/volume-<id>; snapshots beside them as
+<volumes_dir>/snapshot-<id>. A copy is written as <name>.part and renamed."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from cinderlite.datapath.clone import copy_file
 from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
 from cinderlite.domain.errors import StorageFull
 from cinderlite.storage.private import private_dir
+from cinderlite.storage.volumes.base import Copied, DataRef
 
 
 class FileVolumeBackend:
@@ -19,6 +22,40 @@ class FileVolumeBackend:
 
     def path(self, volume_id: str) -> Path:
         return self.root / f"volume-{volume_id}"
+
+    def _file(self, ref: DataRef) -> Path:
+        return self.root / f"{ref.kind}-{ref.id}"
+
+    async def copy(self, source: DataRef, target: DataRef, size_bytes: int) -> Copied:
+        final = self._file(target)
+        part = final.with_name(final.name + ".part")
+
+        def _copy() -> Copied:
+            try:
+                result = copy_file(self._file(source), part, size_bytes=size_bytes)
+                os.replace(part, final)
+                dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+            return Copied(result.method, result.bytes_copied)
+
+        return await asyncio.to_thread(_copy)
+
+    async def discard(self, ref: DataRef) -> None:
+        def _discard() -> None:
+            final = self._file(ref)
+            final.with_name(final.name + ".part").unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
+
+        await asyncio.to_thread(_discard)
+
+    async def has(self, ref: DataRef) -> bool:
+        return await asyncio.to_thread(self._file(ref).exists)
 
     async def create(self, volume_id: str, size_bytes: int) -> None:
         def _create() -> None:
@@ -34,7 +71,7 @@ class FileVolumeBackend:
         await asyncio.to_thread(_create)
 
     async def delete(self, volume_id: str) -> None:
-        await asyncio.to_thread(self.path(volume_id).unlink, missing_ok=True)
+        await self.discard(DataRef("volume", volume_id))
 
     def capacity(self) -> tuple[int, int]:
         st = os.statvfs(self.root)

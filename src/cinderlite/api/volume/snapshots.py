@@ -1,0 +1,279 @@
+"""The snapshots API: /v3[/{project_id}]/snapshots and /v2/{project_id}/snapshots.
+
+Paths, bodies, statuses and messages as Cinder's v3 snapshots controller, its
+snapshot metadata controller and the snapshot admin and snapshot actions
+extensions (cinder/api/v3/snapshots.py, snapshot_metadata.py,
+contrib/admin_actions.py, contrib/snapshot_actions.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cinderlite.api import jsonbody
+from cinderlite.api.volume import deps, schemas
+from cinderlite.api.volume.context import VolumeApi, VolumeContext
+from cinderlite.api.volume.deps import NO_BODY
+from cinderlite.api.volume.listing import parse_metadata_filter, parse_page
+from cinderlite.api.volume.views import timestamp
+from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
+from cinderlite.domain.records import SnapshotRecord
+from cinderlite.services import policy as P
+from cinderlite.services.snapshots import SORT_KEYS, SnapshotCreate, SnapshotQuery
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(jsonbody.dumps(body), status_code=status, media_type="application/json")
+
+
+def _base_url(request: Request) -> str:
+    host = request.headers.get("host") or "localhost"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
+
+
+# --- views (cinder/api/views/snapshots.py, v3/views/snapshots.py) ----------------------
+
+
+def view(
+    api: VolumeApi, ctx: VolumeContext, s: SnapshotRecord, *, extended: bool
+) -> dict[str, Any]:
+    """A snapshot as Cinder shows it up to 3.13 (group_snapshot_id comes at 3.14,
+    user_id at 3.41). `extended`: the extended snapshot attributes, which
+    show and the detail listing add when their policy allows."""
+    body: dict[str, Any] = {
+        "id": s.id,
+        "created_at": timestamp(s.created_at),
+        "updated_at": timestamp(s.updated_at),
+        "name": s.name,
+        "description": s.description,
+        "volume_id": s.volume_id,
+        "status": s.status,
+        "size": s.volume_size,
+        "metadata": {str(k): str(v) for k, v in (s.meta or {}).items()},
+    }
+    if extended and api.snapshots.shows_extended(ctx.caller, s.project_id, s.user_id):
+        body["os-extended-snapshot-attributes:progress"] = s.progress
+        body["os-extended-snapshot-attributes:project_id"] = s.project_id
+    return body
+
+
+# --- handlers ---------------------------------------------------------------------------
+
+
+async def list_summary(api: VolumeApi, ctx: VolumeContext, request: Request,
+                       args: tuple[str, ...], body: object) -> Response:
+    return await _list(api, ctx, request, detail=False)
+
+
+async def list_detail(api: VolumeApi, ctx: VolumeContext, request: Request,
+                      args: tuple[str, ...], body: object) -> Response:
+    return await _list(api, ctx, request, detail=True)
+
+
+def parse_query(params: Any) -> SnapshotQuery:
+    """limit/marker/sort and the filters Cinder's snapshot listing takes at 3.0
+    (name, status, volume_id; project_id and all_tenants for admins; metadata)."""
+    limit, sort = parse_page(params, SORT_KEYS)
+    filters: dict[str, Any] = {}
+    for key in ("name", "status", "volume_id"):
+        if key in params:
+            filters[key] = params[key]
+    if "display_name" in params and "name" not in filters:
+        filters["name"] = params["display_name"]
+    metadata = parse_metadata_filter(params["metadata"]) if "metadata" in params else None
+    all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
+    return SnapshotQuery(
+        filters=filters, metadata=metadata, sort=sort, limit=limit, marker=params.get("marker"),
+        all_tenants=all_tenants, project_id=params.get("project_id"),
+    )
+
+
+async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail: bool) -> Response:
+    query = parse_query(request.query_params)
+    found = await api.snapshots.list_snapshots(ctx.caller, query)
+    # Cinder's summary and detail bodies are the same but for the extensions.
+    body: dict[str, Any] = {"snapshots": [view(api, ctx, s, extended=detail) for s in found]}
+    if query.limit is not None and found and len(found) >= query.limit:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+        params.append(("marker", found[-1].id))
+        body["snapshots_links"] = [{
+            "href": f"{_base_url(request)}{request.url.path}?{urlencode(params)}", "rel": "next",
+        }]
+    return _json(body)
+
+
+async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
+                 args: tuple[str, ...], body: object) -> Response:
+    s = schemas.validate(schemas.SNAPSHOT_CREATE, None if body is NO_BODY else body)["snapshot"]
+    if s.get("volume_id") is None:
+        # Cinder: a null volume_id passes the schema and is then looked up.
+        raise NotFound("Volume None could not be found.")
+    force = schemas.to_bool(s["force"]) if s.get("force") is not None else False
+    name = s.get("name") if s.get("name") is not None else s.get("display_name")
+    created = await api.snapshots.create(
+        ctx.caller,
+        SnapshotCreate(
+            volume_id=str(s["volume_id"]), name=_clean(name), description=_clean(
+                s.get("description")
+            ), metadata=s.get("metadata") or {}, force=force,
+        ),
+        request_id=ctx.request_id,
+    )
+    return _json({"snapshot": view(api, ctx, created, extended=False)}, 202)
+
+
+def _clean(text: str | None) -> str | None:
+    """Cinder's clean_name_and_description: surrounding white space goes."""
+    return text.strip() if isinstance(text, str) else text
+
+
+async def show(api: VolumeApi, ctx: VolumeContext, request: Request,
+               args: tuple[str, ...], body: object) -> Response:
+    found = await api.snapshots.get(ctx.caller, args[0])
+    return _json({"snapshot": view(api, ctx, found, extended=True)})
+
+
+async def update(api: VolumeApi, ctx: VolumeContext, request: Request,
+                 args: tuple[str, ...], body: object) -> Response:
+    s = schemas.validate(schemas.SNAPSHOT_UPDATE, None if body is NO_BODY else body)["snapshot"]
+    changes: dict[str, Any] = {}
+    for key, alias in (("name", "display_name"), ("description", "display_description")):
+        if key in s:
+            changes[key] = _clean(s[key])
+        elif alias in s:
+            changes[key] = _clean(s[alias])
+    found = await api.snapshots.update(ctx.caller, args[0], changes)
+    return _json({"snapshot": view(api, ctx, found, extended=False)})
+
+
+async def delete(api: VolumeApi, ctx: VolumeContext, request: Request,
+                 args: tuple[str, ...], body: object) -> Response:
+    await api.snapshots.delete(ctx.caller, args[0])
+    return Response(status_code=202)
+
+
+# --- metadata (cinder/api/v3/snapshot_metadata.py) -----------------------------------
+
+
+async def show_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    return _json({"metadata": await api.snapshots.get_metadata(ctx.caller, args[0])})
+
+
+async def merge_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
+                         args: tuple[str, ...], body: object) -> Response:
+    items = schemas.validate(schemas.METADATA, None if body is NO_BODY else body)["metadata"]
+    return _json({"metadata": await api.snapshots.change_metadata(
+        ctx.caller, args[0], items=items,
+    )})
+
+
+async def replace_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
+                           args: tuple[str, ...], body: object) -> Response:
+    items = schemas.validate(schemas.METADATA, None if body is NO_BODY else body)["metadata"]
+    return _json({"metadata": await api.snapshots.change_metadata(
+        ctx.caller, args[0], items=items, replace=True,
+    )})
+
+
+async def show_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Request,
+                             args: tuple[str, ...], body: object) -> Response:
+    meta = await api.snapshots.get_metadata(ctx.caller, args[0])
+    if args[1] not in meta:
+        raise NotFound("Metadata item was not found")
+    return _json({"meta": {args[1]: meta[args[1]]}})
+
+
+async def update_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Request,
+                               args: tuple[str, ...], body: object) -> Response:
+    item = schemas.validate(schemas.METADATA_ITEM, None if body is NO_BODY else body)["meta"]
+    if args[1] not in item:
+        raise InvalidRequest("Request body and URI mismatch")
+    await api.snapshots.change_metadata(ctx.caller, args[0], items=item)
+    return _json({"meta": item})
+
+
+async def delete_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Request,
+                               args: tuple[str, ...], body: object) -> Response:
+    await api.snapshots.change_metadata(ctx.caller, args[0], items={}, delete_key=args[1])
+    return Response(status_code=200)
+
+
+# --- actions --------------------------------------------------------------------------
+
+Action = Callable[[VolumeApi, VolumeContext, str, dict[str, Any]], Awaitable[Response]]
+
+
+async def _reset_status(
+    api: VolumeApi, ctx: VolumeContext, snapshot_id: str, body: dict[str, Any]
+) -> Response:
+    args = schemas.validate(schemas.SNAPSHOT_RESET_STATUS, body)["os-reset_status"]
+    await api.snapshots.reset_status(ctx.caller, snapshot_id, args["status"].lower())
+    return Response(status_code=202)
+
+
+async def _force_delete(
+    api: VolumeApi, ctx: VolumeContext, snapshot_id: str, body: dict[str, Any]
+) -> Response:
+    schemas.validate(schemas.SNAPSHOT_FORCE_DELETE, body)
+    await api.snapshots.force_delete(ctx.caller, snapshot_id)
+    return Response(status_code=202)
+
+
+async def _update_status(
+    api: VolumeApi, ctx: VolumeContext, snapshot_id: str, body: dict[str, Any]
+) -> Response:
+    args = schemas.validate(schemas.SNAPSHOT_UPDATE_STATUS, body)["os-update_snapshot_status"]
+    await api.snapshots.update_status(
+        ctx.caller, snapshot_id, args["status"], progress=args.get("progress")
+    )
+    return Response(status_code=202)
+
+
+ACTIONS: dict[str, Action] = {
+    "os-reset_status": _reset_status,
+    "os-force_delete": _force_delete,
+    "os-update_snapshot_status": _update_status,
+}
+
+
+async def action(api: VolumeApi, ctx: VolumeContext, request: Request,
+                 args: tuple[str, ...], body: object) -> Response:
+    if not isinstance(body, dict) or len(body) != 1:
+        raise MalformedRequest("Malformed request body")
+    name = next(iter(body))
+    handler = ACTIONS.get(name)
+    if handler is None:
+        raise MalformedRequest(
+            f"There is no such action: {name}. Verify the request body and Content-Type "
+            "header and try again."
+        )
+    deps.check_project(ctx)
+    return await handler(api, ctx, args[0], body)
+
+
+_ID = r"([^/]+)"
+# (pattern, method, handler) of the snapshot routes; the volume API's dispatcher
+# serves them on /v2 and /v3 like its own.
+ROUTES: tuple[tuple[str, str, Any], ...] = (
+    (r"/snapshots", "GET", list_summary),
+    (r"/snapshots", "POST", create),
+    (r"/snapshots/detail", "GET", list_detail),
+    (rf"/snapshots/{_ID}", "GET", show),
+    (rf"/snapshots/{_ID}", "PUT", update),
+    (rf"/snapshots/{_ID}", "DELETE", delete),
+    (rf"/snapshots/{_ID}/action", "POST", action),
+    (rf"/snapshots/{_ID}/metadata", "GET", show_metadata),
+    (rf"/snapshots/{_ID}/metadata", "POST", merge_metadata),
+    (rf"/snapshots/{_ID}/metadata", "PUT", replace_metadata),
+    (rf"/snapshots/{_ID}/metadata/{_ID}", "GET", show_metadata_item),
+    (rf"/snapshots/{_ID}/metadata/{_ID}", "PUT", update_metadata_item),
+    (rf"/snapshots/{_ID}/metadata/{_ID}", "DELETE", delete_metadata_item),
+)
+
+__all__ = ["ACTIONS", "ROUTES", "P", "parse_query", "view"]
