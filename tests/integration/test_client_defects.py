@@ -4,6 +4,7 @@ the one access log line per request."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
@@ -108,23 +109,32 @@ async def test_a_source_that_does_not_exist_is_404(
     assert listed.json()["volumes"] == []
 
 
-async def test_an_existing_source_volume_is_refused_while_clones_are_not_served(
+async def test_a_source_volume_is_cloned_and_another_projects_is_not_found(
     volume_client: httpx.AsyncClient, demo, admin,
 ) -> None:  # type: ignore[no-untyped-def]
     base = f"/v3/{demo.project_id}/volumes"
     resp = await volume_client.post(base, json={"volume": {"size": 1}}, headers=demo.headers)
     source = resp.json()["volume"]["id"]
+    for _ in range(200):
+        shown = await volume_client.get(f"{base}/{source}", headers=demo.headers)
+        if shown.json()["volume"]["status"] == "available":
+            break
+        await asyncio.sleep(0.05)
     resp = await volume_client.post(
         base, json={"volume": {"size": 1, "source_volid": source}}, headers=demo.headers
     )
-    assert resp.status_code == 400, resp.text
-    assert "not supported" in resp.json()["badRequest"]["message"]
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["volume"]["source_volid"] == source
     # Another project's volume is one this caller cannot see: 404, as if missing.
     resp = await volume_client.post(
-        f"/v3/{admin.project_id}/volumes",
-        json={"volume": {"size": 1, "source_volid": source}}, headers=admin.headers,
+        f"/v3/{admin.project_id}/volumes", json={"volume": {"size": 1}}, headers=admin.headers
     )
-    assert resp.status_code in (400, 404), resp.text
+    theirs = resp.json()["volume"]["id"]
+    resp = await volume_client.post(
+        base, json={"volume": {"size": 1, "source_volid": theirs}}, headers=demo.headers
+    )
+    assert resp.status_code == 404, resp.text
+    assert resp.json()["itemNotFound"]["message"] == f"Volume {theirs} could not be found."
 
 
 async def test_image_tasks_is_an_empty_list_for_a_visible_image(

@@ -165,6 +165,10 @@ class Served:
                               json={"volume": {"size": 1, "metadata": {"key": "v"}}})
         self.ids["volume_id"] = resp.json()["volume"]["id"]
         self.ids["key"] = "key"
+        resp = await vol.post(f"/v3/{self.who['admin'].project_id}/snapshots", headers=admin,
+                              json={"snapshot": {"volume_id": self.ids["volume_id"],
+                                                 "force": True, "metadata": {"key": "v"}}})
+        self.ids["snapshot_id"] = resp.json()["snapshot"]["id"]
         resp = await vol.get(f"/v3/{self.who['admin'].project_id}/types/default", headers=admin)
         self.ids["type_id"] = resp.json()["volume_type"]["id"]
         img = self.clients["image"]

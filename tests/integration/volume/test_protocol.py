@@ -98,7 +98,8 @@ async def test_good_microversions_are_echoed(volume_client, demo, header, echo) 
 
 
 async def test_unknown_route_404_and_wrong_method_405(volume_client, demo) -> None:  # type: ignore[no-untyped-def]
-    resp = await volume_client.get(f"/v3/{demo.project_id}/snapshots", headers=demo.headers)
+    # (A route not served: backups come with their own change.)
+    resp = await volume_client.get(f"/v3/{demo.project_id}/backups", headers=demo.headers)
     assert resp.status_code == 404
     assert "itemNotFound" in resp.json()
     resp = await volume_client.patch(f"/v3/{demo.project_id}/volumes", headers=demo.headers)
@@ -107,7 +108,7 @@ async def test_unknown_route_404_and_wrong_method_405(volume_client, demo) -> No
 
 
 async def test_unknown_v3_route_needs_a_token_first(volume_client, demo) -> None:  # type: ignore[no-untyped-def]
-    resp = await volume_client.get(f"/v3/{demo.project_id}/snapshots")
+    resp = await volume_client.get(f"/v3/{demo.project_id}/backups")
     assert resp.status_code == 401
 
 
