@@ -57,6 +57,7 @@ class SnapshotRepository:
     async def page(
         self, *, project_id: str | None, filters: dict[str, Any],
         sort: Sequence[tuple[str, str]], limit: int | None, marker_id: str | None,
+        offset: int = 0,
     ) -> list[Snapshot] | None:
         """A page of snapshots (of `project_id`, or of everyone when None); None
         when `marker_id` names no snapshot the caller could list."""
@@ -75,6 +76,8 @@ class SnapshotRepository:
             stmt = stmt.order_by(*(SORT.order(k, d) for k, d in keys))
             if limit is not None:
                 stmt = stmt.limit(limit)
+            if offset:
+                stmt = stmt.offset(offset)
             return list((await db.execute(stmt)).scalars())
 
     async def for_volume(self, unit: Unit, volume_id: str) -> list[Snapshot]:

@@ -200,6 +200,7 @@ async def list_volumes(
     sort: Sequence[tuple[str, str]],
     limit: int | None,
     marker: Volume | VolumeRow | None,
+    offset: int = 0,
 ) -> list[tuple[Volume, str | None]]:
     """Volumes (with type names) of `project_id` (all projects if None), paginated.
 
@@ -222,6 +223,8 @@ async def list_volumes(
     stmt = stmt.order_by(*(_SORT.order(k, d) for k, d in keys))
     if limit is not None:
         stmt = stmt.limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
     return [(row[0], row[1]) for row in (await db.execute(stmt)).all()]
 
 
@@ -233,15 +236,16 @@ def read_volumes(
     sort: Sequence[tuple[str, str]],
     limit: int | None,
     marker: Volume | VolumeRow | None,
+    offset: int = 0,
 ) -> list[tuple[VolumeRow, str | None]]:
     """`list_volumes` on the inline reader (SQLite)."""
-    sql, params = _list_sql(project_id, filters, _SORT.order_keys(sort), limit, marker)
+    sql, params = _list_sql(project_id, filters, _SORT.order_keys(sort), limit, marker, offset)
     return [_from_raw(row) for row in reader.fetchall(sql, params)]
 
 
 def _list_sql(
     project_id: str | None, filters: dict[str, Any], keys: Sequence[tuple[str, str]],
-    limit: int | None, marker: Volume | VolumeRow | None,
+    limit: int | None, marker: Volume | VolumeRow | None, offset: int = 0,
 ) -> tuple[str, list[Any]]:
     """`list_volumes`'s statement for SQLite, written out: the same WHERE, marker
     condition (see `SortColumns.after`, db/paging.py), ORDER BY and LIMIT as the SQLAlchemy one.
@@ -288,9 +292,13 @@ def _list_sql(
     sql += " ORDER BY " + ", ".join(
         f"v.{SORT_COLUMNS[k].key} {'ASC' if d == 'asc' else 'DESC'}" for k, d in keys
     )
-    if limit is not None:
+    if limit is not None or offset:
+        # SQLite takes OFFSET only after a LIMIT; -1 is "no limit".
         sql += " LIMIT ?"
-        params.append(limit)
+        params.append(-1 if limit is None else limit)
+    if offset:
+        sql += " OFFSET ?"
+        params.append(offset)
     return sql, params
 
 
@@ -523,6 +531,7 @@ class VolumeRepository:
     async def list(
         self, *, project_id: str | None, filters: dict[str, Any],
         sort: Sequence[tuple[str, str]], limit: int | None, marker_id: str | None,
+        offset: int = 0,
     ) -> list[tuple[VolumeRow, str | None]] | None:
         """A page of volumes with their types' names (see `list_volumes`); None when
         `marker_id` names no volume (of `project_id`, when given)."""
@@ -536,7 +545,7 @@ class VolumeRepository:
                     return None
             return read_volumes(
                 reader, project_id=project_id, filters=filters, sort=sort, limit=limit,
-                marker=marker,
+                marker=marker, offset=offset,
             )
         async with self._database.read() as db:
             orm_marker = None
@@ -546,7 +555,7 @@ class VolumeRepository:
                     return None
             rows = await list_volumes(
                 db, project_id=project_id, filters=filters, sort=sort, limit=limit,
-                marker=orm_marker,
+                marker=orm_marker, offset=offset,
             )
         return [(_record(v), name) for v, name in rows]
 

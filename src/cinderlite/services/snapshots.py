@@ -72,6 +72,7 @@ class SnapshotQuery:
     marker: str | None
     all_tenants: bool = False
     project_id: str | None = None
+    offset: int = 0
 
 
 def target(snapshot: Snapshot) -> dict[str, object]:
@@ -120,20 +121,22 @@ class SnapshotService:
         )
         project_id: str | None = query.project_id if everyone else caller.project_id
         filters = {k: v for k, v in query.filters.items() if k in FILTER_KEYS}
-        limit = None if query.metadata else query.limit
+        # The metadata filter is applied here, so with it the page is cut here too.
+        cut_here = bool(query.metadata)
         found = await self._repo.page(
-            project_id=project_id, filters=filters, sort=query.sort, limit=limit,
+            project_id=project_id, filters=filters, sort=query.sort,
+            limit=None if cut_here else query.limit, offset=0 if cut_here else query.offset,
             marker_id=query.marker,
         )
         if found is None:
             raise NotFound(f"Marker {query.marker} could not be found.")
-        if query.metadata:
-            wanted = query.metadata
+        if cut_here:
+            wanted = query.metadata or {}
             found = [s for s in found if all(
                 k in (s.meta or {}) and str(s.meta[k]) == str(v) for k, v in wanted.items()
             )]
-            if query.limit is not None:
-                found = found[: query.limit]
+            end = None if query.limit is None else query.offset + query.limit
+            found = found[query.offset:end]
         return found
 
     # --- create -----------------------------------------------------------------------

@@ -137,6 +137,7 @@ class ListQuery:
     marker: str | None
     all_tenants: bool = False
     project_id: str | None = None
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -461,9 +462,10 @@ class VolumeService:
         if everyone:
             project_id = query.project_id
         # The metadata filter is applied here, so with it the page is cut in Python.
-        limit = None if query.metadata else query.limit
+        cut_here = bool(query.metadata)
         found = await self._repo.list(
-            project_id=project_id, filters=query.filters, sort=query.sort, limit=limit,
+            project_id=project_id, filters=query.filters, sort=query.sort,
+            limit=None if cut_here else query.limit, offset=0 if cut_here else query.offset,
             marker_id=query.marker,
         )
         if found is None:
@@ -471,8 +473,8 @@ class VolumeService:
         rows: Sequence[tuple[VolumeRow, str | None]] = found
         if query.metadata:
             rows = [r for r in rows if _meta_matches(r[0].meta, query.metadata)]
-            if query.limit is not None:
-                rows = rows[: query.limit]
+            end = None if query.limit is None else query.offset + query.limit
+            rows = rows[query.offset:end]
         attached: dict[str, list[VolumeAttachment]] = {}
         attached_ids = [v.id for v, _ in rows if v.attach_status != AttachStatus.DETACHED]
         if attached_ids:

@@ -77,13 +77,13 @@ async def test_reader_listing_matches_the_orm_listing(rt, demo) -> None:  # type
                 if marker_id is not None:
                     orm_marker = await volumes_db.get(db, volume_id=marker_id)
                     row_marker = await volumes_db.VolumeRepository(rt.db).get(marker_id)
-                for limit in (None, 3):
+                for limit, offset in ((None, 0), (3, 0), (3, 2), (None, 4)):
                     args = {"project_id": project, "filters": filters, "sort": sort,
-                            "limit": limit}
+                            "limit": limit, "offset": offset}
                     slow = await volumes_db.list_volumes(db, marker=orm_marker, **args)
                     fast = volumes_db.read_volumes(rt.reader, marker=row_marker, **args)
                     assert [(v.id, t) for v, t in fast] == [(v.id, t) for v, t in slow], (
-                        sort, filters, project, marker_id, limit)
+                        sort, filters, project, marker_id, limit, offset)
                     checked += 1
     assert checked > 1000
 
@@ -128,3 +128,22 @@ async def test_paging_walks_the_full_listing_in_order(volume_client, rt, demo, s
         url = links[0]["href"] if links else ""
         assert len(seen) <= len(ids) + 3
     assert seen == expected
+
+
+async def test_offset_skips_rows_of_the_listing(volume_client, rt, demo) -> None:  # type: ignore[no-untyped-def]
+    """Cinder's `offset`: the listing from its n-th row, with `limit` or not, with and
+    without the metadata filter (cut in the service, not the query)."""
+    await _seed(rt, demo.project_id)
+    base = f"/v3/{demo.project_id}/volumes/detail?sort=id:asc"
+    full = [v["id"] for v in (await volume_client.get(base, headers=demo.headers)).json()[
+        "volumes"]]
+    resp = await volume_client.get(f"{base}&offset=2&limit=3", headers=demo.headers)
+    assert [v["id"] for v in resp.json()["volumes"]] == full[2:5]
+    resp = await volume_client.get(f"{base}&offset=3", headers=demo.headers)
+    assert [v["id"] for v in resp.json()["volumes"]] == full[3:]
+    resp = await volume_client.get(f"{base}&offset=1&limit=1&metadata={{}}",
+                                   headers=demo.headers)
+    assert resp.status_code == 200
+    resp = await volume_client.get(f"{base}&offset=1.5", headers=demo.headers)
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == "offset must be an integer"

@@ -302,6 +302,14 @@ async def test_list_detail_filters_pages_and_all_tenants(volume_client, demo, ad
     assert len(set(ids)) == 4
     resp = await volume_client.get(_url(demo, "?sort=name:asc"), headers=demo.headers)
     assert [s["name"] for s in resp.json()["snapshots"]] == ["o", "s0", "s1", "s2"]
+    resp = await volume_client.get(_url(demo, "?sort=name:asc&offset=1&limit=2"),
+                                   headers=demo.headers)
+    assert [s["name"] for s in resp.json()["snapshots"]] == ["s0", "s1"]
+    resp = await volume_client.get(_url(demo, "?offset=-1"), headers=demo.headers)
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == "offset must be >= 0"
+    resp = await volume_client.get(_url(demo, "?offset=x"), headers=demo.headers)
+    assert resp.json()["badRequest"]["message"] == "offset must be an integer"
     resp = await volume_client.get(_url(demo, "?sort=bogus"), headers=demo.headers)
     assert resp.status_code == 400
     # all_tenants: admins see everyone's, others are silently limited to their own.

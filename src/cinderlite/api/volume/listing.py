@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
+from typing import Any
+
+from oslo_utils import strutils
 
 from cinderlite.domain.errors import InvalidRequest
 
 MAX_LIMIT = 1000
+# cinder/common/constants.py DB_MAX_INT
+DB_MAX_INT = 2147483647
 SORT_DIRS = ("asc", "desc")
+
+
+def parse_offset(params: Mapping[str, str]) -> int:
+    """How many rows of the listing to skip (Cinder's `offset`, 0 by default)."""
+    try:
+        value: Any = params.get("offset", 0)
+        return int(strutils.validate_integer(value, "offset", 0, DB_MAX_INT))
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def parse_page(

@@ -30,7 +30,7 @@ from cinderlite.api.volume import (
 )
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY, Rejected
-from cinderlite.api.volume.listing import parse_metadata_filter, parse_page
+from cinderlite.api.volume.listing import parse_metadata_filter, parse_offset, parse_page
 from cinderlite.domain.errors import (
     DependencyUnavailable,
     InvalidRequest,
@@ -111,7 +111,7 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
     return ListQuery(
         filters=filters, metadata=metadata, sort=sort, limit=limit,
         marker=params.get("marker"), all_tenants=all_tenants,
-        project_id=params.get("project_id"),
+        project_id=params.get("project_id"), offset=parse_offset(params),
     )
 
 

@@ -19,7 +19,7 @@ from cinderlite.api import jsonbody
 from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.listing import parse_metadata_filter, parse_page
+from cinderlite.api.volume.listing import parse_metadata_filter, parse_offset, parse_page
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
 from cinderlite.domain.records import SnapshotRecord
@@ -89,6 +89,7 @@ def parse_query(params: Any) -> SnapshotQuery:
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return SnapshotQuery(
         filters=filters, metadata=metadata, sort=sort, limit=limit, marker=params.get("marker"),
+        offset=parse_offset(params),
         all_tenants=all_tenants, project_id=params.get("project_id"),
     )
 
