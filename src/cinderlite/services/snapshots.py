@@ -129,7 +129,8 @@ class SnapshotService:
             marker_id=query.marker,
         )
         if found is None:
-            raise NotFound(f"Marker {query.marker} could not be found.")
+            # Cinder reads the marker as a snapshot: an unknown one is that 404.
+            raise SnapshotNotFound(str(query.marker))
         if cut_here:
             wanted = query.metadata or {}
             found = [s for s in found if all(
@@ -249,7 +250,9 @@ class SnapshotService:
             meta = {} if replace else {str(k): str(v) for k, v in (row.meta or {}).items()}
             if delete_key is not None:
                 if delete_key not in meta:
-                    raise NotFound("Metadata item was not found")
+                    raise NotFound(
+                        f"Snapshot {snapshot_id} has no metadata with key {delete_key}."
+                    )
                 del meta[delete_key]
             meta.update(items)
             await self._repo.update_fields(db, snapshot_id, {"meta": meta, "updated_at": utcnow()})
@@ -325,12 +328,15 @@ class SnapshotService:
     async def reset_status(self, caller: Caller, snapshot_id: str, status: str) -> None:
         current = await self.get(caller, snapshot_id)
         self._policy.authorize(caller, P.SNAPSHOT_RESET_STATUS, target(current))
+        if status not in CINDER_STATUSES:
+            raise InvalidRequest(
+                f"Snapshot status: {status} is invalid, valid statuses are: {CINDER_STATUSES!r}."
+            )
         try:
             wanted = SnapshotStatus(status)
         except ValueError:
-            raise InvalidRequest(f"Invalid status: {status}") from None
-        if wanted not in snap.RESETTABLE:
-            raise InvalidRequest(f"Invalid status: {status}")
+            # Cinder's `deleted` and `updating`: statuses no snapshot here ever takes.
+            raise InvalidRequest(f"Invalid snapshot: status {status} is not used here.") from None
         async with self._units.write() as db:
             await self._repo.update_fields(
                 db, snapshot_id, {"status": wanted, "updated_at": utcnow()}
@@ -384,6 +390,11 @@ class SnapshotService:
             await self.finish_delete(snapshot_id)
 
 
+# Cinder's SnapshotStatus.ALL, in its order (the reset_status message lists them).
+CINDER_STATUSES = (
+    "error", "available", "creating", "deleting", "deleted", "updating", "error_deleting",
+    "unmanaging", "backing-up", "restoring",
+)
 # cinder/api/contrib/snapshot_actions.py: the statuses a report may set, by current status.
 _REPORTABLE: dict[str, tuple[str, ...]] = {
     SnapshotStatus.CREATING: ("creating", "available", "error"),

@@ -214,11 +214,55 @@ async def test_snapshot_in_error_can_be_deleted_and_creating_cannot(  # type: ig
         "of a group."
     )
     resp = await volume_client.post(
-        action, json={"os-reset_status": {"status": "error"}}, headers=admin.headers
+        action, json={"os-reset_status": {"status": "bogus"}}, headers=admin.headers
+    )
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"].startswith(
+        "Snapshot status: bogus is invalid, valid statuses are: ('error', 'available', "
+    )
+    resp = await volume_client.post(
+        action, json={"os-reset_status": {"status": "ERROR"}}, headers=admin.headers
     )
     assert resp.status_code == 202
     resp = await volume_client.delete(_url(demo, f"/{snap['id']}"), headers=demo.headers)
     assert resp.status_code == 202
+
+
+async def test_update_snapshot_status_follows_cinders_rules(volume_client, demo, admin, rt) -> None:  # type: ignore[no-untyped-def]
+    vol = await _volume(volume_client, demo, rt)
+    snap = await _snapshot(volume_client, demo, vol["id"])
+    await _snapshot_status(volume_client, demo, snap["id"], "available")
+    action = _url(demo, f"/{snap['id']}/action")
+    resp = await volume_client.post(
+        action, json={"os-update_snapshot_status": {"status": "error"}}, headers=demo.headers
+    )
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        "Invalid snapshot: Provided snapshot status error not allowed for snapshot with status "
+        "available."
+    )
+    resp = await volume_client.post(
+        _url(admin, f"/{snap['id']}/action"), json={"os-reset_status": {"status": "creating"}},
+        headers=admin.headers,
+    )
+    assert resp.status_code == 202
+    for progress, message in (("x%", "progress must be an integer percentage"),
+                              ("101%", "progress must be an integer percentage between 0 and 100")):
+        resp = await volume_client.post(
+            action, json={"os-update_snapshot_status": {"status": "creating",
+                                                         "progress": progress}},
+            headers=demo.headers,
+        )
+        assert resp.status_code == 400
+        assert resp.json()["badRequest"]["message"] == f"Invalid input received: {message}"
+    resp = await volume_client.post(
+        action, json={"os-update_snapshot_status": {"status": "available", "progress": "90%"}},
+        headers=demo.headers,
+    )
+    assert resp.status_code == 202
+    shown = await volume_client.get(_url(demo, f"/{snap['id']}"), headers=demo.headers)
+    assert shown.json()["snapshot"]["status"] == "available"
+    assert shown.json()["snapshot"]["os-extended-snapshot-attributes:progress"] == "90%"
 
 
 async def test_force_delete_is_for_admins(volume_client, demo, admin, rt) -> None:  # type: ignore[no-untyped-def]
@@ -230,7 +274,7 @@ async def test_force_delete_is_for_admins(volume_client, demo, admin, rt) -> Non
     )
     assert resp.status_code == 403
     resp = await volume_client.post(
-        _url(admin, f"/{snap['id']}/action"), json={"os-force_delete": {}},
+        _url(admin, f"/{snap['id']}/action"), json={"os-force_delete": None},
         headers=admin.headers,
     )
     assert resp.status_code == 202, resp.text
@@ -270,6 +314,9 @@ async def test_update_and_metadata(volume_client, demo, rt) -> None:  # type: ig
     assert resp.status_code == 200
     resp = await volume_client.get(url + "/metadata/c", headers=demo.headers)
     assert resp.status_code == 404
+    assert resp.json()["itemNotFound"]["message"] == (
+        f"Snapshot {snap['id']} has no metadata with key c."
+    )
     resp = await volume_client.get(url + "/metadata", headers=demo.headers)
     assert resp.json() == {"metadata": {}}
 
@@ -319,6 +366,7 @@ async def test_list_detail_filters_pages_and_all_tenants(volume_client, demo, ad
     assert theirs["id"] not in {s["id"] for s in resp.json()["snapshots"]}
     resp = await volume_client.get(_url(demo, "?marker=nope"), headers=demo.headers)
     assert resp.status_code == 404
+    assert resp.json()["itemNotFound"]["message"] == "Snapshot nope could not be found."
 
 
 async def test_volume_from_snapshot_has_its_bytes(volume_client, demo, rt) -> None:  # type: ignore[no-untyped-def]

@@ -260,7 +260,7 @@ SNAPSHOT_UPDATE_STATUS = _action("os-update_snapshot_status", {
     "type": "object",
     "properties": {
         "status": {"type": "string"},
-        "progress": {"type": "string", "pattern": "^[0-9]{1,3}%$"},
+        "progress": {"type": "string"},
     },
     "required": ["status"],
     "additionalProperties": False,

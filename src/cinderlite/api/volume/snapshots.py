@@ -19,7 +19,7 @@ from cinderlite.api import jsonbody
 from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.listing import parse_metadata_filter, parse_offset, parse_page
+from cinderlite.api.volume.listing import parse_offset, parse_page
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
 from cinderlite.domain.records import SnapshotRecord
@@ -76,8 +76,9 @@ async def list_detail(api: VolumeApi, ctx: VolumeContext, request: Request,
 
 
 def parse_query(params: Any) -> SnapshotQuery:
-    """limit/marker/sort and the filters Cinder's snapshot listing takes at 3.0
-    (name, status, volume_id; project_id and all_tenants for admins; metadata)."""
+    """limit/offset/marker/sort and the filters Cinder's snapshot listing takes below
+    3.22 (name, status, volume_id; project_id and all_tenants for admins). The
+    metadata filter comes at 3.22: below it Cinder drops it, and so do we."""
     limit, sort = parse_page(params, SORT_KEYS)
     filters: dict[str, Any] = {}
     for key in ("name", "status", "volume_id"):
@@ -85,10 +86,9 @@ def parse_query(params: Any) -> SnapshotQuery:
             filters[key] = params[key]
     if "display_name" in params and "name" not in filters:
         filters["name"] = params["display_name"]
-    metadata = parse_metadata_filter(params["metadata"]) if "metadata" in params else None
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return SnapshotQuery(
-        filters=filters, metadata=metadata, sort=sort, limit=limit, marker=params.get("marker"),
+        filters=filters, metadata=None, sort=sort, limit=limit, marker=params.get("marker"),
         offset=parse_offset(params),
         all_tenants=all_tenants, project_id=params.get("project_id"),
     )
@@ -186,7 +186,7 @@ async def show_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Reques
                              args: tuple[str, ...], body: object) -> Response:
     meta = await api.snapshots.get_metadata(ctx.caller, args[0])
     if args[1] not in meta:
-        raise NotFound("Metadata item was not found")
+        raise NotFound(f"Snapshot {args[0]} has no metadata with key {args[1]}.")
     return _json({"meta": {args[1]: meta[args[1]]}})
 
 
@@ -230,6 +230,20 @@ async def _update_status(
     api: VolumeApi, ctx: VolumeContext, snapshot_id: str, body: dict[str, Any]
 ) -> Response:
     args = schemas.validate(schemas.SNAPSHOT_UPDATE_STATUS, body)["os-update_snapshot_status"]
+    progress = args.get("progress")
+    if progress:
+        # cinder/api/validation/validators.py, the `progress` format.
+        try:
+            percent = int(progress[:-1])
+        except ValueError:
+            raise InvalidRequest(
+                "Invalid input received: progress must be an integer percentage"
+            ) from None
+        if not 0 <= percent <= 100 or progress[-1] != "%":
+            raise InvalidRequest(
+                "Invalid input received: progress must be an integer percentage between 0 "
+                "and 100"
+            )
     await api.snapshots.update_status(
         ctx.caller, snapshot_id, args["status"], progress=args.get("progress")
     )
