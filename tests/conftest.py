@@ -21,10 +21,8 @@ import pytest
 
 from cinderlite import app as app_module
 from cinderlite.config import Settings
-from cinderlite.db import identity as identity_db
 from cinderlite.db import migrate
 from cinderlite.domain.identity import Caller
-from cinderlite.services import identity
 
 PG_URL = os.environ.get("CINDERLITE_TEST_DATABASE_URL", "")
 
@@ -161,10 +159,9 @@ class Identity:
 async def rt(settings: Settings) -> AsyncIterator[app_module.Runtime]:
     """A running Runtime: migrated database, admin/demo bootstrapped, job runner started."""
     async with app_module.open_runtime(settings, run_migrations=False) as runtime:
-        async with runtime.transaction() as db:
-            await identity.bootstrap(
-                db, admin_password=settings.admin_password, demo_password=settings.demo_password
-            )
+        await runtime.services.identity.bootstrap(
+            admin_password=settings.admin_password, demo_password=settings.demo_password
+        )
         await app_module.recover(runtime)
         await runtime.jobs.start()
         yield runtime
@@ -174,14 +171,10 @@ async def login(
     rt: app_module.Runtime, *, user: str, project: str, password: str | None = None
 ) -> Identity:
     """Issue a token for an existing user (password is not checked here)."""
-    async with rt.transaction() as db:
-        u = await identity_db.find_user(db, name=user, domain_id="default")
-        p = await identity_db.find_project(db, name=project, domain_id="default")
-        assert u is not None, user
-        assert p is not None, project
-        issued = await identity.issue_token(
-            db, user=u, project=p, lifetime_seconds=rt.settings.token_lifetime_seconds
-        )
+    admin = rt.services.identity_admin
+    u = await admin.find_by_name_or_id("user", user)
+    p = await admin.find_by_name_or_id("project", project)
+    issued = await rt.services.identity.issue_token(user_id=u.id, project_id=p.id)
     return Identity(issued.token, issued.caller)
 
 
@@ -190,9 +183,8 @@ async def make_user(
     password: str = "secret",
 ) -> Identity:
     """Create user `name` with `roles` on `project` (created if missing); return a token."""
-    async with rt.transaction() as db:
-        await identity.ensure_user(db, name=name, password=password, project_name=project,
-                                   roles=roles)
+    await rt.services.identity.ensure_user(name=name, password=password, project_name=project,
+                                           roles=roles)
     return await login(rt, user=name, project=project)
 
 

@@ -34,8 +34,10 @@ from cinderlite.api.volume.context import VolumeApi
 from cinderlite.config import Settings
 from cinderlite.datapath.qemu import QemuLimits
 from cinderlite.db import migrate
+from cinderlite.db.catalog import CatalogRepository
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
+from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
@@ -43,6 +45,9 @@ from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
+from cinderlite.services.catalog import CatalogService
+from cinderlite.services.identity import IdentityService
+from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
@@ -71,6 +76,9 @@ class Services:
     upload_worker: UploadWorker
     images: ImageService
     messages: MessageService
+    identity: IdentityService
+    identity_admin: IdentityAdminService
+    catalog: CatalogService
 
 
 @dataclass
@@ -117,6 +125,7 @@ def _services(
     """Every service with the narrow things it needs; the settings are read here only."""
     s = settings
     volume_repo = VolumeRepository(db)
+    identity_repo = IdentityRepository()
     qemu_limits = QemuLimits(
         cpu_seconds=s.qemu_img_cpu_limit, address_space=s.qemu_img_address_space_limit
     )
@@ -169,6 +178,11 @@ def _services(
             size_cap=s.image_size_cap,
         ),
         messages=MessageService(db, policy),
+        identity=IdentityService(
+            units=db, repo=identity_repo, token_lifetime_seconds=s.token_lifetime_seconds
+        ),
+        identity_admin=IdentityAdminService(units=db, repo=identity_repo),
+        catalog=CatalogService(units=db, repo=CatalogRepository()),
     )
 
 
@@ -199,9 +213,6 @@ async def open_runtime(
         log.info("made %d files and directories under %s private (0600/0700)", changed,
                  settings.data_dir)
     async with Database.open(url) as db:
-        validator = EmbeddedTokenValidator(
-            db.sessionmaker, notice=RevocationNotice(settings.data_dir / "revoked")
-        )
         policy = Policy(settings.policy_file or None)
         backend = FileVolumeBackend(settings.volumes_dir)
         store = FileImageStore(settings.images_dir)
@@ -210,6 +221,9 @@ async def open_runtime(
             lease_seconds=settings.job_lease_seconds,
         )
         services = _services(settings, db, policy, backend, store, jobs)
+        validator = EmbeddedTokenValidator(
+            services.identity, notice=RevocationNotice(settings.data_dir / "revoked")
+        )
         jobs.register("upload", services.upload_worker.run)
         jobs.register(FILL_JOB, services.volumes.run_fill)
         jobs.register(CLONE_JOB, services.volumes.run_clone)
@@ -219,9 +233,9 @@ async def open_runtime(
             settings=settings, db=db, validator=validator, policy=policy, volumes=backend,
             images=store, jobs=jobs, services=services,
             identity_api=IdentityApi(
-                units=db, validator=validator, identity_url=settings.identity_url(),
-                max_request_body_bytes=limit,
-                token_lifetime_seconds=settings.token_lifetime_seconds,
+                identity=services.identity, admin=services.identity_admin,
+                catalog=services.catalog, validator=validator,
+                identity_url=settings.identity_url(), max_request_body_bytes=limit,
             ),
             volume_api=VolumeApi(
                 volumes=services.volumes, snapshots=services.snapshots, actions=services.actions,
@@ -427,24 +441,14 @@ def _stop_all(servers: list[_Server]) -> None:
 
 
 async def sync_catalog(rt: Runtime) -> None:
-    """The built-in catalog entries follow the configured host and ports (services/catalog.py).
-    Processes starting together may race to insert them: the loser finds them made."""
-    from sqlalchemy.exc import IntegrityError
-
-    from cinderlite.services import catalog
+    """The built-in catalog entries follow the configured host and ports (services/catalog.py)."""
+    from cinderlite.services.catalog import builtin_services
 
     s = rt.settings
-    builtin = catalog.builtin_services(
+    builtin = builtin_services(
         identity_url=s.identity_url(), volume_url=s.volume_url(), image_url=s.image_url()
     )
-    for attempt in range(3):
-        try:
-            async with rt.transaction() as db:
-                await catalog.sync_builtin(db, builtin, s.region)
-            return
-        except IntegrityError:
-            if attempt == 2:
-                raise
+    await rt.services.catalog.sync_builtin(builtin, s.region)
 
 
 async def recover(rt: Runtime) -> None:

@@ -9,11 +9,14 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cinderlite import cli_identity
 from cinderlite.config import Settings, load_settings
-from cinderlite.services.units import Units
 from cinderlite.storage.private import private_dir
+
+if TYPE_CHECKING:
+    from cinderlite.services.identity import IdentityService
 
 log = logging.getLogger("cinderlite")
 
@@ -46,14 +49,11 @@ def write_openrc(settings: Settings, name: str, content: str) -> Path:
     return path
 
 
-async def bootstrap_and_write_openrc(settings: Settings, units: Units) -> None:
+async def bootstrap_and_write_openrc(settings: Settings, identity: IdentityService) -> None:
     """Create admin/demo when none exist and write data/openrc-admin and openrc-demo."""
-    from cinderlite.services import identity
-
-    async with units.write() as db:
-        result = await identity.bootstrap(
-            db, admin_password=settings.admin_password, demo_password=settings.demo_password
-        )
+    result = await identity.bootstrap(
+        admin_password=settings.admin_password, demo_password=settings.demo_password
+    )
     if result.created:
         for name, password in (("admin", result.admin_password), ("demo", result.demo_password)):
             path = write_openrc(settings, name, _openrc(settings, user=name, project=name,
@@ -81,7 +81,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     _check_qemu_img()
 
     async def ready(rt: app.Runtime) -> None:
-        await bootstrap_and_write_openrc(settings, rt.db)
+        await bootstrap_and_write_openrc(settings, rt.services.identity)
 
     asyncio.run(app.serve(settings, on_ready=ready))
     return 0
@@ -101,7 +101,7 @@ def cmd_bootstrap(settings: Settings, _args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with app.open_runtime(settings) as rt:
-            await bootstrap_and_write_openrc(settings, rt.db)
+            await bootstrap_and_write_openrc(settings, rt.services.identity)
 
     asyncio.run(run())
     return 0

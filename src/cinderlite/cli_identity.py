@@ -1,7 +1,8 @@
 """`cinderlite` subcommands for identity management (users, projects, roles).
 
-Each command opens the runtime, does its work in one transaction (all or
-nothing: a crash before commit changes nothing) and prints the result.
+Each command opens the runtime, calls the identity services and prints the
+result. Every change is one write unit of work (all or nothing: a crash before
+commit changes nothing); names are looked up first, in read units.
 """
 
 from __future__ import annotations
@@ -10,26 +11,27 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cinderlite.config import Settings
 from cinderlite.domain.errors import ServiceError
 from cinderlite.domain.identity import DEFAULT_DOMAIN_ID, MEMBER_ROLE
 
-Work = Callable[[Any], Awaitable[int]]
+if TYPE_CHECKING:
+    from cinderlite.app import Services
+
+Work = Callable[["Services"], Awaitable[int]]
 
 
 def _run(settings: Settings, work: Work) -> int:
-    """Run `work(db)` in one transaction of a freshly opened runtime."""
+    """Run `work(services)` with a freshly opened runtime."""
     from cinderlite import app
-    from cinderlite.services import identity
 
     async def main() -> int:
         async with app.open_runtime(settings) as rt:
-            async with rt.transaction() as db:
-                # A fresh database (no `serve` yet) still gets the default domain and roles.
-                await identity.ensure_default_domain_and_roles(db)
-                status = await work(db)
+            # A fresh database (no `serve` yet) still gets the default domain and roles.
+            await rt.services.identity.ensure_defaults()
+            status = await work(rt.services)
             # Committed: a serving process drops its cached tokens at its next request
             # (a password change, a role removed... may have revoked some).
             rt.validator.clear()
@@ -43,25 +45,21 @@ def _run(settings: Settings, work: Work) -> int:
 
 
 def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
-    from cinderlite.services import identity_admin as admin
-
     if args.role and not args.project:
         print("error: --role needs --project", file=sys.stderr)
         return 2
 
-    async def work(db: Any) -> int:
-        project = await admin.find_by_name_or_id(db, "project", args.project) if args.project \
+    async def work(services: Services) -> int:
+        admin = services.identity_admin
+        project = await admin.find_by_name_or_id("project", args.project) if args.project \
             else None
-        roles = [await admin.find_by_name_or_id(db, "role", r) for r in args.role or []]
+        roles = [await admin.find_by_name_or_id("role", r) for r in args.role or []]
         if project is not None and not roles:
-            roles = [await admin.find_by_name_or_id(db, "role", MEMBER_ROLE)]
+            roles = [await admin.find_by_name_or_id("role", MEMBER_ROLE)]
         user = await admin.create_user(
-            db, name=args.name, domain_id=DEFAULT_DOMAIN_ID, password=args.password,
-            default_project_id=project.id if project else None,
+            name=args.name, domain_id=DEFAULT_DOMAIN_ID, password=args.password,
+            default_project_id=project.id if project else None, roles=[r.id for r in roles],
         )
-        for role in roles:
-            assert project is not None
-            await admin.grant_role(db, project_id=project.id, user_id=user.id, role_id=role.id)
         names = ",".join(r.name for r in roles)
         where = f" with roles {names} on project {project.name}" if project else ""
         print(f"created user {user.name} ({user.id}){where}")
@@ -71,11 +69,9 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_project_create(settings: Settings, args: argparse.Namespace) -> int:
-    from cinderlite.services import identity_admin as admin
-
-    async def work(db: Any) -> int:
-        project = await admin.create_project(
-            db, name=args.name, domain_id=DEFAULT_DOMAIN_ID, description=args.description
+    async def work(services: Services) -> int:
+        project = await services.identity_admin.create_project(
+            name=args.name, domain_id=DEFAULT_DOMAIN_ID, description=args.description
         )
         print(f"created project {project.name} ({project.id})")
         return 0
@@ -84,13 +80,12 @@ def cmd_project_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_role_add(settings: Settings, args: argparse.Namespace) -> int:
-    from cinderlite.services import identity_admin as admin
-
-    async def work(db: Any) -> int:
-        user = await admin.find_by_name_or_id(db, "user", args.user)
-        project = await admin.find_by_name_or_id(db, "project", args.project)
-        role = await admin.find_by_name_or_id(db, "role", args.role)
-        await admin.grant_role(db, project_id=project.id, user_id=user.id, role_id=role.id)
+    async def work(services: Services) -> int:
+        admin = services.identity_admin
+        user = await admin.find_by_name_or_id("user", args.user)
+        project = await admin.find_by_name_or_id("project", args.project)
+        role = await admin.find_by_name_or_id("role", args.role)
+        await admin.grant_role(project_id=project.id, user_id=user.id, role_id=role.id)
         print(f"granted role {role.name} to user {user.name} on project {project.name}")
         return 0
 
@@ -104,14 +99,14 @@ def cmd_user_password(settings: Settings, args: argparse.Namespace) -> int:
     write fails, the password printed here is still the valid one.
     """
     from cinderlite import cli
-    from cinderlite.services import identity_admin as admin
     from cinderlite.services.identity import new_secret
 
     password = args.password or new_secret(12)
 
-    async def work(db: Any) -> int:
-        user = await admin.find_by_name_or_id(db, "user", args.name)
-        await admin.update_user(db, user.id, {"password": password})
+    async def work(services: Services) -> int:
+        admin = services.identity_admin
+        user = await admin.find_by_name_or_id("user", args.name)
+        await admin.update_user(user.id, {"password": password})
         return 0
 
     status = _run(settings, work)
@@ -137,16 +132,15 @@ def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> None:
 
 
 def cmd_user_list(settings: Settings, _args: argparse.Namespace) -> int:
-    from cinderlite.services import identity_admin as admin
-
-    async def work(db: Any) -> int:
-        rows = []
-        for user in await admin.list_users(db):
-            assignments = await admin.list_assignments(db, user_id=user.id)
-            roles = ",".join(
-                f"{a.role.name}@{a.project.name if a.project else 'system'}" for a in assignments
+    async def work(services: Services) -> int:
+        admin = services.identity_admin
+        held: dict[str, list[str]] = {}
+        for a in await admin.list_assignments():
+            held.setdefault(a.user.id, []).append(
+                f"{a.role.name}@{a.project.name if a.project else 'system'}"
             )
-            rows.append((user.id, user.name, "yes" if user.enabled else "no", roles))
+        rows = [(user.id, user.name, "yes" if user.enabled else "no",
+                 ",".join(held.get(user.id, []))) for user in await admin.list_users()]
         _table(rows, ("ID", "NAME", "ENABLED", "ROLES"))
         return 0
 
@@ -154,11 +148,9 @@ def cmd_user_list(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_project_list(settings: Settings, _args: argparse.Namespace) -> int:
-    from cinderlite.services import identity_admin as admin
-
-    async def work(db: Any) -> int:
+    async def work(services: Services) -> int:
         rows = [(p.id, p.name, "yes" if p.enabled else "no", p.description)
-                for p in await admin.list_projects(db)]
+                for p in await services.identity_admin.list_projects()]
         _table(rows, ("ID", "NAME", "ENABLED", "DESCRIPTION"))
         return 0
 

@@ -1,11 +1,12 @@
 """Token validation for the volume and image APIs, with a short in-memory cache.
 
-The embedded validator reads the token table. Validated tokens are cached for at
-most `cache_seconds` (and never past their expiry) so that a hot API does not
-hit the database for every request. A revocation evicts at once in every
-process that shares the data directory: the process that revokes bumps a
-`RevocationNotice` file, and every validator looks at that file (one stat) on
-each request and drops its cache when it changed.
+The embedded validator looks tokens up through the identity service
+(`IdentityService.caller`: one read unit, the identity repository's queries).
+Validated tokens are cached for at most `cache_seconds` (and never past their
+expiry) so that a hot API does not hit the database for every request. A
+revocation evicts at once in every process that shares the data directory: the
+process that revokes bumps a `RevocationNotice` file, and every validator looks
+at that file (one stat) on each request and drops its cache when it changed.
 
 Under load, a cache entry must not expire for every in-flight request at the
 same moment: concurrent misses for one token share a single lookup, and a token
@@ -24,8 +25,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import Unauthenticated
@@ -48,6 +47,12 @@ class TokenValidator(Protocol):
     def clear(self) -> None:
         """Drop every cached token (after a change that can invalidate many), here and,
         through the revocation notice, in every process sharing the data directory."""
+        ...
+
+
+class CallerLookup(Protocol):
+    async def caller(self, token: str) -> Caller:
+        """The caller a stored token stands for; raises Unauthenticated."""
         ...
 
 
@@ -93,11 +98,11 @@ class RevocationNotice:
 
 class EmbeddedTokenValidator:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, cache_seconds: float = 10.0,
+        self, lookup: CallerLookup, *, cache_seconds: float = 10.0,
         max_entries: int = 10000, refresh_ahead_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic, notice: RevocationNotice | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._callers = lookup
         self._notice = notice or RevocationNotice()
         self._clock = clock
         self._cache_seconds = cache_seconds
@@ -157,9 +162,7 @@ class EmbeddedTokenValidator:
 
     async def read_caller(self, token: str) -> Caller:
         """The database lookup behind the cache (raises Unauthenticated)."""
-        async with self._sessionmaker() as db:
-            caller, _ = await identity.validate_token(db, token=token)
-        return caller
+        return await self._callers.caller(token)
 
     async def _lookup(self, digest: str, token: str, generation: int) -> Caller:
         started = self._clock()

@@ -32,7 +32,6 @@ from hypothesis import strategies as st
 
 from cinderlite import app as app_module
 from cinderlite.api.volume import routes as volume_routes
-from cinderlite.services import identity
 from tests.conftest import (
     PG_URL,
     Identity,
@@ -132,8 +131,7 @@ class Served:
         if self.pg_url:
             await _empty_pg_database(self.pg_url)
         async with app_module.open_runtime(self.settings, run_migrations=False) as rt:
-            async with rt.transaction() as db:
-                await identity.bootstrap(db, admin_password="a", demo_password="d")
+            await rt.services.identity.bootstrap(admin_password="a", demo_password="d")
             await app_module.recover(rt)
             await rt.jobs.start()
             self.who["admin"] = await login(rt, user="admin", project="admin")

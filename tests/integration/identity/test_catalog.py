@@ -121,12 +121,10 @@ async def test_bad_catalog_requests(identity_client, admin) -> None:  # type: ig
 async def test_built_in_endpoints_follow_the_settings(rt) -> None:  # type: ignore[no-untyped-def]
     moved = catalog.builtin_services(identity_url="http://h:1", volume_url="http://h:2",
                                      image_url="http://h:3")
-    async with rt.transaction() as db:
-        changed = await catalog.sync_builtin(db, moved, rt.settings.region)
+    service = rt.services.catalog
+    changed = await service.sync_builtin(moved, rt.settings.region)
     assert changed == 15  # 5 services x 3 interfaces, URLs only
-    async with rt.sessionmaker() as db:
-        entries = {e["type"]: e for e in
-                   await catalog.token_catalog(db, project_id="p1", user_id="u")}
+    entries = {e["type"]: e for e in
+               await service.token_catalog(project_id="p1", user_id="u")}
     assert {ep["url"] for ep in entries["volumev2"]["endpoints"]} == {"http://h:2/v2/p1"}
-    async with rt.transaction() as db:
-        assert await catalog.sync_builtin(db, moved, rt.settings.region) == 0
+    assert await service.sync_builtin(moved, rt.settings.region) == 0

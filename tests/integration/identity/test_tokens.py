@@ -7,6 +7,7 @@ import re
 import httpx
 import pytest
 
+from cinderlite.db.identity import IdentityRepository
 from cinderlite.services import identity
 from tests.conftest import make_user
 
@@ -282,9 +283,12 @@ async def test_revoke_token(identity_client: httpx.AsyncClient, rt, admin) -> No
 
 
 async def test_expired_token_is_404(identity_client: httpx.AsyncClient, rt, admin) -> None:
-    async with rt.transaction() as db:
-        user = await identity.identity_db.find_user(db, name="demo", domain_id="default")
-        issued = await identity.issue_token(db, user=user, project=None, lifetime_seconds=-1)
+    # The runtime's service, with a lifetime that has already run out.
+    expired = identity.IdentityService(
+        units=rt.db, repo=IdentityRepository(), token_lifetime_seconds=-1
+    )
+    user = await rt.services.identity_admin.find_by_name_or_id("user", "demo")
+    issued = await expired.issue_token(user_id=user.id)
     resp = await identity_client.get(
         "/v3/auth/tokens", headers={**admin.headers, "X-Subject-Token": issued.token}
     )

@@ -22,7 +22,6 @@ import pytest
 from cinderlite import app as app_module
 from cinderlite.datapath.extents import data_extents
 from cinderlite.db.models import Image
-from cinderlite.services import identity
 from tests.conftest import Identity, login, make_settings, wait_for
 from tests.integration.upload.conftest import image_row, make_volume, messages_for
 from tests.integration.volume.test_volumes import wait_status
@@ -317,8 +316,7 @@ async def test_gzip_containers_need_the_operators_consent(
     """allow_compression_on_image_upload off (Cinder's default): refused, with Cinder's text."""
     settings = make_settings(tmp_path, database_url)
     async with app_module.open_runtime(settings, run_migrations=False) as rt:
-        async with rt.transaction() as db:
-            await identity.bootstrap(db, admin_password="a", demo_password="d")
+        await rt.services.identity.bootstrap(admin_password="a", demo_password="d")
         await rt.jobs.start()
         demo = await login(rt, user="demo", project="demo")
         transport = httpx.ASGITransport(app=app_module.create_image_app(rt))

@@ -1,4 +1,5 @@
-"""Pure rules of services/identity_admin.py: admin checks and Keystone's messages."""
+"""Pure rules of services/identity_policy.py and identity_admin.py: admin checks and
+Keystone's messages."""
 
 from __future__ import annotations
 
@@ -6,12 +7,8 @@ import pytest
 
 from cinderlite.domain.errors import Conflict, Forbidden, NotFound
 from cinderlite.domain.identity import Caller
-from cinderlite.services.identity_admin import (
-    DuplicateEntry,
-    IdentityNotFound,
-    check_admin,
-    check_admin_or_self,
-)
+from cinderlite.services.identity_admin import DuplicateEntry, IdentityNotFound
+from cinderlite.services.identity_policy import check_admin, check_admin_or_self
 
 ADMIN = Caller(user_id="u-admin", user_name="admin", project_id="p1", project_name="admin",
                roles=frozenset({"admin", "member", "reader"}))

@@ -2,7 +2,8 @@
 
 Policies are Keystone's defaults: anyone with a token reads regions; admins
 and system readers read services and endpoints; admins write all three. Each
-write is one transaction; a changed catalog shows in the next token issued.
+write is one unit of work of `CatalogService`; a changed catalog shows in the
+next token issued.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cinderlite.api.identity.deps import (
 )
 from cinderlite.domain.errors import InvalidRequest
 from cinderlite.domain.records import EndpointRecord, RegionRecord, ServiceRecord
-from cinderlite.services import catalog
+from cinderlite.services.catalog import INTERFACES
 
 router = APIRouter()
 
@@ -61,7 +62,7 @@ SERVICE_UPDATE = {
     }},
 }
 _ENDPOINT_FIELDS = {
-    "interface": {"type": "string", "enum": list(catalog.INTERFACES)},
+    "interface": {"type": "string", "enum": list(INTERFACES)},
     "service_id": _ID,
     "url": _URL,
     "region_id": {"type": ["string", "null"], "maxLength": 255},
@@ -119,10 +120,9 @@ def _ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
 @router.api_route("/v3/regions", methods=["GET", "HEAD"])
 async def list_regions(request: Request) -> Response:
     await current_caller(request)
-    async with api(request).units.read() as db:
-        found = await catalog.list_regions(
-            db, parent_region_id=request.query_params.get("parent_region_id")
-        )
+    found = await api(request).catalog.list_regions(
+        parent_region_id=request.query_params.get("parent_region_id")
+    )
     items = [_region_view(r, base_url(request)) for r in found]
     return _ok(schemas.collection("regions", items, self_url(request)))
 
@@ -130,8 +130,7 @@ async def list_regions(request: Request) -> Response:
 @router.api_route("/v3/regions/{region_id}", methods=["GET", "HEAD"])
 async def show_region(request: Request, region_id: str) -> Response:
     await current_caller(request)
-    async with api(request).units.read() as db:
-        region = await catalog.get_region(db, region_id)
+    region = await api(request).catalog.get_region(region_id)
     return _ok({"region": _region_view(region, base_url(request))})
 
 
@@ -143,13 +142,11 @@ async def _create_region(request: Request, region_id: str | None) -> Response:
             "Conflicting region IDs specified: "
             f"\"{region_id}\" != \"{body['id']}\""
         )
-    async with api(request).units.write() as db:
-        region = await catalog.create_region(
-            db, region_id=region_id or body.get("id"), description=body.get("description") or "",
-            parent_region_id=body.get("parent_region_id"),
-        )
-        view = _region_view(region, base_url(request))
-    return _ok({"region": view}, 201)
+    region = await api(request).catalog.create_region(
+        region_id=region_id or body.get("id"), description=body.get("description") or "",
+        parent_region_id=body.get("parent_region_id"),
+    )
+    return _ok({"region": _region_view(region, base_url(request))}, 201)
 
 
 @router.post("/v3/regions")
@@ -171,17 +168,14 @@ async def update_region(request: Request, region_id: str) -> Response:
     values = {k: body[k] for k in ("description", "parent_region_id") if k in body}
     if "description" in values:
         values["description"] = values["description"] or ""
-    async with api(request).units.write() as db:
-        region = await catalog.update_region(db, region_id, values)
-        view = _region_view(region, base_url(request))
-    return _ok({"region": view})
+    region = await api(request).catalog.update_region(region_id, values)
+    return _ok({"region": _region_view(region, base_url(request))})
 
 
 @router.delete("/v3/regions/{region_id}")
 async def delete_region(request: Request, region_id: str) -> Response:
     await require_admin(request, "delete_region")
-    async with api(request).units.write() as db:
-        await catalog.delete_region(db, region_id)
+    await api(request).catalog.delete_region(region_id)
     return Response(status_code=204)
 
 
@@ -192,8 +186,7 @@ async def delete_region(request: Request, region_id: str) -> Response:
 async def list_services(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_services")
     q = request.query_params
-    async with api(request).units.read() as db:
-        found = await catalog.list_services(db, type=q.get("type"), name=q.get("name"))
+    found = await api(request).catalog.list_services(type=q.get("type"), name=q.get("name"))
     items = [_service_view(s, base_url(request)) for s in found]
     return _ok(schemas.collection("services", items, self_url(request)))
 
@@ -201,8 +194,7 @@ async def list_services(request: Request) -> Response:
 @router.api_route("/v3/services/{service_id}", methods=["GET", "HEAD"])
 async def show_service(request: Request, service_id: str) -> Response:
     await require_admin_or_system_reader(request, "get_service")
-    async with api(request).units.read() as db:
-        service = await catalog.get_service(db, service_id)
+    service = await api(request).catalog.get_service(service_id)
     return _ok({"service": _service_view(service, base_url(request))})
 
 
@@ -210,13 +202,11 @@ async def show_service(request: Request, service_id: str) -> Response:
 async def create_service(request: Request) -> Response:
     await require_admin(request, "create_service")
     body = schemas.check(SERVICE_CREATE, await read_json(request))["service"]
-    async with api(request).units.write() as db:
-        service = await catalog.create_service(
-            db, type=body["type"], name=body.get("name") or "",
-            description=body.get("description") or "", enabled=body.get("enabled", True),
-        )
-        view = _service_view(service, base_url(request))
-    return _ok({"service": view}, 201)
+    service = await api(request).catalog.create_service(
+        type=body["type"], name=body.get("name") or "",
+        description=body.get("description") or "", enabled=body.get("enabled", True),
+    )
+    return _ok({"service": _service_view(service, base_url(request))}, 201)
 
 
 @router.patch("/v3/services/{service_id}")
@@ -227,17 +217,14 @@ async def update_service(request: Request, service_id: str) -> Response:
     for key in ("name", "description"):
         if key in values:
             values[key] = values[key] or ""
-    async with api(request).units.write() as db:
-        service = await catalog.update_service(db, service_id, values)
-        view = _service_view(service, base_url(request))
-    return _ok({"service": view})
+    service = await api(request).catalog.update_service(service_id, values)
+    return _ok({"service": _service_view(service, base_url(request))})
 
 
 @router.delete("/v3/services/{service_id}")
 async def delete_service(request: Request, service_id: str) -> Response:
     await require_admin(request, "delete_service")
-    async with api(request).units.write() as db:
-        await catalog.delete_service(db, service_id)
+    await api(request).catalog.delete_service(service_id)
     return Response(status_code=204)
 
 
@@ -258,11 +245,10 @@ def _endpoint_values(body: dict[str, Any]) -> dict[str, Any]:
 async def list_endpoints(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_endpoints")
     q = request.query_params
-    async with api(request).units.read() as db:
-        found = await catalog.list_endpoints(
-            db, service_id=q.get("service_id"), interface=q.get("interface"),
-            region_id=q.get("region_id"),
-        )
+    found = await api(request).catalog.list_endpoints(
+        service_id=q.get("service_id"), interface=q.get("interface"),
+        region_id=q.get("region_id"),
+    )
     items = [_endpoint_view(e, base_url(request)) for e in found]
     return _ok(schemas.collection("endpoints", items, self_url(request)))
 
@@ -270,8 +256,7 @@ async def list_endpoints(request: Request) -> Response:
 @router.api_route("/v3/endpoints/{endpoint_id}", methods=["GET", "HEAD"])
 async def show_endpoint(request: Request, endpoint_id: str) -> Response:
     await require_admin_or_system_reader(request, "get_endpoint")
-    async with api(request).units.read() as db:
-        endpoint = await catalog.get_endpoint(db, endpoint_id)
+    endpoint = await api(request).catalog.get_endpoint(endpoint_id)
     return _ok({"endpoint": _endpoint_view(endpoint, base_url(request))})
 
 
@@ -279,28 +264,23 @@ async def show_endpoint(request: Request, endpoint_id: str) -> Response:
 async def create_endpoint(request: Request) -> Response:
     await require_admin(request, "create_endpoint")
     body = _endpoint_values(schemas.check(ENDPOINT_CREATE, await read_json(request))["endpoint"])
-    async with api(request).units.write() as db:
-        endpoint = await catalog.create_endpoint(
-            db, service_id=body["service_id"], interface=body["interface"], url=body["url"],
-            region_id=body.get("region_id"), enabled=body.get("enabled", True),
-        )
-        view = _endpoint_view(endpoint, base_url(request))
-    return _ok({"endpoint": view}, 201)
+    endpoint = await api(request).catalog.create_endpoint(
+        service_id=body["service_id"], interface=body["interface"], url=body["url"],
+        region_id=body.get("region_id"), enabled=body.get("enabled", True),
+    )
+    return _ok({"endpoint": _endpoint_view(endpoint, base_url(request))}, 201)
 
 
 @router.patch("/v3/endpoints/{endpoint_id}")
 async def update_endpoint(request: Request, endpoint_id: str) -> Response:
     await require_admin(request, "update_endpoint")
     body = _endpoint_values(schemas.check(ENDPOINT_UPDATE, await read_json(request))["endpoint"])
-    async with api(request).units.write() as db:
-        endpoint = await catalog.update_endpoint(db, endpoint_id, body)
-        view = _endpoint_view(endpoint, base_url(request))
-    return _ok({"endpoint": view})
+    endpoint = await api(request).catalog.update_endpoint(endpoint_id, body)
+    return _ok({"endpoint": _endpoint_view(endpoint, base_url(request))})
 
 
 @router.delete("/v3/endpoints/{endpoint_id}")
 async def delete_endpoint(request: Request, endpoint_id: str) -> Response:
     await require_admin(request, "delete_endpoint")
-    async with api(request).units.write() as db:
-        await catalog.delete_endpoint(db, endpoint_id)
+    await api(request).catalog.delete_endpoint(endpoint_id)
     return Response(status_code=204)

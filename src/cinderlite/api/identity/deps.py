@@ -11,8 +11,10 @@ from cinderlite.api import requests
 from cinderlite.api.requests import token_caller
 from cinderlite.domain.identity import Caller
 from cinderlite.services.auth import TokenValidator
-from cinderlite.services.identity_admin import check_admin, check_admin_or_system_reader
-from cinderlite.services.units import Units
+from cinderlite.services.catalog import CatalogService
+from cinderlite.services.identity import IdentityService
+from cinderlite.services.identity_admin import IdentityAdminService
+from cinderlite.services.identity_policy import check_admin, check_admin_or_system_reader
 
 MALFORMED_BODY = (
     "The server could not comply with the request since it is either malformed or "
@@ -24,16 +26,17 @@ MALFORMED_BODY = (
 class IdentityApi:
     """What the identity API's routes use; the wiring (app.py) builds it.
 
-    Every route opens its unit of work itself (`units.read()` / `units.write()`)
-    and hands it to the services (services/identity*.py, services/catalog.py):
-    a write request is applied completely or not at all.
+    Routes call one service method per request; the services open the units of
+    work (one write unit per write, so a write request is applied completely or
+    not at all).
     """
 
-    units: Units
+    identity: IdentityService
+    admin: IdentityAdminService
+    catalog: CatalogService
     validator: TokenValidator
     identity_url: str
     max_request_body_bytes: int
-    token_lifetime_seconds: int
 
 
 def api(request: Request) -> IdentityApi:

@@ -22,7 +22,6 @@ from cinderlite.api.identity.deps import (
     require_admin_or_system_reader,
 )
 from cinderlite.domain.records import RoleRecord
-from cinderlite.services import identity_admin
 from cinderlite.services.identity_admin import Inference
 
 router = APIRouter()
@@ -40,8 +39,7 @@ def _inference(found: Inference, base: str, *, one: bool) -> dict[str, Any]:
 @router.api_route("/v3/roles/{prior_role_id}/implies", methods=["GET", "HEAD"])
 async def list_implied_roles(request: Request, prior_role_id: str) -> Response:
     await require_admin_or_system_reader(request, "list_implied_roles")
-    async with api(request).units.read() as db:
-        found = await identity_admin.implied_roles_of(db, prior_role_id)
+    found = await api(request).admin.implied_roles_of(prior_role_id)
     base = base_url(request)
     return JSONResponse({
         "role_inference": _inference(found, base, one=False),
@@ -54,8 +52,7 @@ async def create_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
     await require_admin(request, "create_implied_role")
-    async with api(request).units.write() as db:
-        found = await identity_admin.create_implied_role(db, prior_role_id, implied_role_id)
+    found = await api(request).admin.create_implied_role(prior_role_id, implied_role_id)
     api(request).validator.clear()
     return _one(request, found, 201)
 
@@ -63,8 +60,7 @@ async def create_implied_role(
 @router.get("/v3/roles/{prior_role_id}/implies/{implied_role_id}")
 async def get_implied_role(request: Request, prior_role_id: str, implied_role_id: str) -> Response:
     await require_admin_or_system_reader(request, "get_implied_role")
-    async with api(request).units.read() as db:
-        found = await identity_admin.implied_role(db, prior_role_id, implied_role_id)
+    found = await api(request).admin.implied_role(prior_role_id, implied_role_id)
     return _one(request, found, 200)
 
 
@@ -73,8 +69,7 @@ async def check_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
     await require_admin_or_system_reader(request, "check_implied_role")
-    async with api(request).units.read() as db:
-        await identity_admin.implied_role(db, prior_role_id, implied_role_id)
+    await api(request).admin.implied_role(prior_role_id, implied_role_id)
     return Response(status_code=204)  # Keystone answers HEAD with 204, not 200
 
 
@@ -83,8 +78,7 @@ async def delete_implied_role(
     request: Request, prior_role_id: str, implied_role_id: str
 ) -> Response:
     await require_admin(request, "delete_implied_role")
-    async with api(request).units.write() as db:
-        await identity_admin.delete_implied_role(db, prior_role_id, implied_role_id)
+    await api(request).admin.delete_implied_role(prior_role_id, implied_role_id)
     api(request).validator.clear()
     return Response(status_code=204)
 
@@ -92,8 +86,7 @@ async def delete_implied_role(
 @router.api_route("/v3/role_inferences", methods=["GET", "HEAD"])
 async def list_role_inferences(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_role_inference_rules")
-    async with api(request).units.read() as db:
-        found = await identity_admin.role_inferences(db)
+    found = await api(request).admin.role_inferences()
     base = base_url(request)
     return JSONResponse({"role_inferences": [_inference(f, base, one=False) for f in found]})
 

@@ -1,9 +1,9 @@
 """HTTP routes of the identity API (Keystone v3 subset): version documents and
 the admin resources (domains, projects, users, roles, grants, role assignments).
 
-Every write runs in one unit of work (`api(request).units.write()`): a crash or an error
-halfway rolls all of it back, so a request is applied completely or not at all.
-Token routes live in tokens.py.
+Each route calls one method of `IdentityAdminService`, which runs a write in one
+unit of work: a crash or an error halfway rolls all of it back, so a request is
+applied completely or not at all. Token routes live in tokens.py.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from cinderlite.api.identity.deps import (
 )
 from cinderlite.domain.errors import InvalidRequest, ServiceError, Unauthenticated
 from cinderlite.domain.identity import DEFAULT_DOMAIN_ID
-from cinderlite.services import identity_admin
-from cinderlite.services.identity_admin import check_admin, check_admin_or_self
+from cinderlite.services.identity_policy import check_admin, check_admin_or_self
 
 router = APIRouter()
 router.include_router(tokens.router)
@@ -89,10 +88,9 @@ def _ok(body: dict[str, Any], status: int = 200) -> JSONResponse:
 @router.get("/v3/domains")
 async def list_domains(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_domains")
-    async with api(request).units.read() as db:
-        domains = await identity_admin.list_domains(
-            db, name=request.query_params.get("name")
-        )
+    domains = await api(request).admin.list_domains(
+        name=request.query_params.get("name")
+    )
     items = [schemas.domain_view(d, base_url(request)) for d in _enabled_filter(request, domains)]
     return _ok(schemas.collection("domains", items, self_url(request)))
 
@@ -102,8 +100,7 @@ async def show_domain(request: Request, domain_id: str) -> Response:
     caller = await current_caller(request)
     if caller.project_domain_id != domain_id:
         check_admin(caller, "get_domain")
-    async with api(request).units.read() as db:
-        domain = await identity_admin.get_domain(db, domain_id)
+    domain = await api(request).admin.get_domain(domain_id)
     return _ok({"domain": schemas.domain_view(domain, base_url(request))})
 
 
@@ -114,10 +111,9 @@ async def show_domain(request: Request, domain_id: str) -> Response:
 async def list_projects(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_projects")
     q = request.query_params
-    async with api(request).units.read() as db:
-        projects = await identity_admin.list_projects(
-            db, name=q.get("name"), domain_id=q.get("domain_id")
-        )
+    projects = await api(request).admin.list_projects(
+        name=q.get("name"), domain_id=q.get("domain_id")
+    )
     base = base_url(request)
     items = [schemas.project_view(p, base) for p in _enabled_filter(request, projects)]
     return _ok(schemas.collection("projects", items, self_url(request)))
@@ -133,11 +129,10 @@ async def create_project(request: Request) -> Response:
     parent_id = body.get("parent_id")
     if parent_id and parent_id != domain_id:
         raise InvalidRequest("Hierarchical projects are not supported.")
-    async with api(request).units.write() as db:
-        project = await identity_admin.create_project(
-            db, name=body["name"], domain_id=domain_id,
-            description=body.get("description") or "", enabled=body.get("enabled", True),
-        )
+    project = await api(request).admin.create_project(
+        name=body["name"], domain_id=domain_id,
+        description=body.get("description") or "", enabled=body.get("enabled", True),
+    )
     return _ok({"project": schemas.project_view(project, base_url(request))}, 201)
 
 
@@ -146,8 +141,7 @@ async def show_project(request: Request, project_id: str) -> Response:
     caller = await current_caller(request)
     if caller.project_id != project_id:
         check_admin(caller, "get_project")
-    async with api(request).units.read() as db:
-        project = await identity_admin.get_project(db, project_id)
+    project = await api(request).admin.get_project(project_id)
     return _ok({"project": schemas.project_view(project, base_url(request))})
 
 
@@ -157,8 +151,7 @@ async def update_project(request: Request, project_id: str) -> Response:
     body = schemas.check(schemas.PROJECT_UPDATE, await read_json(request))["project"]
     if "description" in body and body["description"] is None:
         body["description"] = ""
-    async with api(request).units.write() as db:
-        project = await identity_admin.update_project(db, project_id, body)
+    project = await api(request).admin.update_project(project_id, body)
     _forget_cached_tokens(request)
     return _ok({"project": schemas.project_view(project, base_url(request))})
 
@@ -166,8 +159,7 @@ async def update_project(request: Request, project_id: str) -> Response:
 @router.delete("/v3/projects/{project_id}")
 async def delete_project(request: Request, project_id: str) -> Response:
     await require_admin(request, "delete_project")
-    async with api(request).units.write() as db:
-        await identity_admin.delete_project(db, project_id)
+    await api(request).admin.delete_project(project_id)
     _forget_cached_tokens(request)
     return Response(status_code=204)
 
@@ -185,10 +177,9 @@ def _forget_cached_tokens(request: Request) -> None:
 async def list_users(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_users")
     q = request.query_params
-    async with api(request).units.read() as db:
-        users = await identity_admin.list_users(
-            db, name=q.get("name"), domain_id=q.get("domain_id")
-        )
+    users = await api(request).admin.list_users(
+        name=q.get("name"), domain_id=q.get("domain_id")
+    )
     base = base_url(request)
     items = [schemas.user_view(u, base) for u in _enabled_filter(request, users)]
     return _ok(schemas.collection("users", items, self_url(request)))
@@ -198,14 +189,13 @@ async def list_users(request: Request) -> Response:
 async def create_user(request: Request) -> Response:
     caller = await require_admin(request, "create_user")
     body = schemas.check(schemas.USER_CREATE, await read_json(request))["user"]
-    async with api(request).units.write() as db:
-        user = await identity_admin.create_user(
-            db, name=body["name"],
-            domain_id=body.get("domain_id") or caller.project_domain_id or DEFAULT_DOMAIN_ID,
-            password=body.get("password"), default_project_id=body.get("default_project_id"),
-            enabled=body.get("enabled", True), email=body.get("email"),
-            description=body.get("description") or "",
-        )
+    user = await api(request).admin.create_user(
+        name=body["name"],
+        domain_id=body.get("domain_id") or caller.project_domain_id or DEFAULT_DOMAIN_ID,
+        password=body.get("password"), default_project_id=body.get("default_project_id"),
+        enabled=body.get("enabled", True), email=body.get("email"),
+        description=body.get("description") or "",
+    )
     return _ok({"user": schemas.user_view(user, base_url(request))}, 201)
 
 
@@ -213,8 +203,7 @@ async def create_user(request: Request) -> Response:
 async def show_user(request: Request, user_id: str) -> Response:
     caller = await current_caller(request)
     check_admin_or_self(caller, "get_user", user_id)
-    async with api(request).units.read() as db:
-        user = await identity_admin.get_user(db, user_id)
+    user = await api(request).admin.get_user(user_id)
     return _ok({"user": schemas.user_view(user, base_url(request))})
 
 
@@ -224,8 +213,7 @@ async def update_user(request: Request, user_id: str) -> Response:
     body = schemas.check(schemas.USER_UPDATE, await read_json(request))["user"]
     if "description" in body and body["description"] is None:
         body["description"] = ""
-    async with api(request).units.write() as db:
-        user = await identity_admin.update_user(db, user_id, body)
+    user = await api(request).admin.update_user(user_id, body)
     _forget_cached_tokens(request)
     return _ok({"user": schemas.user_view(user, base_url(request))})
 
@@ -236,10 +224,9 @@ async def change_password(request: Request, user_id: str) -> Response:
     caller = await current_caller(request)
     check_admin_or_self(caller, "change_password", user_id)
     body = schemas.check(schemas.PASSWORD_CHANGE, await read_json(request))["user"]
-    async with api(request).units.write() as db:
-        await identity_admin.change_password(
-            db, user_id, original_password=body["original_password"], password=body["password"]
-        )
+    await api(request).admin.change_password(
+        user_id, original_password=body["original_password"], password=body["password"]
+    )
     _forget_cached_tokens(request)
     return Response(status_code=204)
 
@@ -247,8 +234,7 @@ async def change_password(request: Request, user_id: str) -> Response:
 @router.delete("/v3/users/{user_id}")
 async def delete_user(request: Request, user_id: str) -> Response:
     await require_admin(request, "delete_user")
-    async with api(request).units.write() as db:
-        await identity_admin.delete_user(db, user_id)
+    await api(request).admin.delete_user(user_id)
     _forget_cached_tokens(request)
     return Response(status_code=204)
 
@@ -257,8 +243,7 @@ async def delete_user(request: Request, user_id: str) -> Response:
 async def list_user_projects(request: Request, user_id: str) -> Response:
     caller = await current_caller(request)
     check_admin_or_self(caller, "list_user_projects", user_id)
-    async with api(request).units.read() as db:
-        projects = await identity_admin.user_projects(db, user_id)
+    projects = await api(request).admin.user_projects(user_id)
     base = base_url(request)
     items = [schemas.project_view(p, base) for p in _enabled_filter(request, projects)]
     return _ok(schemas.collection("projects", items, self_url(request)))
@@ -270,8 +255,7 @@ async def list_user_projects(request: Request, user_id: str) -> Response:
 @router.get("/v3/roles")
 async def list_roles(request: Request) -> Response:
     await require_admin_or_system_reader(request, "list_roles")
-    async with api(request).units.read() as db:
-        roles = await identity_admin.list_roles(db, name=request.query_params.get("name"))
+    roles = await api(request).admin.list_roles(name=request.query_params.get("name"))
     if request.query_params.get("domain_id"):
         roles = []  # every role here is global; none belongs to a domain
     items = [schemas.role_view(r, base_url(request)) for r in roles]
@@ -282,26 +266,23 @@ async def list_roles(request: Request) -> Response:
 async def create_role(request: Request) -> Response:
     await require_admin(request, "create_role")
     body = schemas.check(schemas.ROLE_CREATE, await read_json(request))["role"]
-    async with api(request).units.write() as db:
-        role = await identity_admin.create_role(
-            db, name=body["name"], description=body.get("description") or ""
-        )
+    role = await api(request).admin.create_role(
+        name=body["name"], description=body.get("description") or ""
+    )
     return _ok({"role": schemas.role_view(role, base_url(request))}, 201)
 
 
 @router.get("/v3/roles/{role_id}")
 async def show_role(request: Request, role_id: str) -> Response:
     await require_admin_or_system_reader(request, "get_role")
-    async with api(request).units.read() as db:
-        role = await identity_admin.get_role(db, role_id)
+    role = await api(request).admin.get_role(role_id)
     return _ok({"role": schemas.role_view(role, base_url(request))})
 
 
 @router.delete("/v3/roles/{role_id}")
 async def delete_role(request: Request, role_id: str) -> Response:
     await require_admin(request, "delete_role")
-    async with api(request).units.write() as db:
-        await identity_admin.delete_role(db, role_id)
+    await api(request).admin.delete_role(role_id)
     _forget_cached_tokens(request)
     return Response(status_code=204)
 
@@ -309,8 +290,7 @@ async def delete_role(request: Request, role_id: str) -> Response:
 @router.get("/v3/projects/{project_id}/users/{user_id}/roles")
 async def list_grants(request: Request, project_id: str, user_id: str) -> Response:
     await require_admin_or_system_reader(request, "list_grants")
-    async with api(request).units.read() as db:
-        roles = await identity_admin.project_user_roles(db, project_id=project_id, user_id=user_id)
+    roles = await api(request).admin.project_user_roles(project_id=project_id, user_id=user_id)
     items = [schemas.role_view(r, base_url(request)) for r in roles]
     return _ok(schemas.collection("roles", items, self_url(request)))
 
@@ -318,8 +298,7 @@ async def list_grants(request: Request, project_id: str, user_id: str) -> Respon
 @router.put("/v3/projects/{project_id}/users/{user_id}/roles/{role_id}")
 async def create_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
     await require_admin(request, "create_grant")
-    async with api(request).units.write() as db:
-        await identity_admin.grant_role(db, project_id=project_id, user_id=user_id, role_id=role_id)
+    await api(request).admin.grant_role(project_id=project_id, user_id=user_id, role_id=role_id)
     return Response(status_code=204)
 
 
@@ -327,20 +306,18 @@ async def create_grant(request: Request, project_id: str, user_id: str, role_id:
                   methods=["GET", "HEAD"])
 async def check_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
     await require_admin_or_system_reader(request, "check_grant")
-    async with api(request).units.read() as db:
-        await identity_admin.check_grant(
-            db, project_id=project_id, user_id=user_id, role_id=role_id
-        )
+    await api(request).admin.check_grant(
+        project_id=project_id, user_id=user_id, role_id=role_id
+    )
     return Response(status_code=204)
 
 
 @router.delete("/v3/projects/{project_id}/users/{user_id}/roles/{role_id}")
 async def revoke_grant(request: Request, project_id: str, user_id: str, role_id: str) -> Response:
     await require_admin(request, "revoke_grant")
-    async with api(request).units.write() as db:
-        await identity_admin.revoke_role(
-            db, project_id=project_id, user_id=user_id, role_id=role_id
-        )
+    await api(request).admin.revoke_role(
+        project_id=project_id, user_id=user_id, role_id=role_id
+    )
     _forget_cached_tokens(request)
     return Response(status_code=204)
 
@@ -358,12 +335,11 @@ async def list_role_assignments(request: Request) -> Response:
     ):
         return _ok(schemas.collection("role_assignments", [], self_url(request)))
     system_only = q.get("scope.system") == "all"
-    async with api(request).units.read() as db:
-        found = await identity_admin.list_assignments(
-            db, user_id=q.get("user.id"), project_id=q.get("scope.project.id"),
-            role_id=q.get("role.id"), effective="effective" in q,
-            projects=not system_only,
-        )
+    found = await api(request).admin.list_assignments(
+        user_id=q.get("user.id"), project_id=q.get("scope.project.id"),
+        role_id=q.get("role.id"), effective="effective" in q,
+        projects=not system_only,
+    )
     names = is_true(q.get("include_names"))
     items = [schemas.assignment_view(a, base, include_names=names) for a in found]
     return _ok(schemas.collection("role_assignments", items, self_url(request)))

@@ -19,7 +19,6 @@ from cinderlite.api.identity.deps import (
     require_admin_or_system_reader,
     self_url,
 )
-from cinderlite.services import identity_admin
 
 router = APIRouter()
 
@@ -27,8 +26,7 @@ router = APIRouter()
 @router.api_route("/v3/system/users/{user_id}/roles", methods=["GET", "HEAD"])
 async def list_system_grants(request: Request, user_id: str) -> Response:
     await require_admin_or_system_reader(request, "list_system_grants_for_user")
-    async with api(request).units.read() as db:
-        roles = await identity_admin.system_user_roles(db, user_id=user_id)
+    roles = await api(request).admin.system_user_roles(user_id=user_id)
     items = [schemas.role_view(r, base_url(request)) for r in roles]
     return JSONResponse(schemas.collection("roles", items, self_url(request)))
 
@@ -36,23 +34,20 @@ async def list_system_grants(request: Request, user_id: str) -> Response:
 @router.api_route("/v3/system/users/{user_id}/roles/{role_id}", methods=["GET", "HEAD"])
 async def check_system_grant(request: Request, user_id: str, role_id: str) -> Response:
     await require_admin_or_system_reader(request, "check_system_grant_for_user")
-    async with api(request).units.read() as db:
-        await identity_admin.check_system_grant(db, user_id=user_id, role_id=role_id)
+    await api(request).admin.check_system_grant(user_id=user_id, role_id=role_id)
     return Response(status_code=204)
 
 
 @router.put("/v3/system/users/{user_id}/roles/{role_id}")
 async def create_system_grant(request: Request, user_id: str, role_id: str) -> Response:
     await require_admin(request, "create_system_grant_for_user")
-    async with api(request).units.write() as db:
-        await identity_admin.grant_system_role(db, user_id=user_id, role_id=role_id)
+    await api(request).admin.grant_system_role(user_id=user_id, role_id=role_id)
     return Response(status_code=204)
 
 
 @router.delete("/v3/system/users/{user_id}/roles/{role_id}")
 async def revoke_system_grant(request: Request, user_id: str, role_id: str) -> Response:
     await require_admin(request, "revoke_system_grant_for_user")
-    async with api(request).units.write() as db:
-        await identity_admin.revoke_system_role(db, user_id=user_id, role_id=role_id)
+    await api(request).admin.revoke_system_role(user_id=user_id, role_id=role_id)
     api(request).validator.clear()
     return Response(status_code=204)
