@@ -37,6 +37,7 @@ from cinderlite.db import migrate
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.images import ImageRepository
+from cinderlite.db.jobs import JobRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
@@ -197,7 +198,7 @@ async def open_runtime(
         backend = FileVolumeBackend(settings.volumes_dir)
         store = FileImageStore(settings.images_dir)
         jobs = JobRunner(
-            db.transactions, workers=settings.upload_workers,
+            JobRepository(db), workers=settings.upload_workers,
             lease_seconds=settings.job_lease_seconds,
         )
         services = _services(settings, db, policy, backend, store, jobs)

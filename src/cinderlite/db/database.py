@@ -22,6 +22,12 @@ from cinderlite.db.session import Transactions, create_engine, create_sessionmak
 
 T = TypeVar("T")
 
+# What a unit of work yields, as the services see it: an opaque handle they pass
+# on to db/ functions and repositories, never use themselves. `SyncUnit` is the
+# one `Database.run` hands to a synchronous function on SQLite's database thread.
+Unit = AsyncSession
+SyncUnit = Session
+
 
 class Database:
     def __init__(self, url: str) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from cinderlite.db.database import SyncUnit, Unit
 
-# What a unit of work yields: passed to db/ functions, never used directly.
-Unit = AsyncSession
+__all__ = ["SyncUnit", "Unit", "Units"]
 
 
 class Units(Protocol):
