@@ -157,8 +157,8 @@ def _services(
             ),
         ),
         images=ImageService(
-            units=db, repo=ImageRepository(db), store=store, jobs=jobs,
-            size_cap=s.image_size_cap,
+            units=db, repo=ImageRepository(db), job_repo=JobRepository(db), store=store,
+            jobs=jobs, size_cap=s.image_size_cap,
         ),
         messages=MessageService(db, policy),
     )
@@ -220,7 +220,7 @@ async def open_runtime(
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
             ),
             image_api=ImageApi(
-                units=db, images=services.images, validator=validator,
+                images=services.images, validator=validator,
                 identity_url=settings.identity_url(), image_url=settings.image_url(),
                 max_request_body_bytes=limit,
             ),
