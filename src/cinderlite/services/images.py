@@ -164,7 +164,12 @@ class ImageService:
         invisible images behind the same 404 as missing ones). Outside a unit, on
         SQLite, one or two primary-key lookups on the inline reader."""
         image = await self._repo.get(image_id, unit=unit, for_update=for_update)
-        if image is None or not await self._can_see(caller, image, unit):
+        if image is None:
+            raise NoImageFound(image_id)
+        sees = _sees_without_membership(caller, image)
+        if sees is None:
+            sees = await self._repo.is_member(image.id, caller.project_id, unit=unit)
+        if not sees:
             raise NoImageFound(image_id)
         return image
 
