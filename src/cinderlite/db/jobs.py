@@ -244,6 +244,19 @@ class JobRepository:
 
     # -- inside a unit of work ---------------------------------------------------------
 
+    async def enqueue(
+        self, unit: AsyncSession, *, kind: str, volume_id: str, image_id: str | None,
+        project_id: str, user_id: str | None, request_id: str | None, params: dict[str, Any],
+        now: datetime, bytes_total: int = 0,
+    ) -> Job:
+        """Add a queued job in `unit`: it exists for the runner once the unit commits
+        (wake the runner after that)."""
+        return await enqueue(
+            unit, kind=kind, volume_id=volume_id, image_id=image_id, project_id=project_id,
+            user_id=user_id, request_id=request_id, params=params, now=now,
+            bytes_total=bytes_total,
+        )
+
     async def unfinished_for_image(self, unit: AsyncSession, image_id: str) -> list[Job]:
         """The queued or running jobs writing `image_id`."""
         return await unfinished_for_image(unit, image_id=image_id)
