@@ -39,6 +39,7 @@ from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.images import ImageRepository
+from cinderlite.db.jobs import JobRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.volumes import VolumeRepository
@@ -174,8 +175,8 @@ def _services(
             ),
         ),
         images=ImageService(
-            units=db, repo=ImageRepository(db), store=store, jobs=jobs,
-            size_cap=s.image_size_cap,
+            units=db, repo=ImageRepository(db), job_repo=JobRepository(db), store=store,
+            jobs=jobs, size_cap=s.image_size_cap,
         ),
         messages=MessageService(db, policy),
         identity=IdentityService(
@@ -217,7 +218,7 @@ async def open_runtime(
         backend = FileVolumeBackend(settings.volumes_dir)
         store = FileImageStore(settings.images_dir)
         jobs = JobRunner(
-            db.transactions, workers=settings.upload_workers,
+            JobRepository(db), workers=settings.upload_workers,
             lease_seconds=settings.job_lease_seconds,
         )
         services = _services(settings, db, policy, backend, store, jobs)
@@ -245,7 +246,7 @@ async def open_runtime(
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
             ),
             image_api=ImageApi(
-                units=db, images=services.images, validator=validator,
+                images=services.images, validator=validator,
                 identity_url=settings.identity_url(), image_url=settings.image_url(),
                 max_request_body_bytes=limit,
             ),

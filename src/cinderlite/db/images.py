@@ -24,12 +24,15 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember
+from cinderlite.domain.errors import Conflict
 from cinderlite.domain.images import ImageStatus
+from cinderlite.domain.records import ImageRecord
 from cinderlite.domain.transitions import Transition
 
 # Sort keys Glance accepts (api/v2/images.py _available_sort_keys) that we store.
@@ -201,7 +204,7 @@ def _matches_in_python(image: Image, f: ImageFilters) -> bool:
 
 async def list_images(
     db: AsyncSession, *, filters: ImageFilters, sort: Sequence[tuple[str, str]],
-    limit: int, marker: Image | None = None,
+    limit: int, marker: ImageRecord | None = None,
 ) -> list[Image]:
     """A page of images, ordered by `sort` [(key, "asc"|"desc")] then id.
 
@@ -228,14 +231,14 @@ async def list_images(
     return out
 
 
-def _marker_value(marker: Image, key: str) -> Any:
+def _marker_value(marker: ImageRecord, key: str) -> Any:
     value = getattr(marker, key)
     if value is None:
         return "" if key in _NULLABLE_TEXT else -1
     return value
 
 
-def _after(marker: Image, keys: list[tuple[str, str]]) -> ColumnElement[bool]:
+def _after(marker: ImageRecord, keys: list[tuple[str, str]]) -> ColumnElement[bool]:
     """Rows strictly after `marker` in the (key1, key2, ..., id) order."""
     clause: ColumnElement[bool] | None = None
     for i in reversed(range(len(keys))):
@@ -287,23 +290,84 @@ async def ids_in_status(db: AsyncSession, *, statuses: Collection[ImageStatus]) 
     return list((await db.execute(stmt)).scalars())
 
 
+def _record(image: Image) -> ImageRow:
+    """The ImageRow of an ORM image: what every ImageRepository read returns."""
+    return ImageRow(*(getattr(image, name) for name in _ROW_COLUMNS))
+
+
 class ImageRepository:
-    """The image reads of hot paths, one way whatever the database: on SQLite
-    through the inline reader (db/fastread.py), elsewhere in a read session."""
+    """Every query of images and their members, one way whatever the database:
+    each read returns ImageRows. On SQLite, reads outside a unit of work go through
+    the inline reader (db/fastread.py; GET /v2/images/{id} is polled while uploads
+    run); elsewhere, and inside a unit, through the unit's session. Callers never
+    see which. Writes take the unit they run in."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def get(self, image_id: str) -> Image | ImageRow | None:
+    async def get(
+        self, image_id: str, *, unit: AsyncSession | None = None, for_update: bool = False,
+    ) -> ImageRow | None:
+        """The image; inside `unit` when given (it then sees that transaction's writes,
+        and `for_update` locks the row where the database can)."""
+        if unit is not None:
+            image = await get(unit, image_id=image_id, for_update=for_update)
+            return None if image is None else _record(image)
         reader = self._database.reader
         if reader is not None:
             return read(reader, image_id=image_id)
         async with self._database.read() as db:
-            return await get(db, image_id=image_id)
+            image = await get(db, image_id=image_id)
+            return None if image is None else _record(image)
 
-    async def is_member(self, image_id: str, project_id: str) -> bool:
+    async def is_member(
+        self, image_id: str, project_id: str, *, unit: AsyncSession | None = None
+    ) -> bool:
+        """Whether `project_id` is a member of the image (any membership status)."""
+        if unit is not None:
+            return await is_member(unit, image_id=image_id, project_id=project_id)
         reader = self._database.reader
         if reader is not None:
             return read_is_member(reader, image_id=image_id, project_id=project_id)
         async with self._database.read() as db:
             return await is_member(db, image_id=image_id, project_id=project_id)
+
+    async def list(
+        self, unit: AsyncSession, *, filters: ImageFilters, sort: Sequence[tuple[str, str]],
+        limit: int, marker: ImageRecord | None = None,
+    ) -> list[ImageRow]:
+        """A page of images (see `list_images`): filters on columns, visibility through
+        memberships, tags and custom properties."""
+        page = await list_images(unit, filters=filters, sort=sort, limit=limit, marker=marker)
+        return [_record(image) for image in page]
+
+    async def add(self, unit: AsyncSession, **values: Any) -> ImageRow:
+        """Insert an image with these column values. Conflict when its id is taken
+        (by a row the caller did not see, or by a concurrent insert)."""
+        try:
+            image = await create(unit, **values)
+        except IntegrityError:
+            # The unit rolls back as the Conflict leaves it.
+            raise Conflict(f"Image with identifier {values['id']} already exists!") from None
+        return _record(image)
+
+    async def update(self, unit: AsyncSession, image_id: str, values: dict[str, Any]) -> bool:
+        """Set columns of an image (not its status: see `transition`); False if it is gone."""
+        return await update_fields(unit, image_id=image_id, values=values)
+
+    async def transition(
+        self, unit: AsyncSession, image_id: str, rule: Transition[ImageStatus], *,
+        now: datetime, values: dict[str, Any] | None = None,
+    ) -> bool:
+        """Compare-and-swap the status by `rule` (and set `values`); False if the row
+        did not match."""
+        return await transition(unit, image_id=image_id, rule=rule, now=now, values=values)
+
+    async def delete(self, unit: AsyncSession, image_id: str) -> bool:
+        """Delete the image and its memberships; False if it was gone."""
+        return await delete_image(unit, image_id=image_id)
+
+    async def statuses(self, unit: AsyncSession) -> dict[str, str]:
+        """Every image's id and status (start-up recovery)."""
+        stmt = select(Image.id, Image.status)
+        return dict((await unit.execute(stmt)).tuples().all())

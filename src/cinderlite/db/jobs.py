@@ -1,8 +1,16 @@
-"""Queries for durable background jobs: enqueue, claim with a lease, progress, finish."""
+"""Queries for durable background jobs: enqueue, claim with a lease, progress, finish.
+
+`JobRepository` is how the job runner (workers/runner.py) and the services
+reach them: the runner's steps each run as one synchronous function in one
+write transaction (`Database.run`), a single hand-off to SQLite's database
+thread; the services' reads run inside the unit of work they hand in.
+"""
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from cinderlite.db.database import Database
 from cinderlite.db.models import Job
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.jobs import JobState
@@ -129,9 +138,41 @@ def expire_lease(db: Session, *, job_id: str, now: datetime) -> None:
     db.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=now))
 
 
+def release_dead_leases(
+    db: Session, *, prefix: str, dead: Callable[[str], bool], now: datetime
+) -> int:
+    """Expire the leases of running jobs whose owner starts with `prefix` and is
+    `dead`, so that the next claim takes them up at once; how many."""
+    released = 0
+    for job in running_owned_by_prefix(db, prefix=prefix):
+        if dead(job.lease_owner or ""):
+            expire_lease(db, job_id=job.id, now=now)
+            released += 1
+    return released
+
+
+def finish_with_progress(
+    db: Session, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
+    owner: str, lease_seconds: int, bytes_done: int, bytes_total: int,
+) -> bool:
+    """Record the job's last progress (while the lease is still `owner`'s), then end
+    it by `rule`; one transaction."""
+    renew_lease(
+        db, job_id=job_id, owner=owner, now=now, lease_seconds=lease_seconds,
+        bytes_done=bytes_done, bytes_total=bytes_total,
+    )
+    return finish(db, job_id=job_id, rule=rule, now=now, error=error)
+
+
 async def unfinished_for_image(db: AsyncSession, *, image_id: str) -> list[Job]:
     stmt = select(Job).where(Job.image_id == image_id, Job.state.in_(_UNFINISHED))
     return list((await db.execute(stmt)).scalars())
+
+
+async def images_being_written(db: AsyncSession) -> set[str]:
+    """The images that an unfinished job writes."""
+    stmt = select(Job.image_id).where(Job.image_id.is_not(None), Job.state.in_(_UNFINISHED))
+    return {image_id for image_id in (await db.execute(stmt)).scalars() if image_id}
 
 
 async def unfinished_for_volume(db: AsyncSession, *, volume_id: str) -> list[Job]:
@@ -142,3 +183,84 @@ async def unfinished_for_volume(db: AsyncSession, *, volume_id: str) -> list[Job
 async def count_unfinished(db: AsyncSession) -> int:
     stmt = select(Job.id).where(Job.state.in_(_UNFINISHED))
     return len((await db.execute(stmt)).all())
+
+
+class JobRepository:
+    """The jobs table, one way whatever the database.
+
+    The runner's steps (claim, renew, finish, release) each run as one
+    synchronous function in one write transaction (`Database.run`): on SQLite a
+    single hand-off to the database thread, which keeps a claim as cheap as the
+    wake-up that asked for it. The services' questions take the unit of work
+    they run in.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    # -- the runner ------------------------------------------------------------------
+
+    async def claim_next(self, *, owner: str, now: datetime, lease_seconds: int) -> Job | None:
+        """See `claim_next`: the oldest claimable job, now leased to `owner`."""
+        return await self._database.run(functools.partial(
+            claim_next, owner=owner, now=now, lease_seconds=lease_seconds,
+        ))
+
+    async def renew_lease(
+        self, *, job_id: str, owner: str, now: datetime, lease_seconds: int,
+        bytes_done: int | None = None, bytes_total: int | None = None,
+    ) -> bool:
+        """Extend `owner`'s lease and record progress; False if the job is no longer ours."""
+        return await self._database.run(functools.partial(
+            renew_lease, job_id=job_id, owner=owner, now=now, lease_seconds=lease_seconds,
+            bytes_done=bytes_done, bytes_total=bytes_total,
+        ))
+
+    async def finish(
+        self, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
+    ) -> bool:
+        """End the job by `rule`; False if it had already ended."""
+        return await self._database.run(functools.partial(
+            finish, job_id=job_id, rule=rule, now=now, error=error,
+        ))
+
+    async def finish_with_progress(
+        self, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
+        owner: str, lease_seconds: int, bytes_done: int, bytes_total: int,
+    ) -> bool:
+        """`finish`, recording the job's last progress first, in the same transaction."""
+        return await self._database.run(functools.partial(
+            finish_with_progress, job_id=job_id, rule=rule, now=now, error=error, owner=owner,
+            lease_seconds=lease_seconds, bytes_done=bytes_done, bytes_total=bytes_total,
+        ))
+
+    async def release_dead_leases(
+        self, *, prefix: str, dead: Callable[[str], bool], now: datetime
+    ) -> int:
+        """Expire the leases of running jobs whose owner (`prefix`...) is `dead`."""
+        return await self._database.run(functools.partial(
+            release_dead_leases, prefix=prefix, dead=dead, now=now,
+        ))
+
+    # -- inside a unit of work ---------------------------------------------------------
+
+    async def enqueue(
+        self, unit: AsyncSession, *, kind: str, volume_id: str, image_id: str | None,
+        project_id: str, user_id: str | None, request_id: str | None, params: dict[str, Any],
+        now: datetime, bytes_total: int = 0,
+    ) -> Job:
+        """Add a queued job in `unit`: it exists for the runner once the unit commits
+        (wake the runner after that)."""
+        return await enqueue(
+            unit, kind=kind, volume_id=volume_id, image_id=image_id, project_id=project_id,
+            user_id=user_id, request_id=request_id, params=params, now=now,
+            bytes_total=bytes_total,
+        )
+
+    async def unfinished_for_image(self, unit: AsyncSession, image_id: str) -> list[Job]:
+        """The queued or running jobs writing `image_id`."""
+        return await unfinished_for_image(unit, image_id=image_id)
+
+    async def images_being_written(self, unit: AsyncSession) -> set[str]:
+        """The images that a queued or running job writes (start-up recovery)."""
+        return await images_being_written(unit)

@@ -16,14 +16,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from cinderlite.datapath.hashing import read_ahead, rechunk
 from cinderlite.datapath.inspect import StreamInspector
-from cinderlite.db import images as images_db
-from cinderlite.db import jobs as jobs_db
-from cinderlite.db.images import ImageRepository, ImageRow
-from cinderlite.db.models import Image
+from cinderlite.db.images import SORT_KEYS, ImageFilters, ImageRepository, ImageRow
+from cinderlite.db.jobs import JobRepository
 from cinderlite.domain import images as image_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
@@ -36,7 +32,8 @@ from cinderlite.domain.errors import (
 )
 from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, Caller
 from cinderlite.domain.images import ImageStatus
-from cinderlite.services.units import Units
+from cinderlite.domain.records import ImageRecord
+from cinderlite.services.units import Unit, Units
 from cinderlite.storage.images.base import ImageStore, StoredImage
 from cinderlite.workers.runner import JobRunner
 
@@ -47,7 +44,6 @@ log = logging.getLogger(__name__)
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 VISIBILITIES = ("community", "public", "private", "shared")
-SORT_KEYS = images_db.SORT_KEYS
 
 # Columns a client may set (glance/api/v2/images.py get_base_properties, minus
 # the read-only ones); anything else is a custom string property.
@@ -57,6 +53,11 @@ WRITABLE_COLUMNS = (
 )
 # Glance lets these change only while the image has no data.
 QUEUED_ONLY = ("container_format", "disk_format")
+
+# What an update is given: the image as it is (locked), and what it returns: the
+# new base fields (see WRITABLE_COLUMNS) and the full new set of custom properties.
+# The API makes it from the request (a JSON patch, a tag to add or remove).
+ImageEdit = Callable[[ImageRecord], tuple[dict[str, Any], dict[str, str]]]
 
 
 class ImageGone(Conflict):
@@ -71,17 +72,17 @@ def _not_authorized(action: str) -> Forbidden:
     return Forbidden(f"You are not authorized to complete {action} action.")
 
 
-def is_owner_member(caller: Caller, image: Image) -> bool:
+def is_owner_member(caller: Caller, image: ImageRecord) -> bool:
     return image.owner == caller.project_id and bool(
         caller.roles & {MEMBER_ROLE, ADMIN_ROLE}
     )
 
 
-def can_modify(caller: Caller, image: Image) -> bool:
+def can_modify(caller: Caller, image: ImageRecord) -> bool:
     return caller.is_admin or is_owner_member(caller, image)
 
 
-def _sees_without_membership(caller: Caller, image: Image | ImageRow) -> bool | None:
+def _sees_without_membership(caller: Caller, image: ImageRecord) -> bool | None:
     """Whether `caller` may see `image`, or None when only a membership says so."""
     if caller.is_admin or image.owner == caller.project_id:
         return True
@@ -92,115 +93,13 @@ def _sees_without_membership(caller: Caller, image: Image | ImageRow) -> bool | 
     return False
 
 
-async def can_see(db: AsyncSession, caller: Caller, image: Image) -> bool:
-    sees = _sees_without_membership(caller, image)
-    if sees is None:
-        return await images_db.is_member(db, image_id=image.id, project_id=caller.project_id)
-    return sees
-
-
-async def get_image(
-    db: AsyncSession, caller: Caller, image_id: str, *, for_update: bool = False
-) -> Image:
-    """The image if `caller` may see it; NoImageFound otherwise (Glance hides
-    invisible images behind the same 404 as missing ones)."""
-    image = await images_db.get(db, image_id=image_id, for_update=for_update)
-    if image is None or not await can_see(db, caller, image):
-        raise NoImageFound(image_id)
-    return image
-
-
 def _check_visibility_change(caller: Caller, visibility: str | None) -> None:
     if visibility == "public" and not caller.is_admin:
         raise _not_authorized("publicize_image")
 
 
-async def create_image(
-    db: AsyncSession, caller: Caller, *, fields: dict[str, Any], properties: dict[str, str],
-) -> Image:
-    """Create a `queued` image. `fields` are validated base attributes (see
-    WRITABLE_COLUMNS, plus `id`), `properties` the custom string properties."""
-    if not (caller.is_admin or MEMBER_ROLE in caller.roles):
-        raise _not_authorized("add_image")
-    owner = fields.get("owner") or caller.project_id
-    if not owner:
-        # A system-scoped token has no project to own the image: name one.
-        raise _not_authorized("add_image")
-    if owner != caller.project_id and not caller.is_admin:
-        raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
-    _check_visibility_change(caller, fields.get("visibility"))
-    image_id = fields.get("id") or str(uuid.uuid4())
-    if await images_db.get(db, image_id=image_id) is not None:
-        raise Conflict(f"Image with identifier {image_id} already exists!")
-    now = utcnow()
-    return await images_db.create(
-        db, id=image_id, name=fields.get("name"), owner=owner, status=ImageStatus.QUEUED.value,
-        visibility=fields.get("visibility") or "shared",
-        protected=bool(fields.get("protected", False)),
-        os_hidden=bool(fields.get("os_hidden", False)),
-        disk_format=fields.get("disk_format"), container_format=fields.get("container_format"),
-        min_disk=int(fields.get("min_disk") or 0), min_ram=int(fields.get("min_ram") or 0),
-        tags=_unique(fields.get("tags") or []), properties=dict(properties),
-        created_at=now, updated_at=now,
-    )
-
-
 def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
-
-
-async def list_images(
-    db: AsyncSession, caller: Caller, *, filters: dict[str, Any],
-    sort: list[tuple[str, str]], limit: int, marker: str | None,
-) -> list[Image]:
-    """A page of the images `caller` can see. An unknown or invisible marker is
-    InvalidRequest (Glance: 400)."""
-    marker_image = None
-    if marker is not None:
-        marker_image = await images_db.get(db, image_id=marker)
-        if marker_image is None or not await can_see(db, caller, marker_image):
-            raise InvalidRequest(f"Invalid marker. Image {marker} could not be found.")
-    f = images_db.ImageFilters(
-        project_id=None if caller.is_admin else caller.project_id, **filters
-    )
-    return await images_db.list_images(db, filters=f, sort=sort, limit=limit,
-                                       marker=marker_image)
-
-
-async def update_image(
-    db: AsyncSession, caller: Caller, image: Image, *, fields: dict[str, Any],
-    properties: dict[str, str],
-) -> Image:
-    """Write the new base `fields` (changed ones only) and the full new set of
-    custom `properties` of an image loaded with get_image(for_update=True)."""
-    if not can_modify(caller, image):
-        raise _not_authorized("modify_image")
-    changed = {k: v for k, v in fields.items() if getattr(image, k) != v}
-    if "visibility" in changed:
-        _check_visibility_change(caller, changed["visibility"])
-    if "owner" in changed and not caller.is_admin:
-        raise Forbidden("Attribute 'owner' is read-only.")
-    for key in QUEUED_ONLY:
-        if key in changed and image.status != ImageStatus.QUEUED:
-            raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
-    if any(key in changed for key in QUEUED_ONLY):
-        # A queued image that a volume upload is writing: its data will be what
-        # the upload was asked for, so its formats are no longer the client's
-        # to change (the upload would not activate it either).
-        for job in await jobs_db.unfinished_for_image(db, image_id=image.id):
-            raise Conflict(
-                f"Image {image.id} is receiving the data of volume {job.volume_id}: its "
-                "disk_format and container_format cannot change."
-            )
-    if "tags" in changed:
-        changed["tags"] = _unique(changed["tags"])
-    if not changed and properties == (image.properties or {}):
-        return image
-    values = {**changed, "properties": dict(properties), "updated_at": utcnow()}
-    await images_db.update_fields(db, image_id=image.id, values=values)
-    updated = await images_db.get(db, image_id=image.id)
-    assert updated is not None
-    return updated
 
 
 # --- image data -------------------------------------------------------------
@@ -230,7 +129,7 @@ async def _inspected(
 
 @dataclass(frozen=True)
 class ImageData:
-    image: Image
+    image: ImageRow
     chunks: AsyncIterator[bytes] | None  # None: the image has no data (204)
 
 
@@ -242,32 +141,130 @@ async def _remove_orphans(store: ImageStore, known: set[str]) -> None:
 
 
 class ImageService:
-    """The image operations that go beyond one unit of work: show on the fast path,
-    delete (row, jobs, data), the data upload and download, start-up recovery."""
+    """The image use cases. Each step runs in a unit of work the service opens
+    itself; reads outside one (show, download) take the repository's fast path."""
 
     def __init__(
-        self, *, units: Units, repo: ImageRepository, store: ImageStore, jobs: JobRunner,
-        size_cap: int,
+        self, *, units: Units, repo: ImageRepository, job_repo: JobRepository,
+        store: ImageStore, jobs: JobRunner, size_cap: int,
     ) -> None:
         self._units = units
         self._repo = repo
+        self._job_repo = job_repo
         self._store = store
         self._jobs = jobs
         # Glance image_size_cap.
         self._size_cap = size_cap
 
-    async def show(self, caller: Caller, image_id: str) -> Image | ImageRow:
-        """`get_image` for GET /v2/images/{id}: no transaction, and on SQLite the inline
-        reader (one or two primary-key lookups, no session)."""
-        image = await self._repo.get(image_id)
+    async def _visible(
+        self, caller: Caller, image_id: str, *, unit: Unit | None = None,
+        for_update: bool = False,
+    ) -> ImageRow:
+        """The image if `caller` may see it; NoImageFound otherwise (Glance hides
+        invisible images behind the same 404 as missing ones). Outside a unit, on
+        SQLite, one or two primary-key lookups on the inline reader."""
+        image = await self._repo.get(image_id, unit=unit, for_update=for_update)
         if image is None:
             raise NoImageFound(image_id)
         sees = _sees_without_membership(caller, image)
         if sees is None:
-            sees = await self._repo.is_member(image.id, caller.project_id)
+            sees = await self._repo.is_member(image.id, caller.project_id, unit=unit)
         if not sees:
             raise NoImageFound(image_id)
         return image
+
+    async def _can_see(self, caller: Caller, image: ImageRecord, unit: Unit | None) -> bool:
+        sees = _sees_without_membership(caller, image)
+        if sees is None:
+            return await self._repo.is_member(image.id, caller.project_id, unit=unit)
+        return sees
+
+    async def show(self, caller: Caller, image_id: str) -> ImageRow:
+        """GET /v2/images/{id}: no transaction, and on SQLite the inline reader.
+        Clients poll it while uploads run."""
+        return await self._visible(caller, image_id)
+
+    async def create(
+        self, caller: Caller, *, fields: dict[str, Any], properties: dict[str, str],
+    ) -> ImageRow:
+        """Create a `queued` image. `fields` are validated base attributes (see
+        WRITABLE_COLUMNS, plus `id`), `properties` the custom string properties."""
+        if not (caller.is_admin or MEMBER_ROLE in caller.roles):
+            raise _not_authorized("add_image")
+        owner = fields.get("owner") or caller.project_id
+        if not owner:
+            # A system-scoped token has no project to own the image: name one.
+            raise _not_authorized("add_image")
+        if owner != caller.project_id and not caller.is_admin:
+            raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+        _check_visibility_change(caller, fields.get("visibility"))
+        now = utcnow()
+        async with self._units.write() as unit:
+            # An id that is taken is a Conflict (the repository's).
+            return await self._repo.add(
+                unit, id=fields.get("id") or str(uuid.uuid4()), name=fields.get("name"),
+                owner=owner, status=ImageStatus.QUEUED.value,
+                visibility=fields.get("visibility") or "shared",
+                protected=bool(fields.get("protected", False)),
+                os_hidden=bool(fields.get("os_hidden", False)),
+                disk_format=fields.get("disk_format"),
+                container_format=fields.get("container_format"),
+                min_disk=int(fields.get("min_disk") or 0), min_ram=int(fields.get("min_ram") or 0),
+                tags=_unique(fields.get("tags") or []), properties=dict(properties),
+                created_at=now, updated_at=now,
+            )
+
+    async def list(
+        self, caller: Caller, *, filters: dict[str, Any], sort: list[tuple[str, str]],
+        limit: int, marker: str | None,
+    ) -> list[ImageRow]:
+        """A page of the images `caller` can see. An unknown or invisible marker is
+        InvalidRequest (Glance: 400)."""
+        query = ImageFilters(project_id=None if caller.is_admin else caller.project_id, **filters)
+        async with self._units.read() as unit:
+            marker_image = None
+            if marker is not None:
+                marker_image = await self._repo.get(marker, unit=unit)
+                if marker_image is None or not await self._can_see(caller, marker_image, unit):
+                    raise InvalidRequest(f"Invalid marker. Image {marker} could not be found.")
+            return await self._repo.list(
+                unit, filters=query, sort=sort, limit=limit, marker=marker_image
+            )
+
+    async def update(self, caller: Caller, image_id: str, edit: ImageEdit) -> ImageRow:
+        """Change an image as `edit` says, in one write unit with the row locked: the
+        changed base fields only, and the full new set of custom properties."""
+        async with self._units.write() as unit:
+            image = await self._visible(caller, image_id, unit=unit, for_update=True)
+            fields, properties = edit(image)
+            if not can_modify(caller, image):
+                raise _not_authorized("modify_image")
+            changed = {k: v for k, v in fields.items() if getattr(image, k) != v}
+            if "visibility" in changed:
+                _check_visibility_change(caller, changed["visibility"])
+            if "owner" in changed and not caller.is_admin:
+                raise Forbidden("Attribute 'owner' is read-only.")
+            for key in QUEUED_ONLY:
+                if key in changed and image.status != ImageStatus.QUEUED:
+                    raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
+            if any(key in changed for key in QUEUED_ONLY):
+                # A queued image that a volume upload is writing: its data will be what
+                # the upload was asked for, so its formats are no longer the client's
+                # to change (the upload would not activate it either).
+                for job in await self._job_repo.unfinished_for_image(unit, image.id):
+                    raise Conflict(
+                        f"Image {image.id} is receiving the data of volume {job.volume_id}: "
+                        "its disk_format and container_format cannot change."
+                    )
+            if "tags" in changed:
+                changed["tags"] = _unique(changed["tags"])
+            if not changed and properties == (image.properties or {}):
+                return image
+            values = {**changed, "properties": dict(properties), "updated_at": utcnow()}
+            await self._repo.update(unit, image.id, values)
+            updated = await self._repo.get(image.id, unit=unit)
+        assert updated is not None
+        return updated
 
     async def delete(self, caller: Caller, image_id: str) -> None:
         """Delete the row, then cancel its unfinished upload jobs and remove its data.
@@ -276,14 +273,14 @@ class ImageService:
         leaves a data file without a row; `recover` removes such files. A running
         upload notices the cancel (or the missing row) and restores its volume.
         """
-        async with self._units.write() as db:
-            image = await get_image(db, caller, image_id, for_update=True)
+        async with self._units.write() as unit:
+            image = await self._visible(caller, image_id, unit=unit, for_update=True)
             if not can_modify(caller, image):
                 raise _not_authorized("delete_image")
             if image.protected:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-            jobs = await jobs_db.unfinished_for_image(db, image_id=image_id)
-            await images_db.delete_image(db, image_id=image_id)
+            jobs = await self._job_repo.unfinished_for_image(unit, image_id)
+            await self._repo.delete(unit, image_id)
         for job in jobs:
             try:
                 self._jobs.cancel(job.id)
@@ -294,7 +291,7 @@ class ImageService:
     async def upload_data(
         self, caller: Caller, image_id: str, chunks: AsyncIterator[bytes],
         *, content_length: int | None = None,
-    ) -> Image:
+    ) -> ImageRow:
         """PUT /v2/images/{id}/file: `queued -> saving -> active`.
 
         The data goes to a staging file that the store renames into place only after
@@ -304,8 +301,8 @@ class ImageService:
         staging file: `recover` puts it back to `queued` and removes the file.
         """
         limits = UploadLimits(size_cap=self._size_cap)
-        async with self._units.write() as db:
-            image = await get_image(db, caller, image_id, for_update=True)
+        async with self._units.write() as unit:
+            image = await self._visible(caller, image_id, unit=unit, for_update=True)
             if not can_modify(caller, image):
                 raise _not_authorized("upload_image")
             if image.status != ImageStatus.QUEUED:
@@ -320,8 +317,8 @@ class ImageService:
                 )
             if content_length is not None and content_length > limits.size_cap:
                 raise TooLarge("The provided image is too large.")
-            ok = await images_db.transition(
-                db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow(),
+            ok = await self._repo.transition(
+                unit, image_id, image_rules.BEGIN_SAVING, now=utcnow()
             )
             if not ok:
                 raise Conflict("Image status transition from queued to saving is not allowed")
@@ -334,11 +331,12 @@ class ImageService:
             stored = await self._store.write(image_id, stream)
         except BaseException as exc:
             await asyncio.shield(self._back_to_queued(image_id))
-            if isinstance(exc, Exception) and not isinstance(exc, ServiceError):
-                # A delete during the upload removes the staging file under us.
-                async with self._units.write() as db:
-                    if await images_db.get(db, image_id=image_id) is None:
-                        raise ImageGone(image_id) from exc
+            # A delete during the upload removes the staging file under us.
+            if (
+                isinstance(exc, Exception) and not isinstance(exc, ServiceError)
+                and await self._repo.get(image_id) is None
+            ):
+                raise ImageGone(image_id) from exc
             raise
         finally:
             await stream.aclose()
@@ -346,17 +344,17 @@ class ImageService:
 
     async def _activate(
         self, image_id: str, stored: StoredImage, virtual_size: int | None
-    ) -> Image:
+    ) -> ImageRow:
         try:
-            async with self._units.write() as db:
-                ok = await images_db.transition(
-                    db, image_id=image_id, rule=image_rules.ACTIVATE, now=utcnow(), values={
+            async with self._units.write() as unit:
+                ok = await self._repo.transition(
+                    unit, image_id, image_rules.ACTIVATE, now=utcnow(), values={
                         "size": stored.size, "virtual_size": virtual_size,
                         "checksum": stored.checksum, "os_hash_algo": stored.os_hash_algo,
                         "os_hash_value": stored.os_hash_value,
                     },
                 )
-                image = await images_db.get(db, image_id=image_id)
+                image = await self._repo.get(image_id, unit=unit)
         except BaseException:
             await asyncio.shield(self._back_to_queued(image_id))
             raise
@@ -369,9 +367,9 @@ class ImageService:
     async def _back_to_queued(self, image_id: str) -> None:
         """Undo `saving`: status back to `queued`, sizes cleared, data removed."""
         try:
-            async with self._units.write() as db:
-                await images_db.transition(
-                    db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
+            async with self._units.write() as unit:
+                await self._repo.transition(
+                    unit, image_id, image_rules.BACK_TO_QUEUED, now=utcnow(),
                     values={"size": None, "virtual_size": None},
                 )
             await self._store.delete(image_id)
@@ -380,8 +378,7 @@ class ImageService:
 
     async def open_data(self, caller: Caller, image_id: str) -> ImageData:
         """GET /v2/images/{id}/file: a stream of the data, or None when there is none."""
-        async with self._units.read() as db:
-            image = await get_image(db, caller, image_id)
+        image = await self._visible(caller, image_id)
         if image.status == ImageStatus.DEACTIVATED and not caller.is_admin:
             raise Forbidden("The requested image has been deactivated. "
                             "Image data download is forbidden.")
@@ -393,21 +390,23 @@ class ImageService:
         """Undo what a crash can leave: `saving` images with no unfinished job go
         back to `queued` (their partial data removed), staging files of images not
         being written are removed, and data files without an image row are deleted."""
-        async with self._units.write() as db:
-            pending = await images_db.ids_in_status(
-                db, statuses=(ImageStatus.QUEUED, ImageStatus.SAVING)
-            )
-            busy = {i for i in pending if await jobs_db.unfinished_for_image(db, image_id=i)}
-            saving = await images_db.ids_in_status(db, statuses=(ImageStatus.SAVING,))
-            for image_id in saving:
-                if image_id in busy:
+        async with self._units.write() as unit:
+            statuses = await self._repo.statuses(unit)
+            being_written = await self._job_repo.images_being_written(unit)
+            busy = {
+                i for i, status in statuses.items()
+                if status in image_rules.UNFINISHED and i in being_written
+            }
+            queued = [i for i, status in statuses.items() if status == ImageStatus.QUEUED]
+            for image_id, status in statuses.items():
+                if status != ImageStatus.SAVING or image_id in busy:
                     continue
-                await images_db.transition(
-                    db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
+                if await self._repo.transition(
+                    unit, image_id, image_rules.BACK_TO_QUEUED, now=utcnow(),
                     values={"size": None, "virtual_size": None},
-                )
-            queued = await images_db.ids_in_status(db, statuses=(ImageStatus.QUEUED,))
-            known = set(await images_db.ids_in_status(db, statuses=tuple(ImageStatus)))
+                ):
+                    queued.append(image_id)
+            known = set(statuses)
         for image_id in queued:
             if image_id not in busy:
                 await self._store.delete(image_id)
@@ -417,15 +416,12 @@ class ImageService:
         await _remove_orphans(self._store, known)
 
 
-
 __all__ = [
     "CONTAINER_FORMATS",
     "DISK_FORMATS",
+    "SORT_KEYS",
     "ImageData",
+    "ImageEdit",
     "ImageService",
     "ImageStatus",
-    "create_image",
-    "get_image",
-    "list_images",
-    "update_image",
 ]

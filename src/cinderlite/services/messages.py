@@ -10,9 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from cinderlite.db import messages as messages_db
+from cinderlite.db.messages import MessageRepository
 from cinderlite.db.models import UserMessage
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import NotFound
@@ -20,7 +18,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.records import UserMessageRecord
 from cinderlite.services import policy as rules
 from cinderlite.services.policy import Policy
-from cinderlite.services.units import Units
+from cinderlite.services.units import Unit, Units
 
 RESOURCE_VOLUME = "VOLUME"
 RESOURCE_SNAPSHOT = "VOLUME_SNAPSHOT"
@@ -98,19 +96,35 @@ def user_message(message: UserMessageRecord) -> str:
 
 
 async def record(
-    db: AsyncSession, *, project_id: str, resource_uuid: str | None, action: Action,
+    unit: Unit, *, project_id: str, resource_uuid: str | None, action: Action,
     detail: Detail, now: datetime, ttl_seconds: int, request_id: str | None = None,
     reason: str | None = None, resource_type: str = RESOURCE_VOLUME,
 ) -> UserMessage:
-    """Add an ERROR message for `project_id`; it expires `ttl_seconds` after `now`."""
-    message = UserMessage(
-        id=str(uuid.uuid4()), project_id=project_id, request_id=request_id,
+    """Add an ERROR message for `project_id` in `unit`; it expires `ttl_seconds` after
+    `now`. The same as `MessageService.record`, for the services not yet handed one."""
+    return await _record(
+        _REPOSITORY, unit, project_id=project_id, resource_uuid=resource_uuid, action=action,
+        detail=detail, now=now, ttl_seconds=ttl_seconds, request_id=request_id, reason=reason,
+        resource_type=resource_type,
+    )
+
+
+# The messages table holds no state of its own: one repository serves `record`.
+_REPOSITORY = MessageRepository()
+
+
+async def _record(
+    repo: MessageRepository, unit: Unit, *, project_id: str, resource_uuid: str | None,
+    action: Action, detail: Detail, now: datetime, ttl_seconds: int, request_id: str | None,
+    reason: str | None, resource_type: str,
+) -> UserMessage:
+    return await repo.add(
+        unit, id=str(uuid.uuid4()), project_id=project_id, request_id=request_id,
         resource_type=resource_type, resource_uuid=resource_uuid,
         event_id=event_id(resource_type, action.id, detail.id), message_level=LEVEL_ERROR,
         action_id=action.id, detail_id=detail.id, reason=(reason or "")[:2000] or None,
         created_at=now, expires_at=now + timedelta(seconds=ttl_seconds),
     )
-    return await messages_db.create(db, message=message)
 
 
 class MessageNotFound(NotFound):
@@ -120,20 +134,24 @@ class MessageNotFound(NotFound):
 
 class MessageService:
     """The messages API's use cases: list, show, delete, each in a read unit
-    (the delete in a write unit), with Cinder's policies."""
+    (the delete in a write unit), with Cinder's policies; and `record`, the
+    message other services leave inside their own unit of work."""
 
-    def __init__(self, units: Units, policy: Policy) -> None:
+    def __init__(
+        self, units: Units, policy: Policy, repo: MessageRepository | None = None
+    ) -> None:
         self._units = units
         self._policy = policy
+        self._repo = repo or _REPOSITORY
 
     async def list(
         self, caller: Caller, *, project_id: str, resource_uuid: str | None, limit: int | None,
     ) -> list[UserMessage]:
         """Unexpired messages of `project_id` (every project's for admins), newest first."""
         self._policy.authorize(caller, rules.MESSAGE_GET_ALL, {"project_id": project_id})
-        async with self._units.read() as db:
-            return await messages_db.list_for_project(
-                db, project_id=None if caller.is_admin else project_id, now=utcnow(),
+        async with self._units.read() as unit:
+            return await self._repo.list_for_project(
+                unit, project_id=None if caller.is_admin else project_id, now=utcnow(),
                 resource_uuid=resource_uuid, limit=limit,
             )
 
@@ -145,12 +163,30 @@ class MessageService:
     async def delete(self, caller: Caller, *, project_id: str, message_id: str) -> None:
         message = await self._visible(caller, project_id, message_id)
         self._policy.authorize(caller, rules.MESSAGE_DELETE, {"project_id": message.project_id})
-        async with self._units.write() as db:
-            await messages_db.delete_one(db, message_id=message_id)
+        async with self._units.write() as unit:
+            await self._repo.delete(unit, message_id)
+
+    async def record(
+        self, unit: Unit, *, project_id: str, resource_uuid: str | None, action: Action,
+        detail: Detail, now: datetime, ttl_seconds: int, request_id: str | None = None,
+        reason: str | None = None, resource_type: str = RESOURCE_VOLUME,
+    ) -> UserMessage:
+        """Add an ERROR message for `project_id` in the caller's `unit` (so it is
+        written with the failure it reports, or not at all); it expires
+        `ttl_seconds` after `now`."""
+        return await _record(
+            self._repo, unit, project_id=project_id, resource_uuid=resource_uuid,
+            action=action, detail=detail, now=now, ttl_seconds=ttl_seconds,
+            request_id=request_id, reason=reason, resource_type=resource_type,
+        )
+
+    async def delete_expired(self, unit: Unit, *, now: datetime) -> int:
+        """Remove the messages that expired by `now`, in the caller's `unit`."""
+        return await self._repo.delete_expired(unit, now=now)
 
     async def _visible(self, caller: Caller, project_id: str, message_id: str) -> UserMessage:
-        async with self._units.read() as db:
-            message = await messages_db.get(db, message_id=message_id, now=utcnow())
+        async with self._units.read() as unit:
+            message = await self._repo.get(unit, message_id, now=utcnow())
         # Like Cinder's project_only queries: other projects' messages do not exist
         # for non-admins.
         if message is None or (not caller.is_admin and message.project_id != project_id):

@@ -11,18 +11,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy.orm import Session
-
-from cinderlite.db import jobs as jobs_db
 from cinderlite.db.models import Job
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.clock import utcnow
@@ -49,13 +46,32 @@ class JobContext:
 
 
 JobHandler = Callable[[JobContext], Awaitable[None]]
-T = TypeVar("T")
 
 
-class WriteRunner(Protocol):
-    """Runs `fn(session)` in one write transaction (db/session.py Transactions.run)."""
+class JobStore(Protocol):
+    """What the runner asks of the jobs table (db/jobs.py JobRepository): each call
+    is one write transaction."""
 
-    async def run(self, fn: Callable[[Session], T]) -> T: ...
+    async def claim_next(self, *, owner: str, now: datetime, lease_seconds: int) -> Job | None:
+        ...
+
+    async def renew_lease(
+        self, *, job_id: str, owner: str, now: datetime, lease_seconds: int,
+        bytes_done: int | None = None, bytes_total: int | None = None,
+    ) -> bool: ...
+
+    async def finish(
+        self, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
+    ) -> bool: ...
+
+    async def finish_with_progress(
+        self, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
+        owner: str, lease_seconds: int, bytes_done: int, bytes_total: int,
+    ) -> bool: ...
+
+    async def release_dead_leases(
+        self, *, prefix: str, dead: Callable[[str], bool], now: datetime
+    ) -> int: ...
 
 
 class JobCancelled(Exception):
@@ -75,14 +91,14 @@ def _pid_alive(pid: int) -> bool:
 class JobRunner:
     def __init__(
         self,
-        transactions: WriteRunner,
+        store: JobStore,
         handlers: Mapping[str, JobHandler] | None = None,
         *,
         workers: int = 4,
         lease_seconds: int = 60,
         poll_seconds: float = 1.0,
     ) -> None:
-        self._transactions = transactions
+        self._store = store
         self._handlers = dict(handlers or {})
         self._workers = max(1, workers)
         self._lease_seconds = lease_seconds
@@ -127,17 +143,14 @@ class JobRunner:
     async def release_dead_local_leases(self) -> int:
         """Expire the leases of running jobs whose owner was a dead process on this host."""
 
-        def release(db: Session) -> int:
-            released = 0
-            for job in jobs_db.running_owned_by_prefix(db, prefix=self._host + ":"):
-                parts = (job.lease_owner or "").split(":")
-                pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
-                if job.lease_owner != self.owner and (pid == os.getpid() or not _pid_alive(pid)):
-                    jobs_db.expire_lease(db, job_id=job.id, now=utcnow())
-                    released += 1
-            return released
+        def dead(owner: str) -> bool:
+            parts = owner.split(":")
+            pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
+            return owner != self.owner and (pid == os.getpid() or not _pid_alive(pid))
 
-        released = await self._transactions.run(release)
+        released = await self._store.release_dead_leases(
+            prefix=self._host + ":", dead=dead, now=utcnow()
+        )
         if released:
             log.info("released %d job(s) left running by a dead process", released)
         return released
@@ -208,9 +221,9 @@ class JobRunner:
     # -- internals -----------------------------------------------------------------
 
     async def _claim(self) -> Job | None:
-        return await self._transactions.run(functools.partial(
-            jobs_db.claim_next, owner=self.owner, now=utcnow(), lease_seconds=self._lease_seconds
-        ))
+        return await self._store.claim_next(
+            owner=self.owner, now=utcnow(), lease_seconds=self._lease_seconds
+        )
 
     async def _worker_loop(self, index: int) -> None:
         while not self._stopping:
@@ -271,29 +284,25 @@ class JobRunner:
         self, job_id: str, rule: Transition[JobState], error: str | None,
         ctx: JobContext | None = None,
     ) -> None:
-        now = utcnow()
-
-        def finish(db: Session) -> None:
-            if ctx is not None:
-                jobs_db.renew_lease(
-                    db, job_id=job_id, owner=self.owner, now=now,
-                    lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
-                    bytes_total=ctx.bytes_total,
-                )
-            jobs_db.finish(db, job_id=job_id, rule=rule, now=now, error=error)
-
-        await self._transactions.run(finish)
+        if ctx is None:
+            await self._store.finish(job_id=job_id, rule=rule, now=utcnow(), error=error)
+            return
+        await self._store.finish_with_progress(
+            job_id=job_id, rule=rule, now=utcnow(), error=error, owner=self.owner,
+            lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
+            bytes_total=ctx.bytes_total,
+        )
 
     async def _renew_loop(self, ctx: JobContext) -> None:
         interval = max(0.5, self._lease_seconds / 4)
         while True:
             await asyncio.sleep(min(interval, 2.0))
             try:
-                await self._transactions.run(functools.partial(
-                    jobs_db.renew_lease, job_id=ctx.job.id, owner=self.owner, now=utcnow(),
+                await self._store.renew_lease(
+                    job_id=ctx.job.id, owner=self.owner, now=utcnow(),
                     lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
                     bytes_total=ctx.bytes_total,
-                ))
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -18,7 +18,6 @@ from cinderlite.db import jobs as jobs_db
 from cinderlite.domain import images as image_rules
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.clock import utcnow
-from cinderlite.services import images as images_service
 from tests.conftest import make_settings, make_user, wait_for
 
 pytestmark = pytest.mark.integration
@@ -191,11 +190,9 @@ class TestSizeCap:
 
 async def test_client_disconnect_puts_image_back_to_queued(rt, demo) -> None:  # type: ignore[no-untyped-def]
     """Drive the service directly with a stream that breaks half way."""
-    async with rt.transaction() as db:
-        image = await images_service.create_image(
-            db, demo.caller, fields={"disk_format": "raw", "container_format": "bare"},
-            properties={},
-        )
+    image = await rt.services.images.create(
+        demo.caller, fields={"disk_format": "raw", "container_format": "bare"}, properties={},
+    )
 
     async def broken():  # type: ignore[no-untyped-def]
         yield b"x" * MiB

@@ -91,6 +91,21 @@ async def test_create_with_given_id(image_client, demo) -> None:  # type: ignore
     assert resp.status_code == 409
 
 
+async def test_create_with_the_id_of_an_image_not_visible_is_a_conflict(  # type: ignore[no-untyped-def]
+    image_client, admin, demo
+) -> None:
+    wanted = str(uuid.uuid4())
+    await create(image_client, admin, id=wanted, visibility="private")
+    resp = await image_client.post(
+        "/v2/images", json={"id": wanted},
+        headers={**demo.headers, "Accept": "application/json"},
+    )
+    assert resp.status_code == 409
+    assert f"Image with identifier {wanted} already exists!" in resp.text
+    resp = await image_client.get(f"/v2/images/{wanted}", headers=admin.headers)
+    assert resp.json()["visibility"] == "private"
+
+
 @pytest.mark.parametrize("key", ["status", "checksum", "size", "os_hash_value", "self"])
 async def test_create_refuses_read_only_attributes(image_client, demo, key) -> None:  # type: ignore[no-untyped-def]
     resp = await image_client.post("/v2/images", json={key: "x"}, headers=demo.headers)

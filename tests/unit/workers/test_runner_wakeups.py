@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from cinderlite.db import jobs as jobs_db
 from cinderlite.workers.runner import JobRunner
 
 
 class FakeJobs:
-    """Stands in for the database: a queue of jobs and a count of claim transactions."""
+    """Stands in for the jobs table (db/jobs.py JobRepository): a queue of jobs and
+    a count of claim transactions."""
 
     def __init__(self) -> None:
         self.queued: list[Any] = []
         self.claims = 0
 
-    async def run(self, fn: Callable[..., Any]) -> Any:
-        if isinstance(fn, functools.partial) and fn.func is jobs_db.claim_next:
-            self.claims += 1
-            return self.queued.pop(0) if self.queued else None
-        return None  # finish / renew: nothing to record here
+    async def claim_next(self, **_: Any) -> Any:
+        self.claims += 1
+        return self.queued.pop(0) if self.queued else None
+
+    # finish / renew / release: nothing to record here
+    async def renew_lease(self, **_: Any) -> bool:
+        return True
+
+    async def finish(self, **_: Any) -> bool:
+        return True
+
+    async def finish_with_progress(self, **_: Any) -> bool:
+        return True
+
+    async def release_dead_leases(self, **_: Any) -> int:
+        return 0
 
     def enqueue(self, n: int) -> None:
         for i in range(n):

@@ -26,21 +26,19 @@ from cinderlite.api.image import filters, schemas
 from cinderlite.api.requests import token_caller
 from cinderlite.domain.errors import NotFound, ServiceError, Unauthenticated, UnsupportedMedia
 from cinderlite.domain.identity import Caller
+from cinderlite.domain.records import ImageRecord
 from cinderlite.services import images
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.images import ImageService
-from cinderlite.services.units import Units
 
 router = APIRouter()
 
 
 @dataclass(frozen=True)
 class ImageApi:
-    """The image API's dependencies; the wiring (app.py) builds it. Routes that
-    change one image open their unit of work here (`units.write()`) and hand it
-    to services/images.py; uploads and deletes run their own steps (ImageService)."""
+    """The image API's dependencies; the wiring (app.py) builds it. Routes call
+    ImageService, which opens its own units of work."""
 
-    units: Units
     images: ImageService
     validator: TokenValidator
     identity_url: str
@@ -146,27 +144,24 @@ async def create_image(request: Request) -> Response:
     caller = await _caller(request)
     fields, props = schemas.parse_create(await _json_body(request))
     api = _api(request)
-    async with api.units.write() as db:
-        image = await images.create_image(db, caller, fields=fields, properties=props)
-        view = schemas.image_view(image)
+    image = await api.images.create(caller, fields=fields, properties=props)
     location = f"{api.image_url}/v2/images/{image.id}"
-    return _json(view, status=201, headers={"Location": location})
+    return _json(schemas.image_view(image), status=201, headers={"Location": location})
 
 
 @router.get("/v2/images")
 async def list_images(request: Request) -> Response:
     caller = await _caller(request)
     query = filters.parse_list_query(request.query_params, images.SORT_KEYS)
-    async with _api(request).units.read() as db:
-        page = await images.list_images(
-            db, caller, filters=query["filters"], sort=query["sort"],
-            limit=query["limit"] + 1, marker=query["marker"],
-        )
-        body: dict[str, Any] = {
-            "images": [schemas.image_view(i) for i in page[: query["limit"]]],
-            "first": "/v2/images",
-            "schema": "/v2/schemas/images",
-        }
+    page = await _api(request).images.list(
+        caller, filters=query["filters"], sort=query["sort"], limit=query["limit"] + 1,
+        marker=query["marker"],
+    )
+    body: dict[str, Any] = {
+        "images": [schemas.image_view(i) for i in page[: query["limit"]]],
+        "first": "/v2/images",
+        "schema": "/v2/schemas/images",
+    }
     if len(page) > query["limit"] and query["limit"] > 0:
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
         params.append(("marker", page[query["limit"] - 1].id))
@@ -203,11 +198,12 @@ async def update_image(request: Request, image_id: str) -> Response:
     ops = await _json_body(request)
     if content_type == schemas.PATCH_CONTENT_TYPE_V20:
         ops = schemas.patch_from_draft4(ops)
-    async with _api(request).units.write() as db:
-        image = await images.get_image(db, caller, image_id, for_update=True)
-        fields, props = schemas.apply_patch(schemas.mutable_view(image), ops)
-        image = await images.update_image(db, caller, image, fields=fields, properties=props)
-        return _json(schemas.image_view(image))
+
+    def edit(image: ImageRecord) -> tuple[dict[str, Any], dict[str, str]]:
+        return schemas.apply_patch(schemas.mutable_view(image), ops)
+
+    image = await _api(request).images.update(caller, image_id, edit)
+    return _json(schemas.image_view(image))
 
 
 @router.delete("/v2/images/{image_id}")
@@ -231,8 +227,8 @@ async def delete_tag(request: Request, image_id: str, tag: str) -> Response:
 
 async def _change_tags(request: Request, image_id: str, tag: str, *, add: bool) -> None:
     caller = await _caller(request)
-    async with _api(request).units.write() as db:
-        image = await images.get_image(db, caller, image_id, for_update=True)
+
+    def edit(image: ImageRecord) -> tuple[dict[str, Any], dict[str, str]]:
         tags = list(image.tags or [])
         if add:
             if tag not in tags:
@@ -241,10 +237,11 @@ async def _change_tags(request: Request, image_id: str, tag: str, *, add: bool) 
             tags.remove(tag)
         else:
             raise NotFound(f"Tag {tag} not found.")
-        fields, props = schemas.apply_patch(
+        return schemas.apply_patch(
             schemas.mutable_view(image), [{"op": "replace", "path": "/tags", "value": tags}]
         )
-        await images.update_image(db, caller, image, fields=fields, properties=props)
+
+    await _api(request).images.update(caller, image_id, edit)
 
 
 # --- image data ---------------------------------------------------------------
