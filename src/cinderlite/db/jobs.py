@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from cinderlite.db.database import Database
+from cinderlite.db.database import Database, Unit
 from cinderlite.db.models import Job
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.jobs import JobState
@@ -245,7 +245,7 @@ class JobRepository:
     # -- inside a unit of work ---------------------------------------------------------
 
     async def enqueue(
-        self, unit: AsyncSession, *, kind: str, volume_id: str, image_id: str | None,
+        self, unit: Unit, *, kind: str, volume_id: str, image_id: str | None,
         project_id: str, user_id: str | None, request_id: str | None, params: dict[str, Any],
         now: datetime, bytes_total: int = 0,
     ) -> Job:

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cinderlite.db import jobs as jobs_db
 from cinderlite.db.models import Snapshot, Volume
 from cinderlite.db.snapshots import FILTER_KEYS, SNAPSHOT_JOB, SORT, SnapshotRepository
 from cinderlite.domain import snapshots as snap
@@ -163,7 +162,7 @@ class SnapshotService:
                 meta=dict(req.metadata), created_at=now, updated_at=None,
             )
             await self._repo.add(db, row)
-            await jobs_db.enqueue(
+            await self._jobs.enqueue(
                 db, kind=SNAPSHOT_JOB, volume_id=volume.id, image_id=None,
                 project_id=volume.project_id, user_id=caller.user_id, request_id=request_id,
                 params={"snapshot_id": row.id}, now=now, bytes_total=volume.size * GiB,

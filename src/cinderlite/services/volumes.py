@@ -20,7 +20,6 @@ from typing import Any
 from cinderlite.datapath import inspect, qemu
 from cinderlite.datapath.compress import gunzip_file
 from cinderlite.datapath.streams import run_blocking
-from cinderlite.db import jobs as jobs_db
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.database import Database, Unit
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
@@ -366,14 +365,14 @@ class VolumeService:
             )
             await volumes_db.add(db, volume)
             if source is not None:
-                await jobs_db.enqueue(
+                await self._jobs.enqueue(
                     db, kind=CLONE_JOB, volume_id=volume.id, image_id=None,
                     project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
                     params={"kind": source.ref.kind, "id": source.ref.id},
                     now=now, bytes_total=source.size * GiB,
                 )
             elif image is not None:
-                await jobs_db.enqueue(
+                await self._jobs.enqueue(
                     db, kind=FILL_JOB, volume_id=volume.id, image_id=image.id,
                     project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
                     params={"disk_format": image.disk_format}, now=now,

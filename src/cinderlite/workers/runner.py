@@ -18,8 +18,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from cinderlite.db.database import Unit
 from cinderlite.db.models import Job
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.clock import utcnow
@@ -73,6 +74,12 @@ class JobStore(Protocol):
         self, *, prefix: str, dead: Callable[[str], bool], now: datetime
     ) -> int: ...
 
+    async def enqueue(
+        self, unit: Unit, *, kind: str, volume_id: str, image_id: str | None,
+        project_id: str, user_id: str | None, request_id: str | None, params: dict[str, Any],
+        now: datetime, bytes_total: int = 0,
+    ) -> Job: ...
+
 
 class JobCancelled(Exception):
     """Raised inside a handler's task when its job was cancelled (e.g. image deleted)."""
@@ -117,6 +124,20 @@ class JobRunner:
     def register(self, kind: str, handler: JobHandler) -> None:
         """Run jobs of `kind` with `handler` (the wiring registers them before `start`)."""
         self._handlers[kind] = handler
+
+    async def enqueue(
+        self, unit: Unit, *, kind: str, volume_id: str, image_id: str | None,
+        project_id: str, user_id: str | None, request_id: str | None, params: dict[str, Any],
+        now: datetime, bytes_total: int = 0,
+    ) -> Job:
+        """Queue a job in the caller's `unit`: it exists for the runners once the unit
+        commits, together with the rows it works on, or not at all. Call `wake`
+        after the commit."""
+        return await self._store.enqueue(
+            unit, kind=kind, volume_id=volume_id, image_id=image_id, project_id=project_id,
+            user_id=user_id, request_id=request_id, params=params, now=now,
+            bytes_total=bytes_total,
+        )
 
     # -- lifecycle ---------------------------------------------------------------
 
