@@ -5,7 +5,8 @@ Each case: create a volume through the API, write the test bytes straight into
 its backing file `<data_dir>/volumes/volume-<id>` (a shortcut: the API has no
 "write these bytes" call, and the file backend keeps volumes as sparse raw
 files), then POST the upload action and poll GET /v2/images/{id} until
-`active` (every 5 ms at first, growing to every 20 ms). See docs/benchmarks.md.
+`active` (every 5 ms at first, growing to every 20 ms). The `copy-*` cases time
+the bytes of a snapshot or clone (bench/clone.py). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from bench import WORK_DIR, GiB, MiB
 from bench.client import Client
+from bench.clone import COPY_CASES, COPY_LEGEND, CopyRow, copy_table, run_copies
 from bench.floors import convert_floor, hash_two_threads, write_floor
 from bench.report import machine, machine_lines, markdown_table, text_table
 from bench.sampling import POLL_COST, Sampler, poll_cost
@@ -384,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cases",
         default="",
         help="comma-separated case names or prefixes "
-        f"(default all: {', '.join(c.name for c in CASES)})",
+        f"(default all: {', '.join(c.name for c in [*CASES, *COPY_CASES])})",
     )
     parser.add_argument("--repeat", type=int, default=2, help="uploads per case; best is kept")
     parser.add_argument(
@@ -411,17 +413,26 @@ def main(argv: list[str] | None = None) -> int:
         print(text_table(headers, table))
         print()
         print(markdown_table(headers, table))
+        if data.get("copies"):
+            headers, table = copy_table([CopyRow(**r) for r in data["copies"]])
+            print()
+            print(text_table(headers, table))
+            print()
+            print(markdown_table(headers, table))
         return 0
 
     wanted = [w.strip() for w in args.cases.split(",") if w.strip()]
     cases = [c for c in CASES if not wanted or any(c.name.startswith(w) for w in wanted)]
-    if not cases:
+    copy_cases = [
+        c for c in COPY_CASES if not wanted or any(c.name.startswith(w) for w in wanted)
+    ]
+    if not cases and not copy_cases:
         parser.error("no case matches --cases")
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     info = machine(WORK_DIR)
     print("machine:\n" + machine_lines(info), flush=True)
     sources = {}
-    for spec in {c.spec for c in cases}:
+    for spec in {c.spec for c in [*cases, *copy_cases]}:
         print(f"test volume {spec.name}: {spec.describe()}", flush=True)
         sources[spec.name] = generate(spec, WORK_DIR / "sources")
 
@@ -441,20 +452,23 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
 
+    copies = run_copies(copy_cases, sources, WORK_DIR, args) if copy_cases else []
+
     headers, table = rows(results)
-    print()
-    print(text_table(headers, table))
-    print(
-        f"\nratio = best of {args.repeat} upload(s) (POST -> image active) / same-run floor; "
-        "MiB/s = volume size / ours; peak RSS = server VmHWM during the upload "
-        "(* = max sampled VmRSS); scratch = peak bytes allocated in staging/conversion dirs; "
-        "CPU s = server+qemu-img CPU seconds (of which the polling) vs the floor's; "
-        "CPU ratio = (ours - polling) / floor; "
-        "fsync s = not in the floor: writing+fsyncing the raw image's data / fsyncing "
-        "qemu-img's output, i.e. what durability adds; "
-        "other CPU s = CPU seconds the rest of the machine used during the best upload / "
-        "the best floor run (contention; ~0 on a quiet machine)."
-    )
+    if results:
+        print()
+        print(text_table(headers, table))
+        print(
+            f"\nratio = best of {args.repeat} upload(s) (POST -> image active) / same-run floor; "
+            "MiB/s = volume size / ours; peak RSS = server VmHWM during the upload "
+            "(* = max sampled VmRSS); scratch = peak bytes allocated in staging/conversion dirs; "
+            "CPU s = server+qemu-img CPU seconds (of which the polling) vs the floor's; "
+            "CPU ratio = (ours - polling) / floor; "
+            "fsync s = not in the floor: writing+fsyncing the raw image's data / fsyncing "
+            "qemu-img's output, i.e. what durability adds; "
+            "other CPU s = CPU seconds the rest of the machine used during the best upload / "
+            "the best floor run (contention; ~0 on a quiet machine)."
+        )
     by_size: dict[int, float] = {}
     for r in results:
         if r.peak_rss_mib is not None:
@@ -470,18 +484,27 @@ def main(argv: list[str] | None = None) -> int:
     if POLL_COST:
         costs = ", ".join(f"{v * 1000:.1f} ms" for v in POLL_COST.values())
         print(f"server CPU per GET /v2/images/{{id}} poll (idle server): {costs}")
+    markdown = machine_lines(info) + "\n"
+    if results:
+        markdown += "\n" + markdown_table(headers, table) + "\n"
+    if copies:
+        copy_headers, copy_rows = copy_table(copies)
+        print()
+        print(text_table(copy_headers, copy_rows))
+        print(f"\n{COPY_LEGEND}")
+        markdown += "\n" + markdown_table(copy_headers, copy_rows) + "\n"
     payload = {
         "machine": info,
         "args": vars(args),
         "poll_cpu_s_per_get": list(POLL_COST.values()),
         "results": [asdict(r) for r in results],
+        "copies": [asdict(r) for r in copies],
     }
     (WORK_DIR / "upload-results.json").write_text(json.dumps(payload, indent=2))
-    (WORK_DIR / "upload-results.md").write_text(
-        machine_lines(info) + "\n\n" + markdown_table(headers, table) + "\n"
-    )
+    (WORK_DIR / "upload-results.md").write_text(markdown)
     print(f"results: {WORK_DIR / 'upload-results.json'}, {WORK_DIR / 'upload-results.md'}")
     failed = [r for r in results if r.error or r.verified.startswith("FAIL")]
+    failed += [r for r in copies if r.error or r.verified.startswith("FAIL")]
     return 1 if failed else 0
 
 

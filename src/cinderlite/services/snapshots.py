@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cinderlite.datapath.hashing import Progress
 from cinderlite.db.models import Snapshot, Volume
 from cinderlite.db.snapshots import FILTER_KEYS, SNAPSHOT_JOB, SORT, SnapshotRepository
 from cinderlite.domain import snapshots as snap
@@ -45,7 +46,7 @@ from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
 from cinderlite.services.units import Unit, Units
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
-from cinderlite.workers.runner import JobRunner
+from cinderlite.workers.runner import JobContext, JobRunner
 
 log = logging.getLogger("cinderlite.snapshots")
 
@@ -171,7 +172,7 @@ class SnapshotService:
         self._jobs.wake()
         return created
 
-    async def run_copy(self, ctx: Any) -> None:
+    async def run_copy(self, ctx: JobContext) -> None:
         """The job: copy the volume's bytes into the snapshot, then `available`.
 
         Idempotent: a re-run copies anew. A snapshot no longer `creating` (force
@@ -183,11 +184,11 @@ class SnapshotService:
         if found is None or found.status != SnapshotStatus.CREATING:
             return
         ref = DataRef("snapshot", snapshot_id)
-        ctx.report(0, found.volume_size * GiB)
+        progress = Progress(found.volume_size * GiB)
         try:
-            copied = await self._backend.copy(
-                DataRef("volume", found.volume_id), ref, found.volume_size * GiB
-            )
+            copied = await ctx.follow(progress, self._backend.copy(
+                DataRef("volume", found.volume_id), ref, found.volume_size * GiB, progress
+            ))
         except Exception as exc:
             if isinstance(exc, ServiceError | OSError):
                 log.warning("snapshot %s of volume %s failed: %s", snapshot_id,
@@ -204,7 +205,6 @@ class SnapshotService:
                     reason=str(exc),
                 )
             raise
-        ctx.report(found.volume_size * GiB, found.volume_size * GiB)
         async with self._units.write() as db:
             done = await self._repo.transition(
                 db, snapshot_id, snap.FINISH_CREATE, now=utcnow(), values={"progress": "100%"}

@@ -19,6 +19,7 @@ from typing import Any
 
 from cinderlite.datapath import inspect, qemu
 from cinderlite.datapath.compress import gunzip_file
+from cinderlite.datapath.hashing import Progress
 from cinderlite.datapath.streams import run_blocking
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.database import Database, Unit
@@ -48,7 +49,7 @@ from cinderlite.services.policy import Policy
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.storage.images.base import ImageStore
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
-from cinderlite.workers.runner import JobRunner
+from cinderlite.workers.runner import JobContext, JobRunner
 
 log = logging.getLogger("cinderlite.volumes")
 
@@ -586,7 +587,7 @@ class VolumeService:
 
     # --- copy of a snapshot or a volume (job kind "clone") ---------------------------
 
-    async def run_clone(self, ctx: Any) -> None:
+    async def run_clone(self, ctx: JobContext) -> None:
         """Copy the job's snapshot or volume into its `creating` volume, then make it
         `available` with the source volume's bootable flag and image metadata (as
         Cinder copies them).
@@ -606,9 +607,10 @@ class VolumeService:
         try:
             if origin is None or not await self._backend.has(source):
                 raise InvalidRequest(f"The {source.kind} {source.id} is no longer available.")
-            ctx.report(0, volume.size * GiB)
-            await self._backend.copy(source, DataRef("volume", volume.id), volume.size * GiB)
-            ctx.report(volume.size * GiB, volume.size * GiB)
+            progress = Progress(volume.size * GiB)
+            await ctx.follow(progress, self._backend.copy(
+                source, DataRef("volume", volume.id), volume.size * GiB, progress
+            ))
         except Exception as exc:
             log.warning("volume %s from %s %s failed: %s", volume.id, source.kind, source.id, exc)
             async with self._database.write() as db:

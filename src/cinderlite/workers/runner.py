@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cinderlite.db.database import Unit
 from cinderlite.db.models import Job
@@ -28,6 +28,7 @@ from cinderlite.domain.jobs import JobState
 from cinderlite.domain.transitions import Transition
 
 log = logging.getLogger("cinderlite.workers")
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +45,27 @@ class JobContext:
         self.bytes_done = bytes_done
         if bytes_total is not None:
             self.bytes_total = bytes_total
+
+    async def follow(self, progress: Counter, work: Awaitable[T], interval: float = 0.25) -> T:
+        """Await `work`, reporting `progress` (updated by the thread doing it) as it goes."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=interval)
+                self.report(progress.done, progress.total)
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+class Counter(Protocol):
+    """Bytes done of a total, written by the thread doing the work (datapath's Progress)."""
+
+    done: int
+    total: int
 
 
 JobHandler = Callable[[JobContext], Awaitable[None]]

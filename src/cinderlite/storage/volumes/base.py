@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from cinderlite.datapath.hashing import Progress
+
 
 @dataclass(frozen=True)
 class DataRef:
@@ -50,12 +52,16 @@ class VolumeBackend(Protocol):
         """Overwrite the volume from its start with `chunks`; returns bytes written."""
         ...
 
-    async def copy(self, source: DataRef, target: DataRef, size_bytes: int) -> Copied:
+    async def copy(
+        self, source: DataRef, target: DataRef, size_bytes: int,
+        progress: Progress | None = None,
+    ) -> Copied:
         """Make `target` a point-in-time copy of `source`, `size_bytes` long (at least
         the source's size; the rest reads as zeros). Atomic: until it returns the
         target does not exist under its name, so a crash leaves no half copy
         behind (`discard` removes what such a crash leaves aside). StorageFull
-        when the space runs out; the target is then absent."""
+        when the space runs out; the target is then absent. `progress` moves
+        from 0 to the source's length as the copy goes."""
         ...
 
     async def discard(self, ref: DataRef) -> None:

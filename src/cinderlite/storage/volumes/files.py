@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from cinderlite.datapath.clone import copy_file
-from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
+from cinderlite.datapath.clone import copy_volume
+from cinderlite.datapath.hashing import Progress
+from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse, run_blocking
 from cinderlite.domain.errors import StorageFull
 from cinderlite.storage.private import private_dir
 from cinderlite.storage.volumes.base import Copied, DataRef
@@ -26,13 +28,21 @@ class FileVolumeBackend:
     def _file(self, ref: DataRef) -> Path:
         return self.root / f"{ref.kind}-{ref.id}"
 
-    async def copy(self, source: DataRef, target: DataRef, size_bytes: int) -> Copied:
+    async def copy(
+        self, source: DataRef, target: DataRef, size_bytes: int,
+        progress: Progress | None = None,
+    ) -> Copied:
         final = self._file(target)
         part = final.with_name(final.name + ".part")
+        # What a crash left of an earlier attempt (the copy creates `part` exclusively).
+        await asyncio.to_thread(part.unlink, missing_ok=True)
+        result = await run_blocking(
+            copy_volume, self._file(source), part, size_bytes=size_bytes, progress=progress,
+            stop=threading.Event(),
+        )
 
-        def _copy() -> Copied:
+        def _place() -> None:
             try:
-                result = copy_file(self._file(source), part, size_bytes=size_bytes)
                 os.replace(part, final)
                 dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
                 try:
@@ -42,9 +52,9 @@ class FileVolumeBackend:
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise
-            return Copied(result.method, result.bytes_copied)
 
-        return await asyncio.to_thread(_copy)
+        await asyncio.to_thread(_place)
+        return Copied(result.method, result.bytes_copied)
 
     async def discard(self, ref: DataRef) -> None:
         def _discard() -> None:
