@@ -116,7 +116,11 @@ typecheck: install-dev ## mypy, strict ([tool.mypy] in pyproject.toml)
 check: lint typecheck test ## what CI runs
 
 # Extra options: make bench BENCH_ARGS="--cases sparse25 --repeat 3" (see docs/benchmarks.md)
-bench: install-dev qemu-img ## data-path benchmark: our upload times against the hashing/qemu-img floors
+bench: install-dev qemu-img ## data-path benchmark: upload and copy times against their floors
+	@if ! command -v mkfs.xfs >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing xfsprogs (the reflink rows copy on a loop-mounted XFS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs >/dev/null; \
+	fi
 	$(BIN)/python -m bench.upload $(BENCH_ARGS)
 
 bench-api: install-dev qemu-img ## API load test with wrk (installed through apt when root)
