@@ -45,6 +45,7 @@ from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
+from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
 from cinderlite.services.catalog import CatalogService
 from cinderlite.services.identity import IdentityService
@@ -80,6 +81,7 @@ class Services:
     identity: IdentityService
     identity_admin: IdentityAdminService
     catalog: CatalogService
+    attachments: AttachmentService
 
 
 @dataclass
@@ -152,6 +154,7 @@ def _services(
         snapshots=snapshots,
         actions=VolumeActionService(
             units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
+            snapshots=snapshots,
         ),
         uploads=UploadService(
             database=db, repo=volume_repo, backend=backend, store=store, policy=policy,
@@ -184,6 +187,9 @@ def _services(
         ),
         identity_admin=IdentityAdminService(units=db, repo=identity_repo),
         catalog=CatalogService(units=db, repo=CatalogRepository()),
+        attachments=AttachmentService(
+            units=db, volumes=volumes, backend=backend, policy=policy,
+        ),
     )
 
 
@@ -240,7 +246,7 @@ async def open_runtime(
             ),
             volume_api=VolumeApi(
                 volumes=services.volumes, snapshots=services.snapshots, actions=services.actions,
-                uploads=services.uploads,
+                uploads=services.uploads, attachments=services.attachments,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
@@ -461,5 +467,6 @@ async def recover(rt: Runtime) -> None:
     # Snapshots first: a volume's interrupted delete finishes its snapshots' deletes.
     await rt.services.snapshots.recover()
     await rt.services.volumes.recover()
+    await rt.services.actions.recover()
     await rt.services.upload_worker.recover()
     await rt.services.images.recover()

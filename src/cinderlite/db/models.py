@@ -216,6 +216,11 @@ class Volume(Base):
     # and source_volid); kept after the source is gone, as Cinder keeps them.
     snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Cinder's volume admin metadata: `readonly` (os-update_readonly_flag) and
+    # `attached_mode` (while attached); the views show them in `metadata`.
+    admin_meta: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
 
 
 class Snapshot(Base):
@@ -243,6 +248,10 @@ class Snapshot(Base):
 
 
 class VolumeAttachment(Base):
+    """An attachment of a volume (os-attach, or the attachments API). attach_status:
+    reserved -> attaching -> attached (Cinder VolumeAttachStatus); an ended one is
+    `detached` (os-detach) or gone (attachment delete)."""
+
     __tablename__ = "volume_attachments"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"), index=True)
@@ -253,6 +262,10 @@ class VolumeAttachment(Base):
     attach_status: Mapped[str] = mapped_column(String(32), default=AttachStatus.ATTACHED.value)
     attached_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     detached_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The connector the consumer gave (attachments API) and the connection info
+    # it was answered with.
+    connector: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class UserMessage(Base):

@@ -10,7 +10,7 @@ import functools
 import json
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -148,6 +148,7 @@ class VolumeRow:
     updated_at: datetime | None
     snapshot_id: str | None
     source_volid: str | None
+    admin_meta: dict[str, Any] = field(default_factory=dict)
 
 
 _COLUMNS = [f.name for f in fields(VolumeRow)]
@@ -172,12 +173,14 @@ def _from_raw(row: Sequence[Any]) -> tuple[VolumeRow, str | None]:
     """A (volume columns..., type name) row of the inline reader -> (VolumeRow, type name)."""
     (vid, project_id, user_id, name, description, size, status, previous_status,
      attach_status, volume_type_id, availability_zone, bootable, meta, image_meta,
-     source_image_id, created_at, updated_at, snapshot_id, source_volid, type_name) = row
+     source_image_id, created_at, updated_at, snapshot_id, source_volid, admin_meta,
+     type_name) = row
     return VolumeRow(
         vid, project_id, user_id, name, description, size, status, previous_status,
         attach_status, volume_type_id, availability_zone, bool(bootable),
         _json_value(meta), _json_value(image_meta), source_image_id,
         datetime.fromisoformat(created_at), _time_value(updated_at), snapshot_id, source_volid,
+        _json_value(admin_meta) or {},
     ), type_name
 
 
@@ -350,12 +353,13 @@ async def update_fields(db: AsyncSession, *, volume_id: str, values: dict[str, A
 
 
 async def extend(
-    db: AsyncSession, *, volume_id: str, old_size: int, new_size: int, now: datetime
+    db: AsyncSession, *, volume_id: str, old_size: int, new_size: int, now: datetime,
+    status: VolumeStatus = VolumeStatus.AVAILABLE,
 ) -> bool:
-    """Set the new size if the volume is still available with the old size."""
+    """Set the new size if the volume still has `status` and the old size."""
     result = await db.execute(
         update(Volume)
-        .where(Volume.id == volume_id, Volume.status == VolumeStatus.AVAILABLE,
+        .where(Volume.id == volume_id, Volume.status == status,
                Volume.size == old_size)
         .values(size=new_size, updated_at=now)
         .execution_options(synchronize_session=False)
@@ -443,6 +447,68 @@ async def count_attached(db: AsyncSession, *, volume_id: str) -> int:
         VolumeAttachment.attach_status == AttachStatus.ATTACHED,
     )
     return int((await db.execute(stmt)).scalar_one())
+
+
+async def live_attachments(db: AsyncSession, *, volume_id: str) -> list[VolumeAttachment]:
+    """Every attachment of the volume not ended (reserved, attaching, attached, ...)."""
+    stmt = (
+        select(VolumeAttachment)
+        .where(VolumeAttachment.volume_id == volume_id,
+               VolumeAttachment.attach_status != AttachStatus.DETACHED)
+        .order_by(VolumeAttachment.attached_at, VolumeAttachment.id)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def get_attachment(
+    db: AsyncSession, *, attachment_id: str
+) -> tuple[VolumeAttachment, str] | None:
+    """A live attachment and its volume's project."""
+    stmt = (
+        select(VolumeAttachment, Volume.project_id)
+        .join(Volume, Volume.id == VolumeAttachment.volume_id)
+        .where(VolumeAttachment.id == attachment_id,
+               VolumeAttachment.attach_status != AttachStatus.DETACHED)
+    )
+    row = (await db.execute(stmt.execution_options(populate_existing=True))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def list_attachments(
+    db: AsyncSession, *, project_id: str | None, filters: dict[str, str],
+) -> list[VolumeAttachment]:
+    """Live attachments of the volumes of `project_id` (all when None), with
+    equality `filters` on volume_id, instance_uuid and attach_status."""
+    stmt = (
+        select(VolumeAttachment)
+        .join(Volume, Volume.id == VolumeAttachment.volume_id)
+        .where(VolumeAttachment.attach_status != AttachStatus.DETACHED)
+    )
+    if project_id is not None:
+        stmt = stmt.where(Volume.project_id == project_id)
+    columns = {"volume_id": VolumeAttachment.volume_id,
+               "instance_uuid": VolumeAttachment.instance_uuid,
+               "attach_status": VolumeAttachment.attach_status}
+    for key, value in filters.items():
+        stmt = stmt.where(columns[key] == value)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def update_attachment(
+    db: AsyncSession, *, attachment_id: str, values: dict[str, Any]
+) -> bool:
+    result = await db.execute(
+        update(VolumeAttachment).where(VolumeAttachment.id == attachment_id).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_attachment(db: AsyncSession, *, attachment_id: str) -> bool:
+    result = await db.execute(
+        delete(VolumeAttachment).where(VolumeAttachment.id == attachment_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 # --- images (read only; the image API owns these rows) ------------------------------

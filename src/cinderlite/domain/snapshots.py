@@ -55,7 +55,11 @@ FAIL_CREATE = _rule("fail snapshot", frozenset({S.CREATING}), S.ERROR)
 BEGIN_DELETE = _rule("begin snapshot delete", DELETABLE, S.DELETING)
 FAIL_DELETE = _rule("fail snapshot delete", frozenset({S.DELETING}), S.ERROR_DELETING)
 
-RULES = (FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE)
+# A volume reverted to its latest snapshot (3.40) holds the snapshot `restoring`.
+BEGIN_RESTORE = _rule("begin restore", frozenset({S.AVAILABLE}), S.RESTORING)
+FINISH_RESTORE = _rule("finish restore", frozenset({S.RESTORING}), S.AVAILABLE)
+
+RULES = (FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, BEGIN_RESTORE, FINISH_RESTORE)
 
 # Two changes Cinder makes outside the table, as os-reset_status is: an admin's
 # os-force_delete (from any status), and a volume's cascade delete (its

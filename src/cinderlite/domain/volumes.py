@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
-from cinderlite.domain.transitions import Table
+from cinderlite.domain.transitions import Table, Transition
 
 
 class VolumeStatus(StrEnum):
@@ -21,13 +22,20 @@ class VolumeStatus(StrEnum):
     ERROR_DELETING = "error_deleting"
     EXTENDING = "extending"
     MAINTENANCE = "maintenance"
+    # Cinder's revert to a snapshot (3.40).
+    REVERTING = "reverting"
 
 
 class AttachStatus(StrEnum):
+    """A volume's attach_status, and an attachment's (Cinder VolumeAttachStatus)."""
+
     ATTACHED = "attached"
     DETACHED = "detached"
     ATTACHING = "attaching"
     DETACHING = "detaching"
+    RESERVED = "reserved"
+    ERROR_ATTACHING = "error_attaching"
+    ERROR_DETACHING = "error_detaching"
 
 
 S = VolumeStatus
@@ -36,15 +44,23 @@ S = VolumeStatus
 # os-reset_status (admin) is deliberately outside this table, as in Cinder.
 TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     S.CREATING: frozenset({S.AVAILABLE, S.ERROR, S.DELETING}),
-    S.AVAILABLE: frozenset({S.IN_USE, S.UPLOADING, S.DELETING, S.ATTACHING, S.RESERVED}),
-    S.RESERVED: frozenset({S.AVAILABLE, S.IN_USE, S.ATTACHING}),
-    S.ATTACHING: frozenset({S.IN_USE, S.AVAILABLE}),
-    S.IN_USE: frozenset({S.AVAILABLE, S.UPLOADING, S.DETACHING, S.IN_USE}),
-    S.DETACHING: frozenset({S.AVAILABLE, S.IN_USE}),
+    S.AVAILABLE: frozenset({
+        S.IN_USE, S.UPLOADING, S.DELETING, S.ATTACHING, S.RESERVED, S.REVERTING,
+    }),
+    # The attachment statuses move among themselves as attachments come and go
+    # (Cinder volume_detached picks the status from the attachments left).
+    S.RESERVED: frozenset({S.AVAILABLE, S.IN_USE, S.ATTACHING, S.DETACHING}),
+    S.ATTACHING: frozenset({S.IN_USE, S.AVAILABLE, S.RESERVED, S.DETACHING}),
+    S.IN_USE: frozenset({
+        S.AVAILABLE, S.UPLOADING, S.DETACHING, S.IN_USE, S.ATTACHING, S.RESERVED,
+    }),
+    S.DETACHING: frozenset({S.AVAILABLE, S.IN_USE, S.ATTACHING, S.RESERVED}),
+    S.REVERTING: frozenset({S.AVAILABLE, S.ERROR}),
     # An upload always ends in available or in-use, never in error (Cinder
     # manager.copy_volume_to_image's finally block).
     S.UPLOADING: frozenset({S.AVAILABLE, S.IN_USE}),
-    S.DOWNLOADING: frozenset({S.AVAILABLE, S.ERROR}),
+    # Cinder lets an attachment reserve a volume still downloading its image.
+    S.DOWNLOADING: frozenset({S.AVAILABLE, S.ERROR, S.RESERVED}),
     S.DELETING: frozenset({S.ERROR_DELETING}),
     S.ERROR: frozenset({S.DELETING}),
     S.ERROR_DELETING: frozenset({S.DELETING}),
@@ -79,10 +95,77 @@ START_UPLOAD_FORCED = _rule("forced start upload", UPLOADABLE_FORCED, S.UPLOADIN
 FINISH_UPLOAD = _rule("finish upload", frozenset({S.UPLOADING}), S.AVAILABLE)
 FINISH_UPLOAD_ATTACHED = _rule("finish upload, attached", frozenset({S.UPLOADING}), S.IN_USE)
 
+# The attachments API (Cinder volume/api.py attachment_*, db volume_attached).
+ATTACHMENT_STATUSES = frozenset({S.RESERVED, S.ATTACHING, S.IN_USE, S.DETACHING})
+ATTACHMENT_RESERVE = _rule("attachment reserve", frozenset({S.AVAILABLE, S.DOWNLOADING}),
+                           S.RESERVED)
+# An attachment given a connector: the volume is `attaching` until completed.
+ATTACHMENT_CONNECT = _rule(
+    "attachment connect", frozenset({S.RESERVED, S.IN_USE, S.DETACHING}), S.ATTACHING,
+)
+ATTACHMENT_COMPLETE = _rule(
+    "attachment complete", frozenset({S.RESERVED, S.ATTACHING, S.IN_USE}), S.IN_USE,
+)
+# Legacy actions (os-reserve, os-unreserve, os-begin_detaching, os-roll_detaching).
+RESERVE = _rule("reserve", frozenset({S.AVAILABLE}), S.ATTACHING)
+UNRESERVE = _rule("unreserve", frozenset({S.ATTACHING}), S.AVAILABLE)
+UNRESERVE_ATTACHED = _rule("unreserve, attached", frozenset({S.ATTACHING}), S.IN_USE)
+BEGIN_DETACHING = _rule("begin detaching", frozenset({S.IN_USE}), S.DETACHING)
+ROLL_DETACHING = _rule("roll detaching", frozenset({S.DETACHING}), S.IN_USE)
+# Revert to a snapshot (3.40).
+BEGIN_REVERT = _rule("begin revert", frozenset({S.AVAILABLE}), S.REVERTING)
+FINISH_REVERT = _rule("finish revert", frozenset({S.REVERTING}), S.AVAILABLE)
+FAIL_REVERT = _rule("fail revert", frozenset({S.REVERTING}), S.ERROR)
+
+
+def _settle(target: VolumeStatus) -> Transition[VolumeStatus]:
+    return _rule(f"settle to {target}", ATTACHMENT_STATUSES - {target}, target)
+
+
+# After an attachment ends: the status its remaining attachments give (`settled`).
+SETTLE_IN_USE = _settle(S.IN_USE)
+SETTLE_ATTACHING = _settle(S.ATTACHING)
+SETTLE_DETACHING = _settle(S.DETACHING)
+SETTLE_RESERVED = _settle(S.RESERVED)
+SETTLE_AVAILABLE = _settle(S.AVAILABLE)
+SETTLE = {r.target: r for r in (
+    SETTLE_IN_USE, SETTLE_ATTACHING, SETTLE_DETACHING, SETTLE_RESERVED, SETTLE_AVAILABLE,
+)}
+
 RULES = (
     FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, ATTACH, DETACH, START_UPLOAD,
-    START_UPLOAD_FORCED, FINISH_UPLOAD, FINISH_UPLOAD_ATTACHED,
+    START_UPLOAD_FORCED, FINISH_UPLOAD, FINISH_UPLOAD_ATTACHED, ATTACHMENT_RESERVE,
+    ATTACHMENT_CONNECT, ATTACHMENT_COMPLETE, RESERVE, UNRESERVE, UNRESERVE_ATTACHED,
+    BEGIN_DETACHING, ROLL_DETACHING, BEGIN_REVERT, FINISH_REVERT, FAIL_REVERT,
+    *SETTLE.values(),
 )
+
+# Changes Cinder makes outside the table, as os-reset_status is: a forced delete
+# (3.23 `force`, os-force_delete) takes any status but `deleting` (which is
+# already on its way) -- still only while detached.
+FORCE_DELETE: Transition[VolumeStatus] = Transition(
+    "force delete", frozenset(VolumeStatus) - {S.DELETING}, S.DELETING,
+)
+OVERRIDES = (FORCE_DELETE,)
+
+# Attachment statuses in Cinder's order of precedence (_get_statuses_from_attachments:
+# the first in alphabetical order wins; error ones are ignored).
+_VOLUME_STATUS_OF = {
+    AttachStatus.ATTACHED: S.IN_USE,
+    AttachStatus.ATTACHING: S.ATTACHING,
+    AttachStatus.DETACHING: S.DETACHING,
+    AttachStatus.RESERVED: S.RESERVED,
+}
+
+
+def settled(attachment_statuses: Iterable[str]) -> tuple[VolumeStatus, AttachStatus]:
+    """The volume's (status, attach_status) given its attachments' statuses."""
+    live = sorted(s for s in attachment_statuses if not s.startswith("error_")
+                  and s != AttachStatus.DETACHED)
+    if not live:
+        return S.AVAILABLE, AttachStatus.DETACHED
+    first = AttachStatus(live[0])
+    return _VOLUME_STATUS_OF[first], first
 
 
 def status_after_upload(has_attachments: bool) -> VolumeStatus:

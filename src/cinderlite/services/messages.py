@@ -6,14 +6,18 @@ Texts and ids follow cinder/message/message_field.py; the API shows
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cinderlite.db.messages import MessageRepository
 from cinderlite.db.models import UserMessage
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import NotFound
+from cinderlite.domain.filters import all_like
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.records import UserMessageRecord
 from cinderlite.services import policy as rules
@@ -127,6 +131,12 @@ async def _record(
     )
 
 
+def _sort_value(key: str, message: UserMessage) -> tuple[bool, Any]:
+    """A message's value for `key`, None first ascending (as SQL's NULLs in SQLite)."""
+    value = getattr(message, key)
+    return (value is not None, value if value is not None else "")
+
+
 class MessageNotFound(NotFound):
     def __init__(self, message_id: str) -> None:
         super().__init__(f"Message {message_id} could not be found.")
@@ -154,6 +164,29 @@ class MessageService:
                 unit, project_id=None if caller.is_admin else project_id, now=utcnow(),
                 resource_uuid=resource_uuid, limit=limit,
             )
+
+    async def page(
+        self, caller: Caller, *, project_id: str, filters: Mapping[str, str],
+        like: Mapping[str, str], sort: Sequence[tuple[str, str]], limit: int | None,
+        offset: int, marker: str | None,
+    ) -> Sequence[UserMessage]:
+        """The 3.5+ listing: `list`'s messages filtered (equality and `like`), sorted by
+        `sort` (id breaking ties), then after `marker`, `offset` and `limit`. A
+        project holds few live messages (they expire), so this is done here."""
+        found = await self.list(caller, project_id=project_id, resource_uuid=None, limit=None)
+        found = [m for m in found
+                 if all(str(getattr(m, k, None)) == v for k, v in filters.items())
+                 and all_like(m, like)]
+        keys = [*sort, ("id", sort[-1][1] if sort else "desc")]
+        for key, direction in reversed(keys):
+            found.sort(key=functools.partial(_sort_value, key), reverse=direction == "desc")
+        if marker is not None:
+            at = next((i for i, m in enumerate(found) if m.id == marker), None)
+            if at is None:
+                raise NotFound(f"Marker {marker} could not be found.")
+            found = found[at + 1:]
+        found = found[offset:]
+        return found if limit is None else found[:limit]
 
     async def get(self, caller: Caller, *, project_id: str, message_id: str) -> UserMessage:
         message = await self._visible(caller, project_id, message_id)

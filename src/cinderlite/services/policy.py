@@ -53,6 +53,22 @@ SNAPSHOT_DELETE_METADATA = "volume:delete_snapshot_metadata"
 SNAPSHOT_RESET_STATUS = "volume_extension:snapshot_admin_actions:reset_status"
 SNAPSHOT_FORCE_DELETE = "volume_extension:snapshot_admin_actions:force_delete"
 SNAPSHOT_UPDATE_STATUS = "snapshot_extension:snapshot_actions:update_snapshot_status"
+EXTEND = "volume:extend"
+EXTEND_ATTACHED = "volume:extend_attached_volume"
+REVERT = "volume:revert_to_snapshot"
+UPDATE_READONLY = "volume:update_readonly_flag"
+ADMIN_FORCE_DELETE = "volume_extension:volume_admin_actions:force_delete"
+FORCE_DETACH = "volume_extension:volume_admin_actions:force_detach"
+RESERVE = "volume_extension:volume_actions:reserve"
+UNRESERVE = "volume_extension:volume_actions:unreserve"
+BEGIN_DETACHING = "volume_extension:volume_actions:begin_detaching"
+ROLL_DETACHING = "volume_extension:volume_actions:roll_detaching"
+INITIALIZE_CONNECTION = "volume_extension:volume_actions:initialize_connection"
+TERMINATE_CONNECTION = "volume_extension:volume_actions:terminate_connection"
+ATTACHMENT_CREATE = "volume:attachment_create"
+ATTACHMENT_UPDATE = "volume:attachment_update"
+ATTACHMENT_DELETE = "volume:attachment_delete"
+ATTACHMENT_COMPLETE = "volume:attachment_complete"
 MESSAGE_GET = "message:get"
 MESSAGE_GET_ALL = "message:get_all"
 MESSAGE_DELETE = "message:delete"
@@ -88,6 +104,22 @@ DEFAULT_RULES: Mapping[str, str] = {
     SNAPSHOT_RESET_STATUS: "rule:admin_api",
     SNAPSHOT_FORCE_DELETE: "rule:admin_api",
     SNAPSHOT_UPDATE_STATUS: "rule:xena_system_admin_or_project_member",
+    EXTEND: "rule:xena_system_admin_or_project_member",
+    EXTEND_ATTACHED: "rule:xena_system_admin_or_project_member",
+    REVERT: "rule:xena_system_admin_or_project_member",
+    UPDATE_READONLY: "rule:xena_system_admin_or_project_member",
+    ADMIN_FORCE_DELETE: "rule:admin_api",
+    FORCE_DETACH: "rule:admin_api",
+    RESERVE: "rule:xena_system_admin_or_project_member",
+    UNRESERVE: "rule:xena_system_admin_or_project_member",
+    BEGIN_DETACHING: "rule:xena_system_admin_or_project_member",
+    ROLL_DETACHING: "rule:xena_system_admin_or_project_member",
+    INITIALIZE_CONNECTION: "rule:xena_system_admin_or_project_member",
+    TERMINATE_CONNECTION: "rule:xena_system_admin_or_project_member",
+    ATTACHMENT_CREATE: "rule:xena_system_admin_or_project_member",
+    ATTACHMENT_UPDATE: "rule:xena_system_admin_or_project_member",
+    ATTACHMENT_DELETE: "rule:xena_system_admin_or_project_member",
+    ATTACHMENT_COMPLETE: "rule:xena_system_admin_or_project_member",
     MESSAGE_GET: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_DELETE: "rule:xena_system_admin_or_project_member",

@@ -37,6 +37,7 @@ from cinderlite.domain.errors import (
     SnapshotNotFound,
     VolumeNotFound,
 )
+from cinderlite.domain.filters import all_like
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.snapshots import SnapshotStatus
 from cinderlite.domain.transitions import Transition
@@ -73,6 +74,8 @@ class SnapshotQuery:
     all_tenants: bool = False
     project_id: str | None = None
     offset: int = 0
+    # 3.34: field -> substring (LIKE %value%).
+    like: dict[str, str] = field(default_factory=dict)
 
 
 def target(snapshot: Snapshot) -> dict[str, object]:
@@ -121,8 +124,9 @@ class SnapshotService:
         )
         project_id: str | None = query.project_id if everyone else caller.project_id
         filters = {k: v for k, v in query.filters.items() if k in FILTER_KEYS}
-        # The metadata filter is applied here, so with it the page is cut here too.
-        cut_here = bool(query.metadata)
+        # The metadata and like filters are applied here, so with them the page is
+        # cut here too.
+        cut_here = bool(query.metadata or query.like)
         found = await self._repo.page(
             project_id=project_id, filters=filters, sort=query.sort,
             limit=None if cut_here else query.limit, offset=0 if cut_here else query.offset,
@@ -135,10 +139,26 @@ class SnapshotService:
             wanted = query.metadata or {}
             found = [s for s in found if all(
                 k in (s.meta or {}) and str(s.meta[k]) == str(v) for k, v in wanted.items()
-            )]
+            ) and all_like(s, query.like)]
             end = None if query.limit is None else query.offset + query.limit
             found = found[query.offset:end]
         return found
+
+    async def latest_for_volume(self, volume_id: str) -> Snapshot | None:
+        """The volume's newest snapshot (Cinder get_latest_snapshot), if any."""
+        async with self._units.read() as db:
+            found = await self._repo.for_volume(db, volume_id)
+        return max(found, key=lambda s: (s.created_at, s.id), default=None)
+
+    async def set_restoring(self, unit: Any, snapshot_id: str, restoring: bool) -> bool:
+        """`available` -> `restoring` (a revert begins) or back, in the caller's unit."""
+        rule = snap.BEGIN_RESTORE if restoring else snap.FINISH_RESTORE
+        return await self._repo.transition(unit, snapshot_id, rule, now=utcnow())
+
+    async def end_restores(self, unit: Any) -> None:
+        """Start-up: a revert a crash interrupted leaves its snapshot `available`."""
+        for snapshot_id in await self._repo.ids_with_status(unit, [SnapshotStatus.RESTORING]):
+            await self._repo.transition(unit, snapshot_id, snap.FINISH_RESTORE, now=utcnow())
 
     # --- create -----------------------------------------------------------------------
 

@@ -11,20 +11,29 @@ import asyncio
 import os
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
-from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound, VolumeNotFound
+from cinderlite.domain.errors import (
+    Conflict,
+    InvalidRequest,
+    InvalidVolume,
+    NotFound,
+    VolumeNotFound,
+)
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
+from cinderlite.services.attachments import connection_info, is_readonly, settle
 from cinderlite.services.policy import Policy
+from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.units import Units
 from cinderlite.services.volumes import GiB, VolumeService, target
-from cinderlite.storage.volumes.base import VolumeBackend
+from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 
 S = VolumeStatus
 
@@ -35,8 +44,9 @@ class VolumeActionService:
 
     def __init__(
         self, *, units: Units, repo: VolumeRepository, volumes: VolumeService,
-        backend: VolumeBackend, policy: Policy,
+        backend: VolumeBackend, policy: Policy, snapshots: SnapshotService,
     ) -> None:
+        self._snapshots = snapshots
         self._units = units
         self._policy = policy
         self._repo = repo
@@ -50,11 +60,20 @@ class VolumeActionService:
         """Record an attachment: `available` (or `reserved`) -> `in-use`, attach_status attached."""
         current = await self._volumes.load(caller, volume_id)
         self._policy.authorize(caller, P.ATTACH, target(current.volume))
+        if current.volume.status == S.MAINTENANCE:
+            raise InvalidVolume("The volume cannot be attached in maintenance mode.")
+        # Cinder adds readonly=False to the admin metadata when absent, and refuses
+        # a read-write attachment of a read-only volume.
+        admin = dict(current.volume.admin_meta or {})
+        admin.setdefault("readonly", "False")
+        if admin["readonly"] == "True" and mode != "ro":
+            raise InvalidRequest(f"Invalid attaching mode '{mode}' for volume {volume_id}.")
+        admin["attached_mode"] = mode
         now = utcnow()
         async with self._units.write() as db:
             ok = await volumes_db.transition(
                 db, volume_id=volume_id, rule=vol.ATTACH, now=now,
-                values={"attach_status": AttachStatus.ATTACHED},
+                values={"attach_status": AttachStatus.ATTACHED, "admin_meta": admin},
             )
             if not ok:
                 raise InvalidVolume(
@@ -96,12 +115,8 @@ class VolumeActionService:
                     f"{attachment_id}."
                 )
             await volumes_db.detach_attachment(db, attachment_id=attachment_id, now=now)
-            if await volumes_db.count_attached(db, volume_id=volume_id) == 0:
-                await volumes_db.update_fields(
-                    db, volume_id=volume_id,
-                    values={"attach_status": AttachStatus.DETACHED, "updated_at": now},
-                )
-                await volumes_db.transition(db, volume_id=volume_id, rule=vol.DETACH, now=now)
+            # The status the attachments left give (uploading is left to the upload).
+            await settle(db, volume_id)
 
     async def reset_status(
         self, caller: Caller, volume_id: str, *, status: str | None,
@@ -123,13 +138,23 @@ class VolumeActionService:
                     await volumes_db.detach_attachment(db, attachment_id=attachment.id,
                                                        now=utcnow())
 
-    async def extend(self, caller: Caller, volume_id: str, *, new_size: int) -> None:
-        """Grow an `available` volume. The file grows first, then the row in one update:
-        a crash in between leaves a larger file under the old size, which is harmless."""
+    async def extend(
+        self, caller: Caller, volume_id: str, *, new_size: int, attached_ok: bool = False,
+    ) -> None:
+        """Grow an `available` volume (or, with `attached_ok` (3.42), an `in-use` one:
+        a process holding the file sees it grow). The file grows first, then the row
+        in one update: a crash in between leaves a larger file under the old size,
+        which is harmless."""
         current = await self._volumes.load(caller, volume_id)
-        self._policy.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
         volume = current.volume
-        if volume.status != S.AVAILABLE:
+        attached = attached_ok and volume.status == S.IN_USE
+        self._policy.authorize(caller, P.VOLUME_UPDATE, target(current.volume))
+        if attached:
+            self._policy.authorize(caller, P.EXTEND_ATTACHED, target(volume))
+            status: VolumeStatus = S.IN_USE
+        else:
+            status = S.AVAILABLE
+        if volume.status != status:
             raise InvalidVolume(
                 f"Volume {volume_id} status must be available to extend, but current status is: "
                 f"{volume.status}."
@@ -145,7 +170,8 @@ class VolumeActionService:
         await asyncio.to_thread(os.truncate, path, new_size * GiB)
         async with self._units.write() as db:
             ok = await volumes_db.extend(
-                db, volume_id=volume_id, old_size=volume.size, new_size=new_size, now=utcnow()
+                db, volume_id=volume_id, old_size=volume.size, new_size=new_size, now=utcnow(),
+                status=status,
             )
             if not ok:
                 raise InvalidVolume(
@@ -160,6 +186,171 @@ class VolumeActionService:
             await volumes_db.update_fields(
                 db, volume_id=volume_id, values={"bootable": bootable, "updated_at": utcnow()}
             )
+
+    # --- the legacy attach/detach protocol (os-reserve ... os-force_detach) -------------
+
+    async def _guarded(self, caller: Caller, volume_id: str, rule: str) -> Any:
+        current = await self._volumes.load(caller, volume_id)
+        self._policy.authorize(caller, rule, target(current.volume))
+        return current.volume
+
+    async def reserve(self, caller: Caller, volume_id: str) -> None:
+        """os-reserve: `available` -> `attaching` (one compare-and-swap)."""
+        volume = await self._guarded(caller, volume_id, P.RESERVE)
+        async with self._units.write() as db:
+            if not await volumes_db.transition(db, volume_id=volume_id, rule=vol.RESERVE,
+                                               now=utcnow()):
+                raise InvalidVolume(
+                    f"Volume status must be available to reserve, but the status is "
+                    f"{volume.status}."
+                )
+
+    async def unreserve(self, caller: Caller, volume_id: str) -> None:
+        """os-unreserve: `attaching` -> `in-use` with attachments, else `available`;
+        nothing when not `attaching` (Cinder logs and returns)."""
+        await self._guarded(caller, volume_id, P.UNRESERVE)
+        async with self._units.write() as db:
+            await self._unreserve(db, volume_id)
+
+    async def _unreserve(self, db: Any, volume_id: str) -> None:
+        attached = await volumes_db.count_attached(db, volume_id=volume_id) > 0
+        await volumes_db.transition(
+            db, volume_id=volume_id,
+            rule=vol.UNRESERVE_ATTACHED if attached else vol.UNRESERVE, now=utcnow(),
+        )
+
+    async def begin_detaching(self, caller: Caller, volume_id: str) -> None:
+        """os-begin_detaching: `in-use` and attached -> `detaching`."""
+        await self._guarded(caller, volume_id, P.BEGIN_DETACHING)
+        async with self._units.write() as db:
+            if not await volumes_db.transition(
+                db, volume_id=volume_id, rule=vol.BEGIN_DETACHING, now=utcnow(),
+                expected_attach_status=[AttachStatus.ATTACHED],
+            ):
+                raise InvalidVolume(
+                    "Unable to detach volume. Volume status must be 'in-use' and "
+                    "attach_status must be 'attached' to detach."
+                )
+
+    async def roll_detaching(self, caller: Caller, volume_id: str) -> None:
+        """os-roll_detaching: `detaching` -> `in-use`; nothing otherwise."""
+        await self._guarded(caller, volume_id, P.ROLL_DETACHING)
+        async with self._units.write() as db:
+            await volumes_db.transition(db, volume_id=volume_id, rule=vol.ROLL_DETACHING,
+                                        now=utcnow())
+
+    async def initialize_connection(
+        self, caller: Caller, volume_id: str, connector: object
+    ) -> dict[str, Any]:
+        """os-initialize_connection: the `local` connection info (device_path, the
+        volume's file); no status changes, as Cinder's."""
+        volume = await self._guarded(caller, volume_id, P.INITIALIZE_CONNECTION)
+        if volume.status == S.MAINTENANCE:
+            raise InvalidVolume(
+                "The volume connection cannot be initialized in maintenance mode."
+            )
+        enforce = isinstance(connector, dict) and bool(connector.get("enforce_multipath"))
+        info = connection_info(str(self._backend.path(volume_id)),
+                               readonly=is_readonly(volume), flat=False)
+        info["enforce_multipath"] = enforce
+        return info
+
+    async def terminate_connection(self, caller: Caller, volume_id: str) -> None:
+        """os-terminate_connection: nothing to tear down for a local file; then
+        os-unreserve's change."""
+        await self._guarded(caller, volume_id, P.TERMINATE_CONNECTION)
+        async with self._units.write() as db:
+            await self._unreserve(db, volume_id)
+
+    async def force_detach(
+        self, caller: Caller, volume_id: str, *, attachment_id: str | None
+    ) -> None:
+        """os-force_detach (admin): terminate, then detach as os-detach does."""
+        await self._guarded(caller, volume_id, P.FORCE_DETACH)
+        async with self._units.write() as db:
+            await self._unreserve(db, volume_id)
+        try:
+            await self.detach(caller, volume_id, attachment_id=attachment_id)
+        except (InvalidVolume, NotFound) as exc:
+            kind = "InvalidVolume" if isinstance(exc, InvalidVolume) else (
+                "VolumeAttachmentNotFound")
+            raise InvalidRequest(
+                f"Error force detaching volume - {kind}: {exc.message}"
+            ) from None
+
+    async def update_readonly_flag(self, caller: Caller, volume_id: str, *, readonly: bool) -> None:
+        """os-update_readonly_flag: the `readonly` admin metadata of an `available` volume."""
+        volume = await self._guarded(caller, volume_id, P.UPDATE_READONLY)
+        if volume.status != S.AVAILABLE:
+            raise InvalidVolume(
+                f"Volume {volume_id} status must be available to update readonly flag, but "
+                f"current status is: {volume.status}."
+            )
+        admin = {**(volume.admin_meta or {}), "readonly": str(readonly)}
+        async with self._units.write() as db:
+            await volumes_db.update_fields(db, volume_id=volume_id,
+                                           values={"admin_meta": admin, "updated_at": utcnow()})
+
+    # --- revert to the latest snapshot (3.40) ----------------------------------------
+
+    async def revert(self, caller: Caller, volume_id: str, *, snapshot_id: str) -> None:
+        """The volume's bytes become its latest snapshot's, in place.
+
+        `available` -> `reverting` and the snapshot `available` -> `restoring` in one
+        unit; the copy replaces the volume file atomically (backend.copy); then both
+        go back to `available` (the volume to `error` if the copy failed). A crash
+        in between leaves `reverting`/`restoring`; `recover` ends them: the file is
+        whole, old or new, but which is unknown, so the volume is `error` (as a
+        failed revert in Cinder) and the snapshot `available`.
+        """
+        current = await self._volumes.load(caller, volume_id)
+        volume = current.volume
+        self._policy.authorize(caller, P.REVERT, target(volume))
+        latest = await self._snapshots.latest_for_volume(volume_id)
+        if latest is None:
+            raise InvalidRequest(f"Volume {volume_id} doesn't have any snapshots.")
+        if snapshot_id != latest.id:
+            raise InvalidRequest(
+                f"Specified snapshot {snapshot_id} is None or not the latest one of volume "
+                f"{volume_id}."
+            )
+        if volume.size != latest.volume_size:
+            raise InvalidRequest(
+                f"Can't revert volume {volume_id} to its latest snapshot {snapshot_id}. The "
+                "volume size must be equal to the snapshot size."
+            )
+        async with self._units.write() as db:
+            if not await volumes_db.transition(db, volume_id=volume_id, rule=vol.BEGIN_REVERT,
+                                               now=utcnow()):
+                raise Conflict(
+                    f"Invalid volume: Can't revert volume {volume_id} to its latest snapshot "
+                    f"{snapshot_id}. Volume's status must be 'available'."
+                )
+            if not await self._snapshots.set_restoring(db, snapshot_id, True):
+                raise Conflict(
+                    f"Invalid snapshot: Can't revert volume {volume_id} to its latest "
+                    f"snapshot {snapshot_id}. Snapshot's status must be 'available'."
+                )
+        ok = True
+        try:
+            await self._backend.copy(DataRef("snapshot", snapshot_id),
+                                     DataRef("volume", volume_id), volume.size * GiB)
+        except OSError:
+            ok = False
+        async with self._units.write() as db:
+            await volumes_db.transition(
+                db, volume_id=volume_id, rule=vol.FINISH_REVERT if ok else vol.FAIL_REVERT,
+                now=utcnow(),
+            )
+            await self._snapshots.set_restoring(db, snapshot_id, False)
+
+    async def recover(self) -> None:
+        """Ends reverts a crash interrupted (see `revert`)."""
+        async with self._units.write() as db:
+            for volume_id in await volumes_db.ids_with_status(db, statuses=[S.REVERTING]):
+                await volumes_db.transition(db, volume_id=volume_id, rule=vol.FAIL_REVERT,
+                                            now=utcnow())
+            await self._snapshots.end_restores(db)
 
     # --- metadata (GET/POST/PUT .../volumes/{id}/metadata[/{key}]) ----------------------
 

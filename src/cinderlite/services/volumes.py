@@ -40,6 +40,7 @@ from cinderlite.domain.errors import (
     StorageFull,
     VolumeNotFound,
 )
+from cinderlite.domain.filters import all_like
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
@@ -70,6 +71,11 @@ SOURCE_VOLUME_PROCEED_STATUS = ("available", "in-use")
 DELETE_STATUS_MESSAGE = (
     "Volume status must be available or error or error_restoring or error_extending or "
     "error_managing and must not be migrating, attached, belong to a group, have snapshots, "
+    "awaiting a transfer, or be disassociated from snapshots after volume transfer."
+)
+# Cinder's text when forced: no status condition, so an empty one.
+FORCE_DELETE_MESSAGE = (
+    "Volume  must not be migrating, attached, belong to a group, have snapshots, "
     "awaiting a transfer, or be disassociated from snapshots after volume transfer."
 )
 
@@ -138,6 +144,16 @@ class ListQuery:
     all_tenants: bool = False
     project_id: str | None = None
     offset: int = 0
+    # 3.4: matches against the image properties the volume was made with.
+    glance_metadata: dict[str, str] | None = None
+    # 3.34: field -> substring (LIKE %value%).
+    like: dict[str, str] = field(default_factory=dict)
+    # A filter on a field no volume here has a value in (group_id, migration_status).
+    unmatched: bool = False
+
+
+# The fields a like filter (`name~=`) may name.
+LIKE_KEYS = frozenset({"name", "description", "status", "availability_zone"})
 
 
 @dataclass(frozen=True)
@@ -277,6 +293,10 @@ class VolumeService:
         self._policy = policy
         self._jobs = jobs
         self._limits = limits
+
+    @property
+    def repo(self) -> VolumeRepository:
+        return self._repo
 
     async def load(self, caller: Caller, volume_id: str) -> VolumeDetail:
         """The volume as `caller` may see it; VolumeNotFound when missing or not allowed.
@@ -461,8 +481,11 @@ class VolumeService:
         project_id: str | None = caller.project_id
         if everyone:
             project_id = query.project_id
-        # The metadata filter is applied here, so with it the page is cut in Python.
-        cut_here = bool(query.metadata)
+        if query.unmatched:
+            return []
+        # The metadata, image metadata and like filters are applied here, so with
+        # them the page is cut in Python.
+        cut_here = bool(query.metadata or query.glance_metadata or query.like)
         found = await self._repo.list(
             project_id=project_id, filters=query.filters, sort=query.sort,
             limit=None if cut_here else query.limit, offset=0 if cut_here else query.offset,
@@ -471,8 +494,11 @@ class VolumeService:
         if found is None:
             raise NotFound(f"Marker {query.marker} could not be found.")
         rows: Sequence[tuple[VolumeRow, str | None]] = found
-        if query.metadata:
-            rows = [r for r in rows if _meta_matches(r[0].meta, query.metadata)]
+        if cut_here:
+            rows = [r for r in rows
+                    if _meta_matches(r[0].meta, query.metadata or {})
+                    and _meta_matches(r[0].image_meta or {}, query.glance_metadata or {})
+                    and all_like(r[0], query.like)]
             end = None if query.limit is None else query.offset + query.limit
             rows = rows[query.offset:end]
         attached: dict[str, list[VolumeAttachment]] = {}
@@ -481,6 +507,27 @@ class VolumeService:
             async with self._database.read() as db:
                 attached = await volumes_db.attachments_for(db, volume_ids=attached_ids)
         return [VolumeDetail(v, t, attached.get(v.id, [])) for v, t in rows]
+
+    async def summary(
+        self, caller: Caller, *, all_tenants: bool
+    ) -> tuple[int, int, dict[str, list[str]]]:
+        """(count, total GiB, distinct metadata values per key) of the caller's
+        volumes, or of every project's for an admin asking `all_tenants` (Cinder's
+        get_volume_summary; it applies no other filter)."""
+        self._policy.authorize(caller, P.VOLUME_GET_ALL, {"project_id": caller.project_id})
+        everyone = all_tenants and caller.is_admin
+        found = await self._repo.list(
+            project_id=None if everyone else caller.project_id, filters={},
+            sort=[("created_at", "desc")], limit=None, marker_id=None,
+        )
+        rows = [v for v, _ in (found or [])]
+        meta: dict[str, list[str]] = {}
+        for v in rows:
+            for key, value in (v.meta or {}).items():
+                values = meta.setdefault(str(key), [])
+                if str(value) not in values:
+                    values.append(str(value))
+        return len(rows), sum(v.size for v in rows), meta
 
     async def update(
         self, caller: Caller, volume_id: str, changes: Mapping[str, Any]
@@ -502,27 +549,36 @@ class VolumeService:
 
     # --- delete -----------------------------------------------------------------------
 
-    async def delete(self, caller: Caller, volume_id: str, *, cascade: bool = False) -> None:
+    async def delete(
+        self, caller: Caller, volume_id: str, *, cascade: bool = False, force: bool = False,
+        force_policy: str = P.VOLUME_FORCE_DELETE,
+    ) -> None:
         """`deleting` (CAS from a deletable, detached status), then data file, then row.
 
         Crash after the CAS commits: the row stays `deleting`; `recover` finishes
         the delete. Crash after the file is gone: the same, removing a missing
         file is not an error.
+
+        With `force` (3.23, os-force_delete; `force_policy`) any status but
+        `deleting` will do, as Cinder's forced delete; the volume must still be
+        detached.
         """
         current = await self.load(caller, volume_id)
         self._policy.authorize(caller, P.VOLUME_DELETE, target(current.volume))
+        if force:
+            self._policy.authorize(caller, force_policy, target(current.volume))
         async with self._database.write() as db:
             # The row lock first: a snapshot being added now either committed
             # (and is seen below) or waits and then finds the volume deleting.
             await self._snapshots.lock_volume(db, volume_id)
             ok = await self._snapshots.volume_deletable(db, volume_id, cascade=cascade)
             ok = ok and await volumes_db.transition(
-                db, volume_id=volume_id, rule=vol.BEGIN_DELETE, now=utcnow(),
-                expected_attach_status=[AttachStatus.DETACHED],
+                db, volume_id=volume_id, rule=vol.FORCE_DELETE if force else vol.BEGIN_DELETE,
+                now=utcnow(), expected_attach_status=[AttachStatus.DETACHED],
             )
             if not ok:
                 # Rolls the cascade's snapshot changes back with the unit.
-                raise InvalidVolume(DELETE_STATUS_MESSAGE)
+                raise InvalidVolume(FORCE_DELETE_MESSAGE if force else DELETE_STATUS_MESSAGE)
         await self.finish_delete(volume_id)
 
     async def finish_delete(self, volume_id: str) -> None:
@@ -762,6 +818,6 @@ class VolumeService:
 
 
 __all__ = [
-    "SORT_KEYS", "ImageConversionNotAllowed", "ListQuery", "VolumeCreate", "VolumeDetail",
-    "VolumeLimits", "VolumeService", "target",
+    "LIKE_KEYS", "SORT_KEYS", "ImageConversionNotAllowed", "ListQuery", "VolumeCreate",
+    "VolumeDetail", "VolumeLimits", "VolumeService", "target",
 ]

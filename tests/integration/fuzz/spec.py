@@ -95,6 +95,27 @@ VOLUME_ROUTES = [
     Route("volume", "GET", "/messages", ("limit", "marker", "sort", "resource_uuid")),
     Route("volume", "GET", "/messages/{message_id}"),
     Route("volume", "DELETE", "/messages/{message_id}"),
+    Route("volume", "GET", "/volumes/summary", ("all_tenants",)),
+    Route("volume", "GET", "/resource_filters", ("resource",)),
+    Route("volume", "GET", "/attachments", ("volume_id", "status", "limit", "marker")),
+    Route("volume", "GET", "/attachments/detail", ("volume_id", "status", "limit")),
+    Route("volume", "POST", "/attachments", body={"attachment": {
+        "volume_uuid": "{volume_id}", "instance_uuid": None,
+        "connector": {"host": "h", "mountpoint": "/dev/vdb"}}}),
+    Route("volume", "GET", "/attachments/{attachment_id}"),
+    Route("volume", "PUT", "/attachments/{attachment_id}", body={"attachment": {
+        "connector": {"host": "h"}}}),
+    Route("volume", "DELETE", "/attachments/{attachment_id}"),
+    Route("volume", "POST", "/attachments/{attachment_id}/action", body={"os-complete": None}),
+    *(Route("volume", "POST", "/volumes/{volume_id}/action", body=b) for b in (
+        {"os-reserve": None}, {"os-unreserve": None}, {"os-begin_detaching": None},
+        {"os-roll_detaching": None},
+        {"os-initialize_connection": {"connector": {"host": "h"}}},
+        {"os-terminate_connection": {"connector": {"host": "h"}}},
+        {"os-force_detach": {"attachment_id": None}},
+        {"os-update_readonly_flag": {"readonly": True}}, {"os-force_delete": {}},
+        {"revert": {"snapshot_id": "{snapshot_id}"}},
+    )),
 ]
 
 # The volume API's own roots (served before the route table).

@@ -175,6 +175,7 @@ class Served:
         self.ids["image_id"] = resp.json()["id"]
         self.ids["tag"] = "tag"
         self.ids["message_id"] = str(uuid.uuid4())
+        self.ids["attachment_id"] = str(uuid.uuid4())
         self.ids["domain_id"] = "default"
         self.ids["project_id"] = victim.project_id
         self.ids["user_id"] = victim.caller.user_id

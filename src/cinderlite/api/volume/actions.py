@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
+from cinderlite.api import jsonbody
 from cinderlite.api.volume import schemas, upload
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
+from cinderlite.services import policy as P
 
 Action = Callable[[VolumeApi, VolumeContext, str, object], Awaitable[Response]]
 NOT_FOUND = "The resource could not be found."
@@ -84,7 +86,9 @@ async def _reset_status(
 async def _extend(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
     args = schemas.validate(schemas.EXTEND, body)["os-extend"]
     new_size = schemas.to_size(args["new_size"], "new_size")
-    await api.actions.extend(ctx.caller, volume_id, new_size=new_size)
+    # 3.42: an in-use volume may be extended too.
+    await api.actions.extend(ctx.caller, volume_id, new_size=new_size,
+                             attached_ok=ctx.api == "v3" and ctx.version.at_least(3, 42))
     return Response(status_code=202)
 
 
@@ -102,7 +106,99 @@ async def _upload(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: obje
     return await upload.upload_image(api, ctx, volume_id, body["os-volume_upload_image"])
 
 
+async def _reserve(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+    schemas.validate(schemas.RESERVE, body)
+    await api.actions.reserve(ctx.caller, volume_id)
+    return Response(status_code=202)
+
+
+async def _unreserve(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    schemas.validate(schemas.UNRESERVE, body)
+    await api.actions.unreserve(ctx.caller, volume_id)
+    return Response(status_code=202)
+
+
+async def _begin_detaching(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    schemas.validate(schemas.BEGIN_DETACHING, body)
+    await api.actions.begin_detaching(ctx.caller, volume_id)
+    return Response(status_code=202)
+
+
+async def _roll_detaching(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    schemas.validate(schemas.ROLL_DETACHING, body)
+    await api.actions.roll_detaching(ctx.caller, volume_id)
+    return Response(status_code=202)
+
+
+async def _initialize_connection(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    args = schemas.validate(schemas.INITIALIZE_CONNECTION, body)["os-initialize_connection"]
+    info = await api.actions.initialize_connection(ctx.caller, volume_id, args["connector"])
+    return Response(jsonbody.dumps({"connection_info": info}), status_code=200,
+                    media_type="application/json")
+
+
+async def _terminate_connection(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    schemas.validate(schemas.TERMINATE_CONNECTION, body)
+    await api.actions.terminate_connection(ctx.caller, volume_id)
+    return Response(status_code=202)
+
+
+async def _force_detach(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    args = schemas.validate(schemas.FORCE_DETACH, body)["os-force_detach"]
+    await api.actions.force_detach(ctx.caller, volume_id,
+                                   attachment_id=args.get("attachment_id"))
+    return Response(status_code=202)
+
+
+async def _update_readonly(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    args = schemas.validate(schemas.UPDATE_READONLY, body)["os-update_readonly_flag"]
+    await api.actions.update_readonly_flag(ctx.caller, volume_id,
+                                           readonly=schemas.to_bool(args["readonly"]))
+    return Response(status_code=202)
+
+
+async def _force_delete(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    schemas.validate(schemas.FORCE_DELETE, body)
+    await api.volumes.delete(ctx.caller, volume_id, force=True,
+                             force_policy=P.ADMIN_FORCE_DELETE)
+    return Response(status_code=202)
+
+
+async def _revert(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+    if ctx.api != "v3" or not ctx.version.at_least(3, 40):
+        raise MalformedRequest(_no_such_action("revert"))
+    args = schemas.validate(schemas.REVERT, body)["revert"]
+    await api.actions.revert(ctx.caller, volume_id, snapshot_id=str(args["snapshot_id"]))
+    return Response(status_code=202)
+
+
 ACTIONS: dict[str, Action] = {
+    "os-reserve": _reserve,
+    "os-unreserve": _unreserve,
+    "os-begin_detaching": _begin_detaching,
+    "os-roll_detaching": _roll_detaching,
+    "os-initialize_connection": _initialize_connection,
+    "os-terminate_connection": _terminate_connection,
+    "os-force_detach": _force_detach,
+    "os-update_readonly_flag": _update_readonly,
+    "os-force_delete": _force_delete,
+    "revert": _revert,
     "os-attach": _attach,
     "os-detach": _detach,
     "os-reset_status": _reset_status,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cinderlite.domain.identity import Caller
+from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.messages import MessageService
 from cinderlite.services.snapshots import SnapshotService
@@ -15,8 +16,9 @@ from cinderlite.services.volume_actions import VolumeActionService
 from cinderlite.services.volumes import VolumeService
 
 MIN_VERSION = (3, 0)
-# Advertise only a maximum whose fields and rules are really served.
-MAX_VERSION = (3, 3)
+# Advertise only a maximum whose fields and rules are really served: every change
+# Cinder made up to 3.44 to what is served here is built (docs: README "What is served").
+MAX_VERSION = (3, 44)
 
 
 @dataclass(frozen=True, order=True)
@@ -59,6 +61,7 @@ class VolumeApi:
     actions: VolumeActionService
     uploads: UploadService
     messages: MessageService
+    attachments: AttachmentService
     validator: TokenValidator
     identity_url: str
     volume_url: str

@@ -72,3 +72,70 @@ def parse_metadata_filter(text: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise InvalidRequest(f"Invalid input received: Invalid metadata filter {text}")
     return {str(k): str(v) for k, v in value.items()}
+
+
+# --- generic filtering (3.31 resource filters, 3.34 like filters) ------------------
+
+# Cinder's default resource_query_filters_file (etc/cinder/resource_filters.json):
+# from 3.31 on, the filter keys a non-admin may use on each listing.
+RESOURCE_FILTERS: dict[str, tuple[str, ...]] = {
+    "volume": ("name", "status", "metadata", "bootable", "migration_status",
+               "availability_zone", "group_id", "size", "created_at", "updated_at",
+               "consumes_quota"),
+    "backup": ("name", "status", "volume_id"),
+    "snapshot": ("name", "status", "volume_id", "metadata", "availability_zone",
+                 "consumes_quota"),
+    "group": ("name",),
+    "group_snapshot": ("name", "status", "group_id"),
+    "attachment": ("volume_id", "status", "instance_id", "attach_status"),
+    "message": ("resource_uuid", "resource_type", "event_id", "request_id", "message_level"),
+    "pool": ("name", "volume_type"),
+    "volume_type": ("is_public", "extra_specs"),
+}
+# What Cinder's get_pagination_params and get_sort_params take out of the query
+# before the rest is read as filters.
+PAGING_KEYS = frozenset({"marker", "limit", "offset", "sort", "sort_key", "sort_dir"})
+
+
+def query_filters(
+    params: Mapping[str, str], resource: str, *, is_admin: bool, general: bool, like: bool,
+) -> dict[str, str]:
+    """The query's filters (everything but paging and sorting) as Cinder reads them.
+
+    `general` (3.31+, common.reject_invalid_filters): a non-admin's keys outside the
+    resource's configured filters are a 400, but for `all_tenants`, which clients
+    send on every lookup and which is dropped; with `like` (3.34+) a key is also
+    allowed when `key~` is configured. Without `general` every key is returned and
+    the listing keeps the ones it knows (remove_invalid_filter_options).
+    """
+    filters = {k: v for k, v in params.items() if k not in PAGING_KEYS}
+    if not general:
+        return filters
+    for key in filters:
+        if not key.isascii():
+            raise InvalidRequest("Filter keys can only contain ASCII characters.")
+    if is_admin:
+        return filters
+    allowed = RESOURCE_FILTERS.get(resource, ())
+    invalid = [k for k in filters
+               if not (k in allowed or (like and f"{k}~" in allowed))]
+    if "all_tenants" in invalid:
+        invalid.remove("all_tenants")
+        filters.pop("all_tenants")
+    if invalid:
+        raise InvalidRequest(f"Invalid filters {','.join(invalid)} are found in query options.")
+    return filters
+
+
+def split_like(filters: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(plain filters, like filters): Cinder reads a key ending in `~` as a
+    substring match on the field named without it (`name~=ab`: name LIKE %ab%)."""
+    plain: dict[str, str] = {}
+    like: dict[str, str] = {}
+    for key, value in filters.items():
+        if key.endswith("~"):
+            like[key[:-1]] = value
+        else:
+            plain[key] = value
+    return plain, like
+

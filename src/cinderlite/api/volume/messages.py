@@ -9,6 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
+from cinderlite.api.volume.listing import parse_offset, parse_page, query_filters, split_like
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, NotFound
 from cinderlite.domain.records import UserMessageRecord
@@ -47,8 +48,16 @@ def _json(body: object, status: int = 200) -> Response:
     return Response(json.dumps(body), status_code=status, media_type="application/json")
 
 
+# Cinder's message columns a listing may be sorted on.
+SORT_KEYS = frozenset({"id", "created_at", "expires_at", "event_id", "message_level",
+                       "resource_type", "resource_uuid", "request_id", "project_id"})
+FILTER_KEYS = ("resource_uuid", "resource_type", "event_id", "request_id", "message_level")
+
+
 async def list_messages(api: VolumeApi, ctx: VolumeContext, query: Mapping[str, str]) -> Response:
     _check_version(ctx)
+    if ctx.version.at_least(3, 5):
+        return await _page(api, ctx, query)
     limit: int | None = None
     if "limit" in query:
         try:
@@ -60,6 +69,24 @@ async def list_messages(api: VolumeApi, ctx: VolumeContext, query: Mapping[str, 
     found = await api.messages.list(
         ctx.caller, project_id=ctx.project_id, resource_uuid=query.get("resource_uuid"),
         limit=limit,
+    )
+    return _json({"messages": [message_view(api.volume_url, ctx, m) for m in found]})
+
+
+async def _page(api: VolumeApi, ctx: VolumeContext, query: Mapping[str, str]) -> Response:
+    """3.5+: marker, limit, offset and sort (Cinder's common pagination); the filters
+    checked from 3.31 and `key~` from 3.34 (listing.query_filters)."""
+    limit, sort = parse_page(query, SORT_KEYS)
+    offset = parse_offset(query)
+    general = ctx.version.at_least(3, 31)
+    raw = query_filters(query, "message", is_admin=ctx.caller.is_admin, general=general,
+                        like=general and ctx.version.at_least(3, 34))
+    plain, like = split_like(raw) if general else (raw, {})
+    found = await api.messages.page(
+        ctx.caller, project_id=ctx.project_id,
+        filters={k: v for k, v in plain.items() if k in FILTER_KEYS},
+        like={k: v for k, v in like.items() if k in FILTER_KEYS},
+        sort=sort, limit=limit, offset=offset, marker=query.get("marker"),
     )
     return _json({"messages": [message_view(api.volume_url, ctx, m) for m in found]})
 

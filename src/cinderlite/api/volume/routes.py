@@ -6,6 +6,8 @@ order of checks (deps.py) and then calls the handler from the ROUTES table.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
@@ -20,6 +22,7 @@ from cinderlite.api import jsonbody
 from cinderlite.api.faults import CINDER_STATUS, GENERIC_500, cinder_fault, status_for
 from cinderlite.api.volume import (
     actions,
+    attachments,
     deps,
     messages,
     progress,
@@ -30,7 +33,14 @@ from cinderlite.api.volume import (
 )
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY, Rejected
-from cinderlite.api.volume.listing import parse_metadata_filter, parse_offset, parse_page
+from cinderlite.api.volume.listing import (
+    RESOURCE_FILTERS,
+    parse_metadata_filter,
+    parse_offset,
+    parse_page,
+    query_filters,
+    split_like,
+)
 from cinderlite.domain.errors import (
     DependencyUnavailable,
     InvalidRequest,
@@ -48,7 +58,9 @@ NOT_FOUND = "The resource could not be found."
 BAD_METHOD = "The method specified is not allowed for this resource."
 PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
-COLLECTIONS = frozenset({"volumes", "snapshots", "types", "messages"})
+COLLECTIONS = frozenset({
+    "volumes", "snapshots", "types", "messages", "attachments", "resource_filters",
+})
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -77,7 +89,7 @@ async def list_detail(api: VolumeApi, ctx: VolumeContext, request: Request,
 
 
 async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail: bool) -> Response:
-    query = parse_list_query(request.query_params)
+    query = parse_list_query(request.query_params, ctx)
     found = await api.volumes.list_volumes(ctx.caller, query)
     base = _base_url(request)
     if detail:
@@ -93,25 +105,51 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail:
     return _json(body)
 
 
-def parse_list_query(params: Mapping[str, str]) -> ListQuery:
-    """limit/marker/sort/filters of GET volumes (Cinder 3.0 filter set)."""
+def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None) -> ListQuery:
+    """limit/marker/sort/filters of GET volumes, as Cinder reads them at the
+    request's microversion (without `ctx`: 3.0 as an admin sees it).
+
+    3.4 adds `glance_metadata` (admins only: it is not among the configured
+    filters), 3.10 `group_id`; from 3.31 a non-admin's unknown filter is a 400
+    (listing.query_filters) and from 3.34 `key~` is a substring match."""
     limit, sort = parse_page(params, volume_service.SORT_KEYS)
+    v3 = ctx is not None and ctx.api == "v3"
+    version = ctx.version if ctx is not None else None
+    is_admin = ctx is None or ctx.caller.is_admin
+    general = v3 and version is not None and version.at_least(3, 31)
+    raw = query_filters(params, "volume", is_admin=is_admin, general=general,
+                        like=general and version is not None and version.at_least(3, 34))
+    plain, like = split_like(raw) if general else (raw, {})
     filters: dict[str, Any] = {}
     for key in ("name", "status", "availability_zone"):
-        if key in params:
-            filters[key] = params[key]
-    if "display_name" in params and "name" not in filters:
-        filters["name"] = params["display_name"]
-    if "bootable" in params:
-        filters["bootable"] = params["bootable"].strip().lower() in schemas.TRUE_STRINGS
+        if key in plain:
+            filters[key] = plain[key]
+    if "display_name" in plain and "name" not in filters:
+        filters["name"] = plain["display_name"]
+    if "bootable" in plain:
+        filters["bootable"] = plain["bootable"].strip().lower() in schemas.TRUE_STRINGS
     metadata = None
-    if "metadata" in params:
-        metadata = parse_metadata_filter(params["metadata"])
+    if "metadata" in plain:
+        metadata = parse_metadata_filter(plain["metadata"])
+    glance_metadata = None
+    # Below 3.31 Cinder drops a non-admin's filters that are not configured
+    # (remove_invalid_filter_options); glance_metadata is not.
+    if (v3 and version is not None and version.at_least(3, 4) and is_admin
+            and "glance_metadata" in plain):
+        glance_metadata = parse_metadata_filter(plain["glance_metadata"])
+    # Columns no volume here has a value in: a filter on them matches nothing.
+    unmatched = v3 and (
+        (version is not None and version.at_least(3, 10) and "group_id" in plain)
+        or "migration_status" in plain
+    )
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return ListQuery(
         filters=filters, metadata=metadata, sort=sort, limit=limit,
         marker=params.get("marker"), all_tenants=all_tenants,
         project_id=params.get("project_id"), offset=parse_offset(params),
+        glance_metadata=glance_metadata,
+        like={k: v for k, v in like.items() if k in volume_service.LIKE_KEYS},
+        unmatched=bool(unmatched),
     )
 
 
@@ -193,21 +231,91 @@ async def update_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
 
 async def delete_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
-    cascade = False
+    cascade = force = False
     for name in ("cascade", "force"):
         raw = request.query_params.get(name)
         if raw is not None and raw not in schemas.BOOLEAN_STRINGS:
             raise InvalidRequest(f"Invalid value '{raw}' for {name}.")
         if name == "cascade" and raw is not None:
             cascade = schemas.to_bool(raw)
-    # `force` is accepted from 3.23 on; below it (all we serve) it is ignored, as Cinder.
-    await api.volumes.delete(ctx.caller, args[0], cascade=cascade)
+        if name == "force" and raw is not None:
+            force = schemas.to_bool(raw)
+    # `force` is read from 3.23 on; below it Cinder ignores it.
+    force = force and ctx.api == "v3" and ctx.version.at_least(3, 23)
+    await api.volumes.delete(ctx.caller, args[0], cascade=cascade, force=force)
     return Response(status_code=202)
+
+
+async def volume_summary(api: VolumeApi, ctx: VolumeContext, request: Request,
+                         args: tuple[str, ...], body: object) -> Response:
+    """GET volumes/summary (3.12; the distinct metadata from 3.36)."""
+    if ctx.api != "v3" or not ctx.version.at_least(3, 12):
+        # Below 3.12 "summary" is read as a volume id, as Cinder's router does.
+        return await show_volume(api, ctx, request, ("summary",), body)
+    all_tenants = request.query_params.get("all_tenants", "0").strip().lower() in (
+        schemas.TRUE_STRINGS)
+    count, size, meta = await api.volumes.summary(ctx.caller, all_tenants=all_tenants)
+    summary: dict[str, Any] = {"total_count": count, "total_size": size}
+    if ctx.version.at_least(3, 36):
+        summary["metadata"] = meta
+    return _json({"volume-summary": summary})
+
+
+async def resource_filters(api: VolumeApi, ctx: VolumeContext, request: Request,
+                           args: tuple[str, ...], body: object) -> Response:
+    """GET resource_filters (3.33): the filters each listing takes from non-admins."""
+    if ctx.api != "v3" or not ctx.version.at_least(3, 33):
+        raise NotFound(NOT_FOUND)
+    wanted = request.query_params.get("resource")
+    items = [(name, keys) for name, keys in RESOURCE_FILTERS.items()
+             if wanted is None or name == wanted]
+    return _json({"resource_filters": [
+        {"resource": name, "filters": list(keys)} for name, keys in items
+    ]})
+
+
+def _etags_served(ctx: VolumeContext) -> bool:
+    return ctx.api == "v3" and ctx.version.at_least(3, 15)
+
+
+def metadata_etag(meta: Mapping[str, str]) -> tuple[bytes, str]:
+    """The body of GET .../metadata and its ETag, the MD5 of that body (3.15:
+    Cinder hashes json.dumps({"metadata": ...}) with its default separators)."""
+    data = json.dumps({"metadata": meta}).encode()
+    return data, hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def if_match(request: Request) -> list[str] | None:
+    """The entity tags of an If-Match header (None without one; `*` as is)."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    tags = []
+    for item in raw.split(","):
+        tag = item.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        tags.append(tag.strip('"'))
+    return tags
+
+
+async def _etag_matches(api: VolumeApi, ctx: VolumeContext, request: Request,
+                        volume_id: str) -> bool:
+    """Cinder's _validate_etag: no If-Match, or one naming the current metadata."""
+    tags = if_match(request)
+    if not tags:
+        return True
+    _, etag = metadata_etag(await api.actions.get_metadata(ctx.caller, volume_id))
+    return "*" in tags or etag in tags
 
 
 async def show_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
-    return _json({"metadata": await api.actions.get_metadata(ctx.caller, args[0])})
+    meta = await api.actions.get_metadata(ctx.caller, args[0])
+    if not _etags_served(ctx):
+        return _json({"metadata": meta})
+    data, etag = metadata_etag(meta)
+    return Response(data, media_type="application/json", headers={"ETag": etag})
 
 
 async def merge_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -220,6 +328,8 @@ async def merge_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
 async def replace_metadata(api: VolumeApi, ctx: VolumeContext, request: Request,
                            args: tuple[str, ...], body: object) -> Response:
     items = schemas.validate(schemas.METADATA, None if body is NO_BODY else body)["metadata"]
+    if _etags_served(ctx) and not await _etag_matches(api, ctx, request, args[0]):
+        return Response(status_code=412)
     meta = await api.actions.change_metadata(ctx.caller, args[0], items=items, replace=True)
     return _json({"metadata": meta})
 
@@ -235,6 +345,8 @@ async def show_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Reques
 async def update_metadata_item(api: VolumeApi, ctx: VolumeContext, request: Request,
                                args: tuple[str, ...], body: object) -> Response:
     item = schemas.validate(schemas.METADATA_ITEM, None if body is NO_BODY else body)["meta"]
+    if _etags_served(ctx) and not await _etag_matches(api, ctx, request, args[0]):
+        return Response(status_code=412)
     if args[1] not in item:
         raise InvalidRequest("Request body and URI mismatch")
     await api.actions.change_metadata(ctx.caller, args[0], items=item)
@@ -301,6 +413,7 @@ for _pattern, _method, _handler, _apis in (
     (r"/volumes", "GET", list_summary, _BOTH),
     (r"/volumes", "POST", create_volume, _BOTH),
     (r"/volumes/detail", "GET", list_detail, _BOTH),
+    (r"/volumes/summary", "GET", volume_summary, _BOTH),
     (rf"/volumes/{_ID}", "GET", show_volume, _BOTH),
     (rf"/volumes/{_ID}", "PUT", update_volume, _BOTH),
     (rf"/volumes/{_ID}", "DELETE", delete_volume, _BOTH),
@@ -315,16 +428,18 @@ for _pattern, _method, _handler, _apis in (
     (r"/types", "GET", list_types, _BOTH),
     (r"/types/default", "GET", default_type, _BOTH),
     (rf"/types/{_ID}", "GET", show_type, _BOTH),
+    (r"/resource_filters", "GET", resource_filters, _V3),
     (r"/messages", "GET", list_messages, _V3),
     (rf"/messages/{_ID}", "GET", show_message, _V3),
     (rf"/messages/{_ID}", "DELETE", delete_message, _V3),
     *((pattern, method, handler, _BOTH) for pattern, method, handler in snapshots.ROUTES),
+    *((pattern, method, handler, _V3) for pattern, method, handler in attachments.ROUTES),
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
 
 # Action routes check the project after finding the action in the body.
-_ACTION_HANDLERS = frozenset({volume_action, snapshots.action})
+_ACTION_HANDLERS = frozenset({volume_action, snapshots.action, attachments.action})
 # Routes whose body is read (and must be JSON) before the project check.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

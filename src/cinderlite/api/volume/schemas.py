@@ -265,3 +265,76 @@ SNAPSHOT_UPDATE_STATUS = _action("os-update_snapshot_status", {
     "required": ["status"],
     "additionalProperties": False,
 })
+
+
+# --- attachments (cinder/api/schemas/attachments.py) and the connection actions -----
+
+_uuid: dict[str, Any] = {"type": "string", "maxLength": 36}
+ATTACHMENT_CREATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "attachment": {
+            "type": "object",
+            "properties": {
+                "instance_uuid": _uuid,
+                "connector": {"type": ["object", "null"]},
+                "volume_uuid": _uuid,
+            },
+            "required": ["volume_uuid"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["attachment"],
+    "additionalProperties": False,
+}
+ATTACHMENT_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "attachment": {
+            "type": "object",
+            "properties": {"connector": {"type": "object", "minProperties": 1}},
+            "required": ["connector"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["attachment"],
+    "additionalProperties": False,
+}
+ATTACHMENT_COMPLETE = _action("os-complete", {})
+RESERVE = _action("os-reserve", {})
+UNRESERVE = _action("os-unreserve", {})
+BEGIN_DETACHING = _action("os-begin_detaching", {})
+ROLL_DETACHING = _action("os-roll_detaching", {})
+INITIALIZE_CONNECTION = _action("os-initialize_connection", {
+    "type": "object",
+    "properties": {"connector": {"type": ["object", "string"]}},
+    "required": ["connector"],
+    "additionalProperties": False,
+})
+TERMINATE_CONNECTION = _action("os-terminate_connection", {
+    "type": "object",
+    "properties": {"connector": {"type": ["string", "object", "null"]}},
+    "required": ["connector"],
+    "additionalProperties": False,
+})
+FORCE_DETACH = _action("os-force_detach", {
+    "type": "object",
+    "properties": {
+        "connector": {"type": ["string", "object", "null"]},
+        "attachment_id": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+})
+UPDATE_READONLY = _action("os-update_readonly_flag", {
+    "type": "object",
+    "properties": {"readonly": boolean},
+    "required": ["readonly"],
+    "additionalProperties": False,
+})
+FORCE_DELETE = _action("os-force_delete", {})
+REVERT = _action("revert", {
+    "type": "object",
+    "properties": {"snapshot_id": _uuid},
+    "required": ["snapshot_id"],
+    "additionalProperties": False,
+})

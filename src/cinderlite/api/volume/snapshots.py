@@ -19,7 +19,13 @@ from cinderlite.api import jsonbody
 from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.listing import parse_offset, parse_page
+from cinderlite.api.volume.listing import (
+    parse_metadata_filter,
+    parse_offset,
+    parse_page,
+    query_filters,
+    split_like,
+)
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
 from cinderlite.domain.records import SnapshotRecord
@@ -42,9 +48,10 @@ def _base_url(request: Request) -> str:
 def view(
     api: VolumeApi, ctx: VolumeContext, s: SnapshotRecord, *, extended: bool
 ) -> dict[str, Any]:
-    """A snapshot as Cinder shows it up to 3.13 (group_snapshot_id comes at 3.14,
-    user_id at 3.41). `extended`: the extended snapshot attributes, which
-    show and the detail listing add when their policy allows."""
+    """A snapshot as Cinder shows it: `group_snapshot_id` from 3.14 (always null:
+    no group snapshots here), `user_id` from 3.41. `extended`: the extended
+    snapshot attributes, which show and the detail listing add when their policy
+    allows."""
     body: dict[str, Any] = {
         "id": s.id,
         "created_at": timestamp(s.created_at),
@@ -56,6 +63,10 @@ def view(
         "size": s.volume_size,
         "metadata": {str(k): str(v) for k, v in (s.meta or {}).items()},
     }
+    if ctx.api == "v3" and ctx.version.at_least(3, 14):
+        body["group_snapshot_id"] = None
+    if ctx.api == "v3" and ctx.version.at_least(3, 41):
+        body["user_id"] = s.user_id
     if extended and api.snapshots.shows_extended(ctx.caller, s.project_id, s.user_id):
         body["os-extended-snapshot-attributes:progress"] = s.progress
         body["os-extended-snapshot-attributes:project_id"] = s.project_id
@@ -75,27 +86,40 @@ async def list_detail(api: VolumeApi, ctx: VolumeContext, request: Request,
     return await _list(api, ctx, request, detail=True)
 
 
-def parse_query(params: Any) -> SnapshotQuery:
-    """limit/offset/marker/sort and the filters Cinder's snapshot listing takes below
-    3.22 (name, status, volume_id; project_id and all_tenants for admins). The
-    metadata filter comes at 3.22: below it Cinder drops it, and so do we."""
+def parse_query(params: Any, ctx: VolumeContext | None = None) -> SnapshotQuery:
+    """limit/offset/marker/sort and the filters of Cinder's snapshot listing at the
+    request's microversion (without `ctx`: 3.0): name, status, volume_id
+    (project_id and all_tenants for admins); `metadata` from 3.22 (below it Cinder
+    drops it); from 3.31 a non-admin's unknown filter is a 400 and from 3.34
+    `key~` is a substring match (listing.query_filters)."""
     limit, sort = parse_page(params, SORT_KEYS)
+    version = ctx.version if ctx is not None and ctx.api == "v3" else None
+    general = version is not None and version.at_least(3, 31)
+    raw = query_filters(
+        params, "snapshot", is_admin=ctx is None or ctx.caller.is_admin, general=general,
+        like=general and version is not None and version.at_least(3, 34),
+    )
+    plain, like = split_like(raw) if general else (raw, {})
     filters: dict[str, Any] = {}
     for key in ("name", "status", "volume_id"):
-        if key in params:
-            filters[key] = params[key]
-    if "display_name" in params and "name" not in filters:
-        filters["name"] = params["display_name"]
+        if key in plain:
+            filters[key] = plain[key]
+    if "display_name" in plain and "name" not in filters:
+        filters["name"] = plain["display_name"]
+    metadata = None
+    if version is not None and version.at_least(3, 22) and "metadata" in plain:
+        metadata = parse_metadata_filter(plain["metadata"])
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return SnapshotQuery(
-        filters=filters, metadata=None, sort=sort, limit=limit, marker=params.get("marker"),
+        filters=filters, metadata=metadata, sort=sort, limit=limit, marker=params.get("marker"),
         offset=parse_offset(params),
         all_tenants=all_tenants, project_id=params.get("project_id"),
+        like={k: v for k, v in like.items() if k in ("name", "description", "status")},
     )
 
 
 async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail: bool) -> Response:
-    query = parse_query(request.query_params)
+    query = parse_query(request.query_params, ctx)
     found = await api.snapshots.list_snapshots(ctx.caller, query)
     # Cinder's summary and detail bodies are the same but for the extensions.
     body: dict[str, Any] = {"snapshots": [view(api, ctx, s, extended=detail) for s in found]}

@@ -1,7 +1,8 @@
 """Volume and volume-type bodies as plain dicts, per API and microversion.
 
-Up to the highest microversion we serve (3.3) the volume body is Cinder's 3.0
-set; strict clients (tempest) forbid any other key.
+The volume body is Cinder's 3.0 set, plus `group_id` from 3.13 and, for admins,
+`provider_id` from 3.21 (cinder/api/v3/views/volumes.py); strict clients
+(tempest) forbid any other key.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ def attachments(volume_id: str, rows: Sequence[AttachmentRecord]) -> list[dict[s
     ]
 
 
+# Admin metadata Cinder shows among a volume's metadata (add_visible_admin_metadata).
+VISIBLE_ADMIN_KEYS = ("readonly", "attached_mode")
+
+
+def visible_admin_metadata(admin_meta: dict[str, Any] | None) -> dict[str, str]:
+    return {k: str(admin_meta[k]) for k in VISIBLE_ADMIN_KEYS if admin_meta and k in admin_meta}
+
+
 def summary(detail: VolumeDetail, ctx: VolumeContext, base_url: str) -> dict[str, Any]:
     v = detail.volume
     return {"id": v.id, "links": links(base_url, ctx, ctx.project_id, v.id), "name": v.name}
@@ -78,7 +87,7 @@ def volume(
         "volume_type": detail.type_name,
         "snapshot_id": v.snapshot_id,
         "source_volid": v.source_volid,
-        "metadata": dict(v.meta or {}),
+        "metadata": {**(v.meta or {}), **visible_admin_metadata(v.admin_meta)},
         "links": links(base_url, ctx, ctx.project_id, v.id),
         "user_id": v.user_id,
         "bootable": "true" if v.bootable else "false",
@@ -87,6 +96,11 @@ def volume(
         "consistencygroup_id": None,
         "multiattach": False,
     }
+    if ctx.api == "v3" and ctx.version.at_least(3, 13):
+        # No volume here belongs to a group.
+        body["group_id"] = None
+    if ctx.api == "v3" and ctx.version.at_least(3, 21) and ctx.caller.is_admin:
+        body["provider_id"] = None
     if not extended:
         return body
     body["os-vol-tenant-attr:tenant_id"] = v.project_id
