@@ -243,6 +243,10 @@ class Snapshot(Base):
     volume_size: Mapped[int] = mapped_column(Integer)
     # User metadata (`metadata` in the API).
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The volume's image metadata when the snapshot was taken, kept (as Cinder
+    # keeps it) only when the volume was bootable then: volumes made from the
+    # snapshot get it. NULL when none was kept.
+    image_meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 

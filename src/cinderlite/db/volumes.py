@@ -344,6 +344,17 @@ async def touch(db: AsyncSession, *, volume_id: str, now: datetime) -> bool:
     return await update_fields(db, volume_id=volume_id, values={"updated_at": now})
 
 
+async def lock(db: AsyncSession, *, volume_id: str) -> bool:
+    """Take the row's write lock without changing it (a no-op UPDATE), as a
+    transaction's first statement: a read-modify-write after it cannot lose a
+    concurrent change. False when the volume does not exist."""
+    result = await db.execute(
+        update(Volume).where(Volume.id == volume_id).values(id=Volume.id)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def update_fields(db: AsyncSession, *, volume_id: str, values: dict[str, Any]) -> bool:
     result = await db.execute(
         update(Volume).where(Volume.id == volume_id).values(**values)

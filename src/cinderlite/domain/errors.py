@@ -95,6 +95,14 @@ class VolumeNotFound(NotFound):
         self.volume_id = volume_id
 
 
+class GlanceMetadataNotFound(NotFound):
+    """A volume without image metadata, or without the key asked for (Cinder says
+    the same for both)."""
+
+    def __init__(self, volume_id: str) -> None:
+        super().__init__(f"Glance metadata for volume/snapshot {volume_id} cannot be found.")
+
+
 class ImageNotFound(NotFound):
     def __init__(self, image_id: str) -> None:
         super().__init__(f"Image {image_id} could not be found.")

@@ -34,6 +34,11 @@ VOLUME_UPDATE = "volume:update"
 VOLUME_DELETE = "volume:delete"
 VOLUME_FORCE_DELETE = "volume:force_delete"
 VOLUME_GET_METADATA = "volume:get_volume_metadata"
+VOLUME_UPDATE_METADATA = "volume:update_volume_metadata"
+VOLUME_DELETE_METADATA = "volume:delete_volume_metadata"
+IMAGE_METADATA_SHOW = "volume_extension:volume_image_metadata:show"
+IMAGE_METADATA_SET = "volume_extension:volume_image_metadata:set"
+IMAGE_METADATA_REMOVE = "volume_extension:volume_image_metadata:remove"
 GET_ALL_TENANTS = "volume_extension:volume_admin_actions:get_all_tenants"
 RESET_STATUS = "volume_extension:volume_admin_actions:reset_status"
 ATTACH = "volume_extension:volume_actions:attach"
@@ -85,6 +90,11 @@ DEFAULT_RULES: Mapping[str, str] = {
     VOLUME_DELETE: "rule:xena_system_admin_or_project_member",
     VOLUME_FORCE_DELETE: "rule:admin_api",
     VOLUME_GET_METADATA: "rule:xena_system_admin_or_project_reader",
+    VOLUME_UPDATE_METADATA: "rule:xena_system_admin_or_project_member",
+    VOLUME_DELETE_METADATA: "rule:xena_system_admin_or_project_member",
+    IMAGE_METADATA_SHOW: "rule:xena_system_admin_or_project_reader",
+    IMAGE_METADATA_SET: "rule:xena_system_admin_or_project_member",
+    IMAGE_METADATA_REMOVE: "rule:xena_system_admin_or_project_member",
     GET_ALL_TENANTS: "rule:admin_api",
     RESET_STATUS: "rule:admin_api",
     ATTACH: "rule:xena_system_admin_or_project_member",

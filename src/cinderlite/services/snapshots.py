@@ -181,6 +181,8 @@ class SnapshotService:
                 volume_id=volume.id, name=req.name, description=req.description,
                 status=SnapshotStatus.CREATING, progress="0%", volume_size=volume.size,
                 meta=dict(req.metadata), created_at=now, updated_at=None,
+                # Cinder copies the image metadata of a bootable volume only.
+                image_meta=dict(volume.image_meta or {}) if volume.bootable else None,
             )
             await self._repo.add(db, row)
             await self._jobs.enqueue(

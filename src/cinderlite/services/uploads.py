@@ -46,6 +46,17 @@ log = logging.getLogger("cinderlite.uploads")
 GIB = 1 << 30
 # Cinder image_utils: prefixes never copied from a volume's image metadata.
 RESERVED_PREFIXES = ("os_glance", "img_signature", "signature_verified")
+# The attributes of Glance's image schema (and the names Glance reserves): Cinder
+# would hand such a key to Glance as the new image's own attribute, which Glance
+# refuses (read-only, reserved, wrong type) or takes (id, owner, visibility,
+# tags). They are never custom properties, so they are not passed on (beyond
+# Cinder: a volume's metadata does not choose the new image's id or owner).
+GLANCE_ATTRIBUTES = frozenset({
+    "id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
+    "os_hash_algo", "os_hash_value", "owner", "size", "virtual_size", "min_ram", "min_disk",
+    "container_format", "disk_format", "created_at", "updated_at", "tags", "direct_url",
+    "locations", "self", "file", "schema", "stores", "location", "deleted", "deleted_at",
+})
 RAW_FORMATS = ("raw", "iso")
 
 
@@ -91,14 +102,23 @@ def image_properties(
     image_meta: dict[str, Any], *, core: tuple[str, ...], reserved: tuple[str, ...],
     top_level: set[str],
 ) -> dict[str, str]:
-    """Custom properties inherited from the volume's image metadata (Cinder §6.3-6.4)."""
-    if not core:  # an empty glance_core_properties turns copying off (Cinder)
+    """The new image's custom properties: the volume's image metadata as Cinder
+    passes it on (volume/api.py _merge_volume_image_meta, then
+    image_utils.filter_out_reserved_namespaces_metadata).
+
+    Nothing when `core` (glance_core_properties) is empty; else every key but
+    the core ones, those the upload request sets itself (`top_level`), those in
+    a reserved namespace (Glance's three and `reserved`), and Glance's own
+    attributes (GLANCE_ATTRIBUTES).
+    """
+    if not core:
         return {}
     prefixes = RESERVED_PREFIXES + tuple(reserved)
     return {
         str(k): v if isinstance(v, str) else str(v)
         for k, v in (image_meta or {}).items()
-        if k not in core and k not in top_level and not str(k).startswith(prefixes)
+        if k not in core and k not in top_level and k not in GLANCE_ATTRIBUTES
+        and not str(k).startswith(prefixes)
     }
 
 
@@ -142,7 +162,8 @@ class UploadService:
 
         Order as Cinder (cinder/api/contrib/volume_actions.py _volume_upload_image,
         cinder/volume/api.py copy_volume_to_image): 404 volume -> 403 upload -> 403 public ->
-        400 status -> 400 compression; then (beyond Cinder) the space check. The
+        400 status -> 403 reading the image metadata -> 400 compression; then (beyond
+        Cinder) the space check. The
         checks after the status CAS raise inside its transaction, so nothing is
         left behind (Cinder leaves a queued image on the compression error).
 
@@ -160,7 +181,7 @@ class UploadService:
         self._authorize(caller, req)
         rule = volume_rules.START_UPLOAD_FORCED if req.force else volume_rules.START_UPLOAD
         # Decided before the transaction, raised in it once the status CAS has won.
-        refusal = await self._refusal(volume, req)
+        refusal = self._metadata_refusal(caller, volume) or await self._refusal(volume, req)
         now = utcnow()
         image = self._new_image(caller, volume, req, now)
         job = jobs_db.new_job(
@@ -212,6 +233,17 @@ class UploadService:
             self._policy.authorize(
                 caller, rules.UPLOAD_PUBLIC, {"project_id": caller.project_id}
             )
+
+    def _metadata_refusal(self, caller: Caller, volume: VolumeRow) -> ServiceError | None:
+        """Cinder reads the volume's image metadata to pass it on (when
+        glance_core_properties is set) under the volume:get_volume_metadata rule,
+        after the status change: a caller without it is refused there (403)."""
+        if self._limits.core_properties and not self._policy.allows(
+            caller, rules.VOLUME_GET_METADATA,
+            {"project_id": volume.project_id, "user_id": volume.user_id},
+        ):
+            return PolicyNotAuthorized(rules.VOLUME_GET_METADATA)
+        return None
 
     async def _refusal(self, volume: VolumeRow, req: UploadRequest) -> ServiceError | None:
         """What refuses this upload once its status CAS has won, if anything."""

@@ -1,5 +1,5 @@
 """Volume actions other than upload (attach, detach, reset status, extend, set
-bootable) and the volume metadata sub-resource.
+bootable, image metadata) and the volume metadata sub-resource.
 
 Attachments are records only (no hypervisor). Each action is one transaction,
 so a crash leaves either the old or the new state, never half of it.
@@ -15,11 +15,12 @@ from typing import Any
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
-from cinderlite.db.volumes import VolumeRepository
+from cinderlite.db.volumes import VolumeRepository, VolumeRow
 from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     Conflict,
+    GlanceMetadataNotFound,
     InvalidRequest,
     InvalidVolume,
     NotFound,
@@ -31,11 +32,13 @@ from cinderlite.services import policy as P
 from cinderlite.services.attachments import connection_info, is_readonly, settle
 from cinderlite.services.policy import Policy
 from cinderlite.services.snapshots import SnapshotService
-from cinderlite.services.units import Units
+from cinderlite.services.units import Unit, Units
 from cinderlite.services.volumes import GiB, VolumeService, target
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 
 S = VolumeStatus
+# Cinder's volume API refuses metadata changes (user and image) in these statuses.
+METADATA_FROZEN = (S.MAINTENANCE, S.UPLOADING)
 
 
 class VolumeActionService:
@@ -381,3 +384,94 @@ class VolumeActionService:
             meta.update(items)
             await volumes_db.update_fields(db, volume_id=volume_id, values={"meta": meta})
         return meta
+
+    # --- image metadata (os-show/set/unset_image_metadata) -------------------------------
+    #
+    # Cinder's volume_glance_metadata, kept here as the volume's `image_meta`: what
+    # was copied from the image it was made from (services/volumes.py), changed by
+    # these actions, passed on to the images uploaded from it (services/uploads.py).
+
+    def shows_image_metadata(self, caller: Caller) -> bool:
+        """Whether volume show and the detail listing carry `volume_image_metadata`
+        for `caller`. Cinder checks this rule without a target, that is against the
+        caller's own project, and leaves the attribute out when it fails."""
+        return self._policy.allows(
+            caller, P.IMAGE_METADATA_SHOW,
+            {"project_id": caller.project_id, "user_id": caller.user_id},
+        )
+
+    async def get_image_metadata(self, caller: Caller, volume_id: str) -> dict[str, str]:
+        """os-show_image_metadata: 404 (GlanceMetadataNotFound) for a volume with none."""
+        current = await self._volumes.load(caller, volume_id)
+        self._policy.authorize(caller, P.VOLUME_GET_METADATA, target(current.volume))
+        meta = _strings(current.volume.image_meta)
+        if not meta:
+            raise GlanceMetadataNotFound(volume_id)
+        return meta
+
+    async def set_image_metadata(
+        self, caller: Caller, volume_id: str, *, items: Mapping[str, str]
+    ) -> dict[str, str]:
+        """os-set_image_metadata: merge `items` into the image metadata, return all of it.
+
+        One transaction that takes the row's lock first (`volumes_db.lock`, which
+        leaves updated_at alone as Cinder does), then reads, checks the status and
+        writes: concurrent changes serialize and a crash leaves the old or the new
+        metadata, nothing to recover.
+        """
+        current = await self._volumes.load(caller, volume_id)
+        self._policy.authorize(caller, P.IMAGE_METADATA_SET, target(current.volume))
+        self._policy.authorize(caller, P.VOLUME_UPDATE_METADATA, target(current.volume))
+        async with self._units.write() as db:
+            row = await self._locked(db, volume_id)
+            _check_unfrozen(row.status, "Updating")
+            meta = _strings(row.image_meta)
+            meta.update(items)
+            if meta != row.image_meta:
+                await volumes_db.update_fields(db, volume_id=volume_id, values={"image_meta": meta})
+        return meta
+
+    async def unset_image_metadata(self, caller: Caller, volume_id: str, *, key: str) -> None:
+        """os-unset_image_metadata: drop one key; 404 when the volume has no such key.
+
+        Cinder's order: the volume (404), the remove rule (403), reading the image
+        metadata (404 for a missing key), the delete rule (403), the status (400).
+        One transaction as in `set_image_metadata`.
+        """
+        current = await self._volumes.load(caller, volume_id)
+        volume_target = target(current.volume)
+        self._policy.authorize(caller, P.IMAGE_METADATA_REMOVE, volume_target)
+        self._policy.authorize(caller, P.VOLUME_GET_METADATA, volume_target)
+        if key not in (current.volume.image_meta or {}):
+            raise GlanceMetadataNotFound(volume_id)
+        self._policy.authorize(caller, P.VOLUME_DELETE_METADATA, volume_target)
+        async with self._units.write() as db:
+            row = await self._locked(db, volume_id)
+            meta = _strings(row.image_meta)
+            if key not in meta:  # removed by a concurrent request meanwhile
+                raise GlanceMetadataNotFound(volume_id)
+            _check_unfrozen(row.status, "Deleting")
+            del meta[key]
+            await volumes_db.update_fields(db, volume_id=volume_id, values={"image_meta": meta})
+
+    async def _locked(self, db: Unit, volume_id: str) -> VolumeRow:
+        """The volume's row inside the write unit `db`, its lock taken first."""
+        if not await volumes_db.lock(db, volume_id=volume_id):
+            raise VolumeNotFound(volume_id)
+        row = await self._repo.get(volume_id, unit=db)
+        if row is None:
+            raise VolumeNotFound(volume_id)
+        return row
+
+
+def _strings(meta: Mapping[str, Any] | None) -> dict[str, str]:
+    """Image metadata as Cinder holds it: text keys and values."""
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in (meta or {}).items()}
+
+
+def _check_unfrozen(status: str, verb: str) -> None:
+    """Cinder's refusal to change a volume's metadata while it uploads or is in maintenance."""
+    if status in METADATA_FROZEN:
+        raise InvalidVolume(
+            f"{verb} volume metadata is not allowed for volumes in {status} status."
+        )

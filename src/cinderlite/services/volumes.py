@@ -261,17 +261,21 @@ UNPACK_METADATA_ALLOWANCE = 64 << 20
 
 
 def _glance_metadata(image: Image) -> dict[str, str]:
-    """Cinder's volume_glance_metadata: image id/name, core attributes, custom properties."""
-    meta: dict[str, str] = {"image_id": image.id}
-    if image.name is not None:
+    """Cinder's volume_glance_metadata (volume_utils.get_volume_image_metadata): the
+    image's custom properties (those not in Glance's image schema; null values
+    skipped), then over them image_id, image_name (when the name is not empty)
+    and the IMAGE_ATTRIBUTES that are not null; every value as text."""
+    meta: dict[str, str] = {
+        str(key): str(value)
+        for key, value in (image.properties or {}).items() if value is not None
+    }
+    meta["image_id"] = image.id
+    if image.name:
         meta["image_name"] = image.name
     for key in IMAGE_ATTRIBUTES:
         value = getattr(image, key)
         if value is not None:
             meta[key] = str(value)
-    for key, value in (image.properties or {}).items():
-        if value is not None:
-            meta[str(key)] = str(value)
     return meta
 
 
@@ -645,8 +649,8 @@ class VolumeService:
 
     async def run_clone(self, ctx: JobContext) -> None:
         """Copy the job's snapshot or volume into its `creating` volume, then make it
-        `available` with the source volume's bootable flag and image metadata (as
-        Cinder copies them).
+        `available` with the bootable flag and image metadata Cinder gives a copy
+        (`_copied_attributes`).
 
         Idempotent like `run_fill`: the copy lands under its name only when whole
         (storage/volumes), a re-run copies anew, and a volume no longer `creating`
@@ -659,9 +663,9 @@ class VolumeService:
             volume = await self._repo.get(job.volume_id, unit=db)
         if volume is None or volume.status != VolumeStatus.CREATING:
             return
-        origin = await self._origin_of(source)
+        copied = await self._copied_attributes(source)
         try:
-            if origin is None or not await self._backend.has(source):
+            if copied is None or not await self._backend.has(source):
                 raise InvalidRequest(f"The {source.kind} {source.id} is no longer available.")
             progress = Progress(volume.size * GiB)
             await ctx.follow(progress, self._backend.copy(
@@ -684,21 +688,32 @@ class VolumeService:
         async with self._database.write() as db:
             done = await volumes_db.transition(
                 db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
-                values={"bootable": origin.bootable, "image_meta": dict(origin.image_meta or {})},
+                values={"bootable": copied[0], "image_meta": copied[1]},
             )
         if not done:
             # Deleted while the copy ran: its delete may have come before the rename.
             await self._backend.delete(volume.id)
 
-    async def _origin_of(self, source: DataRef) -> VolumeRow | None:
-        """The volume whose bytes `source` holds (a snapshot's volume)."""
+    async def _copied_attributes(self, source: DataRef) -> tuple[bool, dict[str, Any]] | None:
+        """The bootable flag and image metadata of a copy of `source`, as Cinder's
+        create flow gives them: a copy is bootable when the volume whose bytes it
+        copies (a snapshot's volume) is bootable now, and only then gets image
+        metadata: the source volume's, or what the snapshot kept when it was
+        taken. None when the source is gone."""
+        snapshot = None
         volume_id = source.id
         if source.kind == "snapshot":
             snapshot = await self._snapshots.find(source.id)
             if snapshot is None:
                 return None
             volume_id = snapshot.volume_id
-        return await self._repo.get(volume_id)
+        origin = await self._repo.get(volume_id)
+        if origin is None:
+            return None
+        if not origin.bootable:
+            return False, {}
+        kept = snapshot.image_meta if snapshot is not None else origin.image_meta
+        return True, dict(kept or {})
 
     async def _write_image(self, ctx: Any, volume: VolumeRow, image: Image) -> None:
         """Unwrap (gzip), inspect, then copy or convert the image into the volume.

@@ -57,6 +57,15 @@ def test_empty_core_list_turns_copying_off() -> None:
     assert image_properties({"os_distro": "x"}, core=(), reserved=(), top_level=set()) == {}
 
 
+def test_glance_attributes_never_pass_as_custom_properties() -> None:
+    # With a short core list, Cinder would hand these to Glance as the image's own
+    # attributes; here they are dropped.
+    meta = {"id": "x", "owner": "p", "tags": "t", "status": "active", "min_disk": "9",
+            "os_hash_value": "h", "locations": "l", "hw_disk_bus": "scsi"}
+    props = image_properties(meta, core=("image_id",), reserved=(), top_level=set())
+    assert props == {"hw_disk_bus": "scsi"}
+
+
 def _sparse(path: Path, size: int, writes: list[int]) -> Path:
     with open(path, "wb") as fh:
         fh.truncate(size)

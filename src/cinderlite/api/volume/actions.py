@@ -188,6 +188,38 @@ async def _revert(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: obje
     return Response(status_code=202)
 
 
+# --- volume image metadata (cinder/api/contrib/volume_image_metadata.py) ----------------
+
+
+async def _show_image_metadata(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    schemas.validate(schemas.SHOW_IMAGE_METADATA, body)
+    meta = await api.actions.get_image_metadata(ctx.caller, volume_id)
+    return _json({"metadata": meta})
+
+
+async def _set_image_metadata(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    args = schemas.validate(schemas.SET_IMAGE_METADATA, body)["os-set_image_metadata"]
+    meta = await api.actions.set_image_metadata(ctx.caller, volume_id, items=args["metadata"])
+    return _json({"metadata": meta})
+
+
+async def _unset_image_metadata(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    args = schemas.validate(schemas.UNSET_IMAGE_METADATA, body)["os-unset_image_metadata"]
+    await api.actions.unset_image_metadata(ctx.caller, volume_id, key=args["key"])
+    # Cinder answers with an empty 200.
+    return Response(status_code=200)
+
+
+def _json(body: object) -> Response:
+    return Response(jsonbody.dumps(body), status_code=200, media_type="application/json")
+
+
 ACTIONS: dict[str, Action] = {
     "os-reserve": _reserve,
     "os-unreserve": _unreserve,
@@ -205,4 +237,7 @@ ACTIONS: dict[str, Action] = {
     "os-extend": _extend,
     "os-set_bootable": _set_bootable,
     "os-volume_upload_image": _upload,
+    "os-show_image_metadata": _show_image_metadata,
+    "os-set_image_metadata": _set_image_metadata,
+    "os-unset_image_metadata": _unset_image_metadata,
 }

@@ -93,7 +93,8 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail:
     found = await api.volumes.list_volumes(ctx.caller, query)
     base = _base_url(request)
     if detail:
-        items = [views.volume(d, ctx, base) for d in found]
+        shows = api.actions.shows_image_metadata(ctx.caller)
+        items = [views.volume(d, ctx, base, image_metadata=shows) for d in found]
     else:
         items = [views.summary(d, ctx, base) for d in found]
     body: dict[str, Any] = {"volumes": items}
@@ -210,7 +211,10 @@ async def _check_sources(api: VolumeApi, ctx: VolumeContext, v: Mapping[str, Any
 async def show_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
                       args: tuple[str, ...], body: object) -> Response:
     detail = await api.volumes.load(ctx.caller, args[0])
-    return _json({"volume": views.volume(detail, ctx, _base_url(request))})
+    return _json({"volume": views.volume(
+        detail, ctx, _base_url(request),
+        image_metadata=api.actions.shows_image_metadata(ctx.caller),
+    )})
 
 
 async def update_volume(api: VolumeApi, ctx: VolumeContext, request: Request,

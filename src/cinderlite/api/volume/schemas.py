@@ -145,6 +145,16 @@ SET_BOOTABLE = _action("os-set_bootable", {
 })
 
 _validators: dict[int, jsonschema.Draft4Validator] = {}
+# The formats our schemas name (Cinder's custom ones, cinder/api/validation/validators.py).
+_formats = jsonschema.FormatChecker(formats=())
+
+
+def _mysql_text(value: object) -> bool:
+    """A TEXT column's limit: at most 65535 bytes of UTF-8."""
+    return not isinstance(value, str) or len(value.encode("utf-8", "surrogatepass")) <= 65535
+
+
+_formats.checks("mysql_text")(_mysql_text)
 
 
 def validate(schema: dict[str, Any], body: object) -> dict[str, Any]:
@@ -157,7 +167,9 @@ def validate(schema: dict[str, Any], body: object) -> dict[str, Any]:
     """
     validator = _validators.get(id(schema))
     if validator is None:
-        validator = _validators[id(schema)] = jsonschema.Draft4Validator(schema)
+        validator = _validators[id(schema)] = jsonschema.Draft4Validator(
+            schema, format_checker=_formats
+        )
     error = next(iter(validator.iter_errors(body)), None)
     if error is None:
         if not isinstance(body, dict):  # every schema here describes an object
@@ -336,5 +348,31 @@ REVERT = _action("revert", {
     "type": "object",
     "properties": {"snapshot_id": _uuid},
     "required": ["snapshot_id"],
+    "additionalProperties": False,
+})
+
+
+# --- volume image metadata (cinder/api/schemas/volume_image_metadata.py) ---------------
+
+# parameter_types.image_metadata: keys as for user metadata, values up to a TEXT column.
+image_metadata: dict[str, Any] = {
+    "type": "object",
+    "patternProperties": {
+        "^[a-zA-Z0-9-_:. /]{1,255}$": {"type": "string", "format": "mysql_text"},
+    },
+    "additionalProperties": False,
+}
+# Any value, null included (Cinder: "restrict the value to null in a future API version").
+SHOW_IMAGE_METADATA = _action("os-show_image_metadata", {})
+SET_IMAGE_METADATA = _action("os-set_image_metadata", {
+    "type": "object",
+    "properties": {"metadata": image_metadata},
+    "required": ["metadata"],
+    "additionalProperties": False,
+})
+UNSET_IMAGE_METADATA = _action("os-unset_image_metadata", {
+    "type": "object",
+    "properties": {"key": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "required": ["key"],
     "additionalProperties": False,
 })

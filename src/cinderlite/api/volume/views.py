@@ -68,11 +68,14 @@ def summary(detail: VolumeDetail, ctx: VolumeContext, base_url: str) -> dict[str
 
 
 def volume(
-    detail: VolumeDetail, ctx: VolumeContext, base_url: str, *, extended: bool = True
+    detail: VolumeDetail, ctx: VolumeContext, base_url: str, *, extended: bool = True,
+    image_metadata: bool = False,
 ) -> dict[str, Any]:
     """The full view. `extended` adds what Cinder's API extensions add on show and
-    detail (never on create): the tenant attribute, admin-only host and migration
-    attributes, and `volume_image_metadata` for volumes made from an image."""
+    detail (never on create or update): the tenant attribute, admin-only host and
+    migration attributes, and, when `image_metadata` (the caller passes the
+    volume_image_metadata:show rule), `volume_image_metadata` for a volume that
+    has any (one made from an image, a copy of one, or given some)."""
     v = detail.volume
     body: dict[str, Any] = {
         "id": v.id,
@@ -108,7 +111,7 @@ def volume(
         body["os-vol-host-attr:host"] = HOST
         body["os-vol-mig-status-attr:migstat"] = None
         body["os-vol-mig-status-attr:name_id"] = None
-    if v.image_meta:
+    if image_metadata and v.image_meta:
         body["volume_image_metadata"] = {str(k): str(val) for k, val in v.image_meta.items()}
     return body
 

@@ -2,7 +2,7 @@
 attachments API, 3.27); volumes keep Cinder's admin metadata (readonly,
 attached_mode)
 
-Revision ID: 0006_attachments
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06 09:00:00
 """
