@@ -55,7 +55,11 @@ FAIL_CREATE = _rule("fail snapshot", frozenset({S.CREATING}), S.ERROR)
 BEGIN_DELETE = _rule("begin snapshot delete", DELETABLE, S.DELETING)
 FAIL_DELETE = _rule("fail snapshot delete", frozenset({S.DELETING}), S.ERROR_DELETING)
 
-RULES = (FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE)
+# A backup taken from a snapshot (domain/backups.py) holds it backing-up.
+START_BACKUP = _rule("start snapshot backup", frozenset({S.AVAILABLE}), S.BACKING_UP)
+FINISH_BACKUP = _rule("finish snapshot backup", frozenset({S.BACKING_UP}), S.AVAILABLE)
+
+RULES = (FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, START_BACKUP, FINISH_BACKUP)
 
 # Two changes Cinder makes outside the table, as os-reset_status is: an admin's
 # os-force_delete (from any status), and a volume's cascade delete (its

@@ -20,6 +20,7 @@ from cinderlite.api import jsonbody
 from cinderlite.api.faults import CINDER_STATUS, GENERIC_500, cinder_fault, status_for
 from cinderlite.api.volume import (
     actions,
+    backups,
     deps,
     messages,
     progress,
@@ -48,7 +49,7 @@ NOT_FOUND = "The resource could not be found."
 BAD_METHOD = "The method specified is not allowed for this resource."
 PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
-COLLECTIONS = frozenset({"volumes", "snapshots", "types", "messages"})
+COLLECTIONS = frozenset({"volumes", "snapshots", "types", "messages", "backups"})
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -319,12 +320,13 @@ for _pattern, _method, _handler, _apis in (
     (rf"/messages/{_ID}", "GET", show_message, _V3),
     (rf"/messages/{_ID}", "DELETE", delete_message, _V3),
     *((pattern, method, handler, _BOTH) for pattern, method, handler in snapshots.ROUTES),
+    *((pattern, method, handler, _BOTH) for pattern, method, handler in backups.ROUTES),
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
 
 # Action routes check the project after finding the action in the body.
-_ACTION_HANDLERS = frozenset({volume_action, snapshots.action})
+_ACTION_HANDLERS = frozenset({volume_action, snapshots.action, backups.action})
 # Routes whose body is read (and must be JSON) before the project check.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
