@@ -297,8 +297,8 @@ def _write_chunk(path: Path, data: bytes) -> None:
     try:
         pwrite_all(fd, data, 0)
         os.fdatasync(fd)
-    except StorageFull:
-        raise
+    except StorageFull as exc:
+        raise StorageFull("Backup storage is full: No space left on device") from exc
     except OSError as exc:
         if exc.errno in NO_SPACE:
             raise _no_space(exc) from exc
@@ -361,7 +361,10 @@ def restore_backup(
             if chunk.depth >= len(chain):
                 raise BackupCorrupt(f"Chunk {index} names a parent the backup does not have.")
             data = read_chunk(chain[chunk.depth], index, chunk, length, manifest.compression)
-            pwrite_sparse(fd, data, index * manifest.chunk_size)
+            try:
+                pwrite_sparse(fd, data, index * manifest.chunk_size)
+            except StorageFull as exc:
+                raise StorageFull("Cannot write the volume: No space left on device") from exc
         with lock:
             if chunk.sha256 is not None:
                 written += length
