@@ -26,6 +26,13 @@ pytestmark = pytest.mark.integration
 FS_MIB = 24
 
 
+def _random_at(path: Path, offsets: list[int], length: int) -> None:
+    with open(path, "r+b") as fh:
+        for offset in offsets:
+            fh.seek(offset)
+            fh.write(os.urandom(length))
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, small_filesystem):  # type: ignore[no-untyped-def]
     where = small_filesystem(tmp_path / "backups", FS_MIB)
@@ -35,10 +42,7 @@ def settings(tmp_path: Path, database_url: str, small_filesystem):  # type: igno
 async def test_full_backup_store(volume_client, demo, rt) -> None:  # type: ignore[no-untyped-def]
     vol = await _volume(volume_client, demo)
     path = rt.volumes.path(vol["id"])
-    with open(path, "r+b") as fh:  # 48 MiB of incompressible data: twice the store
-        for k in range(48):
-            fh.seek(k * 8 * MIB)
-            fh.write(os.urandom(MIB))
+    _random_at(path, [k * 8 * MIB for k in range(48)], MIB)  # twice the store, incompressible
     b = await _backup(volume_client, demo, vol["id"])
     failed = await _backup_status(volume_client, demo, b["id"], "error")
     assert "Backup storage is full" in failed["fail_reason"]
@@ -55,8 +59,7 @@ async def test_full_backup_store(volume_client, demo, rt) -> None:  # type: igno
     resp = await volume_client.delete(_url(demo, f"/{b['id']}"), headers=demo.headers)
     assert resp.status_code == 202
     small = await _volume(volume_client, demo)
-    with open(rt.volumes.path(small["id"]), "r+b") as fh:
-        fh.write(os.urandom(4 * MIB))
+    _random_at(rt.volumes.path(small["id"]), [0], 4 * MIB)
     ok = await _backup(volume_client, demo, small["id"])
     await _backup_status(volume_client, demo, ok["id"], "available")
     restored = await _restore(volume_client, demo, ok["id"])

@@ -94,9 +94,12 @@ async def test_backup_and_restore_to_a_new_volume(volume_client, demo, rt) -> No
     assert made["links"][0]["href"].endswith(f"/v3/{demo.project_id}/backups/{made['id']}")
     shown = await _backup_status(volume_client, demo, made["id"], "available")
     assert set(shown) == DETAIL_KEYS
-    assert shown["size"] == 1 and shown["volume_id"] == vol["id"]
-    assert shown["is_incremental"] is False and shown["has_dependent_backups"] is False
-    assert shown["description"] == "first" and shown["fail_reason"] is None
+    assert shown["size"] == 1
+    assert shown["volume_id"] == vol["id"]
+    assert shown["is_incremental"] is False
+    assert shown["has_dependent_backups"] is False
+    assert shown["description"] == "first"
+    assert shown["fail_reason"] is None
     assert shown["container"] == f"{made['id'][:2]}/{made['id'][2:4]}/{made['id']}"
     # Three chunks of data, the rest holes: three chunk files, compressed, each with its sha256.
     assert shown["object_count"] == 3
@@ -107,7 +110,8 @@ async def test_backup_and_restore_to_a_new_volume(volume_client, demo, rt) -> No
     assert oct(store.stat().st_mode & 0o777) == "0o700"
     assert oct(rt.settings.backups_dir.stat().st_mode & 0o777) == "0o700"
     manifest = json.loads((store / "metadata.json").read_bytes())
-    assert manifest["compression"] == "zlib" and manifest["chunk_size"] == CHUNK
+    assert manifest["compression"] == "zlib"
+    assert manifest["chunk_size"] == CHUNK
     assert sum(1 for c in manifest["chunks"] if c is not None) == 3
     volume = await wait_status(volume_client, demo, vol["id"], "available")
     assert volume["status"] == "available"
@@ -379,7 +383,6 @@ async def test_hostile_backup_files_are_refused(volume_client, demo, rt, tamper:
     await _restore(volume_client, demo, b["id"], volume_id=target["id"])
     assert (await wait_status(volume_client, demo, target["id"], "error_restoring"))
     assert (await _backup_status(volume_client, demo, b["id"], "available"))
-    assert Path("/etc/passwd").exists()
 
 
 async def test_admin_actions(volume_client, demo, admin, rt) -> None:  # type: ignore[no-untyped-def]
