@@ -118,6 +118,7 @@ check: lint typecheck test ## what CI runs
 # Extra options: make bench BENCH_ARGS="--cases sparse25 --repeat 3" (see docs/benchmarks.md)
 bench: install-dev qemu-img ## data-path benchmark: our upload times against the hashing/qemu-img floors
 	$(BIN)/python -m bench.upload $(BENCH_ARGS)
+	$(BIN)/python -m bench.backup
 
 bench-api: install-dev qemu-img ## API load test with wrk (installed through apt when root)
 	@if ! command -v wrk >/dev/null 2>&1; then \
