@@ -122,6 +122,7 @@ bench: install-dev qemu-img ## data-path benchmark: upload and copy times agains
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs >/dev/null; \
 	fi
 	$(BIN)/python -m bench.upload $(BENCH_ARGS)
+	$(BIN)/python -m bench.backup
 
 bench-api: install-dev qemu-img ## API load test with wrk (installed through apt when root)
 	@if ! command -v wrk >/dev/null 2>&1; then \

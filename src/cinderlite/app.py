@@ -34,6 +34,7 @@ from cinderlite.api.volume.context import VolumeApi
 from cinderlite.config import Settings
 from cinderlite.datapath.qemu import QemuLimits
 from cinderlite.db import migrate
+from cinderlite.db.backups import BACKUP_JOB, RESTORE_JOB, BackupRepository
 from cinderlite.db.catalog import CatalogRepository
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
@@ -47,6 +48,7 @@ from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
+from cinderlite.services.backups import BackupService
 from cinderlite.services.catalog import CatalogService
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
@@ -58,6 +60,7 @@ from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
 from cinderlite.services.uploads import UploadLimits, UploadService
 from cinderlite.services.volume_actions import VolumeActionService
 from cinderlite.services.volumes import CLONE_JOB, FILL_JOB, VolumeLimits, VolumeService
+from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.images.base import ImageStore
 from cinderlite.storage.private import private_dir, tighten, tighten_files
 from cinderlite.storage.volumes.base import VolumeBackend
@@ -73,6 +76,7 @@ class Services:
 
     volumes: VolumeService
     snapshots: SnapshotService
+    backups: BackupService
     actions: VolumeActionService
     uploads: UploadService
     upload_worker: UploadWorker
@@ -123,7 +127,7 @@ class Runtime:
 
 def _services(
     settings: Settings, db: Database, policy: Policy, backend: VolumeBackend, store: ImageStore,
-    jobs: JobRunner,
+    jobs: JobRunner, backup_store: BackupStore,
 ) -> Services:
     """Every service with the narrow things it needs; the settings are read here only."""
     s = settings
@@ -132,8 +136,9 @@ def _services(
     qemu_limits = QemuLimits(
         cpu_seconds=s.qemu_img_cpu_limit, address_space=s.qemu_img_address_space_limit
     )
+    snapshot_repo = SnapshotRepository(db)
     snapshots = SnapshotService(
-        units=db, repo=SnapshotRepository(db), backend=backend, policy=policy, jobs=jobs,
+        units=db, repo=snapshot_repo, backend=backend, policy=policy, jobs=jobs,
         message_ttl_seconds=s.message_ttl_seconds,
     )
     volumes = VolumeService(
@@ -152,6 +157,11 @@ def _services(
     return Services(
         volumes=volumes,
         snapshots=snapshots,
+        backups=BackupService(
+            units=db, repo=BackupRepository(db), snapshots=snapshot_repo, volumes=volumes,
+            backend=backend, store=backup_store, policy=policy, jobs=jobs,
+            message_ttl_seconds=s.message_ttl_seconds,
+        ),
         actions=VolumeActionService(
             units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
             snapshots=snapshots,
@@ -198,13 +208,16 @@ async def open_runtime(
     settings: Settings, *, run_migrations: bool = True
 ) -> AsyncIterator[Runtime]:
     """Create directories, migrate the database, and build every shared object."""
+    from cinderlite.storage.backups.files import FileBackupStore
     from cinderlite.storage.images.files import FileImageStore
     from cinderlite.storage.volumes.files import FileVolumeBackend
 
     identity.configure_password_hashing(
         time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
     )
-    for directory in (settings.data_dir, settings.volumes_dir, settings.images_dir):
+    for directory in (
+        settings.data_dir, settings.volumes_dir, settings.images_dir, settings.backups_dir,
+    ):
         private_dir(directory)
     url = settings.resolved_database_url
     if run_migrations:
@@ -227,7 +240,12 @@ async def open_runtime(
             JobRepository(db), workers=settings.upload_workers,
             lease_seconds=settings.job_lease_seconds,
         )
-        services = _services(settings, db, policy, backend, store, jobs)
+        backup_store = FileBackupStore(
+            settings.backups_dir, chunk_size=settings.backup_chunk_size,
+            compression=settings.backup_compression_algorithm,
+            workers=settings.backup_workers,
+        )
+        services = _services(settings, db, policy, backend, store, jobs, backup_store)
         validator = EmbeddedTokenValidator(
             services.identity, notice=RevocationNotice(settings.data_dir / "revoked")
         )
@@ -235,6 +253,8 @@ async def open_runtime(
         jobs.register(FILL_JOB, services.volumes.run_fill)
         jobs.register(CLONE_JOB, services.volumes.run_clone)
         jobs.register(SNAPSHOT_JOB, services.snapshots.run_copy)
+        jobs.register(BACKUP_JOB, services.backups.run_backup)
+        jobs.register(RESTORE_JOB, services.backups.run_restore)
         limit = settings.max_request_body_bytes
         rt = Runtime(
             settings=settings, db=db, validator=validator, policy=policy, volumes=backend,
@@ -245,7 +265,8 @@ async def open_runtime(
                 identity_url=settings.identity_url(), max_request_body_bytes=limit,
             ),
             volume_api=VolumeApi(
-                volumes=services.volumes, snapshots=services.snapshots, actions=services.actions,
+                volumes=services.volumes, snapshots=services.snapshots,
+                backups=services.backups, actions=services.actions,
                 uploads=services.uploads, attachments=services.attachments,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
@@ -466,6 +487,8 @@ async def recover(rt: Runtime) -> None:
     await sync_catalog(rt)
     # Snapshots first: a volume's interrupted delete finishes its snapshots' deletes.
     await rt.services.snapshots.recover()
+    # Backups before volumes: a failed restore's volume becomes deletable.
+    await rt.services.backups.recover()
     await rt.services.volumes.recover()
     await rt.services.actions.recover()
     await rt.services.upload_worker.recover()

@@ -81,6 +81,19 @@ class Settings:
     # Cinder [DEFAULT] message_ttl.
     message_ttl_seconds: int = 2592000
 
+    # Backups (Cinder's POSIX backup driver): where they are kept; empty means
+    # data_dir/backups (made private, 0700, like the volumes).
+    backups_path: str = ""
+    # Cinder [DEFAULT] backup_compression_algorithm: "zlib" (the default) or
+    # "none" (also "off", "no").
+    backup_compression_algorithm: str = "zlib"
+    # A backup is cut into chunks of this many bytes, each stored (compressed) in
+    # its own file with its sha256; an incremental backup stores only the chunks
+    # that changed. A multiple of 4096 up to 64 MiB.
+    backup_chunk_size: int = 4 << 20
+    # Threads that read, hash and compress (or check and write) one backup's chunks.
+    backup_workers: int = 4
+
     # Upload worker pool.
     upload_workers: int = 4
     job_lease_seconds: int = 60
@@ -114,6 +127,10 @@ class Settings:
     @property
     def volumes_dir(self) -> Path:
         return self.data_dir / "volumes"
+
+    @property
+    def backups_dir(self) -> Path:
+        return Path(self.backups_path) if self.backups_path else self.data_dir / "backups"
 
     @property
     def images_dir(self) -> Path:

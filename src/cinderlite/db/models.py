@@ -251,6 +251,41 @@ class Snapshot(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class Backup(Base):
+    """A copy of a volume's bytes in the backup store (storage/backups), Cinder's
+    backups table. volume_id is no foreign key: a volume with backups may be
+    deleted, and its backups stay restorable. parent_id names the backup an
+    incremental one was taken on top of; a parent cannot be deleted while it
+    has children."""
+
+    __tablename__ = "backups"
+    __table_args__ = (Index("ix_backups_project_created_id", "project_id", "created_at", "id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    fail_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The volume's size when the backup was taken, in GiB.
+    size: Mapped[int] = mapped_column(Integer)
+    # Chunk files this backup stores itself (holes and chunks shared with the
+    # parent are not counted).
+    object_count: Mapped[int] = mapped_column(Integer, default=0)
+    container: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The volume being written by a restore in progress (Cinder's restore_volume_id).
+    restore_volume_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # When the data was taken: the backup's created_at, or its snapshot's.
+    data_timestamp: Mapped[datetime] = mapped_column(DateTime)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class VolumeAttachment(Base):
     """An attachment of a volume (os-attach, or the attachments API). attach_status:
     reserved -> attaching -> attached (Cinder VolumeAttachStatus); an ended one is

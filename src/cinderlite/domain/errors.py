@@ -127,3 +127,20 @@ class SnapshotNotFound(NotFound):
     def __init__(self, snapshot_id: str) -> None:
         super().__init__(f"Snapshot {snapshot_id} could not be found.")
         self.snapshot_id = snapshot_id
+
+
+class InvalidBackup(InvalidRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid backup: {reason}")
+        self.reason = reason
+
+
+class BackupNotFound(NotFound):
+    def __init__(self, backup_id: str) -> None:
+        super().__init__(f"Backup {backup_id} could not be found.")
+        self.backup_id = backup_id
+
+
+class BackupCorrupt(ServiceError):
+    """The backup's stored bytes are not what its metadata says (a checksum
+    mismatch, a chunk of the wrong size, a metadata file we did not write)."""

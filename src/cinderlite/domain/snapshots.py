@@ -58,8 +58,14 @@ FAIL_DELETE = _rule("fail snapshot delete", frozenset({S.DELETING}), S.ERROR_DEL
 # A volume reverted to its latest snapshot (3.40) holds the snapshot `restoring`.
 BEGIN_RESTORE = _rule("begin restore", frozenset({S.AVAILABLE}), S.RESTORING)
 FINISH_RESTORE = _rule("finish restore", frozenset({S.RESTORING}), S.AVAILABLE)
+# A backup taken from a snapshot (domain/backups.py) holds it backing-up.
+START_BACKUP = _rule("start snapshot backup", frozenset({S.AVAILABLE}), S.BACKING_UP)
+FINISH_BACKUP = _rule("finish snapshot backup", frozenset({S.BACKING_UP}), S.AVAILABLE)
 
-RULES = (FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, BEGIN_RESTORE, FINISH_RESTORE)
+RULES = (
+    FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, BEGIN_RESTORE, FINISH_RESTORE,
+    START_BACKUP, FINISH_BACKUP,
+)
 
 # Two changes Cinder makes outside the table, as os-reset_status is: an admin's
 # os-force_delete (from any status), and a volume's cascade delete (its

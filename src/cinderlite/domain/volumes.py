@@ -24,6 +24,10 @@ class VolumeStatus(StrEnum):
     MAINTENANCE = "maintenance"
     # Cinder's revert to a snapshot (3.40).
     REVERTING = "reverting"
+    # Backups (domain/backups.py): the volume is read, or written by a restore.
+    BACKING_UP = "backing-up"
+    RESTORING_BACKUP = "restoring-backup"
+    ERROR_RESTORING = "error_restoring"
 
 
 class AttachStatus(StrEnum):
@@ -46,13 +50,14 @@ TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     S.CREATING: frozenset({S.AVAILABLE, S.ERROR, S.DELETING}),
     S.AVAILABLE: frozenset({
         S.IN_USE, S.UPLOADING, S.DELETING, S.ATTACHING, S.RESERVED, S.REVERTING,
+        S.BACKING_UP, S.RESTORING_BACKUP,
     }),
     # The attachment statuses move among themselves as attachments come and go
     # (Cinder volume_detached picks the status from the attachments left).
     S.RESERVED: frozenset({S.AVAILABLE, S.IN_USE, S.ATTACHING, S.DETACHING}),
     S.ATTACHING: frozenset({S.IN_USE, S.AVAILABLE, S.RESERVED, S.DETACHING}),
     S.IN_USE: frozenset({
-        S.AVAILABLE, S.UPLOADING, S.DETACHING, S.IN_USE, S.ATTACHING, S.RESERVED,
+        S.AVAILABLE, S.UPLOADING, S.DETACHING, S.IN_USE, S.ATTACHING, S.RESERVED, S.BACKING_UP,
     }),
     S.DETACHING: frozenset({S.AVAILABLE, S.IN_USE, S.ATTACHING, S.RESERVED}),
     S.REVERTING: frozenset({S.AVAILABLE, S.ERROR}),
@@ -66,10 +71,15 @@ TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     S.ERROR_DELETING: frozenset({S.DELETING}),
     S.EXTENDING: frozenset({S.AVAILABLE, S.ERROR}),
     S.MAINTENANCE: frozenset({S.AVAILABLE, S.ERROR}),
+    # A backup returns the volume to the status it had (Cinder's previous_status).
+    S.BACKING_UP: frozenset({S.AVAILABLE, S.IN_USE}),
+    # A failed restore leaves the volume error_restoring (Cinder backup manager).
+    S.RESTORING_BACKUP: frozenset({S.AVAILABLE, S.ERROR_RESTORING}),
+    S.ERROR_RESTORING: frozenset({S.DELETING}),
 }
 
 # Statuses from which a volume may be deleted without force (Cinder API.delete).
-DELETABLE = frozenset({S.AVAILABLE, S.ERROR, S.ERROR_DELETING})
+DELETABLE = frozenset({S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_RESTORING})
 # Statuses from which an upload may start, without and with force.
 UPLOADABLE = frozenset({S.AVAILABLE})
 UPLOADABLE_FORCED = frozenset({S.AVAILABLE, S.IN_USE})
@@ -132,7 +142,20 @@ SETTLE = {r.target: r for r in (
     SETTLE_IN_USE, SETTLE_ATTACHING, SETTLE_DETACHING, SETTLE_RESERVED, SETTLE_AVAILABLE,
 )}
 
+# Backups: from available (or in-use with force) and back to that status; a
+# restore writes an available volume.
+START_BACKUP = _rule("start backup", frozenset({S.AVAILABLE}), S.BACKING_UP)
+START_BACKUP_FORCED = _rule("forced start backup", frozenset({S.AVAILABLE, S.IN_USE}),
+                            S.BACKING_UP)
+FINISH_BACKUP = _rule("finish backup", frozenset({S.BACKING_UP}), S.AVAILABLE)
+FINISH_BACKUP_ATTACHED = _rule("finish backup, attached", frozenset({S.BACKING_UP}), S.IN_USE)
+START_RESTORE = _rule("start restore", frozenset({S.AVAILABLE}), S.RESTORING_BACKUP)
+FINISH_RESTORE = _rule("finish restore", frozenset({S.RESTORING_BACKUP}), S.AVAILABLE)
+FAIL_RESTORE = _rule("fail restore", frozenset({S.RESTORING_BACKUP}), S.ERROR_RESTORING)
+
 RULES = (
+    START_BACKUP, START_BACKUP_FORCED, FINISH_BACKUP, FINISH_BACKUP_ATTACHED, START_RESTORE,
+    FINISH_RESTORE, FAIL_RESTORE,
     FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, ATTACH, DETACH, START_UPLOAD,
     START_UPLOAD_FORCED, FINISH_UPLOAD, FINISH_UPLOAD_ATTACHED, ATTACHMENT_RESERVE,
     ATTACHMENT_CONNECT, ATTACHMENT_COMPLETE, RESERVE, UNRESERVE, UNRESERVE_ATTACHED,

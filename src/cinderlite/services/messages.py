@@ -26,6 +26,7 @@ from cinderlite.services.units import Unit, Units
 
 RESOURCE_VOLUME = "VOLUME"
 RESOURCE_SNAPSHOT = "VOLUME_SNAPSHOT"
+RESOURCE_BACKUP = "VOLUME_BACKUP"
 LEVEL_ERROR = "ERROR"
 
 
@@ -46,6 +47,9 @@ COPY_IMAGE_TO_VOLUME = Action("005", "copy image to volume")
 CREATE_VOLUME_FROM_BACKEND = Action("008", "create volume from backend storage")
 SNAPSHOT_CREATE = Action("009", "create snapshot")
 SNAPSHOT_DELETE = Action("010", "delete snapshot")
+BACKUP_CREATE = Action("013", "create backup")
+BACKUP_DELETE = Action("014", "delete backup")
+BACKUP_RESTORE = Action("015", "restore backup")
 
 UNKNOWN_ERROR = Detail("001", "An unknown error occurred.")
 
@@ -58,6 +62,9 @@ IMAGE_FROM_VOLUME_OVER_QUOTA = Detail(
 DRIVER_FAILED_CREATE = Detail("012", "Driver failed to create the volume.")
 SNAPSHOT_CREATE_ERROR = Detail("013", "Snapshot failed to create.")
 SNAPSHOT_DELETE_ERROR = Detail("016", "Snapshot failed to delete.")
+BACKUP_CREATE_DRIVER_ERROR = Detail("020", "Backup driver failed to create backup.")
+BACKUP_DELETE_DRIVER_ERROR = Detail("025", "Backup driver failed to delete backup.")
+BACKUP_RESTORE_ERROR = Detail("026", "Backup driver failed to restore backup.")
 IMAGE_FORMAT_UNACCEPTABLE = Detail(
     "029",
     "The image disk format must be the same as the volume format for the volume type you "
@@ -74,7 +81,7 @@ UPLOAD_INTERRUPTED = Detail(
 ACTIONS = {
     a.id: a for a in (
         COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME, CREATE_VOLUME_FROM_BACKEND, SNAPSHOT_CREATE,
-        SNAPSHOT_DELETE,
+        SNAPSHOT_DELETE, BACKUP_CREATE, BACKUP_DELETE, BACKUP_RESTORE,
     )
 }
 DETAILS = {
@@ -83,7 +90,8 @@ DETAILS = {
         UNKNOWN_ERROR, DRIVER_NOT_INITIALIZED, FAILED_TO_UPLOAD_VOLUME,
         NOT_ENOUGH_SPACE_FOR_IMAGE, IMAGE_FROM_VOLUME_OVER_QUOTA, DRIVER_FAILED_CREATE,
         IMAGE_FORMAT_UNACCEPTABLE, SNAPSHOT_CREATE_ERROR, SNAPSHOT_DELETE_ERROR,
-        VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED,
+        VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED, BACKUP_CREATE_DRIVER_ERROR,
+        BACKUP_DELETE_DRIVER_ERROR, BACKUP_RESTORE_ERROR,
     )
 }
 

@@ -74,6 +74,17 @@ ATTACHMENT_CREATE = "volume:attachment_create"
 ATTACHMENT_UPDATE = "volume:attachment_update"
 ATTACHMENT_DELETE = "volume:attachment_delete"
 ATTACHMENT_COMPLETE = "volume:attachment_complete"
+BACKUP_GET = "backup:get"
+BACKUP_GET_ALL = "backup:get_all"
+BACKUP_CREATE = "backup:create"
+BACKUP_UPDATE = "backup:update"
+BACKUP_DELETE = "backup:delete"
+BACKUP_RESTORE = "backup:restore"
+BACKUP_IMPORT = "backup:backup-import"
+BACKUP_EXPORT = "backup:export-import"
+BACKUP_ATTRIBUTES = "backup:backup_project_attribute"
+BACKUP_RESET_STATUS = "volume_extension:backup_admin_actions:reset_status"
+BACKUP_FORCE_DELETE = "volume_extension:backup_admin_actions:force_delete"
 MESSAGE_GET = "message:get"
 MESSAGE_GET_ALL = "message:get_all"
 MESSAGE_DELETE = "message:delete"
@@ -130,6 +141,17 @@ DEFAULT_RULES: Mapping[str, str] = {
     ATTACHMENT_UPDATE: "rule:xena_system_admin_or_project_member",
     ATTACHMENT_DELETE: "rule:xena_system_admin_or_project_member",
     ATTACHMENT_COMPLETE: "rule:xena_system_admin_or_project_member",
+    BACKUP_GET: "rule:xena_system_admin_or_project_reader",
+    BACKUP_GET_ALL: "rule:xena_system_admin_or_project_reader",
+    BACKUP_CREATE: "rule:xena_system_admin_or_project_member",
+    BACKUP_UPDATE: "rule:xena_system_admin_or_project_member",
+    BACKUP_DELETE: "rule:xena_system_admin_or_project_member",
+    BACKUP_RESTORE: "rule:xena_system_admin_or_project_member",
+    BACKUP_IMPORT: "rule:admin_api",
+    BACKUP_EXPORT: "rule:admin_api",
+    BACKUP_ATTRIBUTES: "rule:admin_api",
+    BACKUP_RESET_STATUS: "rule:admin_api",
+    BACKUP_FORCE_DELETE: "rule:admin_api",
     MESSAGE_GET: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_DELETE: "rule:xena_system_admin_or_project_member",

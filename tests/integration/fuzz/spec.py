@@ -32,6 +32,8 @@ VOLUME_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", 
                      "display_name")
 SNAPSHOT_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", "status",
                        "volume_id", "metadata", "all_tenants", "project_id", "display_name")
+BACKUP_LIST_QUERY = ("limit", "marker", "offset", "sort", "sort_key", "sort_dir", "name",
+                     "status", "volume_id", "all_tenants", "project_id", "display_name")
 IMAGE_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", "status",
                     "visibility", "member_status", "tag", "size_min", "size_max",
                     "created_at", "updated_at", "id", "protected", "os_hidden", "owner",
@@ -95,6 +97,18 @@ VOLUME_ROUTES = [
     Route("volume", "PUT", "/snapshots/{snapshot_id}/metadata/{key}",
           body={"meta": {"key": "v"}}),
     Route("volume", "DELETE", "/snapshots/{snapshot_id}/metadata/{key}"),
+    Route("volume", "GET", "/backups", BACKUP_LIST_QUERY),
+    Route("volume", "POST", "/backups", body={"backup": {
+        "volume_id": "0e9d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b", "name": "fz", "description": "d",
+        "container": "c", "incremental": False, "force": True, "snapshot_id": None}}),
+    Route("volume", "GET", "/backups/detail", BACKUP_LIST_QUERY),
+    Route("volume", "GET", "/backups/{backup_id}"),
+    Route("volume", "DELETE", "/backups/{backup_id}"),
+    Route("volume", "POST", "/backups/{backup_id}/restore",
+          body={"restore": {"volume_id": None, "name": "fz"}}),
+    Route("volume", "POST", "/backups/{backup_id}/action",
+          body={"os-reset_status": {"status": "available"}}),
+    Route("volume", "POST", "/backups/{backup_id}/action", body={"os-force_delete": {}}),
     Route("volume", "GET", "/types"),
     Route("volume", "GET", "/types/default"),
     Route("volume", "GET", "/types/{type_id}"),

@@ -167,6 +167,10 @@ class Served:
                               json={"snapshot": {"volume_id": self.ids["volume_id"],
                                                  "force": True, "metadata": {"key": "v"}}})
         self.ids["snapshot_id"] = resp.json()["snapshot"]["id"]
+        resp = await vol.post(f"/v3/{self.who['admin'].project_id}/backups", headers=admin,
+                              json={"backup": {"volume_id": self.ids["volume_id"],
+                                               "force": True}})
+        self.ids["backup_id"] = resp.json()["backup"]["id"]
         resp = await vol.get(f"/v3/{self.who['admin'].project_id}/types/default", headers=admin)
         self.ids["type_id"] = resp.json()["volume_type"]["id"]
         img = self.clients["image"]

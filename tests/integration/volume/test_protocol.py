@@ -98,8 +98,8 @@ async def test_good_microversions_are_echoed(volume_client, demo, header, echo) 
 
 
 async def test_unknown_route_404_and_wrong_method_405(volume_client, demo) -> None:  # type: ignore[no-untyped-def]
-    # (A route not served: backups come with their own change.)
-    resp = await volume_client.get(f"/v3/{demo.project_id}/backups", headers=demo.headers)
+    # (A route not served: groups.)
+    resp = await volume_client.get(f"/v3/{demo.project_id}/groups", headers=demo.headers)
     assert resp.status_code == 404
     assert "itemNotFound" in resp.json()
     resp = await volume_client.patch(f"/v3/{demo.project_id}/volumes", headers=demo.headers)

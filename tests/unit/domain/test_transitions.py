@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from cinderlite.domain import images, jobs, snapshots, volumes
+from cinderlite.domain import backups, images, jobs, snapshots, volumes
 from cinderlite.domain.transitions import Transition, named
 
-MACHINES = [volumes, images, jobs, snapshots]
+MACHINES = [volumes, images, jobs, snapshots, backups]
 ENUMS = {
     volumes: volumes.VolumeStatus, images: images.ImageStatus, jobs: jobs.JobState,
-    snapshots: snapshots.SnapshotStatus,
+    snapshots: snapshots.SnapshotStatus, backups: backups.BackupStatus,
 }
 NAMED = [
     pytest.param(module, rule, id=f"{module.__name__.rsplit('.', 1)[1]}: {rule.name}")

@@ -9,6 +9,7 @@ from typing import Literal
 from cinderlite.domain.identity import Caller
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
+from cinderlite.services.backups import BackupService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.uploads import UploadService
@@ -58,6 +59,7 @@ class VolumeApi:
 
     volumes: VolumeService
     snapshots: SnapshotService
+    backups: BackupService
     actions: VolumeActionService
     uploads: UploadService
     messages: MessageService

@@ -23,6 +23,7 @@ from cinderlite.api.faults import CINDER_STATUS, GENERIC_500, cinder_fault, stat
 from cinderlite.api.volume import (
     actions,
     attachments,
+    backups,
     deps,
     messages,
     progress,
@@ -59,7 +60,7 @@ BAD_METHOD = "The method specified is not allowed for this resource."
 PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
 COLLECTIONS = frozenset({
-    "volumes", "snapshots", "types", "messages", "attachments", "resource_filters",
+    "volumes", "snapshots", "types", "messages", "attachments", "resource_filters", "backups",
 })
 
 
@@ -438,12 +439,15 @@ for _pattern, _method, _handler, _apis in (
     (rf"/messages/{_ID}", "DELETE", delete_message, _V3),
     *((pattern, method, handler, _BOTH) for pattern, method, handler in snapshots.ROUTES),
     *((pattern, method, handler, _V3) for pattern, method, handler in attachments.ROUTES),
+    *((pattern, method, handler, _BOTH) for pattern, method, handler in backups.ROUTES),
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
 
 # Action routes check the project after finding the action in the body.
-_ACTION_HANDLERS = frozenset({volume_action, snapshots.action, attachments.action})
+_ACTION_HANDLERS = frozenset({
+    volume_action, snapshots.action, attachments.action, backups.action,
+})
 # Routes whose body is read (and must be JSON) before the project check.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

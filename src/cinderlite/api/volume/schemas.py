@@ -376,3 +376,50 @@ UNSET_IMAGE_METADATA = _action("os-unset_image_metadata", {
     "required": ["key"],
     "additionalProperties": False,
 })
+
+
+# --- backups (cinder/api/schemas/backups.py, admin_actions.py) -----------------------
+
+_backup_text: dict[str, Any] = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
+_backup_uuid: dict[str, Any] = {"type": "string", "maxLength": 255}
+
+BACKUP_CREATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "backup": {
+            "type": "object",
+            "properties": {
+                "volume_id": _backup_uuid,
+                "container": _backup_text,
+                "description": _backup_text,
+                "incremental": boolean,
+                "force": boolean,
+                "name": _backup_text,
+                "snapshot_id": _uuid_or_null,
+            },
+            "required": ["volume_id"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["backup"],
+    "additionalProperties": False,
+}
+BACKUP_RESTORE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "restore": {
+            "type": ["object", "null"],
+            "properties": {"name": _backup_text, "volume_id": _uuid_or_null},
+            "additionalProperties": False,
+        },
+    },
+    "required": ["restore"],
+    "additionalProperties": False,
+}
+BACKUP_RESET_STATUS = _action("os-reset_status", {
+    "type": "object",
+    "properties": {"status": {"type": "string"}},
+    "required": ["status"],
+    "additionalProperties": False,
+})
+BACKUP_FORCE_DELETE = _action("os-force_delete", {})

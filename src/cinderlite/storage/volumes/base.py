@@ -46,6 +46,11 @@ class VolumeBackend(Protocol):
         """A file path qemu-img and the data path can open (raw format)."""
         ...
 
+    def data_path(self, ref: DataRef) -> Path:
+        """The file holding a volume's or a snapshot's bytes (raw), for the data
+        path to read (backups)."""
+        ...
+
     def read(self, volume_id: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...
 
     async def write(self, volume_id: str, chunks: AsyncIterator[bytes]) -> int:

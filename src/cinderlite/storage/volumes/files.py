@@ -28,6 +28,9 @@ class FileVolumeBackend:
     def _file(self, ref: DataRef) -> Path:
         return self.root / f"{ref.kind}-{ref.id}"
 
+    def data_path(self, ref: DataRef) -> Path:
+        return self._file(ref)
+
     async def copy(
         self, source: DataRef, target: DataRef, size_bytes: int,
         progress: Progress | None = None,

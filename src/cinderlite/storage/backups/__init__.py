@@ -1,0 +1,1 @@
+"""The backup store: where backups' chunks and manifests live."""

@@ -1,0 +1,113 @@
+"""Backups as directories of chunk files: <backups_dir>/<backup id>/ holding
+chunk-<index> files and metadata.json (datapath/backup_chunks.py, docs/backups.md).
+
+A backup is written into <id>.part/ and renamed to <id>/ once its manifest is
+durable, so a directory under its final name is always a whole backup; a crash
+leaves at most a .part directory, which the next write or `discard` removes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cinderlite.datapath import backup_chunks as chunks
+from cinderlite.storage.backups.base import BackupWritten
+from cinderlite.storage.private import DIR_MODE, private_dir
+
+# Backup ids are uuids made here; anything else never becomes a path.
+_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class FileBackupStore:
+    def __init__(
+        self, root: Path, *, chunk_size: int, compression: str, workers: int,
+    ) -> None:
+        if not chunks.MIN_CHUNK_SIZE <= chunk_size <= chunks.MAX_CHUNK_SIZE or (
+            chunk_size % chunks.MIN_CHUNK_SIZE
+        ):
+            raise ValueError(
+                f"backup chunk size must be a multiple of 4096 between "
+                f"{chunks.MIN_CHUNK_SIZE} and {chunks.MAX_CHUNK_SIZE}"
+            )
+        self.root = Path(root)
+        self.chunk_size = chunk_size
+        self.compression = chunks.normalise_compression(compression)
+        self.workers = max(1, workers)
+        private_dir(self.root)
+
+    def _dir(self, backup_id: str) -> Path:
+        if not _ID_RE.match(backup_id):
+            raise ValueError(f"not a backup id: {backup_id!r}")
+        return self.root / backup_id
+
+    def _manifest(self, backup_id: str, size_bytes: int, depth: int) -> chunks.Manifest:
+        return chunks.read_manifest(self._dir(backup_id), size=size_bytes, max_depth=depth)
+
+    async def write(
+        self, backup_id: str, source: Path, size_bytes: int, *, parents: Sequence[str],
+        progress: Callable[[int], None] | None = None, stop: threading.Event | None = None,
+        parent_size_bytes: int | None = None,
+    ) -> BackupWritten:
+        final = self._dir(backup_id)
+        part = final.with_name(final.name + ".part")
+
+        def _write() -> BackupWritten:
+            parent = None
+            if parents:
+                parent = self._manifest(
+                    parents[0], parent_size_bytes if parent_size_bytes is not None
+                    else size_bytes, len(parents) - 1,
+                )
+            shutil.rmtree(part, ignore_errors=True)
+            os.mkdir(part, DIR_MODE)
+            try:
+                manifest = chunks.write_backup(
+                    source, size_bytes, part, chunk_size=self.chunk_size,
+                    compression=self.compression, parent=parent, workers=self.workers,
+                    progress=progress, stop=stop,
+                )
+                # A whole backup left by an earlier run of the same job goes.
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(part, final)
+                chunks.fsync_dir(self.root)
+            except BaseException:
+                shutil.rmtree(part, ignore_errors=True)
+                raise
+            data = sum(1 for c in manifest.chunks if c.sha256 is not None)
+            return BackupWritten(manifest.stored_chunks, data)
+
+        return await asyncio.to_thread(_write)
+
+    async def restore(
+        self, backup_id: str, size_bytes: int, *, parents: Sequence[str], target: Path,
+        fresh: bool, progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        def _restore() -> int:
+            manifest = self._manifest(backup_id, size_bytes, len(parents))
+            chain = [self._dir(backup_id), *(self._dir(p) for p in parents)]
+            return chunks.restore_backup(
+                manifest, chain, target, fresh=fresh, workers=self.workers,
+                progress=progress, stop=stop,
+            )
+
+        return await asyncio.to_thread(_restore)
+
+    async def discard(self, backup_id: str) -> None:
+        final = self._dir(backup_id)
+
+        def _discard() -> None:
+            shutil.rmtree(final.with_name(final.name + ".part"), ignore_errors=True)
+            if final.exists():
+                shutil.rmtree(final)
+
+        await asyncio.to_thread(_discard)
+
+    async def has(self, backup_id: str) -> bool:
+        return await asyncio.to_thread((self._dir(backup_id) / chunks.MANIFEST).exists)
