@@ -41,6 +41,7 @@ from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
+from cinderlite.db.transfers import TransferRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
@@ -52,6 +53,7 @@ from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
 from cinderlite.services.snapshots import SnapshotService
+from cinderlite.services.transfers import TransferService
 from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
 from cinderlite.services.uploads import UploadLimits, UploadService
 from cinderlite.services.volume_actions import VolumeActionService
@@ -71,6 +73,7 @@ class Services:
 
     volumes: VolumeService
     snapshots: SnapshotService
+    transfers: TransferService
     actions: VolumeActionService
     uploads: UploadService
     upload_worker: UploadWorker
@@ -149,6 +152,10 @@ def _services(
     return Services(
         volumes=volumes,
         snapshots=snapshots,
+        # Every transfer step is one transaction: nothing for `recover` to mend.
+        transfers=TransferService(
+            units=db, repo=TransferRepository(db), volumes=volume_repo, policy=policy,
+        ),
         actions=VolumeActionService(
             units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
         ),
@@ -239,6 +246,7 @@ async def open_runtime(
             ),
             volume_api=VolumeApi(
                 volumes=services.volumes, snapshots=services.snapshots, actions=services.actions,
+                transfers=services.transfers,
                 uploads=services.uploads,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),

@@ -119,3 +119,17 @@ class SnapshotNotFound(NotFound):
     def __init__(self, snapshot_id: str) -> None:
         super().__init__(f"Snapshot {snapshot_id} could not be found.")
         self.snapshot_id = snapshot_id
+
+
+class TransferNotFound(NotFound):
+    def __init__(self, transfer_id: str) -> None:
+        super().__init__(f"Transfer {transfer_id} could not be found.")
+        self.transfer_id = transfer_id
+
+
+class InvalidAuthKey(InvalidRequest):
+    """A transfer's accept with the wrong auth key (Cinder's InvalidAuthKey)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid auth key: {reason}")
+        self.reason = reason

@@ -21,6 +21,9 @@ class VolumeStatus(StrEnum):
     ERROR_DELETING = "error_deleting"
     EXTENDING = "extending"
     MAINTENANCE = "maintenance"
+    # Offered to another project (a volume transfer exists): nothing but the
+    # transfer's accept or delete may change it (domain/transfers.py).
+    AWAITING_TRANSFER = "awaiting-transfer"
 
 
 class AttachStatus(StrEnum):
@@ -36,7 +39,9 @@ S = VolumeStatus
 # os-reset_status (admin) is deliberately outside this table, as in Cinder.
 TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     S.CREATING: frozenset({S.AVAILABLE, S.ERROR, S.DELETING}),
-    S.AVAILABLE: frozenset({S.IN_USE, S.UPLOADING, S.DELETING, S.ATTACHING, S.RESERVED}),
+    S.AVAILABLE: frozenset({
+        S.IN_USE, S.UPLOADING, S.DELETING, S.ATTACHING, S.RESERVED, S.AWAITING_TRANSFER,
+    }),
     S.RESERVED: frozenset({S.AVAILABLE, S.IN_USE, S.ATTACHING}),
     S.ATTACHING: frozenset({S.IN_USE, S.AVAILABLE}),
     S.IN_USE: frozenset({S.AVAILABLE, S.UPLOADING, S.DETACHING, S.IN_USE}),
@@ -50,6 +55,9 @@ TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     S.ERROR_DELETING: frozenset({S.DELETING}),
     S.EXTENDING: frozenset({S.AVAILABLE, S.ERROR}),
     S.MAINTENANCE: frozenset({S.AVAILABLE, S.ERROR}),
+    # Back to available when the transfer is deleted or accepted (Cinder
+    # db transfer_destroy / transfer_accept).
+    S.AWAITING_TRANSFER: frozenset({S.AVAILABLE}),
 }
 
 # Statuses from which a volume may be deleted without force (Cinder API.delete).
@@ -78,10 +86,17 @@ START_UPLOAD_FORCED = _rule("forced start upload", UPLOADABLE_FORCED, S.UPLOADIN
 # One of the two, picked by the volume's attachments (`status_after_upload`).
 FINISH_UPLOAD = _rule("finish upload", frozenset({S.UPLOADING}), S.AVAILABLE)
 FINISH_UPLOAD_ATTACHED = _rule("finish upload, attached", frozenset({S.UPLOADING}), S.IN_USE)
+# A transfer of the volume is created (Cinder db transfer_create), deleted
+# (transfer_destroy) or accepted: the accept also gives the volume its new
+# project and user in the same statement (transfer_accept).
+BEGIN_TRANSFER = _rule("begin transfer", frozenset({S.AVAILABLE}), S.AWAITING_TRANSFER)
+CANCEL_TRANSFER = _rule("cancel transfer", frozenset({S.AWAITING_TRANSFER}), S.AVAILABLE)
+ACCEPT_TRANSFER = _rule("accept transfer", frozenset({S.AWAITING_TRANSFER}), S.AVAILABLE)
 
 RULES = (
     FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, ATTACH, DETACH, START_UPLOAD,
-    START_UPLOAD_FORCED, FINISH_UPLOAD, FINISH_UPLOAD_ATTACHED,
+    START_UPLOAD_FORCED, FINISH_UPLOAD, FINISH_UPLOAD_ATTACHED, BEGIN_TRANSFER,
+    CANCEL_TRANSFER, ACCEPT_TRANSFER,
 )
 
 

@@ -53,6 +53,11 @@ SNAPSHOT_DELETE_METADATA = "volume:delete_snapshot_metadata"
 SNAPSHOT_RESET_STATUS = "volume_extension:snapshot_admin_actions:reset_status"
 SNAPSHOT_FORCE_DELETE = "volume_extension:snapshot_admin_actions:force_delete"
 SNAPSHOT_UPDATE_STATUS = "snapshot_extension:snapshot_actions:update_snapshot_status"
+TRANSFER_CREATE = "volume:create_transfer"
+TRANSFER_ACCEPT = "volume:accept_transfer"
+TRANSFER_DELETE = "volume:delete_transfer"
+TRANSFER_GET = "volume:get_transfer"
+TRANSFER_GET_ALL = "volume:get_all_transfers"
 MESSAGE_GET = "message:get"
 MESSAGE_GET_ALL = "message:get_all"
 MESSAGE_DELETE = "message:delete"
@@ -88,6 +93,11 @@ DEFAULT_RULES: Mapping[str, str] = {
     SNAPSHOT_RESET_STATUS: "rule:admin_api",
     SNAPSHOT_FORCE_DELETE: "rule:admin_api",
     SNAPSHOT_UPDATE_STATUS: "rule:xena_system_admin_or_project_member",
+    TRANSFER_CREATE: "rule:xena_system_admin_or_project_member",
+    TRANSFER_ACCEPT: "rule:xena_system_admin_or_project_member",
+    TRANSFER_DELETE: "rule:xena_system_admin_or_project_member",
+    TRANSFER_GET: "rule:xena_system_admin_or_project_reader",
+    TRANSFER_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_DELETE: "rule:xena_system_admin_or_project_member",

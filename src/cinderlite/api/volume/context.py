@@ -10,6 +10,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.messages import MessageService
 from cinderlite.services.snapshots import SnapshotService
+from cinderlite.services.transfers import TransferService
 from cinderlite.services.uploads import UploadService
 from cinderlite.services.volume_actions import VolumeActionService
 from cinderlite.services.volumes import VolumeService
@@ -56,6 +57,7 @@ class VolumeApi:
 
     volumes: VolumeService
     snapshots: SnapshotService
+    transfers: TransferService
     actions: VolumeActionService
     uploads: UploadService
     messages: MessageService

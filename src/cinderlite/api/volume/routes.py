@@ -25,6 +25,7 @@ from cinderlite.api.volume import (
     progress,
     schemas,
     snapshots,
+    transfers,
     versions,
     views,
 )
@@ -48,7 +49,7 @@ NOT_FOUND = "The resource could not be found."
 BAD_METHOD = "The method specified is not allowed for this resource."
 PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
-COLLECTIONS = frozenset({"volumes", "snapshots", "types", "messages"})
+COLLECTIONS = frozenset({"volumes", "snapshots", "types", "messages", *transfers.COLLECTIONS})
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -319,6 +320,7 @@ for _pattern, _method, _handler, _apis in (
     (rf"/messages/{_ID}", "GET", show_message, _V3),
     (rf"/messages/{_ID}", "DELETE", delete_message, _V3),
     *((pattern, method, handler, _BOTH) for pattern, method, handler in snapshots.ROUTES),
+    *transfers.ROUTES,
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
