@@ -104,7 +104,8 @@ async def test_offer_show_list_and_accept_moves_the_volume_and_its_snapshots(  #
     assert set(made) == CREATE_KEYS
     assert made["name"] == "for alt"  # stripped, as Cinder does
     assert made["volume_id"] == vol["id"]
-    assert len(made["auth_key"]) == 16 and int(made["auth_key"], 16) >= 0
+    assert len(made["auth_key"]) == 16
+    assert int(made["auth_key"], 16) >= 0
     base = str(volume_client.base_url).rstrip("/")
     assert made["links"] == [
         {"href": f"{base}/v3/{demo.project_id}/os-volume-transfer/{made['id']}", "rel": "self"},
@@ -438,7 +439,8 @@ async def test_listing_filters_limit_and_offset(volume_client, demo) -> None:  #
     assert ids(resp) == [made[2]["id"]]
     # A key naming no column of Cinder's table matches nothing (as Cinder).
     resp = await volume_client.get(_url(demo) + "?bogus=1", headers=demo.headers)
-    assert resp.status_code == 200 and ids(resp) == []
+    assert resp.status_code == 200
+    assert ids(resp) == []
     resp = await volume_client.get(_url(demo) + "?crypt_hash=x", headers=demo.headers)
     assert ids(resp) == []
     page = await volume_client.get(_url(demo) + "?limit=2", headers=demo.headers)

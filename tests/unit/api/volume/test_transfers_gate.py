@@ -122,9 +122,11 @@ def test_auth_key_hashing() -> None:
     from cinderlite.domain import transfers as rules
 
     key, salt = rules.new_auth_key(), rules.new_salt()
-    assert len(key) == 16 and int(key, 16) >= 0
+    assert len(key) == 16
+    assert int(key, 16) >= 0
     stored = rules.key_hash(salt, key)
-    assert key not in stored and salt not in stored
+    assert key not in stored
+    assert salt not in stored
     assert rules.key_matches(salt, stored, key)
     assert not rules.key_matches(salt, stored, key.upper() if key != key.upper() else "x")
     assert not rules.key_matches(rules.new_salt(), stored, key)
