@@ -234,6 +234,10 @@ class TransferService:
                 db, volume_id=volume.id, rule=vol.ACCEPT_TRANSFER, now=now,
                 values={"project_id": caller.project_id, "user_id": caller.user_id},
             ):
+                if await self._repo.get(transfer_id, unit=db) is None:
+                    # Accepted or deleted since it was read: say so, whichever
+                    # database and however the race fell.
+                    raise TransferNotFound(transfer_id)
                 raise InvalidVolume(
                     f"Transfer {transfer_id}: Volume id {volume.id} expected in "
                     "awaiting-transfer state."
