@@ -43,6 +43,7 @@ from cinderlite.db.images import ImageRepository
 from cinderlite.db.jobs import JobRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
+from cinderlite.db.transfers import TransferRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
@@ -56,6 +57,7 @@ from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
 from cinderlite.services.snapshots import SnapshotService
+from cinderlite.services.transfers import TransferService
 from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
 from cinderlite.services.uploads import UploadLimits, UploadService
 from cinderlite.services.volume_actions import VolumeActionService
@@ -77,6 +79,7 @@ class Services:
     volumes: VolumeService
     snapshots: SnapshotService
     backups: BackupService
+    transfers: TransferService
     actions: VolumeActionService
     uploads: UploadService
     upload_worker: UploadWorker
@@ -161,6 +164,10 @@ def _services(
             units=db, repo=BackupRepository(db), snapshots=snapshot_repo, volumes=volumes,
             backend=backend, store=backup_store, policy=policy, jobs=jobs,
             message_ttl_seconds=s.message_ttl_seconds,
+        ),
+        # Every transfer step is one transaction: nothing for `recover` to mend.
+        transfers=TransferService(
+            units=db, repo=TransferRepository(db), volumes=volume_repo, policy=policy,
         ),
         actions=VolumeActionService(
             units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
@@ -268,6 +275,7 @@ async def open_runtime(
                 volumes=services.volumes, snapshots=services.snapshots,
                 backups=services.backups, actions=services.actions,
                 uploads=services.uploads, attachments=services.attachments,
+                transfers=services.transfers,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,

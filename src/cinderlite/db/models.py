@@ -1,4 +1,4 @@
-"""SQLAlchemy tables for identity, volumes, images, upload jobs and user messages.
+"""SQLAlchemy tables for identity, volumes, snapshots, transfers, images, jobs and user messages.
 
 Timestamps are naive UTC datetimes. Ids are strings: 32 hex characters for
 identity objects (as Keystone), canonical UUIDs for volumes and images.
@@ -282,6 +282,33 @@ class Backup(Base):
     # When the data was taken: the backup's created_at, or its snapshot's.
     data_timestamp: Mapped[datetime] = mapped_column(DateTime)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Transfer(Base):
+    """An offer of a volume to another project (Cinder's transfers table). While it
+    exists the volume is `awaiting-transfer`; an accept or a delete removes the
+    row in the same transaction as the volume's status change. Only a salt and a
+    keyed hash of the auth key are kept (domain/transfers.py)."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (
+        Index("ix_transfers_source_project_created", "source_project_id", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # A transfer of a volume that is deleted (after an admin reset its status) goes with it.
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volumes.id", ondelete="CASCADE"), index=True
+    )
+    # `name` in the API (Cinder's display_name).
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    crypt_hash: Mapped[str] = mapped_column(String(128))
+    # Accept moves the volume only, leaving its snapshots with the giver (3.55).
+    no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The volume's project when the transfer was made: the project that sees it.
+    source_project_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 

@@ -144,3 +144,15 @@ class BackupNotFound(NotFound):
 class BackupCorrupt(ServiceError):
     """The backup's stored bytes are not what its metadata says (a checksum
     mismatch, a chunk of the wrong size, a metadata file we did not write)."""
+class TransferNotFound(NotFound):
+    def __init__(self, transfer_id: str) -> None:
+        super().__init__(f"Transfer {transfer_id} could not be found.")
+        self.transfer_id = transfer_id
+
+
+class InvalidAuthKey(InvalidRequest):
+    """A transfer's accept with the wrong auth key (Cinder's InvalidAuthKey)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid auth key: {reason}")
+        self.reason = reason

@@ -28,6 +28,9 @@ class VolumeStatus(StrEnum):
     BACKING_UP = "backing-up"
     RESTORING_BACKUP = "restoring-backup"
     ERROR_RESTORING = "error_restoring"
+    # Offered to another project (a volume transfer exists): nothing but the
+    # transfer's accept or delete may change it (domain/transfers.py).
+    AWAITING_TRANSFER = "awaiting-transfer"
 
 
 class AttachStatus(StrEnum):
@@ -50,7 +53,7 @@ TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     S.CREATING: frozenset({S.AVAILABLE, S.ERROR, S.DELETING}),
     S.AVAILABLE: frozenset({
         S.IN_USE, S.UPLOADING, S.DELETING, S.ATTACHING, S.RESERVED, S.REVERTING,
-        S.BACKING_UP, S.RESTORING_BACKUP,
+        S.BACKING_UP, S.RESTORING_BACKUP, S.AWAITING_TRANSFER,
     }),
     # The attachment statuses move among themselves as attachments come and go
     # (Cinder volume_detached picks the status from the attachments left).
@@ -76,6 +79,9 @@ TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     # A failed restore leaves the volume error_restoring (Cinder backup manager).
     S.RESTORING_BACKUP: frozenset({S.AVAILABLE, S.ERROR_RESTORING}),
     S.ERROR_RESTORING: frozenset({S.DELETING}),
+    # Back to available when the transfer is deleted or accepted (Cinder
+    # db transfer_destroy / transfer_accept).
+    S.AWAITING_TRANSFER: frozenset({S.AVAILABLE}),
 }
 
 # Statuses from which a volume may be deleted without force (Cinder API.delete).
@@ -104,6 +110,12 @@ START_UPLOAD_FORCED = _rule("forced start upload", UPLOADABLE_FORCED, S.UPLOADIN
 # One of the two, picked by the volume's attachments (`status_after_upload`).
 FINISH_UPLOAD = _rule("finish upload", frozenset({S.UPLOADING}), S.AVAILABLE)
 FINISH_UPLOAD_ATTACHED = _rule("finish upload, attached", frozenset({S.UPLOADING}), S.IN_USE)
+# A transfer of the volume is created (Cinder db transfer_create), deleted
+# (transfer_destroy) or accepted: the accept also gives the volume its new
+# project and user in the same statement (transfer_accept).
+BEGIN_TRANSFER = _rule("begin transfer", frozenset({S.AVAILABLE}), S.AWAITING_TRANSFER)
+CANCEL_TRANSFER = _rule("cancel transfer", frozenset({S.AWAITING_TRANSFER}), S.AVAILABLE)
+ACCEPT_TRANSFER = _rule("accept transfer", frozenset({S.AWAITING_TRANSFER}), S.AVAILABLE)
 
 # The attachments API (Cinder volume/api.py attachment_*, db volume_attached).
 ATTACHMENT_STATUSES = frozenset({S.RESERVED, S.ATTACHING, S.IN_USE, S.DETACHING})
@@ -160,6 +172,7 @@ RULES = (
     START_UPLOAD_FORCED, FINISH_UPLOAD, FINISH_UPLOAD_ATTACHED, ATTACHMENT_RESERVE,
     ATTACHMENT_CONNECT, ATTACHMENT_COMPLETE, RESERVE, UNRESERVE, UNRESERVE_ATTACHED,
     BEGIN_DETACHING, ROLL_DETACHING, BEGIN_REVERT, FINISH_REVERT, FAIL_REVERT,
+    BEGIN_TRANSFER, CANCEL_TRANSFER, ACCEPT_TRANSFER,
     *SETTLE.values(),
 )
 

@@ -85,6 +85,11 @@ BACKUP_EXPORT = "backup:export-import"
 BACKUP_ATTRIBUTES = "backup:backup_project_attribute"
 BACKUP_RESET_STATUS = "volume_extension:backup_admin_actions:reset_status"
 BACKUP_FORCE_DELETE = "volume_extension:backup_admin_actions:force_delete"
+TRANSFER_CREATE = "volume:create_transfer"
+TRANSFER_ACCEPT = "volume:accept_transfer"
+TRANSFER_DELETE = "volume:delete_transfer"
+TRANSFER_GET = "volume:get_transfer"
+TRANSFER_GET_ALL = "volume:get_all_transfers"
 MESSAGE_GET = "message:get"
 MESSAGE_GET_ALL = "message:get_all"
 MESSAGE_DELETE = "message:delete"
@@ -152,6 +157,11 @@ DEFAULT_RULES: Mapping[str, str] = {
     BACKUP_ATTRIBUTES: "rule:admin_api",
     BACKUP_RESET_STATUS: "rule:admin_api",
     BACKUP_FORCE_DELETE: "rule:admin_api",
+    TRANSFER_CREATE: "rule:xena_system_admin_or_project_member",
+    TRANSFER_ACCEPT: "rule:xena_system_admin_or_project_member",
+    TRANSFER_DELETE: "rule:xena_system_admin_or_project_member",
+    TRANSFER_GET: "rule:xena_system_admin_or_project_reader",
+    TRANSFER_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_DELETE: "rule:xena_system_admin_or_project_member",

@@ -34,6 +34,8 @@ SNAPSHOT_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name"
                        "volume_id", "metadata", "all_tenants", "project_id", "display_name")
 BACKUP_LIST_QUERY = ("limit", "marker", "offset", "sort", "sort_key", "sort_dir", "name",
                      "status", "volume_id", "all_tenants", "project_id", "display_name")
+TRANSFER_LIST_QUERY = ("limit", "offset", "marker", "sort", "sort_key", "sort_dir", "name",
+                       "volume_id", "all_tenants", "project_id", "no_snapshots", "id")
 IMAGE_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", "status",
                     "visibility", "member_status", "tag", "size_min", "size_max",
                     "created_at", "updated_at", "id", "protected", "os_hidden", "owner",
@@ -109,6 +111,22 @@ VOLUME_ROUTES = [
     Route("volume", "POST", "/backups/{backup_id}/action",
           body={"os-reset_status": {"status": "available"}}),
     Route("volume", "POST", "/backups/{backup_id}/action", body={"os-force_delete": {}}),
+    Route("volume", "GET", "/os-volume-transfer", TRANSFER_LIST_QUERY),
+    Route("volume", "POST", "/os-volume-transfer", body={"transfer": {
+        "volume_id": "{volume_id}", "name": "fz"}}),
+    Route("volume", "GET", "/os-volume-transfer/detail", TRANSFER_LIST_QUERY),
+    Route("volume", "GET", "/os-volume-transfer/{transfer_id}"),
+    Route("volume", "DELETE", "/os-volume-transfer/{transfer_id}"),
+    Route("volume", "POST", "/os-volume-transfer/{transfer_id}/accept",
+          body={"accept": {"auth_key": "{auth_key}"}}),
+    Route("volume", "GET", "/volume-transfers", TRANSFER_LIST_QUERY),
+    Route("volume", "POST", "/volume-transfers", body={"transfer": {
+        "volume_id": "{volume_id}", "name": "fz", "no_snapshots": True}}),
+    Route("volume", "GET", "/volume-transfers/detail", TRANSFER_LIST_QUERY),
+    Route("volume", "GET", "/volume-transfers/{transfer_id}"),
+    Route("volume", "DELETE", "/volume-transfers/{transfer_id}"),
+    Route("volume", "POST", "/volume-transfers/{transfer_id}/accept",
+          body={"accept": {"auth_key": "{auth_key}"}}),
     Route("volume", "GET", "/types"),
     Route("volume", "GET", "/types/default"),
     Route("volume", "GET", "/types/{type_id}"),

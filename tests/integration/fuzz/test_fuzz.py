@@ -171,6 +171,12 @@ class Served:
                               json={"backup": {"volume_id": self.ids["volume_id"],
                                                "force": True}})
         self.ids["backup_id"] = resp.json()["backup"]["id"]
+        resp = await vol.post(f"/v3/{self.who['admin'].project_id}/volumes", headers=admin,
+                              json={"volume": {"size": 1}})
+        resp = await vol.post(f"/v3/{self.who['admin'].project_id}/os-volume-transfer",
+                              headers=admin,
+                              json={"transfer": {"volume_id": resp.json()["volume"]["id"]}})
+        self.ids["transfer_id"] = resp.json()["transfer"]["id"]
         resp = await vol.get(f"/v3/{self.who['admin'].project_id}/types/default", headers=admin)
         self.ids["type_id"] = resp.json()["volume_type"]["id"]
         img = self.clients["image"]

@@ -12,6 +12,7 @@ from cinderlite.services.auth import TokenValidator
 from cinderlite.services.backups import BackupService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.snapshots import SnapshotService
+from cinderlite.services.transfers import TransferService
 from cinderlite.services.uploads import UploadService
 from cinderlite.services.volume_actions import VolumeActionService
 from cinderlite.services.volumes import VolumeService
@@ -60,6 +61,7 @@ class VolumeApi:
     volumes: VolumeService
     snapshots: SnapshotService
     backups: BackupService
+    transfers: TransferService
     actions: VolumeActionService
     uploads: UploadService
     messages: MessageService

@@ -29,6 +29,7 @@ from cinderlite.api.volume import (
     progress,
     schemas,
     snapshots,
+    transfers,
     versions,
     views,
 )
@@ -61,6 +62,7 @@ PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
 COLLECTIONS = frozenset({
     "volumes", "snapshots", "types", "messages", "attachments", "resource_filters", "backups",
+    *transfers.COLLECTIONS,
 })
 
 
@@ -440,6 +442,7 @@ for _pattern, _method, _handler, _apis in (
     *((pattern, method, handler, _BOTH) for pattern, method, handler in snapshots.ROUTES),
     *((pattern, method, handler, _V3) for pattern, method, handler in attachments.ROUTES),
     *((pattern, method, handler, _BOTH) for pattern, method, handler in backups.ROUTES),
+    *transfers.ROUTES,
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))

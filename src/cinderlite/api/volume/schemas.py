@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+from oslo_utils import uuidutils
 
 from cinderlite.domain.errors import InvalidRequest
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
@@ -423,3 +424,62 @@ BACKUP_RESET_STATUS = _action("os-reset_status", {
     "additionalProperties": False,
 })
 BACKUP_FORCE_DELETE = _action("os-force_delete", {})
+# --- volume transfers (cinder/api/schemas/volume_transfer.py) ------------------------
+
+# The formats Cinder's transfer schemas use (cinder/api/validation/validators.py):
+# `uuid` (oslo is_uuid_like) and a name that is not blank and at most 255
+# characters once its surrounding white space is gone.
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+def _is_uuid(value: object) -> bool:
+    return not isinstance(value, str) or uuidutils.is_uuid_like(value)
+
+
+def _is_name(value: object) -> bool:
+    return not isinstance(value, str) or 0 < len(value.strip()) <= 255
+
+
+_FORMATS.checkers["uuid"] = (_is_uuid, ())
+_FORMATS.checkers["name_skip_leading_trailing_spaces"] = (_is_name, ())
+_transfer_name: dict[str, Any] = {"oneOf": [
+    {"type": "string", "format": "name_skip_leading_trailing_spaces"}, {"type": "null"},
+]}
+
+
+def _transfer(properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"transfer": {
+            "type": "object",
+            "properties": properties,
+            "required": ["volume_id"],
+            "additionalProperties": False,
+        }},
+        "required": ["transfer"],
+        "additionalProperties": False,
+    }
+
+
+TRANSFER_CREATE = _transfer({
+    "volume_id": {"type": "string", "format": "uuid"}, "name": _transfer_name,
+})
+# 3.55: `no_snapshots`.
+TRANSFER_CREATE_V355 = _transfer({
+    "volume_id": {"type": "string", "format": "uuid"}, "name": _transfer_name,
+    "no_snapshots": boolean,
+})
+TRANSFER_ACCEPT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"accept": {
+        "type": "object",
+        "properties": {"auth_key": {"type": ["string", "integer"]}},
+        "required": ["auth_key"],
+        "additionalProperties": False,
+    }},
+    "required": ["accept"],
+    "additionalProperties": False,
+}
+# `validate` finds these validators, which check the formats too.
+for _schema in (TRANSFER_CREATE, TRANSFER_CREATE_V355, TRANSFER_ACCEPT):
+    _validators[id(_schema)] = jsonschema.Draft4Validator(_schema, format_checker=_FORMATS)
