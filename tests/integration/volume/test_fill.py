@@ -87,6 +87,8 @@ async def test_raw_image_is_copied_and_metadata_recorded(volume_client, demo, rt
     with path.open("rb") as fh:
         assert fh.read(len(data)) == data
         assert fh.read(MiB) == bytes(MiB)
+    # Only the image's two data MiB are written: its hole and the rest stay holes.
+    assert path.stat().st_blocks * 512 <= 2 * MiB + 64 * 1024
 
 
 @needs_qemu
@@ -172,6 +174,9 @@ async def test_fill_is_idempotent_when_rerun(volume_client, demo, rt) -> None:  
 
         def report(self, done, total=None):  # type: ignore[no-untyped-def]
             pass
+
+        async def follow(self, progress, work):  # type: ignore[no-untyped-def]
+            return await work
 
     from sqlalchemy import select
 
