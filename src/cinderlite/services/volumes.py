@@ -796,10 +796,14 @@ class VolumeService:
         ctx.report(0, info.virtual_size)
         # qemu-img writes into the volume's new (sparse, all-zero, private) file,
         # skipping the source's zero areas. The source format is always explicit.
+        # Cache mode writeback: qemu-img flushes (fdatasync) the volume before it
+        # exits, so the volume is on the disk before it is `available` (its
+        # default for convert, unsafe, never flushes).
         await self._backend.create(volume.id, size_bytes)
         dst = self._backend.path(volume.id)
         args = qemu.convert_args(
-            src, dst, src_format=src_format, dst_format="raw", target_is_zero=True
+            src, dst, src_format=src_format, dst_format="raw", target_is_zero=True,
+            cache="writeback",
         )
         await qemu.run(
             args,
