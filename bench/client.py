@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -195,6 +196,30 @@ class Client:
         return dict(resp.json()["os-volume_upload_image"])
 
     # -- images ----------------------------------------------------------------------------
+
+    def put_image_file(self, image_id: str, path: Path) -> None:
+        """PUT /v2/images/{id}/file with the file's bytes (streamed, Content-Length set)."""
+        port = self.ports.image
+        url = f"/v2/images/{image_id}/file"
+        conn = self._conn(port)
+        conn.blocksize = 1 << 20  # http.client reads a file body in pieces of this size
+        with open(path, "rb") as fh:
+            conn.request(
+                "PUT",
+                url,
+                body=fh,
+                headers={
+                    "X-Auth-Token": self.token,
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(os.fstat(fh.fileno()).st_size),
+                },
+            )
+            resp = conn.getresponse()
+            payload = resp.read()
+        if resp.will_close:
+            self._drop(port)
+        if resp.status != 204:
+            raise ApiError("PUT", f"127.0.0.1:{port}{url}", resp.status, payload)
 
     def get_image(self, image_id: str) -> dict[str, Any]:
         return dict(self.request("GET", self.ports.image, f"/v2/images/{image_id}").json())

@@ -6,7 +6,8 @@ its backing file `<data_dir>/volumes/volume-<id>` (a shortcut: the API has no
 "write these bytes" call, and the file backend keeps volumes as sparse raw
 files), then POST the upload action and poll GET /v2/images/{id} until
 `active` (every 5 ms at first, growing to every 20 ms). The `copy-*` cases time
-the bytes of a snapshot or clone (bench/clone.py). See docs/benchmarks.md.
+the bytes of a snapshot or clone (bench/clone.py), the `fill-*` cases a volume
+created from an image (bench/fill.py). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from bench import WORK_DIR, GiB, MiB
 from bench.client import Client
 from bench.clone import COPY_CASES, COPY_LEGEND, CopyRow, copy_table, run_copies
+from bench.fill import FILL_CASES, FILL_LEGEND, FillRow, fill_table, run_fills
 from bench.floors import convert_floor, hash_two_threads, write_floor
 from bench.report import machine, machine_lines, markdown_table, text_table
 from bench.sampling import POLL_COST, Sampler, poll_cost
@@ -65,6 +67,7 @@ CASES = [
     Case("sparse25-qcow2-c", SPARSE25, "qcow2", compress=True),
     Case("random-qcow2-c", RANDOM, "qcow2", compress=True),
 ]
+ALL_NAMES = [c.name for c in CASES] + [c.name for c in COPY_CASES] + [c.name for c in FILL_CASES]
 
 
 @dataclass
@@ -386,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cases",
         default="",
         help="comma-separated case names or prefixes "
-        f"(default all: {', '.join(c.name for c in [*CASES, *COPY_CASES])})",
+        f"(default all: {', '.join(ALL_NAMES)})",
     )
     parser.add_argument("--repeat", type=int, default=2, help="uploads per case; best is kept")
     parser.add_argument(
@@ -419,6 +422,12 @@ def main(argv: list[str] | None = None) -> int:
             print(text_table(headers, table))
             print()
             print(markdown_table(headers, table))
+        if data.get("fills"):
+            headers, table = fill_table([FillRow(**r) for r in data["fills"]])
+            print()
+            print(text_table(headers, table))
+            print()
+            print(markdown_table(headers, table))
         return 0
 
     wanted = [w.strip() for w in args.cases.split(",") if w.strip()]
@@ -426,13 +435,17 @@ def main(argv: list[str] | None = None) -> int:
     copy_cases = [
         c for c in COPY_CASES if not wanted or any(c.name.startswith(w) for w in wanted)
     ]
-    if not cases and not copy_cases:
+    fill_cases = [
+        c for c in FILL_CASES if not wanted or any(c.name.startswith(w) for w in wanted)
+    ]
+    if not cases and not copy_cases and not fill_cases:
         parser.error("no case matches --cases")
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     info = machine(WORK_DIR)
     print("machine:\n" + machine_lines(info), flush=True)
     sources = {}
-    for spec in {c.spec for c in [*cases, *copy_cases]}:
+    specs = {c.spec for c in cases} | {c.spec for c in copy_cases} | {c.spec for c in fill_cases}
+    for spec in specs:
         print(f"test volume {spec.name}: {spec.describe()}", flush=True)
         sources[spec.name] = generate(spec, WORK_DIR / "sources")
 
@@ -453,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
 
     copies = run_copies(copy_cases, sources, WORK_DIR, args) if copy_cases else []
+    fills = run_fills(fill_cases, sources, WORK_DIR / "fill", args) if fill_cases else []
 
     headers, table = rows(results)
     if results:
@@ -493,18 +507,27 @@ def main(argv: list[str] | None = None) -> int:
         print(text_table(copy_headers, copy_rows))
         print(f"\n{COPY_LEGEND}")
         markdown += "\n" + markdown_table(copy_headers, copy_rows) + "\n"
+    if fills:
+        fill_headers, fill_rows = fill_table(fills)
+        print()
+        print(text_table(fill_headers, fill_rows))
+        print(f"\n{FILL_LEGEND}")
+        markdown += "\n" + markdown_table(fill_headers, fill_rows) + "\n"
     payload = {
         "machine": info,
         "args": vars(args),
         "poll_cpu_s_per_get": list(POLL_COST.values()),
         "results": [asdict(r) for r in results],
         "copies": [asdict(r) for r in copies],
+        "fills": [asdict(r) for r in fills],
     }
     (WORK_DIR / "upload-results.json").write_text(json.dumps(payload, indent=2))
     (WORK_DIR / "upload-results.md").write_text(markdown)
     print(f"results: {WORK_DIR / 'upload-results.json'}, {WORK_DIR / 'upload-results.md'}")
-    failed = [r for r in results if r.error or r.verified.startswith("FAIL")]
-    failed += [r for r in copies if r.error or r.verified.startswith("FAIL")]
+    outcomes = [(r.error, r.verified) for r in results]
+    outcomes += [(r.error, r.verified) for r in copies]
+    outcomes += [(r.error, r.verified) for r in fills]
+    failed = any(error or verified.startswith("FAIL") for error, verified in outcomes)
     return 1 if failed else 0
 
 

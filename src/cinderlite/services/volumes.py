@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -759,24 +759,21 @@ class VolumeService:
             os.close(fd)
 
     async def _copy_raw(self, ctx: Any, volume: VolumeRow, fd: int, size_bytes: int) -> None:
-        """Raw data is copied as it is (no tool reads it); all-zero chunks become holes."""
+        """Raw data is copied as it is (no tool reads it): only the image file's data
+        extents, in the kernel (or shared by a reflink where the file system can),
+        so its holes stay holes (the image store leaves all-zero blocks unwritten);
+        the volume's file is replaced by the whole, fsynced copy (storage/volumes
+        `fill`)."""
         total = (await asyncio.to_thread(os.fstat, fd)).st_size
         if total > size_bytes:
             raise ConversionFailed("Image data does not fit in the volume.")
-        await self._backend.create(volume.id, size_bytes)
+        progress = Progress(total)
         ctx.report(0, total)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            offset = 0
-            while offset < total:
-                chunk = await asyncio.to_thread(os.pread, fd, min(4 << 20, total - offset), offset)
-                if not chunk:
-                    return
-                offset += len(chunk)
-                ctx.report(offset, total)
-                yield chunk
-
-        await self._backend.write(volume.id, chunks())
+        # /proc/self/fd/N opens this same file (even an unpacked one already unlinked).
+        await ctx.follow(progress, self._backend.fill(
+            volume.id, Path(f"/proc/self/fd/{fd}"), size_bytes, progress
+        ))
+        ctx.report(total, total)
 
     async def _convert_to_volume(
         self, ctx: Any, volume: VolumeRow, image: Image, fd: int, src_format: str,
@@ -799,10 +796,14 @@ class VolumeService:
         ctx.report(0, info.virtual_size)
         # qemu-img writes into the volume's new (sparse, all-zero, private) file,
         # skipping the source's zero areas. The source format is always explicit.
+        # Cache mode writeback: qemu-img flushes (fdatasync) the volume before it
+        # exits, so the volume is on the disk before it is `available` (its
+        # default for convert, unsafe, never flushes).
         await self._backend.create(volume.id, size_bytes)
         dst = self._backend.path(volume.id)
         args = qemu.convert_args(
-            src, dst, src_format=src_format, dst_format="raw", target_is_zero=True
+            src, dst, src_format=src_format, dst_format="raw", target_is_zero=True,
+            cache="writeback",
         )
         await qemu.run(
             args,

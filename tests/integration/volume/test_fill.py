@@ -87,6 +87,8 @@ async def test_raw_image_is_copied_and_metadata_recorded(volume_client, demo, rt
     with path.open("rb") as fh:
         assert fh.read(len(data)) == data
         assert fh.read(MiB) == bytes(MiB)
+    # Only the image's two data MiB are written: its hole and the rest stay holes.
+    assert path.stat().st_blocks * 512 <= 2 * MiB + 64 * 1024
 
 
 @needs_qemu
@@ -106,6 +108,36 @@ async def test_qcow2_image_is_converted(volume_client, demo, rt, tmp_path: Path)
     assert path.stat().st_size == 1 << 30
     with path.open("rb") as fh:
         assert fh.read(len(data)) == data
+
+
+@needs_qemu
+async def test_converted_volume_is_flushed_before_available(  # type: ignore[no-untyped-def]
+    volume_client, demo, rt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # qemu-img convert's default cache mode (unsafe) never flushes its output: the
+    # fill asks for writeback, with which qemu-img fdatasyncs the volume on exit.
+    from cinderlite.datapath import qemu
+
+    seen: list[list[str]] = []
+    real_run = qemu.run
+
+    async def spy(args, **kw):  # type: ignore[no-untyped-def]
+        seen.append([str(a) for a in args])
+        return await real_run(args, **kw)
+
+    monkeypatch.setattr(qemu, "run", spy)
+    raw = tmp_path / "src.raw"
+    raw.write_bytes(pattern(4 * MiB))
+    qcow = tmp_path / "src.qcow2"
+    qemu_img("convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow))
+    image_id = await add_image(rt, owner=demo.project_id, data=qcow.read_bytes(),
+                               disk_format="qcow2", virtual_size=4 * MiB)
+    resp = await create_from(volume_client, demo, image_id)
+    await wait_status(volume_client, demo, resp.json()["volume"]["id"], "available")
+    converts = [a for a in seen if "convert" in a]
+    assert len(converts) == 1
+    argv = converts[0]
+    assert argv[argv.index("-t") + 1] == "writeback"
 
 
 @needs_qemu
@@ -172,6 +204,9 @@ async def test_fill_is_idempotent_when_rerun(volume_client, demo, rt) -> None:  
 
         def report(self, done, total=None):  # type: ignore[no-untyped-def]
             pass
+
+        async def follow(self, progress, work):  # type: ignore[no-untyped-def]
+            return await work
 
     from sqlalchemy import select
 

@@ -69,6 +69,15 @@ class VolumeBackend(Protocol):
         from 0 to the source's length as the copy goes."""
         ...
 
+    async def fill(
+        self, volume_id: str, source: Path, size_bytes: int, progress: Progress | None = None,
+    ) -> Copied:
+        """Make the volume a copy of the raw file `source` (an image's bytes), `size_bytes`
+        long (at least `source`'s size; the rest reads as zeros), replacing what the
+        volume held. Atomic and durable like `copy`: the volume's file is replaced
+        only by a whole, fsynced copy. StorageFull when the space runs out."""
+        ...
+
     async def discard(self, ref: DataRef) -> None:
         """Remove a volume's or snapshot's bytes and any unfinished copy of them; a
         missing one is not an error."""

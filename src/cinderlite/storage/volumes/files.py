@@ -35,12 +35,22 @@ class FileVolumeBackend:
         self, source: DataRef, target: DataRef, size_bytes: int,
         progress: Progress | None = None,
     ) -> Copied:
-        final = self._file(target)
+        return await self._copy_file(self._file(source), self._file(target), size_bytes, progress)
+
+    async def fill(
+        self, volume_id: str, source: Path, size_bytes: int, progress: Progress | None = None,
+    ) -> Copied:
+        return await self._copy_file(source, self.path(volume_id), size_bytes, progress)
+
+    async def _copy_file(
+        self, source: Path, final: Path, size_bytes: int, progress: Progress | None,
+    ) -> Copied:
+        """`copy_volume` of `source` into `<final>.part` (fsynced), renamed to `final`."""
         part = final.with_name(final.name + ".part")
         # What a crash left of an earlier attempt (the copy creates `part` exclusively).
         await asyncio.to_thread(part.unlink, missing_ok=True)
         result = await run_blocking(
-            copy_volume, self._file(source), part, size_bytes=size_bytes, progress=progress,
+            copy_volume, source, part, size_bytes=size_bytes, progress=progress,
             stop=threading.Event(),
         )
 
