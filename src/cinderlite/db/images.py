@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cinderlite.db import cas
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember
@@ -258,14 +259,8 @@ async def update_fields(db: AsyncSession, *, image_id: str, values: dict[str, An
 def cas_stmt(
     image_id: str, rule: Transition[ImageStatus], *, now: datetime, **values: Any
 ) -> Update:
-    """The compare-and-swap every status change of an image is built on:
-    `UPDATE images SET status = rule.target, updated_at = now, values...
-    WHERE id = image_id AND status IN rule.source`."""
-    return (
-        update(Image)
-        .where(Image.id == image_id, Image.status.in_(sorted(rule.source)))
-        .values(status=rule.target, updated_at=now, **values)
-    )
+    """The compare-and-swap every status change of an image is built on (db/cas.py)."""
+    return cas.cas_stmt(Image, image_id, rule, now=now, **values)
 
 
 async def transition(

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
+from cinderlite.db import cas
+from cinderlite.db import volumes as volumes_db
 from cinderlite.db.database import Database, Unit
 from cinderlite.db.models import Job, Snapshot, Volume
 from cinderlite.db.paging import SortColumns
@@ -89,11 +91,8 @@ class SnapshotRepository:
         return int((await unit.execute(stmt)).scalar_one())
 
     async def lock_volume(self, unit: Unit, volume_id: str) -> Volume | None:
-        """The volume row, locked for the rest of the unit (FOR UPDATE on PostgreSQL;
-        SQLite's write transactions hold the database lock already)."""
-        stmt = select(Volume).where(Volume.id == volume_id).with_for_update()
-        result = await unit.execute(stmt.execution_options(populate_existing=True))
-        return result.scalar_one_or_none()
+        """The volume row, locked for the rest of the unit (db/volumes.py lock_row)."""
+        return await volumes_db.lock_row(unit, volume_id)
 
     async def add(self, unit: Unit, snapshot: Snapshot) -> None:
         unit.add(snapshot)
@@ -105,12 +104,8 @@ class SnapshotRepository:
     ) -> bool:
         """`UPDATE snapshots SET status = rule.target ... WHERE id = ? AND status IN
         rule.source`; False when the row did not match."""
-        stmt = (
-            update(Snapshot)
-            .where(Snapshot.id == snapshot_id, Snapshot.status.in_(sorted(rule.source)))
-            .values(status=rule.target, updated_at=now, **(values or {}))
-            .execution_options(synchronize_session=False)
-        )
+        stmt = cas.cas_stmt(Snapshot, snapshot_id, rule, now=now, **(values or {}))
+        stmt = stmt.execution_options(synchronize_session=False)
         return bool((await unit.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def update_fields(

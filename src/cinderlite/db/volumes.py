@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from cinderlite.db import cas
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader
 from cinderlite.db.models import Image, ImageMember, Job, Volume, VolumeAttachment, VolumeType
@@ -309,18 +310,8 @@ def cas_stmt(
     volume_id: str, rule: Transition[VolumeStatus], *, now: datetime, target: Any = None,
     **values: Any,
 ) -> Update:
-    """The compare-and-swap every status change of a volume is built on:
-    `UPDATE volumes SET status = rule.target, updated_at = now, values...
-    WHERE id = volume_id AND status IN rule.source`.
-
-    `target`, an SQL expression, replaces `rule.target` when the statement
-    itself picks between transitions of the same source (the end of an upload).
-    """
-    return (
-        update(Volume)
-        .where(Volume.id == volume_id, Volume.status.in_(sorted(rule.source)))
-        .values(status=rule.target if target is None else target, updated_at=now, **values)
-    )
+    """The compare-and-swap every status change of a volume is built on (db/cas.py)."""
+    return cas.cas_stmt(Volume, volume_id, rule, now=now, target=target, **values)
 
 
 async def transition(
@@ -342,6 +333,14 @@ async def touch(db: AsyncSession, *, volume_id: str, now: datetime) -> bool:
     up front, so later reads and writes in it cannot hit SQLite's stale-snapshot
     "database is locked"."""
     return await update_fields(db, volume_id=volume_id, values={"updated_at": now})
+
+
+async def lock_row(unit: AsyncSession, volume_id: str) -> Volume | None:
+    """The volume row, locked for the rest of the unit (FOR UPDATE on PostgreSQL;
+    SQLite's write transactions hold the database lock already)."""
+    stmt = select(Volume).where(Volume.id == volume_id).with_for_update()
+    result = await unit.execute(stmt.execution_options(populate_existing=True))
+    return result.scalar_one_or_none()
 
 
 async def lock(db: AsyncSession, *, volume_id: str) -> bool:
