@@ -51,11 +51,13 @@ from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
 from cinderlite.services.backups import BackupService
 from cinderlite.services.catalog import CatalogService
+from cinderlite.services.extend_completion import ExtendCompletionService
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
+from cinderlite.services.reimage import REIMAGE_JOB, ReimageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
 from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
@@ -89,6 +91,8 @@ class Services:
     identity_admin: IdentityAdminService
     catalog: CatalogService
     attachments: AttachmentService
+    reimage: ReimageService
+    extend_completion: ExtendCompletionService
 
 
 @dataclass
@@ -207,6 +211,14 @@ def _services(
         attachments=AttachmentService(
             units=db, volumes=volumes, backend=backend, policy=policy,
         ),
+        reimage=ReimageService(
+            database=db, volumes=volumes, snapshots=snapshots, backend=backend, policy=policy,
+            jobs=jobs, message_ttl_seconds=s.message_ttl_seconds,
+        ),
+        extend_completion=ExtendCompletionService(
+            database=db, volumes=volumes, backend=backend, policy=policy,
+            message_ttl_seconds=s.message_ttl_seconds,
+        ),
     )
 
 
@@ -259,6 +271,7 @@ async def open_runtime(
         jobs.register("upload", services.upload_worker.run)
         jobs.register(FILL_JOB, services.volumes.run_fill)
         jobs.register(CLONE_JOB, services.volumes.run_clone)
+        jobs.register(REIMAGE_JOB, services.reimage.run_reimage)
         jobs.register(SNAPSHOT_JOB, services.snapshots.run_copy)
         jobs.register(BACKUP_JOB, services.backups.run_backup)
         jobs.register(RESTORE_JOB, services.backups.run_restore)
@@ -276,6 +289,7 @@ async def open_runtime(
                 backups=services.backups, actions=services.actions,
                 uploads=services.uploads, attachments=services.attachments,
                 transfers=services.transfers,
+                reimage=services.reimage, extend_completion=services.extend_completion,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
@@ -498,6 +512,7 @@ async def recover(rt: Runtime) -> None:
     # Backups before volumes: a failed restore's volume becomes deletable.
     await rt.services.backups.recover()
     await rt.services.volumes.recover()
+    await rt.services.reimage.recover()
     await rt.services.actions.recover()
     await rt.services.upload_worker.recover()
     await rt.services.images.recover()
