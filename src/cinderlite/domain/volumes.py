@@ -148,9 +148,14 @@ BEGIN_REIMAGE = _rule("begin reimage", frozenset({S.AVAILABLE, S.ERROR}), S.DOWN
 BEGIN_REIMAGE_RESERVED = _rule(
     "begin reimage, reserved", frozenset({S.AVAILABLE, S.ERROR, S.RESERVED}), S.DOWNLOADING,
 )
+FINISH_REIMAGE_AVAILABLE = _rule("finish reimage, available", frozenset({S.DOWNLOADING}),
+                                 S.AVAILABLE)
+FINISH_REIMAGE_ERROR = _rule("finish reimage, error", frozenset({S.DOWNLOADING}), S.ERROR)
+FINISH_REIMAGE_RESERVED = _rule("finish reimage, reserved", frozenset({S.DOWNLOADING}),
+                                S.RESERVED)
 FINISH_REIMAGE = {
-    status: _rule(f"finish reimage, {status}", frozenset({S.DOWNLOADING}), status)
-    for status in (S.AVAILABLE, S.ERROR, S.RESERVED)
+    S.AVAILABLE: FINISH_REIMAGE_AVAILABLE, S.ERROR: FINISH_REIMAGE_ERROR,
+    S.RESERVED: FINISH_REIMAGE_RESERVED,
 }
 FAIL_REIMAGE = _rule("fail reimage", frozenset({S.DOWNLOADING}), S.ERROR)
 # os-extend_volume_completion (3.71): the status the attachments give, or error_extending.
@@ -197,6 +202,9 @@ RULES = (
     BEGIN_DETACHING, ROLL_DETACHING, BEGIN_REVERT, FINISH_REVERT, FAIL_REVERT,
     BEGIN_TRANSFER, CANCEL_TRANSFER, ACCEPT_TRANSFER,
     *SETTLE.values(),
+    BEGIN_REIMAGE, BEGIN_REIMAGE_RESERVED, FINISH_REIMAGE_AVAILABLE, FINISH_REIMAGE_ERROR,
+    FINISH_REIMAGE_RESERVED, FAIL_REIMAGE,
+    COMPLETE_EXTEND, COMPLETE_EXTEND_ATTACHED, FAIL_EXTEND,
 )
 
 # Changes Cinder makes outside the table, as os-reset_status is: a forced delete
