@@ -32,9 +32,6 @@ from cinderlite.services.policy import Policy
 from cinderlite.services.volumes import GiB, VolumeService, target
 from cinderlite.storage.volumes.base import VolumeBackend
 
-# cinder/message/message_field.py: Action.EXTEND_VOLUME, Detail.DRIVER_FAILED_EXTEND.
-EXTEND_VOLUME = messages.Action("007", "extend volume")
-DRIVER_FAILED_EXTEND = messages.Detail("010", "Volume Driver failed to extend volume.")
 NEW_SIZE_KEY = "extend_new_size"
 RESERVATIONS_KEY = "extend_reservations"
 
@@ -84,8 +81,8 @@ class ExtendCompletionService:
                 ):
                     await messages.record(
                         db, project_id=volume.project_id, resource_uuid=volume_id,
-                        action=EXTEND_VOLUME, detail=DRIVER_FAILED_EXTEND, now=now,
-                        ttl_seconds=self._ttl, request_id=request_id,
+                        action=messages.EXTEND_VOLUME, detail=messages.DRIVER_FAILED_EXTEND,
+                        now=now, ttl_seconds=self._ttl, request_id=request_id,
                     )
             return
         # The file holds at least the new size before the row says so (growing a

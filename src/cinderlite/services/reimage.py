@@ -54,8 +54,6 @@ from cinderlite.workers.runner import JobContext, JobRunner
 log = logging.getLogger(__name__)
 
 REIMAGE_JOB = "reimage"
-# cinder/message/message_field.py Action.REIMAGE_VOLUME.
-REIMAGE_VOLUME = messages.Action("016", "reimage volume")
 
 
 def boot_snapshot_id(image: Image) -> tuple[str, Any] | None:
@@ -219,7 +217,7 @@ class ReimageService:
                 if isinstance(exc, ImageConversionNotAllowed | ImageUnacceptable):
                     await messages.record(
                         db, project_id=volume.project_id, resource_uuid=volume.id,
-                        action=REIMAGE_VOLUME, detail=messages.IMAGE_FORMAT_UNACCEPTABLE,
+                        action=messages.REIMAGE_VOLUME, detail=messages.IMAGE_FORMAT_UNACCEPTABLE,
                         now=utcnow(), ttl_seconds=self._ttl, request_id=job.request_id,
                         reason=str(exc),
                     )
