@@ -501,3 +501,33 @@ async def test_extend_volume_completion(volume_client, demo, admin, rt) -> None:
     resp = await volume_client.delete(f"/v3/{demo.project_id}/volumes/{vol['id']}",
                                       headers=demo.headers)
     assert resp.status_code == 202, resp.text
+
+
+async def test_a_reimage_left_by_a_crash(volume_client, demo, rt) -> None:  # type: ignore[no-untyped-def]
+    """Start-up: a volume `downloading` with no reimage job left is `error`; one whose
+    job is still queued is left for the job to finish."""
+    orphan = await create(volume_client, demo)
+    await wait_status(volume_client, demo, orphan["id"], "available")
+    async with rt.transaction() as db:
+        row = await db.get(Volume, orphan["id"])
+        row.status = "downloading"
+        row.previous_status = "available"
+    await rt.services.reimage.recover()
+    await wait_status(volume_client, demo, orphan["id"], "error")
+    # With its job queued (the runner is stopped meanwhile) it stays downloading,
+    # and the job, run again, finishes it.
+    image_id = await add_image(rt, owner=demo.project_id, data=pattern(2 * MiB))
+    vol = await create(volume_client, demo)
+    await wait_status(volume_client, demo, vol["id"], "available")
+    await rt.jobs.stop()
+    try:
+        resp = await _action(volume_client, demo, vol["id"],
+                             {"os-reimage": {"image_id": image_id}}, "3.68")
+        assert resp.status_code == 202, resp.text
+        await rt.services.reimage.recover()
+        body = (await _get(volume_client, demo, f"/volumes/{vol['id']}", "3.68")).json()
+        assert body["volume"]["status"] == "downloading"
+    finally:
+        await rt.jobs.start()
+    await wait_status(volume_client, demo, vol["id"], "available")
+    assert rt.volumes.path(vol["id"]).read_bytes()[:2 * MiB] == pattern(2 * MiB)
