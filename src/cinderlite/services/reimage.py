@@ -197,8 +197,14 @@ class ReimageService:
             snapshot_id = params.get("snapshot_id")
             if snapshot_id:
                 source = DataRef("snapshot", str(snapshot_id))
-                if not await self._backend.has(source):
+                snapshot = await self._snapshots.find(str(snapshot_id))
+                if snapshot is None or not await self._backend.has(source):
                     raise InvalidRequest(f"The snapshot {snapshot_id} is no longer available.")
+                if snapshot.volume_size > volume.size:
+                    raise InvalidRequest(
+                        f"The snapshot {snapshot_id} ({snapshot.volume_size}GB) does not fit in "
+                        f"the volume ({volume.size}GB)."
+                    )
                 progress = Progress(volume.size * GiB)
                 await ctx.follow(progress, self._backend.copy(
                     source, DataRef("volume", volume.id), volume.size * GiB, progress,
@@ -222,8 +228,9 @@ class ReimageService:
                         reason=str(exc),
                     )
             raise
-        previous = VolumeStatus(str(params.get("previous_status") or volume.previous_status))
-        finish = vol.FINISH_REIMAGE.get(previous, vol.FINISH_REIMAGE[VolumeStatus.AVAILABLE])
+        previous = str(params.get("previous_status") or volume.previous_status)
+        finish = next((rule for status, rule in vol.FINISH_REIMAGE.items() if status == previous),
+                      vol.FINISH_REIMAGE[VolumeStatus.AVAILABLE])
         async with self._database.write() as db:
             await volumes_db.transition(
                 db, volume_id=volume.id, rule=finish, now=utcnow(),

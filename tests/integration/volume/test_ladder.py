@@ -400,6 +400,22 @@ async def test_volume_from_a_nova_image_uses_its_boot_snapshot(volume_client, de
     assert made["size"] == 2
     await wait_status(volume_client, demo, made["id"], "available")
     assert (await _sha(rt, made["id"])) == (await _sha(rt, source["id"]))
+    # os-reimage with that image writes the snapshot's bytes over a volume (3.68).
+    target = await create(volume_client, demo, size=2)
+    await wait_status(volume_client, demo, target["id"], "available")
+    resp = await _action(volume_client, demo, target["id"],
+                         {"os-reimage": {"image_id": image_id}}, "3.68")
+    assert resp.status_code == 202, resp.text
+    await wait_status(volume_client, demo, target["id"], "available")
+    assert (await _sha(rt, target["id"])) == (await _sha(rt, source["id"]))
+    small = await create(volume_client, demo, size=1)
+    await wait_status(volume_client, demo, small["id"], "available")
+    resp = await _action(volume_client, demo, small["id"],
+                         {"os-reimage": {"image_id": image_id}}, "3.68")
+    assert resp.status_code == 400
+    assert _message(resp) == (
+        "Volume size must be greater than the image size. (Image: 2, Volume: 1)."
+    )
     # Below 3.46 the image is an image: size 0 says nothing of the size to make.
     old = await volume_client.post(
         f"/v3/{demo.project_id}/volumes", headers=_h(demo, "3.45"),
