@@ -34,7 +34,8 @@ async def test_group_type_lifecycle(volume_client, admin) -> None:  # type: igno
     assert resp.status_code == 200, resp.text
     assert resp.json()["group_type"]["name"] == "gt-b"
     shown = (await volume_client.get(url, headers=_h(admin))).json()["group_type"]
-    assert shown["description"] == "second" and shown["is_public"] is True
+    assert shown["description"] == "second"
+    assert shown["is_public"] is True
     # The same name again: Cinder's 409.
     resp = await volume_client.post(f"/v3/{admin.project_id}/group_types",
                                     json={"group_type": {"name": "gt-b"}}, headers=_h(admin))
@@ -119,7 +120,8 @@ async def test_group_specs_crud(volume_client, admin, demo) -> None:  # type: ig
     resp = await volume_client.get(url, headers=_h(admin))
     assert resp.json() == {"group_specs": {"k1": "v1", "k2": "v2"}}
     resp = await volume_client.put(f"{url}/k1", json={"k1": "new"}, headers=_h(admin))
-    assert resp.status_code == 200 and resp.json() == {"k1": "new"}
+    assert resp.status_code == 200
+    assert resp.json() == {"k1": "new"}
     resp = await volume_client.put(f"{url}/k1", json={"k2": "x"}, headers=_h(admin))
     assert resp.status_code == 400
     assert resp.json()["badRequest"]["message"] == "Request body and URI mismatch"

@@ -103,7 +103,8 @@ async def test_group_create_show_list_update_delete(volume_client, admin, demo, 
     gtype = await group_type(volume_client, admin)
     made = await make_group(volume_client, demo, gtype, ["t1", t2], name=" g1 ",
                             description="first")
-    assert set(made) == {"id", "name"} and made["name"] == "g1"
+    assert set(made) == {"id", "name"}
+    assert made["name"] == "g1"
     shown = await show_group(volume_client, demo, made["id"])
     assert shown == {
         "id": made["id"], "status": "available", "availability_zone": "nova",
@@ -148,7 +149,8 @@ async def test_group_create_show_list_update_delete(volume_client, admin, demo, 
                                                         "name": "g2"}}, headers=_h(demo))
     assert resp.status_code == 202, resp.text
     shown = await show_group(volume_client, demo, made["id"], "?list_volume=true")
-    assert sorted(shown["volumes"]) == sorted([v1["id"], v2["id"]]) and shown["name"] == "g2"
+    assert sorted(shown["volumes"]) == sorted([v1["id"], v2["id"]])
+    assert shown["name"] == "g2"
     resp = await volume_client.get(f"/v3/{demo.project_id}/volumes?group_id={made['id']}",
                                    headers=_h(demo))
     assert {v["id"] for v in resp.json()["volumes"]} == {v1["id"], v2["id"]}
@@ -282,7 +284,9 @@ async def test_reset_group_status_is_admin_and_320(volume_client, admin, demo, r
     assert resp.status_code == 400
 
 
-async def test_group_snapshot_and_groups_from_sources_copy_bytes(volume_client, admin, demo, rt) -> None:  # type: ignore[no-untyped-def]
+async def test_group_snapshot_and_groups_from_sources_copy_bytes(
+    volume_client, admin, demo, rt
+) -> None:  # type: ignore[no-untyped-def]
     await volume_type(rt, "t1")
     gtype = await group_type(volume_client, admin)
     made = await make_group(volume_client, demo, gtype, ["t1"], name="src")
@@ -309,7 +313,8 @@ async def test_group_snapshot_and_groups_from_sources_copy_bytes(volume_client, 
         body = r.json()["group_snapshot"]
         return body if body["status"] == "available" else None
     shown = await wait_for(gs_available)
-    assert shown["group_id"] == made["id"] and shown["group_type_id"] == gtype
+    assert shown["group_id"] == made["id"]
+    assert shown["group_type_id"] == gtype
     # Writes after the snapshot do not reach it.
     _scribble(p1, 3)
     resp = await volume_client.get(f"/v3/{demo.project_id}/snapshots/detail",
@@ -333,7 +338,8 @@ async def test_group_snapshot_and_groups_from_sources_copy_bytes(volume_client, 
                         {"create-from-src": {"group_snapshot_id": gsnap["id"], "name": "copy"}})
     assert resp.status_code == 202, resp.text
     copy = await wait_group(volume_client, demo, resp.json()["group"]["id"], "available")
-    assert copy["group_snapshot_id"] == gsnap["id"] and copy["group_type"] == gtype
+    assert copy["group_snapshot_id"] == gsnap["id"]
+    assert copy["group_type"] == gtype
     copied = (await show_group(volume_client, demo, copy["id"], "?list_volume=1"))["volumes"]
     assert sorted(_sha(rt.volumes.path(v)) for v in copied) == sorted(taken.values())
     # The source group, copied as it is now.
