@@ -110,6 +110,10 @@ GROUP_GET = "group:get"
 GROUP_GET_ALL = "group:get_all"
 GROUP_DELETE = "group:delete"
 GROUP_RESET_STATUS = "group:reset_status"
+GROUP_ENABLE_REP = "group:enable_replication"
+GROUP_DISABLE_REP = "group:disable_replication"
+GROUP_FAILOVER_REP = "group:failover_replication"
+GROUP_LIST_REP = "group:list_replication_targets"
 GROUP_SNAPSHOT_CREATE = "group:create_group_snapshot"
 GROUP_SNAPSHOT_DELETE = "group:delete_group_snapshot"
 GROUP_SNAPSHOT_GET = "group:get_group_snapshot"
@@ -202,6 +206,10 @@ DEFAULT_RULES: Mapping[str, str] = {
     GROUP_GET_ALL: "rule:xena_system_admin_or_project_reader",
     GROUP_DELETE: "rule:xena_system_admin_or_project_member",
     GROUP_RESET_STATUS: "rule:admin_api",
+    GROUP_ENABLE_REP: "rule:xena_system_admin_or_project_member",
+    GROUP_DISABLE_REP: "rule:xena_system_admin_or_project_member",
+    GROUP_FAILOVER_REP: "rule:xena_system_admin_or_project_member",
+    GROUP_LIST_REP: "rule:xena_system_admin_or_project_member",
     GROUP_SNAPSHOT_CREATE: "rule:xena_system_admin_or_project_member",
     GROUP_SNAPSHOT_DELETE: "rule:xena_system_admin_or_project_member",
     GROUP_SNAPSHOT_GET: "rule:xena_system_admin_or_project_reader",

@@ -418,3 +418,32 @@ async def test_group_snapshot_reset_and_refusals(volume_client, admin, demo, rt)
     assert resp.json()["itemNotFound"]["message"] == (
         f"GroupSnapshot {missing} could not be found."
     )
+
+
+async def test_replication_actions_are_refused_with_cinders_checks(
+    volume_client, admin, demo, rt
+) -> None:  # type: ignore[no-untyped-def]
+    t1 = await volume_type(rt, "t1")
+    plain = await make_group(volume_client, demo, await group_type(volume_client, admin),
+                             ["t1"])
+    resp = await action(volume_client, demo, f"groups/{plain['id']}",
+                        {"enable_replication": {}}, "3.37")
+    assert resp.status_code == 404
+    resp = await action(volume_client, demo, f"groups/{plain['id']}",
+                        {"enable_replication": {}}, "3.38")
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        f"Invalid group type: Group {plain['id']} is not a replication group type."
+    )
+    resp = await volume_client.post(
+        f"/v3/{admin.project_id}/group_types", headers=_h(admin),
+        json={"group_type": {"name": "rep", "group_specs": {
+            "group_replication_enabled": "<is> True"}}})
+    rep = await make_group(volume_client, demo, resp.json()["group_type"]["id"], ["t1"])
+    resp = await action(volume_client, demo, f"groups/{rep['id']}",
+                        {"list_replication_targets": {}}, "3.38")
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        f"Invalid volume type: Volume type {t1} does not have 'replication_enabled' spec key "
+        "set to '<is> True'."
+    )

@@ -23,7 +23,7 @@ from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.api.volume.listing import parse_offset, parse_page, query_filters, split_like
 from cinderlite.api.volume.views import timestamp
-from cinderlite.domain.errors import InvalidGroupType, MalformedRequest, NotFound
+from cinderlite.domain.errors import MalformedRequest, NotFound
 from cinderlite.domain.records import GroupRecord as Group
 from cinderlite.services.groups import SORT_KEYS, GroupQuery
 
@@ -188,9 +188,7 @@ async def _reset_status(api: VolumeApi, ctx: VolumeContext, group_id: str,
 
 async def _replication(api: VolumeApi, ctx: VolumeContext, group_id: str,
                        body: dict[str, Any]) -> Response:
-    """enable/disable/failover_replication and list_replication_targets: Cinder's
-    check of the group type comes first; no group type here is a replication one,
-    as no backend here replicates."""
+    """enable/disable/failover_replication and list_replication_targets (3.38)."""
     name = next(iter(body))
     schema = {
         "enable_replication": gs.ENABLE_REPLICATION,
@@ -199,8 +197,8 @@ async def _replication(api: VolumeApi, ctx: VolumeContext, group_id: str,
         "list_replication_targets": gs.LIST_REPLICATION,
     }[name]
     gs.validate(schema, body)
-    group = await api.groups.get(ctx.caller, group_id)
-    raise InvalidGroupType(f"Group {group.id} is not a replication group type.")
+    await api.groups.check_replication(ctx.caller, group_id, name)
+    return _json({"replication_targets": []})
 
 
 # name -> (microversion, handler)
