@@ -225,8 +225,21 @@ class GroupService:
             raise PolicyNotAuthorized(P.GROUP_CREATE)
         now = utcnow()
         group_id = str(uuid.uuid4())
+        # Capacity first, in a read unit (a write unit waits on nothing but the
+        # database): the copies' total size, as the sources are now.
+        async with self._units.read() as db:
+            if group_snapshot_id is not None:
+                sizes = [s.volume_size for s in await self._snapshots.members(
+                    db, group_snapshot_id)]
+            else:
+                assert source_group_id is not None
+                sizes = [v.size for v in await self._repo.members(db, source_group_id)]
+            try:
+                await self._volumes.check_capacity(db, sum(sizes))
+            except NoValidBackend:
+                raise InvalidGroup(f"No valid host to create group {group_id}.") from None
         async with self._units.write() as db:
-            # (source kind, source id, size, volume type id, source volume) of each copy.
+            # (source kind, source id, size, volume type id) of each copy.
             copies: list[tuple[str, str, int, str | None]] = []
             if group_snapshot_id is not None:
                 gsnap = await self._snapshots.get(group_snapshot_id, unit=db)
@@ -261,10 +274,6 @@ class GroupService:
                         raise InvalidVolume("Originating source volume status must be one of "
                                             "'available', 'in-use' values")
                     copies.append(("volume", vol.id, vol.size, vol.volume_type_id))
-            try:
-                await self._volumes.check_capacity(db, sum(c[2] for c in copies))
-            except NoValidBackend:
-                raise InvalidGroup(f"No valid host to create group {group_id}.") from None
             await self._quotas.reserve_groups(db, project_id=caller.project_id, delta=1)
             type_ids = (await self._repo.volume_types([source.id]))[source.id]
             for _, _, _, type_id in copies:
