@@ -218,8 +218,12 @@ class GroupRepository:
         return bool((await unit.execute(select(exists().where(cond)))).scalar())
 
     async def remove(self, unit: Unit, group_id: str) -> bool:
-        """The group row (its volume type rows go with it), if it has no volumes left."""
+        """The group row (its volume type rows go with it), if it has no volumes and
+        no group snapshots left."""
         if (await unit.execute(select(exists().where(Volume.group_id == group_id)))).scalar():
+            return False
+        held = select(exists().where(GroupSnapshot.group_id == group_id))
+        if (await unit.execute(held)).scalar():
             return False
         await unit.execute(delete(GroupVolumeType).where(GroupVolumeType.group_id == group_id))
         result = await unit.execute(delete(Group).where(Group.id == group_id))

@@ -37,13 +37,14 @@ from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     GroupNotFound,
     GroupSnapshotNotFound,
+    InvalidGroup,
     InvalidGroupSnapshot,
     InvalidVolume,
     NotFound,
     PolicyNotAuthorized,
 )
 from cinderlite.domain.filters import all_like
-from cinderlite.domain.groups import GroupSnapshotStatus
+from cinderlite.domain.groups import GroupSnapshotStatus, GroupStatus
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.snapshots import SnapshotStatus
 from cinderlite.domain.volumes import VolumeStatus
@@ -152,6 +153,11 @@ class GroupSnapshotService:
             self._policy.authorize(caller, P.GROUP_SNAPSHOT_CREATE, target(group))
             if not caller.project_id:
                 raise PolicyNotAuthorized(P.GROUP_SNAPSHOT_CREATE)
+            if group.status in (GroupStatus.DELETING, GroupStatus.ERROR_DELETING):
+                raise InvalidGroup(
+                    f"Group status must be available or in-use, but current status is: "
+                    f"{group.status}."
+                )
             members = await self._groups.members(db, group_id)
             for volume in members:
                 await self._groups.lock_volume(db, volume.id)
@@ -209,6 +215,9 @@ class GroupSnapshotService:
         self._policy.authorize(caller, P.GROUP_SNAPSHOT_DELETE, target(current))
         now = utcnow()
         async with self._units.write() as db:
+            # The group's row lock, as a group made from this one takes it: either
+            # that group is seen below, or it finds these snapshots deleting.
+            await self._groups.lock(db, current.group_id)
             busy = await self._groups.creating_from(db, group_snapshot_id=group_snapshot_id)
             if busy or not await self._repo.transition(
                 db, group_snapshot_id, grp.BEGIN_SNAPSHOT_DELETE, now=now

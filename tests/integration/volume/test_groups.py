@@ -447,3 +447,34 @@ async def test_replication_actions_are_refused_with_cinders_checks(
         f"Invalid volume type: Volume type {t1} does not have 'replication_enabled' spec key "
         "set to '<is> True'."
     )
+
+
+async def test_racing_add_and_delete_never_leave_a_deleted_member(
+    volume_client, admin, demo, rt
+) -> None:  # type: ignore[no-untyped-def]
+    """A volume added to a group while it is being deleted: one of the two wins,
+    never both, and nothing answers 500 (the volume row lock orders them)."""
+    import asyncio
+
+    await volume_type(rt, "t1")
+    made = await make_group(volume_client, demo, await group_type(volume_client, admin),
+                            ["t1"])
+    vols = [await volume_in(volume_client, demo, None, "t1") for _ in range(6)]
+
+    async def add(vid: str):  # type: ignore[no-untyped-def]
+        return await volume_client.put(f"/v3/{demo.project_id}/groups/{made['id']}",
+                                       json={"group": {"add_volumes": vid}}, headers=_h(demo))
+
+    async def delete(vid: str):  # type: ignore[no-untyped-def]
+        return await volume_client.delete(f"/v3/{demo.project_id}/volumes/{vid}",
+                                          headers=_h(demo))
+
+    results = await asyncio.gather(*(f(v["id"]) for v in vols for f in (add, delete)))
+    assert all(r.status_code < 500 for r in results), [r.text for r in results]
+    for i, v in enumerate(vols):
+        added, deleted = results[2 * i], results[2 * i + 1]
+        assert (added.status_code == 202) != (deleted.status_code == 202), (
+            added.text, deleted.text)
+    members = (await show_group(volume_client, demo, made["id"], "?list_volume=1"))["volumes"]
+    for i, v in enumerate(vols):
+        assert (v["id"] in members) == (results[2 * i].status_code == 202)
