@@ -471,7 +471,7 @@ async def test_racing_add_and_delete_never_leave_a_deleted_member(
 
     results = await asyncio.gather(*(f(v["id"]) for v in vols for f in (add, delete)))
     assert all(r.status_code < 500 for r in results), [r.text for r in results]
-    for i, v in enumerate(vols):
+    for i in range(len(vols)):
         added, deleted = results[2 * i], results[2 * i + 1]
         assert (added.status_code == 202) != (deleted.status_code == 202), (
             added.text, deleted.text)
