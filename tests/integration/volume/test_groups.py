@@ -385,6 +385,12 @@ async def test_group_snapshot_reset_and_refusals(volume_client, admin, demo, rt)
     assert resp.json()["badRequest"]["message"] == (
         "Invalid Group: Group snapshot is empty. No group will be created."
     )
+    # Below 3.29 the listing reads no parameter; from 3.29 it pages and filters.
+    resp = await volume_client.get(f"{base}/detail?limit=0&status=error",
+                                   headers=_h(demo, "3.28"))
+    assert [g["id"] for g in resp.json()["group_snapshots"]] == [gsnap["id"]]
+    resp = await volume_client.get(f"{base}/detail?status=error", headers=_h(demo, "3.29"))
+    assert resp.json()["group_snapshots"] == []
     admin_path = f"/v3/{admin.project_id}/group_snapshots/{gsnap['id']}/action"
     resp = await volume_client.post(admin_path, json={"reset_status": {"status": "x"}},
                                     headers=_h(admin, "3.19"))

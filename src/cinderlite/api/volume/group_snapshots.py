@@ -60,7 +60,9 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, is_deta
                 ) -> Response:
     gate(ctx, GROUP_SNAPSHOTS)
     params = request.query_params
-    query = GroupSnapshotQuery(filters={}, sort=[], limit=None, marker=None)
+    # Below 3.29 Cinder reads no parameter at all: the caller's project, unpaged.
+    query = GroupSnapshotQuery(filters={}, sort=[("created_at", "desc")], limit=None,
+                               marker=None)
     if ctx.version >= GROUP_SNAPSHOT_PAGINATION:
         limit, sort = parse_page(params, SORT_KEYS)
         general = ctx.version >= RESOURCE_FILTER
@@ -72,11 +74,6 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, is_deta
             all_tenants=params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS,
             project_id=params.get("project_id"), offset=parse_offset(params),
             like={k: v for k, v in like.items() if k in ("name", "description", "status")},
-        )
-    elif "all_tenants" in params:
-        query = GroupSnapshotQuery(
-            filters={}, sort=[], limit=None, marker=None,
-            all_tenants=params["all_tenants"].strip().lower() in schemas.TRUE_STRINGS,
         )
     found = await api.group_snapshots.list_group_snapshots(ctx.caller, query)
     items = [detail(s) if is_detail else
