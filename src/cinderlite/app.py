@@ -53,6 +53,7 @@ from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
 from cinderlite.services.backups import BackupService
 from cinderlite.services.catalog import CatalogService
+from cinderlite.services.group_replication import GroupReplicationService
 from cinderlite.services.group_snapshots import GroupSnapshotService
 from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
@@ -97,6 +98,7 @@ class Services:
     group_types: GroupTypeService
     groups: GroupService
     group_snapshots: GroupSnapshotService
+    group_replication: GroupReplicationService
 
 
 @dataclass
@@ -187,6 +189,9 @@ def _services(
         ),
         groups=groups,
         group_snapshots=group_snapshots,
+        group_replication=GroupReplicationService(
+            units=db, groups=groups, repo=group_repo, types=group_type_repo, policy=policy,
+        ),
         volumes=volumes,
         snapshots=snapshots,
         backups=BackupService(
@@ -306,6 +311,7 @@ async def open_runtime(
                 uploads=services.uploads, attachments=services.attachments,
                 transfers=services.transfers, group_types=services.group_types,
                 groups=services.groups, group_snapshots=services.group_snapshots,
+                group_replication=services.group_replication,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,

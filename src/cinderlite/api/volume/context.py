@@ -10,6 +10,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.backups import BackupService
+from cinderlite.services.group_replication import GroupReplicationService
 from cinderlite.services.group_snapshots import GroupSnapshotService
 from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
@@ -78,3 +79,4 @@ class VolumeApi:
     group_types: GroupTypeService
     groups: GroupService
     group_snapshots: GroupSnapshotService
+    group_replication: GroupReplicationService

@@ -197,7 +197,7 @@ async def _replication(api: VolumeApi, ctx: VolumeContext, group_id: str,
         "list_replication_targets": gs.LIST_REPLICATION,
     }[name]
     gs.validate(schema, body)
-    await api.groups.check_replication(ctx.caller, group_id, name)
+    await api.group_replication.check_replication(ctx.caller, group_id, name)
     return _json({"replication_targets": []})
 
 
