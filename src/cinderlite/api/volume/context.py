@@ -10,6 +10,10 @@ from cinderlite.domain.identity import Caller
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.backups import BackupService
+from cinderlite.services.group_replication import GroupReplicationService
+from cinderlite.services.group_snapshots import GroupSnapshotService
+from cinderlite.services.group_types import GroupTypeService
+from cinderlite.services.groups import GroupService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
@@ -72,3 +76,7 @@ class VolumeApi:
     max_request_body_bytes: int
     # Cinder enable_force_upload: without it /v3 ignores `force` on the upload action.
     enable_force_upload: bool
+    group_types: GroupTypeService
+    groups: GroupService
+    group_snapshots: GroupSnapshotService
+    group_replication: GroupReplicationService
