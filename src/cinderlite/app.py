@@ -38,6 +38,8 @@ from cinderlite.db.backups import BACKUP_JOB, RESTORE_JOB, BackupRepository
 from cinderlite.db.catalog import CatalogRepository
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
+from cinderlite.db.group_types import GroupTypeRepository
+from cinderlite.db.groups import GroupRepository, GroupSnapshotRepository
 from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.jobs import JobRepository
@@ -52,6 +54,10 @@ from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, T
 from cinderlite.services.backups import BackupService
 from cinderlite.services.catalog import CatalogService
 from cinderlite.services.extend_completion import ExtendCompletionService
+from cinderlite.services.group_replication import GroupReplicationService
+from cinderlite.services.group_snapshots import GroupSnapshotService
+from cinderlite.services.group_types import GroupTypeService
+from cinderlite.services.groups import GroupService
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.images import ImageService
@@ -93,6 +99,10 @@ class Services:
     attachments: AttachmentService
     reimage: ReimageService
     extend_completion: ExtendCompletionService
+    group_types: GroupTypeService
+    groups: GroupService
+    group_snapshots: GroupSnapshotService
+    group_replication: GroupReplicationService
 
 
 @dataclass
@@ -148,9 +158,12 @@ def _services(
         units=db, repo=snapshot_repo, backend=backend, policy=policy, jobs=jobs,
         message_ttl_seconds=s.message_ttl_seconds,
     )
+    group_repo = GroupRepository(db)
+    group_type_repo = GroupTypeRepository(db)
+    group_snapshot_repo = GroupSnapshotRepository(db)
     volumes = VolumeService(
         database=db, repo=volume_repo, backend=backend, store=store, policy=policy, jobs=jobs,
-        snapshots=snapshots,
+        snapshots=snapshots, groups=group_repo,
         limits=VolumeLimits(
             max_over_subscription_ratio=s.max_over_subscription_ratio,
             reserved_percentage=s.reserved_percentage,
@@ -161,7 +174,28 @@ def _services(
             qemu=qemu_limits,
         ),
     )
+    groups = GroupService(
+        units=db, repo=group_repo, types=group_type_repo, snapshots=group_snapshot_repo,
+        volumes=volumes, policy=policy, jobs=jobs,
+    )
+    group_snapshots = GroupSnapshotService(
+        units=db, repo=group_snapshot_repo, groups=group_repo, snapshot_repo=snapshot_repo,
+        snapshots=snapshots, policy=policy, jobs=jobs,
+    )
+    # A clone job settles the group it makes a member of; a snapshot job, its
+    # group snapshot.
+    volumes.member_settled = groups.member_settled
+    snapshots.member_settled = group_snapshots.settle
     return Services(
+        group_types=GroupTypeService(
+            units=db, repo=group_type_repo, policy=policy,
+            default_name=s.default_group_type or None,
+        ),
+        groups=groups,
+        group_snapshots=group_snapshots,
+        group_replication=GroupReplicationService(
+            units=db, groups=groups, repo=group_repo, types=group_type_repo, policy=policy,
+        ),
         volumes=volumes,
         snapshots=snapshots,
         backups=BackupService(
@@ -288,8 +322,10 @@ async def open_runtime(
                 volumes=services.volumes, snapshots=services.snapshots,
                 backups=services.backups, actions=services.actions,
                 uploads=services.uploads, attachments=services.attachments,
-                transfers=services.transfers,
                 reimage=services.reimage, extend_completion=services.extend_completion,
+                transfers=services.transfers, group_types=services.group_types,
+                groups=services.groups, group_snapshots=services.group_snapshots,
+                group_replication=services.group_replication,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
@@ -513,6 +549,10 @@ async def recover(rt: Runtime) -> None:
     await rt.services.backups.recover()
     await rt.services.volumes.recover()
     await rt.services.reimage.recover()
+    # After snapshots and volumes: what they left settles the groups and group
+    # snapshots made from them.
+    await rt.services.group_snapshots.recover()
+    await rt.services.groups.recover()
     await rt.services.actions.recover()
     await rt.services.upload_worker.recover()
     await rt.services.images.recover()

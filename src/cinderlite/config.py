@@ -48,6 +48,9 @@ class Settings:
     # Cinder [DEFAULT] enable_force_upload. Off in Cinder; /v2 honours
     # force regardless (docs/api-v2.md), this only governs /v3.
     enable_force_upload: bool = True
+    # Cinder [DEFAULT] default_group_type: the group type GET /group_types/default
+    # answers with (none by default, as Cinder: that GET is then a 404).
+    default_group_type: str = ""
     # Cinder [DEFAULT] image_compress_on_upload: qcow2 output is compressed.
     image_compress_on_upload: bool = True
     # qcow2 compression type used when compressing: "zlib" (readable by every

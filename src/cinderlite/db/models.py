@@ -221,6 +221,8 @@ class Volume(Base):
     admin_meta: Mapped[dict[str, Any]] = mapped_column(
         JSON, default=dict, server_default="{}"
     )
+    # The generic volume group the volume belongs to (3.13), if any.
+    group_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 class Snapshot(Base):
@@ -247,6 +249,83 @@ class Snapshot(Base):
     # keeps it) only when the volume was bootable then: volumes made from the
     # snapshot get it. NULL when none was kept.
     image_meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The group snapshot this snapshot was taken for (3.14), if any: it then goes
+    # only with its group snapshot.
+    group_snapshot_id: Mapped[str | None] = mapped_column(
+        String(36), nullable=True, index=True
+    )
+
+
+# --- generic volume groups --------------------------------------------------
+
+
+class GroupType(Base):
+    """Cinder's group types (3.11): a name, public or not, and group specs."""
+
+    __tablename__ = "group_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    group_specs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Group(Base):
+    """A generic volume group (3.13). Member volumes name it in volumes.group_id;
+    the volume types it takes are rows of group_volume_types. A group made from
+    a group snapshot or another group names its source (3.14)."""
+
+    __tablename__ = "groups"
+    __table_args__ = (Index("ix_groups_project_created_id", "project_id", "created_at", "id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    group_type_id: Mapped[str] = mapped_column(ForeignKey("group_types.id"), index=True)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    source_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    replication_status: Mapped[str] = mapped_column(String(32), default="disabled")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class GroupVolumeType(Base):
+    """The volume types a group takes (Cinder's group_volume_type_mapping)."""
+
+    __tablename__ = "group_volume_types"
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    volume_type_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_types.id"), primary_key=True, index=True
+    )
+    # The order the types were given in (the views list them so).
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GroupSnapshot(Base):
+    """A snapshot of each volume of a group (3.14); its snapshots name it in
+    snapshots.group_snapshot_id. A group cannot be deleted while it has one."""
+
+    __tablename__ = "group_snapshots"
+    __table_args__ = (
+        Index("ix_group_snapshots_project_created_id", "project_id", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    group_type_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 

@@ -44,6 +44,7 @@ SORT_COLUMNS = {
     "bootable": Volume.bootable,
     "project_id": Volume.project_id,
     "user_id": Volume.user_id,
+    "group_id": Volume.group_id,
 }
 
 # Sortable columns that may hold NULL.
@@ -150,6 +151,7 @@ class VolumeRow:
     snapshot_id: str | None
     source_volid: str | None
     admin_meta: dict[str, Any] = field(default_factory=dict)
+    group_id: str | None = None
 
 
 _COLUMNS = [f.name for f in fields(VolumeRow)]
@@ -175,13 +177,13 @@ def _from_raw(row: Sequence[Any]) -> tuple[VolumeRow, str | None]:
     (vid, project_id, user_id, name, description, size, status, previous_status,
      attach_status, volume_type_id, availability_zone, bootable, meta, image_meta,
      source_image_id, created_at, updated_at, snapshot_id, source_volid, admin_meta,
-     type_name) = row
+     group_id, type_name) = row
     return VolumeRow(
         vid, project_id, user_id, name, description, size, status, previous_status,
         attach_status, volume_type_id, availability_zone, bool(bootable),
         _json_value(meta), _json_value(image_meta), source_image_id,
         datetime.fromisoformat(created_at), _time_value(updated_at), snapshot_id, source_volid,
-        _json_value(admin_meta) or {},
+        _json_value(admin_meta) or {}, group_id,
     ), type_name
 
 

@@ -156,3 +156,59 @@ class InvalidAuthKey(InvalidRequest):
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid auth key: {reason}")
         self.reason = reason
+
+
+# --- generic volume groups (Cinder's GroupTypeNotFound, GroupNotFound, ...) ---------
+
+
+class GroupTypeNotFound(NotFound):
+    def __init__(self, group_type_id: str) -> None:
+        super().__init__(f"Group type {group_type_id} could not be found.")
+        self.group_type_id = group_type_id
+
+
+class GroupTypeNotFoundByName(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Group type with name {name} could not be found.")
+        self.name = name
+
+
+class GroupTypeExists(Conflict):
+    def __init__(self, name_or_id: str) -> None:
+        super().__init__(f"Group Type {name_or_id} already exists.")
+
+
+class GroupNotFound(NotFound):
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"Group {group_id} could not be found.")
+        self.group_id = group_id
+
+
+class InvalidGroup(InvalidRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid Group: {reason}")
+        self.reason = reason
+
+
+class InvalidGroupType(InvalidRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid group type: {reason}")
+        self.reason = reason
+
+
+class InvalidVolumeType(InvalidRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid volume type: {reason}")
+        self.reason = reason
+
+
+class GroupSnapshotNotFound(NotFound):
+    def __init__(self, group_snapshot_id: str) -> None:
+        super().__init__(f"GroupSnapshot {group_snapshot_id} could not be found.")
+        self.group_snapshot_id = group_snapshot_id
+
+
+class InvalidGroupSnapshot(InvalidRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid GroupSnapshot: {reason}")
+        self.reason = reason

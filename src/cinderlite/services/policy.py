@@ -96,6 +96,32 @@ TRANSFER_GET_ALL = "volume:get_all_transfers"
 MESSAGE_GET = "message:get"
 MESSAGE_GET_ALL = "message:get_all"
 MESSAGE_DELETE = "message:delete"
+# Generic volume groups (cinder/policies/group_types.py, groups.py, group_actions.py,
+# group_snapshots.py, group_snapshot_actions.py).
+GROUP_TYPE_CREATE = "group:group_types:create"
+GROUP_TYPE_UPDATE = "group:group_types:update"
+GROUP_TYPE_DELETE = "group:group_types:delete"
+GROUP_TYPE_SHOW_SPECS = "group:access_group_types_specs"
+GROUP_SPEC_GET = "group:group_types_specs:get"
+GROUP_SPEC_GET_ALL = "group:group_types_specs:get_all"
+GROUP_SPEC_CREATE = "group:group_types_specs:create"
+GROUP_SPEC_UPDATE = "group:group_types_specs:update"
+GROUP_SPEC_DELETE = "group:group_types_specs:delete"
+GROUP_CREATE = "group:create"
+GROUP_UPDATE = "group:update"
+GROUP_GET = "group:get"
+GROUP_GET_ALL = "group:get_all"
+GROUP_DELETE = "group:delete"
+GROUP_RESET_STATUS = "group:reset_status"
+GROUP_ENABLE_REP = "group:enable_replication"
+GROUP_DISABLE_REP = "group:disable_replication"
+GROUP_FAILOVER_REP = "group:failover_replication"
+GROUP_LIST_REP = "group:list_replication_targets"
+GROUP_SNAPSHOT_CREATE = "group:create_group_snapshot"
+GROUP_SNAPSHOT_DELETE = "group:delete_group_snapshot"
+GROUP_SNAPSHOT_GET = "group:get_group_snapshot"
+GROUP_SNAPSHOT_GET_ALL = "group:get_all_group_snapshots"
+GROUP_SNAPSHOT_RESET_STATUS = "group:reset_group_snapshot_status"
 
 DEFAULT_RULES: Mapping[str, str] = {
     "admin_or_owner": ADMIN_OR_OWNER,
@@ -171,6 +197,30 @@ DEFAULT_RULES: Mapping[str, str] = {
     MESSAGE_GET: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_DELETE: "rule:xena_system_admin_or_project_member",
+    GROUP_TYPE_CREATE: "rule:admin_api",
+    GROUP_TYPE_UPDATE: "rule:admin_api",
+    GROUP_TYPE_DELETE: "rule:admin_api",
+    GROUP_TYPE_SHOW_SPECS: "rule:admin_api",
+    GROUP_SPEC_GET: "rule:admin_api",
+    GROUP_SPEC_GET_ALL: "rule:admin_api",
+    GROUP_SPEC_CREATE: "rule:admin_api",
+    GROUP_SPEC_UPDATE: "rule:admin_api",
+    GROUP_SPEC_DELETE: "rule:admin_api",
+    GROUP_CREATE: "rule:xena_system_admin_or_project_member",
+    GROUP_UPDATE: "rule:xena_system_admin_or_project_member",
+    GROUP_GET: "rule:xena_system_admin_or_project_reader",
+    GROUP_GET_ALL: "rule:xena_system_admin_or_project_reader",
+    GROUP_DELETE: "rule:xena_system_admin_or_project_member",
+    GROUP_RESET_STATUS: "rule:admin_api",
+    GROUP_ENABLE_REP: "rule:xena_system_admin_or_project_member",
+    GROUP_DISABLE_REP: "rule:xena_system_admin_or_project_member",
+    GROUP_FAILOVER_REP: "rule:xena_system_admin_or_project_member",
+    GROUP_LIST_REP: "rule:xena_system_admin_or_project_member",
+    GROUP_SNAPSHOT_CREATE: "rule:xena_system_admin_or_project_member",
+    GROUP_SNAPSHOT_DELETE: "rule:xena_system_admin_or_project_member",
+    GROUP_SNAPSHOT_GET: "rule:xena_system_admin_or_project_reader",
+    GROUP_SNAPSHOT_GET_ALL: "rule:xena_system_admin_or_project_reader",
+    GROUP_SNAPSHOT_RESET_STATUS: "rule:admin_api",
 }
 
 

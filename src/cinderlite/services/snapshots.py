@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,6 +105,9 @@ class SnapshotService:
         self._policy = policy
         self._jobs = jobs
         self._message_ttl = message_ttl_seconds
+        # Called with a group snapshot's id when one of its snapshots' copy ended
+        # (services/group_snapshots.py settles it); set by the wiring.
+        self.member_settled: Callable[[str], Awaitable[None]] | None = None
 
     # --- read -------------------------------------------------------------------------
 
@@ -236,6 +239,7 @@ class SnapshotService:
                     now=utcnow(), ttl_seconds=self._message_ttl, request_id=job.request_id,
                     reason=str(exc),
                 )
+            await self._settled(found)
             raise
         async with self._units.write() as db:
             done = await self._repo.transition(
@@ -243,9 +247,15 @@ class SnapshotService:
             )
         if not done:
             await self._backend.discard(ref)
+            await self._settled(found)
             return
+        await self._settled(found)
         log.info("snapshot %s of volume %s made by %s copy (%d bytes of data)",
                  snapshot_id, found.volume_id, copied.method, copied.bytes_copied)
+
+    async def _settled(self, found: Snapshot) -> None:
+        if self.member_settled is not None and found.group_snapshot_id:
+            await self.member_settled(found.group_snapshot_id)
 
     # --- update, metadata -------------------------------------------------------------
 
@@ -294,18 +304,23 @@ class SnapshotService:
     async def delete(self, caller: Caller, snapshot_id: str) -> None:
         current = await self.get(caller, snapshot_id)
         self._policy.authorize(caller, P.SNAPSHOT_DELETE, target(current))
-        await self._delete(snapshot_id, snap.BEGIN_DELETE, current.status)
+        await self._delete(snapshot_id, snap.BEGIN_DELETE, current.status,
+                           in_group=bool(current.group_snapshot_id))
 
     async def force_delete(self, caller: Caller, snapshot_id: str) -> None:
         current = await self.get(caller, snapshot_id)
         self._policy.authorize(caller, P.SNAPSHOT_FORCE_DELETE, target(current))
-        await self._delete(snapshot_id, snap.FORCE_DELETE, current.status)
+        await self._delete(snapshot_id, snap.FORCE_DELETE, current.status,
+                           in_group=bool(current.group_snapshot_id))
 
     async def _delete(
-        self, snapshot_id: str, rule: Transition[SnapshotStatus], status: str
+        self, snapshot_id: str, rule: Transition[SnapshotStatus], status: str, *,
+        in_group: bool,
     ) -> None:
         async with self._units.write() as db:
-            if not await self._repo.transition(db, snapshot_id, rule, now=utcnow()):
+            # A snapshot of a group snapshot goes with its group snapshot only
+            # (group_snapshot_id never changes once set).
+            if in_group or not await self._repo.transition(db, snapshot_id, rule, now=utcnow()):
                 # Cinder API.delete_snapshot's message (its force variant names
                 # no status: only a vanished row fails it here).
                 raise InvalidSnapshot(
@@ -334,7 +349,7 @@ class SnapshotService:
         rows = await self._repo.for_volume(db, volume_id)
         if not cascade:
             return not rows
-        if any(r.status not in snap.CASCADE_DELETE.source for r in rows):
+        if any(r.status not in snap.CASCADE_DELETE.source or r.group_snapshot_id for r in rows):
             return False
         for row in rows:
             await self._repo.transition(db, row.id, snap.CASCADE_DELETE, now=utcnow())

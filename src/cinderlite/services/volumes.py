@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from cinderlite.datapath.hashing import Progress
 from cinderlite.datapath.streams import run_blocking
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.database import Database, Unit
+from cinderlite.db.groups import GroupRepository
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.db.volumes import VolumeRepository, VolumeRow
 from cinderlite.domain import capacity
@@ -30,7 +31,9 @@ from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     ConversionFailed,
+    GroupNotFound,
     ImageUnacceptable,
+    InvalidGroup,
     InvalidRequest,
     InvalidSnapshot,
     InvalidVolume,
@@ -123,6 +126,8 @@ class VolumeCreate:
     image_id: str | None = None
     snapshot_id: str | None = None
     source_volid: str | None = None
+    # The generic volume group the volume is made in (3.13).
+    group_id: str | None = None
 
 
 @dataclass
@@ -148,7 +153,7 @@ class ListQuery:
     glance_metadata: dict[str, str] | None = None
     # 3.34: field -> substring (LIKE %value%).
     like: dict[str, str] = field(default_factory=dict)
-    # A filter on a field no volume here has a value in (group_id, migration_status).
+    # A filter on a field no volume here has a value in (migration_status).
     unmatched: bool = False
 
 
@@ -287,9 +292,13 @@ class VolumeService:
     def __init__(
         self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
         store: ImageStore, policy: Policy, jobs: JobRunner, limits: VolumeLimits,
-        snapshots: SnapshotService,
+        snapshots: SnapshotService, groups: GroupRepository | None = None,
     ) -> None:
         self._database = database
+        self._groups = groups
+        # Called with the volume after a clone job ends it (a group made from a
+        # source settles then: services/groups.py); set by the wiring.
+        self.member_settled: Callable[[Any], Awaitable[None]] | None = None
         self._snapshots = snapshots
         self._repo = repo
         self._backend = backend
@@ -378,6 +387,8 @@ class VolumeService:
         if vtype is None:
             vtype = await self.default_type()
         async with self._database.write() as db:
+            if req.group_id is not None:
+                await self._check_group(db, caller, req.group_id, vtype)
             volume = Volume(
                 id=str(uuid.uuid4()), project_id=caller.project_id, user_id=caller.user_id,
                 name=req.name, description=req.description, size=size,
@@ -387,6 +398,7 @@ class VolumeService:
                 meta=dict(req.metadata), image_meta={},
                 source_image_id=image.id if image else None, created_at=now, updated_at=None,
                 snapshot_id=req.snapshot_id, source_volid=req.source_volid,
+                group_id=req.group_id,
             )
             await volumes_db.add(db, volume)
             if source is not None:
@@ -409,6 +421,33 @@ class VolumeService:
             return detail
         await self._make_empty(volume, request_id=request_id)
         return detail
+
+    async def _check_group(
+        self, db: Unit, caller: Caller, group_id: str, vtype: VolumeType
+    ) -> None:
+        """A volume made in a group (3.13): the group, locked, as the caller may see
+        it (404), taking the volume's type (Cinder's InvalidInput) and not being
+        deleted (its members are then going)."""
+        group = await self._groups.lock(db, group_id) if self._groups is not None else None
+        if group is None or not self._policy.allows(
+            caller, P.GROUP_GET, {"project_id": group.project_id}
+        ):
+            raise GroupNotFound(group_id)
+        assert self._groups is not None
+        if vtype.id not in (await self._groups.volume_types([group_id]))[group_id]:
+            raise InvalidRequest(
+                f"Invalid input received: Invalid volume_type provided: {vtype.id} (requested "
+                "type must be supported by this group)."
+            )
+        if group.status not in ("available", "in-use"):
+            raise InvalidGroup(
+                f"Group status must be available or in-use, but current status is: "
+                f"{group.status}."
+            )
+
+    async def add_row(self, db: Unit, volume: Volume) -> None:
+        """Insert a volume row in the caller's unit (a group's copies, made with their jobs)."""
+        await volumes_db.add(db, volume)
 
     async def _copy_source(self, caller: Caller, req: VolumeCreate) -> CopySource | None:
         """The snapshot or volume the new one is copied from, as the caller may see it
@@ -580,8 +619,10 @@ class VolumeService:
         async with self._database.write() as db:
             # The row lock first: a snapshot being added now either committed
             # (and is seen below) or waits and then finds the volume deleting.
-            await self._snapshots.lock_volume(db, volume_id)
-            ok = await self._snapshots.volume_deletable(db, volume_id, cascade=cascade)
+            locked = await self._snapshots.lock_volume(db, volume_id)
+            # A member of a group goes with its group only (Cinder: group_id None).
+            ok = locked is not None and not locked.group_id
+            ok = ok and await self._snapshots.volume_deletable(db, volume_id, cascade=cascade)
             ok = ok and await volumes_db.transition(
                 db, volume_id=volume_id, rule=vol.FORCE_DELETE if force else vol.BEGIN_DELETE,
                 now=utcnow(), expected_attach_status=[AttachStatus.DETACHED],
@@ -690,6 +731,7 @@ class VolumeService:
                     ttl_seconds=self._limits.message_ttl_seconds, request_id=job.request_id,
                     reason=str(exc),
                 )
+            await self._settled(volume)
             raise
         async with self._database.write() as db:
             done = await volumes_db.transition(
@@ -699,6 +741,11 @@ class VolumeService:
         if not done:
             # Deleted while the copy ran: its delete may have come before the rename.
             await self._backend.delete(volume.id)
+        await self._settled(volume)
+
+    async def _settled(self, volume: VolumeRow) -> None:
+        if self.member_settled is not None and volume.group_id:
+            await self.member_settled(volume)
 
     async def _copied_attributes(self, source: DataRef) -> tuple[bool, dict[str, Any]] | None:
         """The bootable flag and image metadata of a copy of `source`, as Cinder's

@@ -158,6 +158,53 @@ VOLUME_ROUTES = [
     )),
 ]
 
+# Generic volume groups: served from 3.11 (types), 3.13 (groups), 3.14 (snapshots).
+_G = {"OpenStack-API-Version": "volume 3.38"}
+GROUP_ROUTES = [
+    Route("volume", "GET", "/group_types", ("is_public", "sort", "limit", "marker"),
+          headers=_G),
+    Route("volume", "POST", "/group_types", body={"group_type": {
+        "name": "fz", "description": "d", "is_public": True, "group_specs": {"k": "v"}}},
+          headers=_G),
+    Route("volume", "GET", "/group_types/{group_type_id}", headers=_G),
+    Route("volume", "PUT", "/group_types/{group_type_id}", body={"group_type": {
+        "name": "fz2", "description": "d", "is_public": False}}, headers=_G),
+    Route("volume", "DELETE", "/group_types/{group_type_id}", headers=_G),
+    Route("volume", "GET", "/group_types/{group_type_id}/group_specs", headers=_G),
+    Route("volume", "POST", "/group_types/{group_type_id}/group_specs",
+          body={"group_specs": {"k": "v"}}, headers=_G),
+    Route("volume", "GET", "/group_types/{group_type_id}/group_specs/{key}", headers=_G),
+    Route("volume", "PUT", "/group_types/{group_type_id}/group_specs/{key}",
+          body={"key": "v2"}, headers=_G),
+    Route("volume", "DELETE", "/group_types/{group_type_id}/group_specs/{key}", headers=_G),
+    Route("volume", "GET", "/groups", ("limit", "marker", "sort", "name", "all_tenants",
+                                       "list_volume"), headers=_G),
+    Route("volume", "POST", "/groups", body={"group": {
+        "group_type": "{group_type_id}", "volume_types": ["{type_id}"], "name": "fz",
+        "description": "d", "availability_zone": "nova"}}, headers=_G),
+    Route("volume", "GET", "/groups/detail", ("limit", "list_volume"), headers=_G),
+    Route("volume", "POST", "/groups/action", body={"create-from-src": {
+        "source_group_id": "{group_id}", "name": "fz"}}, headers=_G),
+    Route("volume", "GET", "/groups/{group_id}", ("list_volume",), headers=_G),
+    Route("volume", "PUT", "/groups/{group_id}", body={"group": {
+        "name": "n", "description": "d", "add_volumes": "{volume_id}",
+        "remove_volumes": ""}}, headers=_G),
+    *(Route("volume", "POST", "/groups/{group_id}/action", body=b, headers=_G) for b in (
+        {"delete": {"delete-volumes": True}}, {"reset_status": {"status": "available"}},
+        {"enable_replication": {}}, {"list_replication_targets": {}},
+    )),
+    Route("volume", "GET", "/group_snapshots", ("limit", "marker", "sort", "status"),
+          headers=_G),
+    Route("volume", "POST", "/group_snapshots", body={"group_snapshot": {
+        "group_id": "{group_id}", "name": "fz", "description": "d"}}, headers=_G),
+    Route("volume", "GET", "/group_snapshots/detail", ("limit", "group_id"), headers=_G),
+    Route("volume", "GET", "/group_snapshots/{group_snapshot_id}", headers=_G),
+    Route("volume", "DELETE", "/group_snapshots/{group_snapshot_id}", headers=_G),
+    Route("volume", "POST", "/group_snapshots/{group_snapshot_id}/action",
+          body={"reset_status": {"status": "available"}}, headers=_G),
+]
+VOLUME_ROUTES += GROUP_ROUTES
+
 # The volume API's own roots (served before the route table).
 VOLUME_ROOTS = [Route("volume", "GET", "/"), Route("volume", "GET", "/v2/"),
                 Route("volume", "GET", "/v3/")]

@@ -179,6 +179,19 @@ class Served:
         self.ids["transfer_id"] = resp.json()["transfer"]["id"]
         resp = await vol.get(f"/v3/{self.who['admin'].project_id}/types/default", headers=admin)
         self.ids["type_id"] = resp.json()["volume_type"]["id"]
+        v338 = {**admin, "OpenStack-API-Version": "volume 3.38"}
+        resp = await vol.post(f"/v3/{self.who['admin'].project_id}/group_types", headers=v338,
+                              json={"group_type": {"name": "fz-gt",
+                                                   "group_specs": {"key": "v"}}})
+        self.ids["group_type_id"] = resp.json()["group_type"]["id"]
+        resp = await vol.post(f"/v3/{self.who['admin'].project_id}/groups", headers=v338,
+                              json={"group": {"group_type": self.ids["group_type_id"],
+                                              "volume_types": [self.ids["type_id"]]}})
+        self.ids["group_id"] = resp.json()["group"]["id"]
+        resp = await vol.post(f"/v3/{self.who['admin'].project_id}/group_snapshots",
+                              headers=v338,
+                              json={"group_snapshot": {"group_id": self.ids["group_id"]}})
+        self.ids["group_snapshot_id"] = resp.json()["group_snapshot"]["id"]
         img = self.clients["image"]
         resp = await img.post("/v2/images", headers=admin, json={
             "name": "fz", "disk_format": "raw", "container_format": "bare", "tags": ["tag"]})

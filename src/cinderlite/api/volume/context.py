@@ -11,6 +11,10 @@ from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.backups import BackupService
 from cinderlite.services.extend_completion import ExtendCompletionService
+from cinderlite.services.group_replication import GroupReplicationService
+from cinderlite.services.group_snapshots import GroupSnapshotService
+from cinderlite.services.group_types import GroupTypeService
+from cinderlite.services.groups import GroupService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.reimage import ReimageService
 from cinderlite.services.snapshots import SnapshotService
@@ -76,3 +80,7 @@ class VolumeApi:
     max_request_body_bytes: int
     # Cinder enable_force_upload: without it /v3 ignores `force` on the upload action.
     enable_force_upload: bool
+    group_types: GroupTypeService
+    groups: GroupService
+    group_snapshots: GroupSnapshotService
+    group_replication: GroupReplicationService

@@ -25,6 +25,9 @@ from cinderlite.api.volume import (
     attachments,
     backups,
     deps,
+    group_snapshots,
+    group_types,
+    groups,
     messages,
     progress,
     schemas,
@@ -64,6 +67,7 @@ PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
 COLLECTIONS = frozenset({
     "volumes", "snapshots", "types", "messages", "attachments", "resource_filters", "backups",
+    "group_types", "groups", "group_snapshots",
     *transfers.COLLECTIONS,
 })
 
@@ -150,9 +154,10 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
             and "glance_metadata" in plain):
         glance_metadata = parse_metadata_filter(plain["glance_metadata"])
     # Columns no volume here has a value in: a filter on them matches nothing.
+    if v3 and version is not None and version.at_least(3, 10) and "group_id" in plain:
+        filters["group_id"] = plain["group_id"]
     unmatched = v3 and (
-        (version is not None and version.at_least(3, 10) and "group_id" in plain)
-        or "migration_status" in plain
+        "migration_status" in plain
         or consumes_quota(plain, since_3_65=version is not None and version.at_least(3, 65))
         is False
     )
@@ -199,6 +204,8 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
         image_id=image_id,
         snapshot_id=snapshot_id,
         source_volid=v.get("source_volid"),
+        # The group is looked up (404) and takes the type (400) in the service.
+        group_id=v.get("group_id"),
     )
     created = await api.volumes.create(ctx.caller, req, request_id=ctx.request_id)
     return _json({"volume": views.volume(created, ctx, _base_url(request), extended=False)}, 202)
@@ -209,14 +216,13 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
 _UNKNOWN_SOURCES = (
     ("backup_id", "Backup"),
     ("consistencygroup_id", "ConsistencyGroup"),
-    ("group_id", "Group"),
 )
 
 
 async def _check_sources(api: VolumeApi, ctx: VolumeContext, v: Mapping[str, Any]) -> None:
     """Cinder's schema for the sources (optional uuids), then 404 for the kinds of
     source not served yet; snapshots and volumes are looked up by the service."""
-    for key in (*(k for k, _ in _UNKNOWN_SOURCES), "snapshot_id", "source_volid"):
+    for key in (*(k for k, _ in _UNKNOWN_SOURCES), "group_id", "snapshot_id", "source_volid"):
         value = v.get(key)
         # Cinder's schema: optional_uuid, a oneOf of null and a uuid-like string.
         if value is not None and not uuidutils.is_uuid_like(value):
@@ -463,6 +469,9 @@ for _pattern, _method, _handler, _apis in (
     *((pattern, method, handler, _V3) for pattern, method, handler in attachments.ROUTES),
     *((pattern, method, handler, _BOTH) for pattern, method, handler in backups.ROUTES),
     *transfers.ROUTES,
+    *((pattern, method, handler, _V3) for pattern, method, handler in group_types.ROUTES),
+    *((pattern, method, handler, _V3) for pattern, method, handler in groups.ROUTES),
+    *((pattern, method, handler, _V3) for pattern, method, handler in group_snapshots.ROUTES),
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
@@ -470,6 +479,7 @@ for _pattern, _method, _handler, _apis in (
 # Action routes check the project after finding the action in the body.
 _ACTION_HANDLERS = frozenset({
     volume_action, snapshots.action, attachments.action, backups.action,
+    *groups.ACTION_HANDLERS, group_snapshots.action,
 })
 # Routes whose body is read (and must be JSON) before the project check.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -57,11 +57,10 @@ def _base_url(request: Request) -> str:
 def view(
     api: VolumeApi, ctx: VolumeContext, s: SnapshotRecord, *, extended: bool
 ) -> dict[str, Any]:
-    """A snapshot as Cinder shows it: `group_snapshot_id` from 3.14 (always null:
-    no group snapshots here), `user_id` from 3.41, `consumes_quota` from 3.65
-    (every snapshot here is a user's). `extended`: the extended
-    snapshot attributes, which show and the detail listing add when their policy
-    allows."""
+    """A snapshot as Cinder shows it: `group_snapshot_id` from 3.14, `user_id` from
+    3.41, `consumes_quota` from 3.65 (every snapshot here is a user's).
+    `extended`: the extended snapshot attributes, which show and the detail
+    listing add when their policy allows."""
     body: dict[str, Any] = {
         "id": s.id,
         "created_at": timestamp(s.created_at),
@@ -74,7 +73,7 @@ def view(
         "metadata": {str(k): str(v) for k, v in (s.meta or {}).items()},
     }
     if ctx.api == "v3" and ctx.version.at_least(3, 14):
-        body["group_snapshot_id"] = None
+        body["group_snapshot_id"] = s.group_snapshot_id
     if ctx.api == "v3" and ctx.version.at_least(3, 41):
         body["user_id"] = s.user_id
     if ctx.api == "v3" and ctx.version.at_least(3, 65):

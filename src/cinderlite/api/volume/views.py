@@ -111,8 +111,7 @@ def volume(
         "multiattach": False,
     }
     if ctx.api == "v3" and ctx.version.at_least(3, 13):
-        # No volume here belongs to a group.
-        body["group_id"] = None
+        body["group_id"] = v.group_id
     if ctx.api == "v3" and ctx.version.at_least(3, 21) and ctx.caller.is_admin:
         body["provider_id"] = None
     if ctx.api == "v3":
