@@ -30,7 +30,7 @@ def _detail() -> VolumeDetail:
         id="v1", status="available", size=1, availability_zone="nova",
         created_at=datetime(2026, 1, 1), updated_at=None, name="n", description=None,
         snapshot_id=None, source_volid=None, meta={}, admin_meta={}, project_id="p",
-        user_id="u", bootable=False, image_meta={}, volume_type_id="t1",
+        user_id="u", bootable=False, image_meta={}, volume_type_id="t1", group_id=None,
     )
     return VolumeDetail(row, "__DEFAULT__", [])
 
