@@ -53,6 +53,7 @@ from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
 from cinderlite.services.backups import BackupService
 from cinderlite.services.catalog import CatalogService
+from cinderlite.services.extend_completion import ExtendCompletionService
 from cinderlite.services.group_replication import GroupReplicationService
 from cinderlite.services.group_snapshots import GroupSnapshotService
 from cinderlite.services.group_types import GroupTypeService
@@ -62,6 +63,7 @@ from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
+from cinderlite.services.reimage import REIMAGE_JOB, ReimageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
 from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
@@ -95,6 +97,8 @@ class Services:
     identity_admin: IdentityAdminService
     catalog: CatalogService
     attachments: AttachmentService
+    reimage: ReimageService
+    extend_completion: ExtendCompletionService
     group_types: GroupTypeService
     groups: GroupService
     group_snapshots: GroupSnapshotService
@@ -241,6 +245,14 @@ def _services(
         attachments=AttachmentService(
             units=db, volumes=volumes, backend=backend, policy=policy,
         ),
+        reimage=ReimageService(
+            database=db, volumes=volumes, snapshots=snapshots, backend=backend, policy=policy,
+            jobs=jobs, message_ttl_seconds=s.message_ttl_seconds,
+        ),
+        extend_completion=ExtendCompletionService(
+            database=db, volumes=volumes, backend=backend, policy=policy,
+            message_ttl_seconds=s.message_ttl_seconds,
+        ),
     )
 
 
@@ -293,6 +305,7 @@ async def open_runtime(
         jobs.register("upload", services.upload_worker.run)
         jobs.register(FILL_JOB, services.volumes.run_fill)
         jobs.register(CLONE_JOB, services.volumes.run_clone)
+        jobs.register(REIMAGE_JOB, services.reimage.run_reimage)
         jobs.register(SNAPSHOT_JOB, services.snapshots.run_copy)
         jobs.register(BACKUP_JOB, services.backups.run_backup)
         jobs.register(RESTORE_JOB, services.backups.run_restore)
@@ -309,6 +322,7 @@ async def open_runtime(
                 volumes=services.volumes, snapshots=services.snapshots,
                 backups=services.backups, actions=services.actions,
                 uploads=services.uploads, attachments=services.attachments,
+                reimage=services.reimage, extend_completion=services.extend_completion,
                 transfers=services.transfers, group_types=services.group_types,
                 groups=services.groups, group_snapshots=services.group_snapshots,
                 group_replication=services.group_replication,
@@ -534,6 +548,7 @@ async def recover(rt: Runtime) -> None:
     # Backups before volumes: a failed restore's volume becomes deletable.
     await rt.services.backups.recover()
     await rt.services.volumes.recover()
+    await rt.services.reimage.recover()
     # After snapshots and volumes: what they left settles the groups and group
     # snapshots made from them.
     await rt.services.group_snapshots.recover()

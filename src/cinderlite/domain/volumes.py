@@ -21,6 +21,8 @@ class VolumeStatus(StrEnum):
     ERROR = "error"
     ERROR_DELETING = "error_deleting"
     EXTENDING = "extending"
+    # An extend that Nova reported failed (os-extend_volume_completion, 3.71).
+    ERROR_EXTENDING = "error_extending"
     MAINTENANCE = "maintenance"
     # Cinder's revert to a snapshot (3.40).
     REVERTING = "reverting"
@@ -53,11 +55,12 @@ TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     S.CREATING: frozenset({S.AVAILABLE, S.ERROR, S.DELETING}),
     S.AVAILABLE: frozenset({
         S.IN_USE, S.UPLOADING, S.DELETING, S.ATTACHING, S.RESERVED, S.REVERTING,
-        S.BACKING_UP, S.RESTORING_BACKUP, S.AWAITING_TRANSFER,
+        S.BACKING_UP, S.RESTORING_BACKUP, S.AWAITING_TRANSFER, S.DOWNLOADING,
     }),
     # The attachment statuses move among themselves as attachments come and go
-    # (Cinder volume_detached picks the status from the attachments left).
-    S.RESERVED: frozenset({S.AVAILABLE, S.IN_USE, S.ATTACHING, S.DETACHING}),
+    # (Cinder volume_detached picks the status from the attachments left); a
+    # reserved volume may be re-imaged (os-reimage with reimage_reserved, 3.68).
+    S.RESERVED: frozenset({S.AVAILABLE, S.IN_USE, S.ATTACHING, S.DETACHING, S.DOWNLOADING}),
     S.ATTACHING: frozenset({S.IN_USE, S.AVAILABLE, S.RESERVED, S.DETACHING}),
     S.IN_USE: frozenset({
         S.AVAILABLE, S.UPLOADING, S.DETACHING, S.IN_USE, S.ATTACHING, S.RESERVED, S.BACKING_UP,
@@ -70,9 +73,12 @@ TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
     # Cinder lets an attachment reserve a volume still downloading its image.
     S.DOWNLOADING: frozenset({S.AVAILABLE, S.ERROR, S.RESERVED}),
     S.DELETING: frozenset({S.ERROR_DELETING}),
-    S.ERROR: frozenset({S.DELETING}),
+    # An errored volume may be re-imaged (os-reimage, 3.68).
+    S.ERROR: frozenset({S.DELETING, S.DOWNLOADING}),
     S.ERROR_DELETING: frozenset({S.DELETING}),
-    S.EXTENDING: frozenset({S.AVAILABLE, S.ERROR}),
+    # Nova's os-extend_volume_completion (3.71) ends an extend of an attached volume.
+    S.EXTENDING: frozenset({S.AVAILABLE, S.ERROR, S.IN_USE, S.ERROR_EXTENDING}),
+    S.ERROR_EXTENDING: frozenset({S.DELETING}),
     S.MAINTENANCE: frozenset({S.AVAILABLE, S.ERROR}),
     # A backup returns the volume to the status it had (Cinder's previous_status).
     S.BACKING_UP: frozenset({S.AVAILABLE, S.IN_USE}),
@@ -85,7 +91,9 @@ TRANSITIONS: dict[VolumeStatus, frozenset[VolumeStatus]] = {
 }
 
 # Statuses from which a volume may be deleted without force (Cinder API.delete).
-DELETABLE = frozenset({S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_RESTORING})
+DELETABLE = frozenset({
+    S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_RESTORING, S.ERROR_EXTENDING,
+})
 # Statuses from which an upload may start, without and with force.
 UPLOADABLE = frozenset({S.AVAILABLE})
 UPLOADABLE_FORCED = frozenset({S.AVAILABLE, S.IN_USE})
@@ -134,6 +142,26 @@ UNRESERVE = _rule("unreserve", frozenset({S.ATTACHING}), S.AVAILABLE)
 UNRESERVE_ATTACHED = _rule("unreserve, attached", frozenset({S.ATTACHING}), S.IN_USE)
 BEGIN_DETACHING = _rule("begin detaching", frozenset({S.IN_USE}), S.DETACHING)
 ROLL_DETACHING = _rule("roll detaching", frozenset({S.DETACHING}), S.IN_USE)
+# Re-image (os-reimage, 3.68): from the statuses Cinder's API.reimage expects,
+# back to the one the volume had (previous_status), or error when it fails.
+BEGIN_REIMAGE = _rule("begin reimage", frozenset({S.AVAILABLE, S.ERROR}), S.DOWNLOADING)
+BEGIN_REIMAGE_RESERVED = _rule(
+    "begin reimage, reserved", frozenset({S.AVAILABLE, S.ERROR, S.RESERVED}), S.DOWNLOADING,
+)
+FINISH_REIMAGE_AVAILABLE = _rule("finish reimage, available", frozenset({S.DOWNLOADING}),
+                                 S.AVAILABLE)
+FINISH_REIMAGE_ERROR = _rule("finish reimage, error", frozenset({S.DOWNLOADING}), S.ERROR)
+FINISH_REIMAGE_RESERVED = _rule("finish reimage, reserved", frozenset({S.DOWNLOADING}),
+                                S.RESERVED)
+FINISH_REIMAGE = {
+    S.AVAILABLE: FINISH_REIMAGE_AVAILABLE, S.ERROR: FINISH_REIMAGE_ERROR,
+    S.RESERVED: FINISH_REIMAGE_RESERVED,
+}
+FAIL_REIMAGE = _rule("fail reimage", frozenset({S.DOWNLOADING}), S.ERROR)
+# os-extend_volume_completion (3.71): the status the attachments give, or error_extending.
+COMPLETE_EXTEND = _rule("complete extend", frozenset({S.EXTENDING}), S.AVAILABLE)
+COMPLETE_EXTEND_ATTACHED = _rule("complete extend, attached", frozenset({S.EXTENDING}), S.IN_USE)
+FAIL_EXTEND = _rule("fail extend", frozenset({S.EXTENDING}), S.ERROR_EXTENDING)
 # Revert to a snapshot (3.40).
 BEGIN_REVERT = _rule("begin revert", frozenset({S.AVAILABLE}), S.REVERTING)
 FINISH_REVERT = _rule("finish revert", frozenset({S.REVERTING}), S.AVAILABLE)
@@ -174,6 +202,9 @@ RULES = (
     BEGIN_DETACHING, ROLL_DETACHING, BEGIN_REVERT, FINISH_REVERT, FAIL_REVERT,
     BEGIN_TRANSFER, CANCEL_TRANSFER, ACCEPT_TRANSFER,
     *SETTLE.values(),
+    BEGIN_REIMAGE, BEGIN_REIMAGE_RESERVED, FINISH_REIMAGE_AVAILABLE, FINISH_REIMAGE_ERROR,
+    FINISH_REIMAGE_RESERVED, FAIL_REIMAGE,
+    COMPLETE_EXTEND, COMPLETE_EXTEND_ATTACHED, FAIL_EXTEND,
 )
 
 # Changes Cinder makes outside the table, as os-reset_status is: a forced delete

@@ -50,6 +50,8 @@ SNAPSHOT_DELETE = Action("010", "delete snapshot")
 BACKUP_CREATE = Action("013", "create backup")
 BACKUP_DELETE = Action("014", "delete backup")
 BACKUP_RESTORE = Action("015", "restore backup")
+EXTEND_VOLUME = Action("007", "extend volume")
+REIMAGE_VOLUME = Action("016", "reimage volume")
 
 UNKNOWN_ERROR = Detail("001", "An unknown error occurred.")
 
@@ -59,6 +61,7 @@ NOT_ENOUGH_SPACE_FOR_IMAGE = Detail("006", "Not enough quota resource for operat
 IMAGE_FROM_VOLUME_OVER_QUOTA = Detail(
     "007", "Image used for creating volume exceeds available space."
 )
+DRIVER_FAILED_EXTEND = Detail("010", "Volume Driver failed to extend volume.")
 DRIVER_FAILED_CREATE = Detail("012", "Driver failed to create the volume.")
 SNAPSHOT_CREATE_ERROR = Detail("013", "Snapshot failed to create.")
 SNAPSHOT_DELETE_ERROR = Detail("016", "Snapshot failed to delete.")
@@ -81,7 +84,8 @@ UPLOAD_INTERRUPTED = Detail(
 ACTIONS = {
     a.id: a for a in (
         COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME, CREATE_VOLUME_FROM_BACKEND, SNAPSHOT_CREATE,
-        SNAPSHOT_DELETE, BACKUP_CREATE, BACKUP_DELETE, BACKUP_RESTORE,
+        SNAPSHOT_DELETE, BACKUP_CREATE, BACKUP_DELETE, BACKUP_RESTORE, EXTEND_VOLUME,
+        REIMAGE_VOLUME,
     )
 }
 DETAILS = {
@@ -91,7 +95,7 @@ DETAILS = {
         NOT_ENOUGH_SPACE_FOR_IMAGE, IMAGE_FROM_VOLUME_OVER_QUOTA, DRIVER_FAILED_CREATE,
         IMAGE_FORMAT_UNACCEPTABLE, SNAPSHOT_CREATE_ERROR, SNAPSHOT_DELETE_ERROR,
         VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED, BACKUP_CREATE_DRIVER_ERROR,
-        BACKUP_DELETE_DRIVER_ERROR, BACKUP_RESTORE_ERROR,
+        BACKUP_DELETE_DRIVER_ERROR, BACKUP_RESTORE_ERROR, DRIVER_FAILED_EXTEND,
     )
 }
 

@@ -61,6 +61,9 @@ SNAPSHOT_UPDATE_STATUS = "snapshot_extension:snapshot_actions:update_snapshot_st
 EXTEND = "volume:extend"
 EXTEND_ATTACHED = "volume:extend_attached_volume"
 REVERT = "volume:revert_to_snapshot"
+REIMAGE = "volume:reimage"
+REIMAGE_RESERVED = "volume:reimage_reserved"
+EXTEND_COMPLETE = "volume_extension:volume_admin_actions:extend_volume_completion"
 UPDATE_READONLY = "volume:update_readonly_flag"
 ADMIN_FORCE_DELETE = "volume_extension:volume_admin_actions:force_delete"
 FORCE_DETACH = "volume_extension:volume_admin_actions:force_detach"
@@ -159,6 +162,9 @@ DEFAULT_RULES: Mapping[str, str] = {
     EXTEND: "rule:xena_system_admin_or_project_member",
     EXTEND_ATTACHED: "rule:xena_system_admin_or_project_member",
     REVERT: "rule:xena_system_admin_or_project_member",
+    REIMAGE: "rule:xena_system_admin_or_project_member",
+    REIMAGE_RESERVED: "rule:xena_system_admin_or_project_member",
+    EXTEND_COMPLETE: "rule:admin_api",
     UPDATE_READONLY: "rule:xena_system_admin_or_project_member",
     ADMIN_FORCE_DELETE: "rule:admin_api",
     FORCE_DETACH: "rule:admin_api",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cinderlite.datapath.hashing import Progress
@@ -76,6 +76,8 @@ class SnapshotQuery:
     offset: int = 0
     # 3.34: field -> substring (LIKE %value%).
     like: dict[str, str] = field(default_factory=dict)
+    # A filter no snapshot here matches (3.65 consumes_quota=false).
+    unmatched: bool = False
 
 
 def target(snapshot: Snapshot) -> dict[str, object]:
@@ -126,6 +128,8 @@ class SnapshotService:
             caller, P.GET_ALL_TENANTS, {"project_id": caller.project_id}
         )
         project_id: str | None = query.project_id if everyone else caller.project_id
+        if query.unmatched:
+            return []
         filters = {k: v for k, v in query.filters.items() if k in FILTER_KEYS}
         # The metadata and like filters are applied here, so with them the page is
         # cut here too.
@@ -146,6 +150,12 @@ class SnapshotService:
             end = None if query.limit is None else query.offset + query.limit
             found = found[query.offset:end]
         return found
+
+    async def count_snapshots(self, caller: Caller, query: SnapshotQuery) -> int:
+        """How many snapshots match `query`'s filters, whatever its page (3.45
+        `with_count`: Cinder's calculate_resource_count)."""
+        whole = replace(query, limit=None, offset=0, marker=None)
+        return len(await self.list_snapshots(caller, whole))
 
     async def latest_for_volume(self, volume_id: str) -> Snapshot | None:
         """The volume's newest snapshot (Cinder get_latest_snapshot), if any."""

@@ -204,10 +204,10 @@ def _copy(volume: Volume) -> Volume:
     return clone
 
 
-async def _usable_image(db: Unit, caller: Caller, image_id: str, size_gib: int) -> Image:
+async def usable_image(db: Unit, caller: Caller, image_id: str, size_gib: int) -> Image:
     """The image a new volume is made from; 400s as Cinder's create flow."""
     image = await volumes_db.get_image(db, image_id=image_id)
-    if image is None or not await _image_visible(db, caller, image):
+    if image is None or not await image_visible(db, caller, image):
         raise InvalidRequest("Invalid imageRef provided.")
     if image.status != ImageStatus.ACTIVE:
         raise InvalidRequest(f"Invalid input received: Image {image_id} is not active.")
@@ -235,7 +235,7 @@ async def _usable_image(db: Unit, caller: Caller, image_id: str, size_gib: int) 
     return image
 
 
-async def _image_visible(db: Unit, caller: Caller, image: Image) -> bool:
+async def image_visible(db: Unit, caller: Caller, image: Image) -> bool:
     if caller.is_admin or image.owner == caller.project_id:
         return True
     if image.visibility in ("public", "community"):
@@ -265,7 +265,7 @@ def _fill_failure_detail(exc: BaseException) -> messages.Detail:
 UNPACK_METADATA_ALLOWANCE = 64 << 20
 
 
-def _glance_metadata(image: Image) -> dict[str, str]:
+def glance_metadata(image: Image) -> dict[str, str]:
     """Cinder's volume_glance_metadata (volume_utils.get_volume_image_metadata): the
     image's custom properties (those not in Glance's image schema; null values
     skipped), then over them image_id, image_name (when the name is not empty)
@@ -382,7 +382,7 @@ class VolumeService:
                 vtype = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
             image: Image | None = None
             if req.image_id is not None:
-                image = await _usable_image(db, caller, req.image_id, size)
+                image = await usable_image(db, caller, req.image_id, size)
             await self.check_capacity(db, size)
         if vtype is None:
             vtype = await self.default_type()
@@ -551,6 +551,12 @@ class VolumeService:
                 attached = await volumes_db.attachments_for(db, volume_ids=attached_ids)
         return [VolumeDetail(v, t, attached.get(v.id, [])) for v, t in rows]
 
+    async def count_volumes(self, caller: Caller, query: ListQuery) -> int:
+        """How many volumes match `query`'s filters, whatever its page (3.45
+        `with_count`: Cinder's calculate_resource_count)."""
+        whole = replace(query, limit=None, offset=0, marker=None)
+        return len(await self.list_volumes(caller, whole))
+
     async def summary(
         self, caller: Caller, *, all_tenants: bool
     ) -> tuple[int, int, dict[str, list[str]]]:
@@ -663,7 +669,7 @@ class VolumeService:
                     or not await self._store.exists(image.id)):
                 raise InvalidRequest(f"Image {job.image_id} is not available.")
             await self._write_image(ctx, volume, image)
-            meta = _glance_metadata(image)
+            meta = glance_metadata(image)
         except Exception as exc:
             if isinstance(exc, ServiceError):
                 log.warning("volume %s from image %s failed: %s", job.volume_id, job.image_id, exc)
@@ -761,6 +767,11 @@ class VolumeService:
             return False, {}
         kept = snapshot.image_meta if snapshot is not None else origin.image_meta
         return True, dict(kept or {})
+
+    async def write_image(self, ctx: Any, volume: VolumeRow, image: Image) -> None:
+        """`_write_image` for the other services that write an image into a volume
+        (os-reimage): the same unpacking, inspection and conversion."""
+        await self._write_image(ctx, volume, image)
 
     async def _write_image(self, ctx: Any, volume: VolumeRow, image: Image) -> None:
         """Unwrap (gzip), inspect, then copy or convert the image into the volume.

@@ -153,6 +153,8 @@ VOLUME_ROUTES = [
         {"os-force_detach": {"attachment_id": None}},
         {"os-update_readonly_flag": {"readonly": True}}, {"os-force_delete": {}},
         {"revert": {"snapshot_id": "{snapshot_id}"}},
+        {"os-reimage": {"image_id": "{image_id}", "reimage_reserved": False}},
+        {"os-extend_volume_completion": {"error": False}},
     )),
 ]
 

@@ -50,7 +50,9 @@ def test_forbidden_paths(current: VolumeStatus, new: VolumeStatus) -> None:
 
 def test_status_sets() -> None:
     # Cinder API.delete's statuses that cinderlite's volumes can take.
-    assert {S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_RESTORING} == DELETABLE
+    assert {
+        S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_RESTORING, S.ERROR_EXTENDING,
+    } == DELETABLE
     assert {S.AVAILABLE} == UPLOADABLE
     assert {S.AVAILABLE, S.IN_USE} == UPLOADABLE_FORCED
     assert S.IN_USE.value == "in-use"

@@ -188,6 +188,35 @@ async def _revert(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: obje
     return Response(status_code=202)
 
 
+async def _reimage(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+    """os-reimage (3.68): below it Cinder's dispatch finds no method of that version
+    and answers a plain 404."""
+    if ctx.api != "v3" or not ctx.version.at_least(3, 68):
+        raise NotFound(NOT_FOUND)
+    args = schemas.validate(schemas.REIMAGE, body)["os-reimage"]
+    reserved = args.get("reimage_reserved")
+    await api.reimage.reimage(
+        ctx.caller, volume_id, image_id=args["image_id"],
+        reimage_reserved=schemas.to_bool(reserved) if reserved is not None else False,
+        request_id=ctx.request_id,
+    )
+    return Response(status_code=202)
+
+
+async def _extend_volume_completion(
+    api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object
+) -> Response:
+    """os-extend_volume_completion (3.71; Cinder's admin action carries no version
+    bound of its own). `error` is read as Cinder reads it: any true value."""
+    args = schemas.validate(schemas.EXTEND_VOLUME_COMPLETION, body)[
+        "os-extend_volume_completion"] or {}
+    error = args.get("error", False)
+    await api.extend_completion.complete(
+        ctx.caller, volume_id, error=bool(error), request_id=ctx.request_id,
+    )
+    return Response(status_code=202)
+
+
 # --- volume image metadata (cinder/api/contrib/volume_image_metadata.py) ----------------
 
 
@@ -231,6 +260,8 @@ ACTIONS: dict[str, Action] = {
     "os-update_readonly_flag": _update_readonly,
     "os-force_delete": _force_delete,
     "revert": _revert,
+    "os-reimage": _reimage,
+    "os-extend_volume_completion": _extend_volume_completion,
     "os-attach": _attach,
     "os-detach": _detach,
     "os-reset_status": _reset_status,

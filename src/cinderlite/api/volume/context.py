@@ -10,11 +10,13 @@ from cinderlite.domain.identity import Caller
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.backups import BackupService
+from cinderlite.services.extend_completion import ExtendCompletionService
 from cinderlite.services.group_replication import GroupReplicationService
 from cinderlite.services.group_snapshots import GroupSnapshotService
 from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
 from cinderlite.services.messages import MessageService
+from cinderlite.services.reimage import ReimageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
 from cinderlite.services.uploads import UploadService
@@ -70,6 +72,8 @@ class VolumeApi:
     uploads: UploadService
     messages: MessageService
     attachments: AttachmentService
+    reimage: ReimageService
+    extend_completion: ExtendCompletionService
     validator: TokenValidator
     identity_url: str
     volume_url: str

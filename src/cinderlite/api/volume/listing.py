@@ -139,3 +139,37 @@ def split_like(filters: Mapping[str, str]) -> tuple[dict[str, str], dict[str, st
             plain[key] = value
     return plain, like
 
+
+
+# --- 3.45 `with_count`, 3.65 `consumes_quota` ----------------------------------------
+
+
+def bool_param(value: str, name: str) -> bool:
+    """Cinder's utils.get_bool_param: a strict boolean string, else its 400."""
+    if not strutils.is_valid_boolstr(value):
+        raise InvalidRequest(f"Value '{value}' for '{name}' is not a boolean.")
+    return strutils.bool_from_string(value, strict=True)
+
+
+def take_with_count(
+    params: Mapping[str, str], *, since_3_45: bool,
+) -> tuple[Mapping[str, str], bool]:
+    """(the query without `with_count`, whether the listing answers its `count`).
+
+    From 3.45 Cinder takes `with_count` out of the query before it reads the
+    filters (so it is never an invalid filter) and answers the number of
+    resources matching them, whatever the page; below 3.45 it is just an
+    unknown filter."""
+    if not since_3_45 or "with_count" not in params:
+        return params, False
+    show = bool_param(params["with_count"], "with_count")
+    return {k: v for k, v in params.items() if k != "with_count"}, show
+
+
+def consumes_quota(plain: Mapping[str, str], *, since_3_65: bool) -> bool | None:
+    """The `consumes_quota` filter (3.65; below it Cinder drops it): True, False
+    or None when absent. Cinder reads it as `use_quota`, hence the name in its
+    message."""
+    if not since_3_65 or "consumes_quota" not in plain:
+        return None
+    return bool_param(plain["consumes_quota"], "use_quota")

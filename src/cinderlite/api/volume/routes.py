@@ -40,11 +40,13 @@ from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY, Rejected
 from cinderlite.api.volume.listing import (
     RESOURCE_FILTERS,
+    consumes_quota,
     parse_metadata_filter,
     parse_offset,
     parse_page,
     query_filters,
     split_like,
+    take_with_count,
 )
 from cinderlite.domain.errors import (
     DependencyUnavailable,
@@ -96,7 +98,10 @@ async def list_detail(api: VolumeApi, ctx: VolumeContext, request: Request,
 
 
 async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail: bool) -> Response:
-    query = parse_list_query(request.query_params, ctx)
+    params, show_count = take_with_count(
+        request.query_params, since_3_45=ctx.api == "v3" and ctx.version.at_least(3, 45)
+    )
+    query = parse_list_query(params, ctx)
     found = await api.volumes.list_volumes(ctx.caller, query)
     base = _base_url(request)
     if detail:
@@ -106,10 +111,12 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail:
         items = [views.summary(d, ctx, base) for d in found]
     body: dict[str, Any] = {"volumes": items}
     if query.limit is not None and found and len(found) >= query.limit:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
-        params.append(("marker", found[-1].volume.id))
+        link = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+        link.append(("marker", found[-1].volume.id))
         path = request.url.path
-        body["volumes_links"] = [{"href": f"{base}{path}?{urlencode(params)}", "rel": "next"}]
+        body["volumes_links"] = [{"href": f"{base}{path}?{urlencode(link)}", "rel": "next"}]
+    if show_count:
+        body["count"] = await api.volumes.count_volumes(ctx.caller, query)
     return _json(body)
 
 
@@ -119,7 +126,8 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
 
     3.4 adds `glance_metadata` (admins only: it is not among the configured
     filters), 3.10 `group_id`; from 3.31 a non-admin's unknown filter is a 400
-    (listing.query_filters) and from 3.34 `key~` is a substring match."""
+    (listing.query_filters) and from 3.34 `key~` is a substring match; 3.65
+    adds `consumes_quota` (every volume here consumes quota)."""
     limit, sort = parse_page(params, volume_service.SORT_KEYS)
     v3 = ctx is not None and ctx.api == "v3"
     version = ctx.version if ctx is not None else None
@@ -148,7 +156,11 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
     # Columns no volume here has a value in: a filter on them matches nothing.
     if v3 and version is not None and version.at_least(3, 10) and "group_id" in plain:
         filters["group_id"] = plain["group_id"]
-    unmatched = v3 and "migration_status" in plain
+    unmatched = v3 and (
+        "migration_status" in plain
+        or consumes_quota(plain, since_3_65=version is not None and version.at_least(3, 65))
+        is False
+    )
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return ListQuery(
         filters=filters, metadata=metadata, sort=sort, limit=limit,
@@ -167,7 +179,15 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
     if v.get("multiattach") is not None and schemas.to_bool(v["multiattach"]):
         raise InvalidRequest("Invalid input received: multiattach volumes are not supported.")
     size = None if v.get("size") is None else schemas.to_size(v["size"], "size")
-    copied = v.get("snapshot_id") is not None or v.get("source_volid") is not None
+    image_id = v.get("imageRef") if v.get("imageRef") is not None else v.get("image_id")
+    snapshot_id = v.get("snapshot_id")
+    if image_id is not None and ctx.api == "v3" and ctx.version.at_least(3, 46):
+        # 3.46: an image Nova made of a volume-backed instance (size 0) gives a
+        # volume made from its boot volume's snapshot.
+        boot_snapshot = await api.reimage.nova_image_snapshot(ctx.caller, str(image_id))
+        if boot_snapshot is not None:
+            image_id, snapshot_id = None, boot_snapshot
+    copied = snapshot_id is not None or v.get("source_volid") is not None
     if not copied and (size is None or size <= 0):
         raise InvalidRequest(
             f"Invalid input received: Volume size '{size}' must be an integer and greater "
@@ -181,8 +201,8 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
         metadata=v.get("metadata") or {},
         volume_type=v.get("volume_type"),
         availability_zone=v.get("availability_zone"),
-        image_id=v.get("imageRef") if v.get("imageRef") is not None else v.get("image_id"),
-        snapshot_id=v.get("snapshot_id"),
+        image_id=image_id,
+        snapshot_id=snapshot_id,
         source_volid=v.get("source_volid"),
         # The group is looked up (404) and takes the type (400) in the service.
         group_id=v.get("group_id"),
@@ -226,7 +246,9 @@ async def show_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
 
 async def update_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
                         args: tuple[str, ...], body: object) -> Response:
-    v = schemas.validate(schemas.UPDATE, None if body is NO_BODY else body)["volume"]
+    schema = (schemas.UPDATE_V353 if ctx.api == "v3" and ctx.version.at_least(3, 53)
+              else schemas.UPDATE)
+    v = schemas.validate(schema, None if body is NO_BODY else body)["volume"]
     changes: dict[str, Any] = {}
     for key, alias in (("name", "display_name"), ("description", "display_description")):
         if key in v:

@@ -83,6 +83,15 @@ UPDATE: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+# 3.53 (cinder/api/schemas/volumes.py update_v353): at least one field to change.
+UPDATE_V353: dict[str, Any] = {
+    **UPDATE,
+    "properties": {"volume": {**UPDATE["properties"]["volume"], "anyOf": [
+        {"required": [key]}
+        for key in ("name", "description", "display_name", "display_description", "metadata")
+    ]}},
+}
+
 METADATA: dict[str, Any] = {
     "type": "object",
     "properties": {"metadata": {**metadata, "type": "object"}},
@@ -156,6 +165,14 @@ def _mysql_text(value: object) -> bool:
 
 
 _formats.checks("mysql_text")(_mysql_text)
+
+
+def _uuid_like(value: object) -> bool:
+    """Cinder's `uuid` format (validators._validate_uuid_format)."""
+    return not isinstance(value, str) or uuidutils.is_uuid_like(value)
+
+
+_formats.checks("uuid")(_uuid_like)
 
 
 def validate(schema: dict[str, Any], body: object) -> dict[str, Any]:
@@ -345,6 +362,22 @@ UPDATE_READONLY = _action("os-update_readonly_flag", {
     "additionalProperties": False,
 })
 FORCE_DELETE = _action("os-force_delete", {})
+# cinder/api/schemas/volume_actions.py reimage (parameter_types.uuid, boolean).
+REIMAGE = _action("os-reimage", {
+    "type": "object",
+    "properties": {
+        "image_id": {"type": "string", "format": "uuid"},
+        "reimage_reserved": boolean,
+    },
+    "required": ["image_id"],
+    "additionalProperties": False,
+})
+# cinder/api/schemas/admin_actions.py extend_volume_completion.
+EXTEND_VOLUME_COMPLETION = _action("os-extend_volume_completion", {
+    "type": "object",
+    "properties": {"error": {"type": ["string", "null", "boolean"]}},
+    "additionalProperties": False,
+})
 REVERT = _action("revert", {
     "type": "object",
     "properties": {"snapshot_id": _uuid},

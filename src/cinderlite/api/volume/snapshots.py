@@ -20,17 +20,26 @@ from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.api.volume.listing import (
+    consumes_quota,
     parse_metadata_filter,
     parse_offset,
     parse_page,
     query_filters,
     split_like,
+    take_with_count,
 )
-from cinderlite.api.volume.views import timestamp
+from cinderlite.api.volume.views import CONSUMES_QUOTA, timestamp
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
 from cinderlite.domain.records import SnapshotRecord
 from cinderlite.services import policy as P
 from cinderlite.services.snapshots import SORT_KEYS, SnapshotCreate, SnapshotQuery
+
+# cinder/api/v3/snapshots.py, word for word.
+SNAPSHOT_IN_USE_FLAG_MSG = (
+    "Since microversion 3.66 the 'force' flag is invalid for this request.  For backward "
+    "compatability, however, when the 'force' flag is passed with a value evaluating to "
+    "True, it is silently ignored."
+)
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -49,7 +58,8 @@ def view(
     api: VolumeApi, ctx: VolumeContext, s: SnapshotRecord, *, extended: bool
 ) -> dict[str, Any]:
     """A snapshot as Cinder shows it: `group_snapshot_id` from 3.14, `user_id` from
-    3.41. `extended`: the extended snapshot attributes, which show and the detail
+    3.41, `consumes_quota` from 3.65 (every snapshot here is a user's).
+    `extended`: the extended snapshot attributes, which show and the detail
     listing add when their policy allows."""
     body: dict[str, Any] = {
         "id": s.id,
@@ -66,6 +76,8 @@ def view(
         body["group_snapshot_id"] = s.group_snapshot_id
     if ctx.api == "v3" and ctx.version.at_least(3, 41):
         body["user_id"] = s.user_id
+    if ctx.api == "v3" and ctx.version.at_least(3, 65):
+        body["consumes_quota"] = CONSUMES_QUOTA
     if extended and api.snapshots.shows_extended(ctx.caller, s.project_id, s.user_id):
         body["os-extended-snapshot-attributes:progress"] = s.progress
         body["os-extended-snapshot-attributes:project_id"] = s.project_id
@@ -90,7 +102,7 @@ def parse_query(params: Any, ctx: VolumeContext | None = None) -> SnapshotQuery:
     request's microversion (without `ctx`: 3.0): name, status, volume_id
     (project_id and all_tenants for admins); `metadata` from 3.22 (below it Cinder
     drops it); from 3.31 a non-admin's unknown filter is a 400 and from 3.34
-    `key~` is a substring match (listing.query_filters)."""
+    `key~` is a substring match (listing.query_filters); `consumes_quota` from 3.65."""
     limit, sort = parse_page(params, SORT_KEYS)
     version = ctx.version if ctx is not None and ctx.api == "v3" else None
     general = version is not None and version.at_least(3, 31)
@@ -109,25 +121,32 @@ def parse_query(params: Any, ctx: VolumeContext | None = None) -> SnapshotQuery:
     if version is not None and version.at_least(3, 22) and "metadata" in plain:
         metadata = parse_metadata_filter(plain["metadata"])
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
+    quota = consumes_quota(plain, since_3_65=version is not None and version.at_least(3, 65))
     return SnapshotQuery(
         filters=filters, metadata=metadata, sort=sort, limit=limit, marker=params.get("marker"),
         offset=parse_offset(params),
         all_tenants=all_tenants, project_id=params.get("project_id"),
         like={k: v for k, v in like.items() if k in ("name", "description", "status")},
+        unmatched=quota is not None and quota != CONSUMES_QUOTA,
     )
 
 
 async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail: bool) -> Response:
-    query = parse_query(request.query_params, ctx)
+    params, show_count = take_with_count(
+        request.query_params, since_3_45=ctx.api == "v3" and ctx.version.at_least(3, 45)
+    )
+    query = parse_query(params, ctx)
     found = await api.snapshots.list_snapshots(ctx.caller, query)
     # Cinder's summary and detail bodies are the same but for the extensions.
     body: dict[str, Any] = {"snapshots": [view(api, ctx, s, extended=detail) for s in found]}
     if query.limit is not None and found and len(found) >= query.limit:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
-        params.append(("marker", found[-1].id))
+        link = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+        link.append(("marker", found[-1].id))
         body["snapshots_links"] = [{
-            "href": f"{_base_url(request)}{request.url.path}?{urlencode(params)}", "rel": "next",
+            "href": f"{_base_url(request)}{request.url.path}?{urlencode(link)}", "rel": "next",
         }]
+    if show_count:
+        body["count"] = await api.snapshots.count_snapshots(ctx.caller, query)
     return _json(body)
 
 
@@ -138,6 +157,13 @@ async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
         # Cinder: a null volume_id passes the schema and is then looked up.
         raise NotFound("Volume None could not be found.")
     force = schemas.to_bool(s["force"]) if s.get("force") is not None else False
+    if ctx.api == "v3" and ctx.version.at_least(3, 66):
+        # 3.66: an in-use volume is snapshotted without `force`; a false `force`
+        # is refused once the volume is found, a true one silently ignored.
+        if s.get("force") is not None and not force:
+            await api.volumes.load(ctx.caller, str(s["volume_id"]))
+            raise InvalidRequest(SNAPSHOT_IN_USE_FLAG_MSG)
+        force = True
     name = s.get("name") if s.get("name") is not None else s.get("display_name")
     created = await api.snapshots.create(
         ctx.caller,

@@ -1,12 +1,16 @@
 """Volume and volume-type bodies as plain dicts, per API and microversion.
 
-The volume body is Cinder's 3.0 set, plus `group_id` from 3.13 and, for admins,
-`provider_id` from 3.21 (cinder/api/v3/views/volumes.py); strict clients
-(tempest) forbid any other key.
+The volume body is Cinder's 3.0 set, plus `group_id` from 3.13, for admins
+`provider_id` from 3.21, `shared_targets` and `service_uuid` from 3.48, for
+admins `cluster_name` from 3.61, `volume_type_id` from 3.63, `encryption_key_id`
+from 3.64 (only for an encrypted volume: none here) and `consumes_quota` from
+3.65 (cinder/api/v3/views/volumes.py); strict clients (tempest) forbid any other
+key.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +20,13 @@ from cinderlite.domain.records import AttachmentRecord, VolumeTypeRecord
 from cinderlite.services.volumes import VolumeDetail
 
 HOST = "cinderlite@files#files"
+# The volume service that holds every volume here (Cinder's services.uuid of the
+# cinder-volume service owning a volume): one backend, one stable id.
+SERVICE_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "cinderlite:volume:cinderlite@files"))
+# Each volume is its own file, attached through its own path: no target is shared
+# between volumes, so os-brick never needs its shared-target lock (3.48; false
+# whatever the version, so 3.69's null never occurs).
+SHARED_TARGETS = False
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -103,6 +114,8 @@ def volume(
         body["group_id"] = v.group_id
     if ctx.api == "v3" and ctx.version.at_least(3, 21) and ctx.caller.is_admin:
         body["provider_id"] = None
+    if ctx.api == "v3":
+        body.update(_since_3_48(detail, ctx))
     if not extended:
         return body
     body["os-vol-tenant-attr:tenant_id"] = v.project_id
@@ -113,6 +126,30 @@ def volume(
     if image_metadata and v.image_meta:
         body["volume_image_metadata"] = {str(k): str(val) for k, val in v.image_meta.items()}
     return body
+
+
+def _since_3_48(detail: VolumeDetail, ctx: VolumeContext) -> dict[str, Any]:
+    """The keys Cinder's v3 volume view adds from 3.48 on, at `ctx.version`."""
+    body: dict[str, Any] = {}
+    version = ctx.version
+    if version.at_least(3, 48):
+        body["shared_targets"] = SHARED_TARGETS
+        body["service_uuid"] = SERVICE_UUID
+    if version.at_least(3, 61) and ctx.caller.is_admin:
+        # No clustered (active/active) volume service here.
+        body["cluster_name"] = None
+    if version.at_least(3, 63):
+        body["volume_type_id"] = detail.volume.volume_type_id
+    # 3.64 adds encryption_key_id only for an encrypted volume: none is here.
+    if version.at_least(3, 65):
+        # Every volume here is a user's and counts against its project's quota
+        # (Cinder's use_quota is false only for its internal temporary volumes).
+        body["consumes_quota"] = CONSUMES_QUOTA
+    return body
+
+
+# Cinder's use_quota of every volume and snapshot a user can see here.
+CONSUMES_QUOTA = True
 
 
 def _type_fields(vtype: VolumeTypeRecord) -> dict[str, Any]:
