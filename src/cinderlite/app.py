@@ -51,6 +51,7 @@ from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
+from cinderlite.services.backup_records import BackupRecords
 from cinderlite.services.backups import BackupService
 from cinderlite.services.catalog import CatalogService
 from cinderlite.services.extend_completion import ExtendCompletionService
@@ -87,6 +88,7 @@ class Services:
     volumes: VolumeService
     snapshots: SnapshotService
     backups: BackupService
+    backup_records: BackupRecords
     transfers: TransferService
     actions: VolumeActionService
     uploads: UploadService
@@ -202,6 +204,9 @@ def _services(
             units=db, repo=BackupRepository(db), snapshots=snapshot_repo, volumes=volumes,
             backend=backend, store=backup_store, policy=policy, jobs=jobs,
             message_ttl_seconds=s.message_ttl_seconds,
+        ),
+        backup_records=BackupRecords(
+            units=db, repo=BackupRepository(db), store=backup_store, policy=policy,
         ),
         # Every transfer step is one transaction: nothing for `recover` to mend.
         transfers=TransferService(
@@ -326,7 +331,8 @@ async def open_runtime(
                 transfers=services.transfers, group_types=services.group_types,
                 groups=services.groups, group_snapshots=services.group_snapshots,
                 group_replication=services.group_replication,
-                messages=services.messages, validator=validator,
+                backup_records=services.backup_records, messages=services.messages,
+                validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
             ),

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from cinderlite.db import cas
 from cinderlite.db import volumes as volumes_db
@@ -20,6 +21,7 @@ from cinderlite.db.models import Backup, Job, Volume
 from cinderlite.db.paging import SortColumns
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.backups import BackupStatus
+from cinderlite.domain.errors import Conflict
 from cinderlite.domain.transitions import Transition
 
 # The keys backups may be sorted on, and filtered by with plain equality
@@ -117,8 +119,12 @@ class BackupRepository:
         return await volumes_db.lock_row(unit, volume_id)
 
     async def add(self, unit: Unit, backup: Backup) -> None:
+        """Insert the row; Conflict when a backup with its id exists."""
         unit.add(backup)
-        await unit.flush()
+        try:
+            await unit.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"Backup {backup.id} already exists.") from exc
 
     async def transition(
         self, unit: Unit, backup_id: str, rule: Transition[BackupStatus], *, now: datetime,

@@ -129,6 +129,14 @@ class SnapshotNotFound(NotFound):
         self.snapshot_id = snapshot_id
 
 
+class InvalidInput(InvalidRequest):
+    """Cinder's InvalidInput: "Invalid input received: <reason>"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid input received: {reason}")
+        self.reason = reason
+
+
 class InvalidBackup(InvalidRequest):
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid backup: {reason}")

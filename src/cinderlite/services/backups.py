@@ -537,6 +537,27 @@ class BackupService:
         async with self._units.write() as db:
             await self._repo.remove(db, backup_id, expected=BackupStatus.DELETING)
 
+    # --- update (3.9; metadata 3.43) ---------------------------------------------------
+
+    async def update(
+        self, caller: Caller, backup_id: str, changes: Mapping[str, Any]
+    ) -> Backup:
+        """Cinder backup API.update: `name`, `description` and (3.43) `metadata`,
+        which replaces the backup's metadata; any status."""
+        current = await self.get(caller, backup_id)
+        self._policy.authorize(caller, P.BACKUP_UPDATE, target(current))
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if "name" in changes:
+            values["name"] = changes["name"]
+        if "description" in changes:
+            values["description"] = changes["description"]
+        if "metadata" in changes:
+            values["meta"] = dict(changes["metadata"] or {})
+        async with self._units.write() as db:
+            if not await self._repo.update_fields(db, backup_id, values):
+                raise BackupNotFound(backup_id)
+        return await self.get(caller, backup_id)
+
     # --- admin actions ----------------------------------------------------------------
 
     async def reset_status(self, caller: Caller, backup_id: str, status: str) -> None:

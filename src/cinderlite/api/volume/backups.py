@@ -1,9 +1,9 @@
 """The backups API: /v3[/{project_id}]/backups and /v2/{project_id}/backups.
 
 Paths, bodies, statuses and messages as Cinder's backups controller (v2
-contrib and v3, up to 3.3: no update (3.9), no project attribute (3.18), no
-metadata (3.43)) and its backup admin actions (os-reset_status,
-os-force_delete).
+contrib and v3: update at 3.9, the project attribute at 3.18, metadata at 3.43,
+user_id at 3.56), its export_record/import_record (admins) and its backup
+admin actions (os-reset_status, os-force_delete).
 """
 
 from __future__ import annotations
@@ -18,13 +18,22 @@ from starlette.responses import Response
 
 from cinderlite.api import jsonbody
 from cinderlite.api.volume import deps, schemas
-from cinderlite.api.volume.context import VolumeApi, VolumeContext
+from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.api.volume.listing import parse_offset, parse_page
 from cinderlite.api.volume.views import timestamp
-from cinderlite.domain.errors import InvalidRequest, MalformedRequest
+from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
 from cinderlite.domain.records import BackupRecord
 from cinderlite.services.backups import SORT_KEYS, BackupCreate, BackupQuery
+
+BACKUP_UPDATE = ApiVersion(3, 9)
+BACKUP_PROJECT = ApiVersion(3, 18)
+BACKUP_METADATA = ApiVersion(3, 43)
+BACKUP_PROJECT_USER_ID = ApiVersion(3, 56)
+
+
+def _at(ctx: VolumeContext, version: ApiVersion) -> bool:
+    return ctx.api == "v3" and ctx.version >= version
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -53,9 +62,12 @@ def summary(request: Request, ctx: VolumeContext, b: BackupRecord) -> dict[str, 
 
 
 def detail(
-    request: Request, ctx: VolumeContext, b: BackupRecord, *, has_children: bool
+    request: Request, ctx: VolumeContext, b: BackupRecord, *, has_children: bool,
+    admin_attrs: bool = False,
 ) -> dict[str, Any]:
-    return {
+    """Cinder's detail view; `admin_attrs` when the caller may see the project
+    attribute (3.18) and user_id (3.56)."""
+    body = {
         "id": b.id,
         "status": b.status,
         "size": b.size,
@@ -74,6 +86,13 @@ def detail(
         "snapshot_id": b.snapshot_id,
         "data_timestamp": timestamp(b.data_timestamp),
     }
+    if _at(ctx, BACKUP_METADATA):
+        body["metadata"] = dict(b.meta or {})
+    if admin_attrs and _at(ctx, BACKUP_PROJECT):
+        body["os-backup-project-attr:project_id"] = b.project_id
+    if admin_attrs and _at(ctx, BACKUP_PROJECT_USER_ID):
+        body["user_id"] = b.user_id
+    return body
 
 
 # --- handlers ---------------------------------------------------------------------------
@@ -114,7 +133,9 @@ async def _list(
     found = await api.backups.list_backups(ctx.caller, query)
     if is_detail:
         parents = await api.backups.with_children([b.id for b in found])
-        items = [detail(request, ctx, b, has_children=b.id in parents) for b in found]
+        attrs = api.backups.shows_project(ctx.caller)
+        items = [detail(request, ctx, b, has_children=b.id in parents, admin_attrs=attrs)
+                 for b in found]
     else:
         items = [summary(request, ctx, b) for b in found]
     body: dict[str, Any] = {"backups": items}
@@ -143,7 +164,8 @@ def _clean(text: str | None) -> str | None:
 
 async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
                  args: tuple[str, ...], body: object) -> Response:
-    b = schemas.validate(schemas.BACKUP_CREATE, None if body is NO_BODY else body)["backup"]
+    schema = schemas.BACKUP_CREATE_V343 if _at(ctx, BACKUP_METADATA) else schemas.BACKUP_CREATE
+    b = schemas.validate(schema, None if body is NO_BODY else body)["backup"]
     _check_uuid("volume_id", b["volume_id"])
     _check_uuid("snapshot_id", b.get("snapshot_id"))
     created = await api.backups.create(
@@ -153,6 +175,7 @@ async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
             description=_clean(b.get("description")), container=b.get("container"),
             incremental=schemas.to_bool(b.get("incremental", False)),
             force=schemas.to_bool(b.get("force", False)), snapshot_id=b.get("snapshot_id"),
+            metadata=dict(b.get("metadata") or {}),
         ),
         request_id=ctx.request_id,
     )
@@ -163,7 +186,38 @@ async def show(api: VolumeApi, ctx: VolumeContext, request: Request,
                args: tuple[str, ...], body: object) -> Response:
     found = await api.backups.get(ctx.caller, args[0])
     children = await api.backups.with_children([found.id])
-    return _json({"backup": detail(request, ctx, found, has_children=found.id in children)})
+    return _json({"backup": detail(
+        request, ctx, found, has_children=found.id in children,
+        admin_attrs=api.backups.shows_project(ctx.caller),
+    )})
+
+
+async def update(api: VolumeApi, ctx: VolumeContext, request: Request,
+                 args: tuple[str, ...], body: object) -> Response:
+    """PUT /backups/{id} (3.9): name and description, and metadata at 3.43."""
+    if not _at(ctx, BACKUP_UPDATE):
+        raise NotFound("The resource could not be found.")
+    schema = schemas.BACKUP_UPDATE_V343 if _at(ctx, BACKUP_METADATA) else schemas.BACKUP_UPDATE
+    b = schemas.validate(schema, None if body is NO_BODY else body)["backup"] or {}
+    changes = {k: _clean(v) if k != "metadata" else v for k, v in b.items()}
+    updated = await api.backups.update(ctx.caller, args[0], changes)
+    return _json({"backup": summary(request, ctx, updated)})
+
+
+async def export_record(api: VolumeApi, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    service, url = await api.backup_records.export(ctx.caller, args[0])
+    return _json({"backup-record": {"backup_service": service, "backup_url": url}})
+
+
+async def import_record(api: VolumeApi, ctx: VolumeContext, request: Request,
+                        args: tuple[str, ...], body: object) -> Response:
+    r = schemas.validate(schemas.BACKUP_IMPORT, None if body is NO_BODY else body)
+    record = r["backup-record"]
+    imported = await api.backup_records.import_(
+        ctx.caller, record["backup_service"], record["backup_url"]
+    )
+    return _json({"backup": summary(request, ctx, imported)}, 201)
 
 
 async def delete(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -236,8 +290,11 @@ ROUTES: tuple[tuple[str, str, Any], ...] = (
     (r"/backups", "GET", list_summary),
     (r"/backups", "POST", create),
     (r"/backups/detail", "GET", list_detail),
+    (r"/backups/import_record", "POST", import_record),
     (rf"/backups/{_ID}", "GET", show),
+    (rf"/backups/{_ID}", "PUT", update),
     (rf"/backups/{_ID}", "DELETE", delete),
+    (rf"/backups/{_ID}/export_record", "GET", export_record),
     (rf"/backups/{_ID}/restore", "POST", restore),
     (rf"/backups/{_ID}/action", "POST", action),
 )

@@ -9,6 +9,7 @@ from typing import Literal
 from cinderlite.domain.identity import Caller
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
+from cinderlite.services.backup_records import BackupRecords
 from cinderlite.services.backups import BackupService
 from cinderlite.services.extend_completion import ExtendCompletionService
 from cinderlite.services.group_replication import GroupReplicationService
@@ -84,3 +85,4 @@ class VolumeApi:
     groups: GroupService
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
+    backup_records: BackupRecords

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import jsonschema
@@ -436,6 +437,47 @@ BACKUP_CREATE: dict[str, Any] = {
         },
     },
     "required": ["backup"],
+    "additionalProperties": False,
+}
+# 3.43: metadata on create (parameter_types.metadata_allows_null) and update
+# (parameter_types.extra_specs: keys 1-255 of [a-zA-Z0-9-_:. /], string values).
+BACKUP_CREATE_V343: dict[str, Any] = copy.deepcopy(BACKUP_CREATE)
+BACKUP_CREATE_V343["properties"]["backup"]["properties"]["metadata"] = metadata
+_backup_meta: dict[str, Any] = {
+    "type": "object",
+    "patternProperties": {"^[a-zA-Z0-9-_:. /]{1,255}$": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False,
+}
+BACKUP_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "backup": {
+            "type": ["object", "null"],
+            "properties": {"name": _backup_text, "description": _backup_text},
+            "additionalProperties": False,
+        },
+    },
+    "required": ["backup"],
+    "additionalProperties": False,
+}
+BACKUP_UPDATE_V343: dict[str, Any] = copy.deepcopy(BACKUP_UPDATE)
+BACKUP_UPDATE_V343["properties"]["backup"]["properties"]["metadata"] = _backup_meta
+# cinder/api/schemas/backups.py import_record; backup_service and backup_url are
+# parameter_types.backup_service (string, 0-255) and backup_url (string, min 1).
+BACKUP_IMPORT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "backup-record": {
+            "type": "object",
+            "properties": {
+                "backup_service": {"type": "string", "minLength": 0, "maxLength": 255},
+                "backup_url": {"type": "string", "minLength": 1},
+            },
+            "required": ["backup_service", "backup_url"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["backup-record"],
     "additionalProperties": False,
 }
 BACKUP_RESTORE: dict[str, Any] = {

@@ -46,3 +46,15 @@ class BackupStore(Protocol):
         ...
 
     async def has(self, backup_id: str) -> bool: ...
+
+    async def adopt(
+        self, backup_id: str, source_id: str, size_bytes: int, *, depth: int
+    ) -> int:
+        """Make the bytes of the backup stored as `source_id` (`size_bytes` long,
+        with `depth` ancestors) also the bytes of `backup_id` (an imported
+        record): the manifest is verified first (BackupCorrupt when it is not a
+        whole backup of that size, FileNotFoundError when there is none); then
+        the chunk files get a second name (hard links: deleting either backup
+        leaves the other whole). Atomic like `write`; `source_id == backup_id`
+        only verifies. Returns the chunk files the backup stores itself."""
+        ...

@@ -9,6 +9,7 @@ leaves at most a .part directory, which the next write or `discard` removes.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 import shutil
@@ -111,3 +112,49 @@ class FileBackupStore:
 
     async def has(self, backup_id: str) -> bool:
         return await asyncio.to_thread((self._dir(backup_id) / chunks.MANIFEST).exists)
+
+    async def adopt(
+        self, backup_id: str, source_id: str, size_bytes: int, *, depth: int
+    ) -> int:
+        def _adopt() -> int:
+            source = self._dir(source_id)
+            # The manifest is checked before anything is linked: a record naming
+            # no whole backup, or one of another size, adopts nothing.
+            manifest = self._manifest(source_id, size_bytes, depth)
+            if source_id == backup_id:
+                return manifest.stored_chunks
+            final = self._dir(backup_id)
+            part = final.with_name(final.name + ".part")
+            shutil.rmtree(part, ignore_errors=True)
+            os.mkdir(part, DIR_MODE)
+            try:
+                names = [chunks.chunk_name(i) for i, c in enumerate(manifest.chunks)
+                         if c.sha256 is not None and c.depth == 0]
+                for name in [*names, chunks.MANIFEST]:
+                    _link_or_copy(source / name, part / name)
+                chunks.fsync_dir(part)
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(part, final)
+                chunks.fsync_dir(self.root)
+            except BaseException:
+                shutil.rmtree(part, ignore_errors=True)
+                raise
+            return manifest.stored_chunks
+
+        return await asyncio.to_thread(_adopt)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A second name for a chunk file (chunks are never rewritten in place); a
+    durable copy where the filesystem has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copyfile(source, target)
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
