@@ -1,7 +1,7 @@
 """groups: group types, generic volume groups, their volume types and group snapshots;
 volumes.group_id and snapshots.group_snapshot_id
 
-Revision ID: 0015
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04 12:40:00
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
