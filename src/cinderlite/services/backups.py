@@ -26,7 +26,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cinderlite.db import jobs as jobs_db
@@ -176,6 +176,12 @@ class BackupService:
         if found is None:
             raise BackupNotFound(str(query.marker))
         return found
+
+    async def count_backups(self, caller: Caller, query: BackupQuery) -> int:
+        """How many backups match `query`'s filters, whatever its page (3.45
+        `with_count`: Cinder's calculate_resource_count)."""
+        whole = replace(query, limit=None, offset=0, marker=None)
+        return len(await self.list_backups(caller, whole))
 
     def shows_project(self, caller: Caller) -> bool:
         return self._policy.allows(caller, P.BACKUP_ATTRIBUTES, {"project_id": caller.project_id})

@@ -20,7 +20,7 @@ from cinderlite.api import jsonbody
 from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.listing import parse_offset, parse_page
+from cinderlite.api.volume.listing import parse_offset, parse_page, take_with_count
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
 from cinderlite.domain.records import BackupRecord
@@ -29,6 +29,7 @@ from cinderlite.services.backups import SORT_KEYS, BackupCreate, BackupQuery
 BACKUP_UPDATE = ApiVersion(3, 9)
 BACKUP_PROJECT = ApiVersion(3, 18)
 BACKUP_METADATA = ApiVersion(3, 43)
+BACKUP_COUNT = ApiVersion(3, 45)
 BACKUP_PROJECT_USER_ID = ApiVersion(3, 56)
 
 
@@ -129,7 +130,8 @@ async def list_detail(api: VolumeApi, ctx: VolumeContext, request: Request,
 async def _list(
     api: VolumeApi, ctx: VolumeContext, request: Request, *, is_detail: bool
 ) -> Response:
-    query = parse_query(request.query_params)
+    params, show_count = take_with_count(request.query_params, since_3_45=_at(ctx, BACKUP_COUNT))
+    query = parse_query(params)
     found = await api.backups.list_backups(ctx.caller, query)
     if is_detail:
         parents = await api.backups.with_children([b.id for b in found])
@@ -140,11 +142,13 @@ async def _list(
         items = [summary(request, ctx, b) for b in found]
     body: dict[str, Any] = {"backups": items}
     if query.limit is not None and found and len(found) >= query.limit:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
-        params.append(("marker", found[-1].id))
+        link = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+        link.append(("marker", found[-1].id))
         body["backups_links"] = [{
-            "href": f"{_base_url(request)}{request.url.path}?{urlencode(params)}", "rel": "next",
+            "href": f"{_base_url(request)}{request.url.path}?{urlencode(link)}", "rel": "next",
         }]
+    if show_count:
+        body["count"] = await api.backups.count_backups(ctx.caller, query)
     return _json(body)
 
 
