@@ -134,3 +134,41 @@ def test_sdk_backup_and_restore(server: LiveServer) -> None:
             bs.wait_for_delete(v, interval=0.5, wait=60)
     finally:
         conn.close()
+
+
+def test_volume_from_a_backup_and_backup_records_with_the_clients(
+    server: LiveServer, demo_api: Api
+) -> None:
+    """`cinder create --backup-id` (3.47), `cinder backup-update` (3.9) and an admin's
+    `cinder backup-export` / `backup-import` under another id: bytes compared."""
+    env = server.demo_env
+    vol = run_json(["openstack", "volume", "create", "--size", "1", "rsrc"], env)
+    demo_api.wait_volume(vol["id"], "available")
+    src = server.volume_file(vol["id"])
+    write_at(src, 7 << 20, os.urandom(1 << 20))
+    made = run_json(["openstack", "volume", "backup", "create", "--name", "rb", vol["id"]], env)
+    wait_backup(demo_api, made["id"], "available")
+    demo_api.wait_volume(vol["id"], "available")
+
+    run_cli(["cinder", "--os-volume-api-version", "3.9", "backup-update", "--name", "renamed",
+             made["id"]], env)
+    assert wait_backup(demo_api, made["id"], "available")["name"] == "renamed"
+
+    out = run_cli(["cinder", "--os-volume-api-version", "3.47", "create", "--backup-id",
+                   made["id"], "--name", "frombackup"], env).stdout
+    new_id = next(line.split("|")[2].strip() for line in out.splitlines()
+                  if line.startswith("|") and line.split("|")[1].strip() == "id")
+    demo_api.wait_volume(new_id, "available")
+    wait_backup(demo_api, made["id"], "available")
+    assert same_bytes(server.volume_file(new_id), src)
+
+    admin = server.admin_env
+    exported = run_cli(["cinder", "backup-export", made["id"]], admin).stdout
+    fields = {line.split("|")[1].strip(): line.split("|")[2].strip()
+              for line in exported.splitlines() if line.count("|") >= 3}
+    assert fields["backup_service"] == "cinder.backup.drivers.posix.PosixBackupDriver"
+    # The record under its own id is refused while the backup exists.
+    refused = run_cli(["cinder", "backup-import", fields["backup_service"],
+                       fields["backup_url"]], admin, check=False)
+    assert refused.returncode != 0
+    assert "Backup already exists in database" in refused.stdout + refused.stderr

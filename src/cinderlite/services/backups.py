@@ -65,7 +65,12 @@ from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
 from cinderlite.services.units import Units
-from cinderlite.services.volumes import AVAILABILITY_ZONE, VolumeCreate, VolumeService
+from cinderlite.services.volumes import (
+    AVAILABILITY_ZONE,
+    VolumeCreate,
+    VolumeDetail,
+    VolumeService,
+)
 from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 from cinderlite.workers.runner import JobRunner
@@ -425,6 +430,45 @@ class BackupService:
         self._jobs.wake()
         return Restored(backup_id, volume_id, volume.name)
 
+    async def create_volume(
+        self, caller: Caller, req: VolumeCreate, *, request_id: str
+    ) -> VolumeDetail:
+        """A new volume restored from a backup (`backup_id` in POST /volumes, 3.47):
+        the volume `creating`, the backup `restoring` and the restore job in one
+        transaction; the job ends the volume `available` (or `error`) and the
+        backup `available`. A crash before it ends: the job resumes, or, without
+        it, recovery makes the volume `error` and the backup `available`."""
+        backup_id = str(req.backup_id)
+        backup = await self.get(caller, backup_id)
+        if backup.status != BackupStatus.AVAILABLE:
+            raise InvalidBackup("Originating backup status must be one of 'available' values")
+        size = req.size if req.size else backup.size
+        if size < backup.size:
+            raise InvalidRequest(
+                f"Invalid input received: Volume size {size}GB cannot be smaller than the "
+                f"backup size {backup.size}GB. It must be >= backup size."
+            )
+
+        async def restore_job(db: Any, volume: Volume) -> None:
+            if not await self._repo.transition(
+                db, backup_id, bk.BEGIN_RESTORE, now=utcnow(),
+                values={"restore_volume_id": volume.id},
+            ):
+                raise InvalidBackup(
+                    "Originating backup status must be one of 'available' values"
+                )
+            await jobs_db.enqueue(
+                db, kind=RESTORE_JOB, volume_id=volume.id, image_id=None,
+                project_id=volume.project_id, user_id=caller.user_id, request_id=request_id,
+                params={"backup_id": backup_id, "volume_id": volume.id, "fresh": True,
+                        "new_volume": True},
+                now=utcnow(), bytes_total=backup.size * GiB,
+            )
+
+        return await self._volumes.create(
+            caller, replace(req, size=size), request_id=request_id, fill=restore_job,
+        )
+
     async def run_restore(self, ctx: Any) -> None:
         """The job: write the backup into the volume, verifying every chunk; then the
         volume `available` (or `error_restoring` with Cinder's message) and the
@@ -447,6 +491,13 @@ class BackupService:
 
         stop = threading.Event()
         try:
+            if job.params.get("new_volume"):
+                # A volume made from the backup: its file, sparse, of its size (a
+                # re-run after a crash starts again from an empty file).
+                volume = await self._volumes.repo.get(volume_id)
+                if volume is None:
+                    raise VolumeNotFound(volume_id)
+                await self._backend.create(volume_id, volume.size * GiB)
             parents = await self._repo.ancestors(backup) if backup.parent_id else []
             await self._store.restore(
                 backup_id, total, parents=[p.id for p in parents],
@@ -478,8 +529,12 @@ class BackupService:
                 db, backup_id, bk.END_RESTORE, now=now, values={"restore_volume_id": None}
             )
             if failed:
+                # A volume restored into ends `error_restoring`; one made from the
+                # backup (still `creating`) ends `error`, as with Cinder.
                 changed = await volumes_db.transition(
                     db, volume_id=volume_id, rule=vol.FAIL_RESTORE, now=now
+                ) or await volumes_db.transition(
+                    db, volume_id=volume_id, rule=vol.FAIL_CREATE, now=now
                 )
                 if changed and backup is not None:
                     await messages.record(
@@ -495,9 +550,12 @@ class BackupService:
             if volume is not None and backup is not None and backup.volume_id != volume_id:
                 # Cinder records where a restored volume's data came from.
                 values["meta"] = {**(volume.meta or {}), "src_backup_id": backup_id}
-            await volumes_db.transition(
+            if not await volumes_db.transition(
                 db, volume_id=volume_id, rule=vol.FINISH_RESTORE, now=now, values=values,
-            )
+            ):
+                await volumes_db.transition(
+                    db, volume_id=volume_id, rule=vol.FINISH_CREATE, now=now, values=values,
+                )
 
     # --- delete -----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from cinderlite.datapath.compress import gunzip_file
 from cinderlite.datapath.hashing import Progress
 from cinderlite.datapath.streams import run_blocking
 from cinderlite.db import volumes as volumes_db
+from cinderlite.db.backups import RESTORE_JOB
 from cinderlite.db.database import Database, Unit
 from cinderlite.db.groups import GroupRepository
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
@@ -128,6 +129,8 @@ class VolumeCreate:
     source_volid: str | None = None
     # The generic volume group the volume is made in (3.13).
     group_id: str | None = None
+    # The backup the volume is restored from (3.47; BackupService.create_volume).
+    backup_id: str | None = None
 
 
 @dataclass
@@ -344,7 +347,8 @@ class VolumeService:
     # --- create ---------------------------------------------------------------------
 
     async def create(
-        self, caller: Caller, req: VolumeCreate, *, request_id: str
+        self, caller: Caller, req: VolumeCreate, *, request_id: str,
+        fill: Callable[[Unit, Volume], Awaitable[None]] | None = None,
     ) -> VolumeDetail:
         """Create a volume; returns it in status `creating` (the 202 body).
 
@@ -353,6 +357,10 @@ class VolumeService:
         the same transaction as the row. Crash after the insert commits: the row
         stays `creating`; `recover` turns it into `error` unless a fill job for it
         is still queued or running (the job runner resumes that one).
+
+        `fill`, when given, queues the job that writes the volume's bytes (a
+        restore from a backup) in the same transaction as the row: the volume
+        stays `creating` until that job ends it.
         """
         self._policy.authorize(caller, P.VOLUME_CREATE, {"project_id": caller.project_id})
         if not caller.project_id:
@@ -401,7 +409,9 @@ class VolumeService:
                 group_id=req.group_id,
             )
             await volumes_db.add(db, volume)
-            if source is not None:
+            if fill is not None:
+                await fill(db, volume)
+            elif source is not None:
                 await self._jobs.enqueue(
                     db, kind=CLONE_JOB, volume_id=volume.id, image_id=None,
                     project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
@@ -416,7 +426,7 @@ class VolumeService:
                     bytes_total=int(image.size or 0),
                 )
         detail = VolumeDetail(_copy(volume), vtype.name)
-        if image is not None or source is not None:
+        if image is not None or source is not None or fill is not None:
             self._jobs.wake()
             return detail
         await self._make_empty(volume, request_id=request_id)
@@ -880,7 +890,7 @@ class VolumeService:
             creating = await volumes_db.ids_with_status(db, statuses=[VolumeStatus.CREATING])
             for volume_id in creating:
                 if not await volumes_db.has_unfinished_job(
-                    db, volume_id=volume_id, kinds=(FILL_JOB, CLONE_JOB)
+                    db, volume_id=volume_id, kinds=(FILL_JOB, CLONE_JOB, RESTORE_JOB)
                 ):
                     await volumes_db.transition(
                         db, volume_id=volume_id, rule=vol.FAIL_CREATE, now=utcnow(),

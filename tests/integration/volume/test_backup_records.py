@@ -304,3 +304,23 @@ async def test_an_import_cut_short_is_failed_at_start(volume_client, demo, admin
     assert not _store(rt, new_id).exists()
     assert (await _backup_status(volume_client, demo, made["id"], "available"))
     assert (_store(rt, made["id"]) / "metadata.json").exists()
+
+
+async def test_backup_count_at_3_45(volume_client, demo, rt) -> None:  # type: ignore[no-untyped-def]
+    vol, first = await _available_backup(volume_client, demo, rt)
+    second = await _backup(volume_client, demo, vol["id"], name="second")
+    await _backup_status(volume_client, demo, second["id"], "available")
+    for path in ("", "/detail"):
+        resp = await volume_client.get(_url(demo, f"{path}?with_count=true&limit=1"),
+                                       headers=_h(demo, {"OpenStack-API-Version": "volume 3.45"}))
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["count"] == 2
+        assert len(body["backups"]) == 1
+        resp = await volume_client.get(_url(demo, f"{path}?with_count=false"),
+                                       headers=_h(demo, {"OpenStack-API-Version": "volume 3.45"}))
+        assert "count" not in resp.json()
+        resp = await volume_client.get(_url(demo, f"{path}?with_count=maybe"),
+                                       headers=_h(demo, {"OpenStack-API-Version": "volume 3.45"}))
+        assert resp.status_code == 400
+    assert first["id"] != second["id"]

@@ -187,7 +187,8 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
         boot_snapshot = await api.reimage.nova_image_snapshot(ctx.caller, str(image_id))
         if boot_snapshot is not None:
             image_id, snapshot_id = None, boot_snapshot
-    copied = snapshot_id is not None or v.get("source_volid") is not None
+    backup_id = v.get("backup_id") if ctx.api == "v3" else None
+    copied = snapshot_id is not None or v.get("source_volid") is not None or backup_id is not None
     if not copied and (size is None or size <= 0):
         raise InvalidRequest(
             f"Invalid input received: Volume size '{size}' must be an integer and greater "
@@ -206,13 +207,20 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
         source_volid=v.get("source_volid"),
         # The group is looked up (404) and takes the type (400) in the service.
         group_id=v.get("group_id"),
+        backup_id=backup_id,
     )
-    created = await api.volumes.create(ctx.caller, req, request_id=ctx.request_id)
+    if backup_id is not None:
+        # Cinder reads `backup_id` at every v3 version (its schema names it from
+        # 3.47; earlier ones let unknown keys through): a restore into a new volume.
+        created = await api.backups.create_volume(ctx.caller, req, request_id=ctx.request_id)
+    else:
+        created = await api.volumes.create(ctx.caller, req, request_id=ctx.request_id)
     return _json({"volume": views.volume(created, ctx, _base_url(request), extended=False)}, 202)
 
 
 # Sources a volume can be made from that no volume here can name yet: none of
-# them exists, so each id is answered as Cinder answers an unknown one.
+# them exists, so each id is answered as Cinder answers an unknown one (backups
+# are sources on /v3 only: the /v2 contract has none).
 _UNKNOWN_SOURCES = (
     ("backup_id", "Backup"),
     ("consistencygroup_id", "ConsistencyGroup"),
@@ -231,6 +239,8 @@ async def _check_sources(api: VolumeApi, ctx: VolumeContext, v: Mapping[str, Any
                 f"'{value}' is not valid under any of the given schemas"
             )
     for key, kind in _UNKNOWN_SOURCES:
+        if key == "backup_id" and ctx.api == "v3":
+            continue  # served on /v3 (BackupService.create_volume)
         if v.get(key) is not None:
             raise NotFound(f"{kind} {v[key]} could not be found.")
 

@@ -33,7 +33,7 @@ def test_parse_accepts(header: str | None, expected: ApiVersion) -> None:
         ("volume", 400),
         ("compute 2.1", 400),
         ("", 400),
-        ("volume 3.45", 406),
+        ("volume 3.49", 406),
         ("volume 2.0", 406),
         ("volume 4.0", 406),
     ],
