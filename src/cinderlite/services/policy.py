@@ -77,6 +77,7 @@ ATTACHMENT_CREATE = "volume:attachment_create"
 ATTACHMENT_UPDATE = "volume:attachment_update"
 ATTACHMENT_DELETE = "volume:attachment_delete"
 ATTACHMENT_COMPLETE = "volume:attachment_complete"
+MULTIATTACH_BOOTABLE = "volume:multiattach_bootable_volume"
 BACKUP_GET = "backup:get"
 BACKUP_GET_ALL = "backup:get_all"
 BACKUP_CREATE = "backup:create"
@@ -178,6 +179,7 @@ DEFAULT_RULES: Mapping[str, str] = {
     ATTACHMENT_UPDATE: "rule:xena_system_admin_or_project_member",
     ATTACHMENT_DELETE: "rule:xena_system_admin_or_project_member",
     ATTACHMENT_COMPLETE: "rule:xena_system_admin_or_project_member",
+    MULTIATTACH_BOOTABLE: "rule:xena_system_admin_or_project_member",
     BACKUP_GET: "rule:xena_system_admin_or_project_reader",
     BACKUP_GET_ALL: "rule:xena_system_admin_or_project_reader",
     BACKUP_CREATE: "rule:xena_system_admin_or_project_member",
