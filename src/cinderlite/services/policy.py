@@ -87,6 +87,8 @@ BACKUP_RESTORE = "backup:restore"
 BACKUP_IMPORT = "backup:backup-import"
 BACKUP_EXPORT = "backup:export-import"
 BACKUP_ATTRIBUTES = "backup:backup_project_attribute"
+GROUP_ATTRIBUTES = "group:group_project_attribute"
+GROUP_SNAPSHOT_ATTRIBUTES = "group:group_snapshot_project_attribute"
 BACKUP_RESET_STATUS = "volume_extension:backup_admin_actions:reset_status"
 BACKUP_FORCE_DELETE = "volume_extension:backup_admin_actions:force_delete"
 TRANSFER_CREATE = "volume:create_transfer"
@@ -189,6 +191,8 @@ DEFAULT_RULES: Mapping[str, str] = {
     BACKUP_IMPORT: "rule:admin_api",
     BACKUP_EXPORT: "rule:admin_api",
     BACKUP_ATTRIBUTES: "rule:admin_api",
+    GROUP_ATTRIBUTES: "rule:admin_api",
+    GROUP_SNAPSHOT_ATTRIBUTES: "rule:admin_api",
     BACKUP_RESET_STATUS: "rule:admin_api",
     BACKUP_FORCE_DELETE: "rule:admin_api",
     TRANSFER_CREATE: "rule:xena_system_admin_or_project_member",
