@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from cinderlite.domain.volumes import AttachStatus
@@ -221,6 +222,9 @@ class Volume(Base):
     admin_meta: Mapped[dict[str, Any]] = mapped_column(
         JSON, default=dict, server_default="{}"
     )
+    # Cinder's volumes.multiattach: made with a type whose extra spec `multiattach`
+    # is "<is> True"; such a volume may have several attachments.
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # The generic volume group the volume belongs to (3.13), if any.
     group_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 

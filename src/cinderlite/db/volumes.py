@@ -152,6 +152,7 @@ class VolumeRow:
     source_volid: str | None
     admin_meta: dict[str, Any] = field(default_factory=dict)
     group_id: str | None = None
+    multiattach: bool = False
 
 
 _COLUMNS = [f.name for f in fields(VolumeRow)]
@@ -177,13 +178,13 @@ def _from_raw(row: Sequence[Any]) -> tuple[VolumeRow, str | None]:
     (vid, project_id, user_id, name, description, size, status, previous_status,
      attach_status, volume_type_id, availability_zone, bootable, meta, image_meta,
      source_image_id, created_at, updated_at, snapshot_id, source_volid, admin_meta,
-     group_id, type_name) = row
+     group_id, multiattach, type_name) = row
     return VolumeRow(
         vid, project_id, user_id, name, description, size, status, previous_status,
         attach_status, volume_type_id, availability_zone, bool(bootable),
         _json_value(meta), _json_value(image_meta), source_image_id,
         datetime.fromisoformat(created_at), _time_value(updated_at), snapshot_id, source_volid,
-        _json_value(admin_meta) or {}, group_id,
+        _json_value(admin_meta) or {}, group_id, bool(multiattach),
     ), type_name
 
 

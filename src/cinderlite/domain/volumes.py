@@ -129,6 +129,12 @@ ACCEPT_TRANSFER = _rule("accept transfer", frozenset({S.AWAITING_TRANSFER}), S.A
 ATTACHMENT_STATUSES = frozenset({S.RESERVED, S.ATTACHING, S.IN_USE, S.DETACHING})
 ATTACHMENT_RESERVE = _rule("attachment reserve", frozenset({S.AVAILABLE, S.DOWNLOADING}),
                            S.RESERVED)
+# A multiattach volume may be reserved again while it is in use (Cinder's
+# attachment_create: `in-use` joins the expected statuses).
+ATTACHMENT_RESERVE_MULTI = _rule(
+    "attachment reserve (multiattach)", frozenset({S.AVAILABLE, S.IN_USE, S.DOWNLOADING}),
+    S.RESERVED,
+)
 # An attachment given a connector: the volume is `attaching` until completed.
 ATTACHMENT_CONNECT = _rule(
     "attachment connect", frozenset({S.RESERVED, S.IN_USE, S.DETACHING}), S.ATTACHING,
@@ -198,6 +204,7 @@ RULES = (
     FINISH_RESTORE, FAIL_RESTORE,
     FINISH_CREATE, FAIL_CREATE, BEGIN_DELETE, FAIL_DELETE, ATTACH, DETACH, START_UPLOAD,
     START_UPLOAD_FORCED, FINISH_UPLOAD, FINISH_UPLOAD_ATTACHED, ATTACHMENT_RESERVE,
+    ATTACHMENT_RESERVE_MULTI,
     ATTACHMENT_CONNECT, ATTACHMENT_COMPLETE, RESERVE, UNRESERVE, UNRESERVE_ATTACHED,
     BEGIN_DETACHING, ROLL_DETACHING, BEGIN_REVERT, FINISH_REVERT, FAIL_REVERT,
     BEGIN_TRANSFER, CANCEL_TRANSFER, ACCEPT_TRANSFER,

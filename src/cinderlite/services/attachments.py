@@ -162,12 +162,15 @@ class AttachmentService:
                 "Volume attachments can not be created if the volume is in an error state. "
                 f"The Volume {volume.id} currently has a status of: {volume.status} "
             )
+        if volume.multiattach and volume.status == S.IN_USE and volume.bootable:
+            self._policy.authorize(caller, P.MULTIATTACH_BOOTABLE, target(volume))
         now = utcnow()
         attachment_id = str(uuid.uuid4())
+        # A multiattach volume may be reserved again while in use (Cinder's
+        # attachment_create expected statuses).
+        rule = vol.ATTACHMENT_RESERVE_MULTI if volume.multiattach else vol.ATTACHMENT_RESERVE
         async with self._units.write() as db:
-            ok = await volumes_db.transition(
-                db, volume_id=volume_id, rule=vol.ATTACHMENT_RESERVE, now=now,
-            )
+            ok = await volumes_db.transition(db, volume_id=volume_id, rule=rule, now=now)
             if not ok:
                 # The same instance may reserve again (a server moving hosts).
                 row = await self._volumes_row(db, volume_id)
@@ -175,9 +178,11 @@ class AttachmentService:
                 same = instance_uuid is not None and row.status in (S.IN_USE, S.RESERVED) and any(
                     a.instance_uuid == instance_uuid for a in live)
                 if not same:
+                    statuses = ("available, in-use or downloading" if volume.multiattach
+                                else "available or downloading")
                     raise InvalidVolume(
-                        f"Volume {volume_id} status must be available or downloading to "
-                        f"reserve, but the current status is {row.status}."
+                        f"Volume {volume_id} status must be {statuses} to reserve, but the "
+                        f"current status is {row.status}."
                     )
             row = await self._volumes_row(db, volume_id)
             attachment = VolumeAttachment(
@@ -208,6 +213,15 @@ class AttachmentService:
             )
         async with self._units.write() as db:
             row = await self._volumes_row(db, attachment.volume_id)
+            if not row.multiattach:
+                # Cinder: a second connection of a volume that is not multiattach
+                # (two attachments are allowed for a server moving hosts, but only
+                # one of them connected).
+                live = await volumes_db.live_attachments(db, volume_id=row.id)
+                if len(live) > 1 and any(
+                    a.connection_info for a in live if a.id != attachment_id
+                ):
+                    raise Conflict(f"duplicate connectors detected on volume {row.id}")
             await self._connect(db, row, attachment_id, attachment.attach_mode,
                                 _connector(connector))
         return await self.get(caller, attachment_id)

@@ -113,6 +113,12 @@ class GroupSnapshotService:
         self._policy = policy
         self._jobs = jobs
 
+    def shows_project(self, caller: Caller) -> bool:
+        """Whether the views show `project_id` (3.58, Cinder's admin-only policy)."""
+        return self._policy.allows(
+            caller, P.GROUP_SNAPSHOT_ATTRIBUTES, {"project_id": caller.project_id}
+        )
+
     async def get(self, caller: Caller, group_snapshot_id: str) -> GroupSnapshot:
         found = await self._repo.get(group_snapshot_id)
         if found is None or not self._policy.allows(caller, P.GROUP_SNAPSHOT_GET, target(found)):

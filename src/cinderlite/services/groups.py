@@ -124,6 +124,12 @@ class GroupService:
 
     # --- read ---------------------------------------------------------------------
 
+    def shows_project(self, caller: Caller) -> bool:
+        """Whether the views show `project_id` (3.58, Cinder's admin-only policy)."""
+        return self._policy.allows(
+            caller, P.GROUP_ATTRIBUTES, {"project_id": caller.project_id}
+        )
+
     async def get(self, caller: Caller, group_id: str) -> Group:
         found = await self._repo.get(group_id)
         if found is None or not self._policy.allows(caller, P.GROUP_GET, target(found)):

@@ -77,6 +77,7 @@ ATTACHMENT_CREATE = "volume:attachment_create"
 ATTACHMENT_UPDATE = "volume:attachment_update"
 ATTACHMENT_DELETE = "volume:attachment_delete"
 ATTACHMENT_COMPLETE = "volume:attachment_complete"
+MULTIATTACH_BOOTABLE = "volume:multiattach_bootable_volume"
 BACKUP_GET = "backup:get"
 BACKUP_GET_ALL = "backup:get_all"
 BACKUP_CREATE = "backup:create"
@@ -86,6 +87,8 @@ BACKUP_RESTORE = "backup:restore"
 BACKUP_IMPORT = "backup:backup-import"
 BACKUP_EXPORT = "backup:export-import"
 BACKUP_ATTRIBUTES = "backup:backup_project_attribute"
+GROUP_ATTRIBUTES = "group:group_project_attribute"
+GROUP_SNAPSHOT_ATTRIBUTES = "group:group_snapshot_project_attribute"
 BACKUP_RESET_STATUS = "volume_extension:backup_admin_actions:reset_status"
 BACKUP_FORCE_DELETE = "volume_extension:backup_admin_actions:force_delete"
 TRANSFER_CREATE = "volume:create_transfer"
@@ -178,6 +181,7 @@ DEFAULT_RULES: Mapping[str, str] = {
     ATTACHMENT_UPDATE: "rule:xena_system_admin_or_project_member",
     ATTACHMENT_DELETE: "rule:xena_system_admin_or_project_member",
     ATTACHMENT_COMPLETE: "rule:xena_system_admin_or_project_member",
+    MULTIATTACH_BOOTABLE: "rule:xena_system_admin_or_project_member",
     BACKUP_GET: "rule:xena_system_admin_or_project_reader",
     BACKUP_GET_ALL: "rule:xena_system_admin_or_project_reader",
     BACKUP_CREATE: "rule:xena_system_admin_or_project_member",
@@ -187,6 +191,8 @@ DEFAULT_RULES: Mapping[str, str] = {
     BACKUP_IMPORT: "rule:admin_api",
     BACKUP_EXPORT: "rule:admin_api",
     BACKUP_ATTRIBUTES: "rule:admin_api",
+    GROUP_ATTRIBUTES: "rule:admin_api",
+    GROUP_SNAPSHOT_ATTRIBUTES: "rule:admin_api",
     BACKUP_RESET_STATUS: "rule:admin_api",
     BACKUP_FORCE_DELETE: "rule:admin_api",
     TRANSFER_CREATE: "rule:xena_system_admin_or_project_member",

@@ -195,6 +195,12 @@ def _size_for(requested: int | None, source: CopySource | None) -> int:
     return size
 
 
+def is_multiattach(vtype: VolumeType | None) -> bool:
+    """Cinder's _is_multiattach: the type's extra spec `multiattach` is "<is> True"."""
+    specs = (vtype.extra_specs or {}) if vtype is not None else {}
+    return bool(specs.get("multiattach", "False") == "<is> True")
+
+
 def target(volume: Volume | VolumeRow) -> dict[str, object]:
     return {"project_id": volume.project_id, "user_id": volume.user_id}
 
@@ -406,7 +412,7 @@ class VolumeService:
                 meta=dict(req.metadata), image_meta={},
                 source_image_id=image.id if image else None, created_at=now, updated_at=None,
                 snapshot_id=req.snapshot_id, source_volid=req.source_volid,
-                group_id=req.group_id,
+                group_id=req.group_id, multiattach=is_multiattach(vtype),
             )
             await volumes_db.add(db, volume)
             if fill is not None:

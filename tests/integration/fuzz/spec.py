@@ -106,6 +106,13 @@ VOLUME_ROUTES = [
     Route("volume", "GET", "/backups/detail", BACKUP_LIST_QUERY),
     Route("volume", "GET", "/backups/{backup_id}"),
     Route("volume", "DELETE", "/backups/{backup_id}"),
+    Route("volume", "PUT", "/backups/{backup_id}", body={"backup": {
+        "name": "fz", "description": "d", "metadata": {"k": "v"}}},
+          headers={"OpenStack-API-Version": "volume 3.43"}),
+    Route("volume", "GET", "/backups/{backup_id}/export_record"),
+    Route("volume", "POST", "/backups/import_record", body={"backup-record": {
+        "backup_service": "cinder.backup.drivers.posix.PosixBackupDriver",
+        "backup_url": "eyJpZCI6ICIwZTlkN2M2Yi01YTRmLTRlM2QtOWMyYi0xYTBmOWU4ZDdjNmIifQ=="}}),
     Route("volume", "POST", "/backups/{backup_id}/restore",
           body={"restore": {"volume_id": None, "name": "fz"}}),
     Route("volume", "POST", "/backups/{backup_id}/action",

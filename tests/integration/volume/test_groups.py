@@ -484,3 +484,37 @@ async def test_racing_add_and_delete_never_leave_a_deleted_member(
     members = (await show_group(volume_client, demo, made["id"], "?list_volume=1"))["volumes"]
     for i, v in enumerate(vols):
         assert (v["id"] in members) == (results[2 * i].status_code == 202)
+
+
+async def test_project_id_in_group_views_at_3_58_for_admins(  # type: ignore[no-untyped-def]
+    volume_client, admin, demo, rt, monkeypatch
+) -> None:
+    from cinderlite.api.volume import versions
+    from cinderlite.api.volume.context import ApiVersion
+
+    if ApiVersion(3, 58) > versions.MAX:
+        monkeypatch.setattr(versions, "MAX", ApiVersion(3, 58))
+    vt = await volume_type(rt, "vt58")
+    gt = await group_type(volume_client, admin, "gt58")
+    made = await make_group(volume_client, demo, gt, [vt])
+    await wait_group(volume_client, demo, made["id"], "available")
+    resp = await volume_client.post(
+        f"/v3/{demo.project_id}/group_snapshots", headers=_h(demo),
+        json={"group_snapshot": {"group_id": made["id"]}})
+    assert resp.status_code == 202, resp.text
+    snap_id = resp.json()["group_snapshot"]["id"]
+    for version, who, shown in [("3.57", admin, False), ("3.58", admin, True),
+                                ("3.58", demo, False)]:
+        base = f"/v3/{who.project_id}"
+        group = (await volume_client.get(f"{base}/groups/{made['id']}",
+                                         headers=_h(who, version))).json()["group"]
+        snap = (await volume_client.get(f"{base}/group_snapshots/{snap_id}",
+                                        headers=_h(who, version))).json()["group_snapshot"]
+        listed = (await volume_client.get(f"{base}/groups/detail?all_tenants=1",
+                                          headers=_h(who, version))).json()["groups"]
+        assert ("project_id" in group) is shown, (version, who)
+        assert ("project_id" in snap) is shown
+        assert all(("project_id" in g) is shown for g in listed)
+        if shown:
+            assert group["project_id"] == demo.project_id
+            assert snap["project_id"] == demo.project_id

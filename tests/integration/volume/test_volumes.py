@@ -204,7 +204,7 @@ async def test_reader_can_read_but_not_create_or_delete(volume_client, demo, rea
         ({"size": "x"}, "does not match"),
         ({"size": 1, "bogus": 1}, "Additional properties are not allowed"),
         ({"size": 1, "snapshot_id": "not-a-uuid"}, "is not valid under any of the given"),
-        ({"size": 1, "multiattach": True}, "multiattach volumes are not supported"),
+        ({"size": 1, "multiattach": True}, "multiattach parameter has been removed"),
         ({"size": 1, "metadata": {"k": 1}}, "is not of type 'string'"),
         ({"size": 1, "availability_zone": "elsewhere"}, "Availability zone 'elsewhere'"),
         ({"name": "nosize"}, "Volume size 'None'"),

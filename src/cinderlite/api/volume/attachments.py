@@ -20,7 +20,7 @@ from cinderlite.api.volume.listing import parse_offset, parse_page, query_filter
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
 from cinderlite.domain.records import AttachmentRecord
-from cinderlite.services.attachments import FILTER_KEYS, SORT_KEYS, AttachmentQuery
+from cinderlite.services.attachments import FILTER_KEYS, NO_MODE, SORT_KEYS, AttachmentQuery
 
 NOT_FOUND = "The resource could not be found."
 
@@ -61,13 +61,16 @@ def _uuid_field(value: object, name: str) -> None:
 async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
                  args: tuple[str, ...], body: object) -> Response:
     _check_version(ctx)
-    a = schemas.validate(schemas.ATTACHMENT_CREATE, None if body is NO_BODY else body)
-    a = a["attachment"]
+    with_mode = ctx.version.at_least(3, 54)
+    schema = schemas.ATTACHMENT_CREATE_V354 if with_mode else schemas.ATTACHMENT_CREATE
+    a = schemas.validate(schema, None if body is NO_BODY else body)["attachment"]
     _uuid_field(a.get("instance_uuid"), "instance_uuid")
     _uuid_field(a["volume_uuid"], "volume_uuid")
     made = await api.attachments.create(
         ctx.caller, a["volume_uuid"], instance_uuid=a.get("instance_uuid"),
         connector=a.get("connector"),
+        # 3.54: the mode given, else "null" so that the connector's mode counts (Cinder).
+        **({"mode": a.get("mode", NO_MODE)} if with_mode else {}),
     )
     return _json({"attachment": detail(made)})
 

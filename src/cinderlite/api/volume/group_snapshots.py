@@ -19,7 +19,13 @@ from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume import group_schemas as gs
 from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.groups import GROUP_SNAPSHOTS, LIKE_FILTER, RESOURCE_FILTER, gate
+from cinderlite.api.volume.groups import (
+    GROUP_PROJECT_ID,
+    GROUP_SNAPSHOTS,
+    LIKE_FILTER,
+    RESOURCE_FILTER,
+    gate,
+)
 from cinderlite.api.volume.listing import parse_offset, parse_page, query_filters, split_like
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import MalformedRequest
@@ -38,12 +44,20 @@ def summary(s: GroupSnapshot) -> dict[str, Any]:
     return {"id": s.id, "name": s.name, "group_type_id": s.group_type_id}
 
 
-def detail(s: GroupSnapshot) -> dict[str, Any]:
-    return {
+def _shows_project(api: VolumeApi, ctx: VolumeContext) -> bool:
+    return ctx.version >= GROUP_PROJECT_ID and api.group_snapshots.shows_project(ctx.caller)
+
+
+def detail(s: GroupSnapshot, *, project: bool = False) -> dict[str, Any]:
+    """Cinder's detail view; `project` (3.58, admins) adds `project_id`."""
+    body = {
         "id": s.id, "group_id": s.group_id, "group_type_id": s.group_type_id,
         "status": s.status, "created_at": timestamp(s.created_at), "name": s.name,
         "description": s.description,
     }
+    if project:
+        body["project_id"] = s.project_id
+    return body
 
 
 async def list_summary(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -76,7 +90,8 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, is_deta
             like={k: v for k, v in like.items() if k in ("name", "description", "status")},
         )
     found = await api.group_snapshots.list_group_snapshots(ctx.caller, query)
-    items = [detail(s) if is_detail else
+    project = _shows_project(api, ctx)
+    items = [detail(s, project=project) if is_detail else
              {k: v for k, v in summary(s).items() if k != "group_type_id"} for s in found]
     out: dict[str, Any] = {"group_snapshots": items}
     if query.limit is not None and found and len(found) >= query.limit:
@@ -94,7 +109,7 @@ async def show(api: VolumeApi, ctx: VolumeContext, request: Request,
                args: tuple[str, ...], body: object) -> Response:
     gate(ctx, GROUP_SNAPSHOTS)
     found = await api.group_snapshots.get(ctx.caller, args[0])
-    return _json({"group_snapshot": detail(found)})
+    return _json({"group_snapshot": detail(found, project=_shows_project(api, ctx))})
 
 
 async def create(api: VolumeApi, ctx: VolumeContext, request: Request,

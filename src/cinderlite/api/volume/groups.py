@@ -34,6 +34,7 @@ GROUP_VOLUME_LIST = ApiVersion(3, 25)
 RESOURCE_FILTER = ApiVersion(3, 31)
 LIKE_FILTER = ApiVersion(3, 34)
 GROUP_REPLICATION = ApiVersion(3, 38)
+GROUP_PROJECT_ID = ApiVersion(3, 58)
 NOT_FOUND = "The resource could not be found."
 
 
@@ -59,6 +60,7 @@ def summary(g: Group) -> dict[str, Any]:
 
 def detail(
     ctx: VolumeContext, g: Group, type_ids: Sequence[str], volumes: Sequence[str] | None,
+    *, shows_project: bool = False,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": g.id, "status": g.status, "availability_zone": g.availability_zone,
@@ -72,6 +74,8 @@ def detail(
         body["volumes"] = list(volumes)
     if ctx.version >= GROUP_REPLICATION:
         body["replication_status"] = g.replication_status
+    if ctx.version >= GROUP_PROJECT_ID and shows_project:
+        body["project_id"] = g.project_id
     return body
 
 
@@ -86,7 +90,9 @@ async def _details(
     ids = [g.id for g in groups]
     types = await api.groups.volume_types(ids)
     members = await api.groups.member_ids(ids) if _list_volume(ctx, request) else None
-    return [detail(ctx, g, types.get(g.id, []), None if members is None else members[g.id])
+    project = api.groups.shows_project(ctx.caller)
+    return [detail(ctx, g, types.get(g.id, []), None if members is None else members[g.id],
+                   shows_project=project)
             for g in groups]
 
 

@@ -177,7 +177,12 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
     v = schemas.validate(schemas.CREATE, None if body is NO_BODY else body)["volume"]
     await _check_sources(api, ctx, v)
     if v.get("multiattach") is not None and schemas.to_bool(v["multiattach"]):
-        raise InvalidRequest("Invalid input received: multiattach volumes are not supported.")
+        # Cinder 3.50 on: multiattach comes from the volume type, never the body.
+        raise InvalidRequest(
+            "multiattach parameter has been removed. The default behavior is to use "
+            "multiattach enabled volume types. Contact your administrator to create a "
+            "multiattach enabled volume type and use it to create multiattach volumes."
+        )
     size = None if v.get("size") is None else schemas.to_size(v["size"], "size")
     image_id = v.get("imageRef") if v.get("imageRef") is not None else v.get("image_id")
     snapshot_id = v.get("snapshot_id")

@@ -318,6 +318,11 @@ ATTACHMENT_CREATE: dict[str, Any] = {
     "required": ["attachment"],
     "additionalProperties": False,
 }
+# 3.54: the attach mode in the body (cinder/api/schemas/attachments.py create_v354).
+ATTACHMENT_CREATE_V354: dict[str, Any] = copy.deepcopy(ATTACHMENT_CREATE)
+ATTACHMENT_CREATE_V354["properties"]["attachment"]["properties"]["mode"] = {
+    "type": "string", "enum": ["rw", "ro"],
+}
 ATTACHMENT_UPDATE: dict[str, Any] = {
     "type": "object",
     "properties": {

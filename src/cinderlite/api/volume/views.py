@@ -108,7 +108,7 @@ def volume(
         "encrypted": False,
         "replication_status": "disabled",
         "consistencygroup_id": None,
-        "multiattach": False,
+        "multiattach": bool(v.multiattach),
     }
     if ctx.api == "v3" and ctx.version.at_least(3, 13):
         body["group_id"] = v.group_id

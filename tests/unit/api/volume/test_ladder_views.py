@@ -31,6 +31,7 @@ def _detail() -> VolumeDetail:
         created_at=datetime(2026, 1, 1), updated_at=None, name="n", description=None,
         snapshot_id=None, source_volid=None, meta={}, admin_meta={}, project_id="p",
         user_id="u", bootable=False, image_meta={}, volume_type_id="t1", group_id=None,
+        multiattach=False,
     )
     return VolumeDetail(row, "__DEFAULT__", [])
 
