@@ -141,7 +141,7 @@ def versions_document(image_url: str) -> dict[str, Any]:
     }
 
 
-def _timestamp(value: datetime) -> str:
+def timestamp(value: datetime) -> str:
     if value.tzinfo is None:
         # The same text as the strftime below, in a third of the time.
         return value.isoformat(timespec="seconds") + "Z"
@@ -168,8 +168,8 @@ def image_view(image: ImageRecord) -> dict[str, Any]:
         "min_disk": image.min_disk,
         "disk_format": image.disk_format,
         "container_format": image.container_format,
-        "created_at": _timestamp(image.created_at),
-        "updated_at": _timestamp(image.updated_at),
+        "created_at": timestamp(image.created_at),
+        "updated_at": timestamp(image.updated_at),
         "tags": list(image.tags or []),
         "self": f"/v2/images/{image.id}",
         "file": f"/v2/images/{image.id}/file",
