@@ -134,3 +134,35 @@ def test_share_a_file_image_with_glance(
     assert image_id not in _image_ids(member_env)
     run_cli(["openstack", "volume", "delete", vol["id"]], member_env)
     run_cli(["openstack", "image", "delete", image_id], demo)
+
+
+def test_deactivate_and_reactivate_with_the_clients(
+    server: LiveServer, demo_api: Api, tmp_path: Path,
+) -> None:
+    demo = server.demo_env
+    data = tmp_path / "d.raw"
+    data.write_bytes(os.urandom(1 << 20))
+    image_id = run_json(["openstack", "image", "create", "--disk-format", "raw",
+                         "--container-format", "bare", "--file", str(data), "to-deactivate"],
+                        demo)["id"]
+    demo_api.wait_image(image_id)
+    run_cli(["openstack", "image", "set", "--deactivate", image_id], demo)
+    assert demo_api.wait_image(image_id, "deactivated")["status"] == "deactivated"
+    refused = run_cli(["glance", "image-download", "--file", str(tmp_path / "out"), image_id],
+                      demo, check=False)
+    assert refused.returncode != 0
+    assert "deactivated" in refused.stdout + refused.stderr
+    refused = run_cli(["openstack", "volume", "create", "--image", image_id, "--size", "1",
+                       "from-deactivated"], demo, check=False)
+    assert refused.returncode != 0
+    assert f"Image {image_id} is not active" in refused.stdout + refused.stderr
+
+    run_cli(["glance", "image-reactivate", image_id], demo)
+    demo_api.wait_image(image_id, "active")
+    run_cli(["glance", "image-download", "--file", str(tmp_path / "out"), image_id], demo)
+    assert (tmp_path / "out").read_bytes() == data.read_bytes()
+    run_cli(["glance", "image-deactivate", image_id], demo)
+    demo_api.wait_image(image_id, "deactivated")
+    run_cli(["openstack", "image", "set", "--activate", image_id], demo)
+    demo_api.wait_image(image_id, "active")
+    run_cli(["openstack", "image", "delete", image_id], demo)
