@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -61,6 +61,7 @@ from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
+from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
@@ -94,6 +95,7 @@ class Services:
     uploads: UploadService
     upload_worker: UploadWorker
     images: ImageService
+    image_members: ImageMemberService
     messages: MessageService
     identity: IdentityService
     identity_admin: IdentityAdminService
@@ -241,6 +243,7 @@ def _services(
             units=db, repo=ImageRepository(db), job_repo=JobRepository(db), store=store,
             jobs=jobs, size_cap=s.image_size_cap,
         ),
+        image_members=ImageMemberService(units=db, repo=ImageRepository(db)),
         messages=MessageService(db, policy),
         identity=IdentityService(
             units=db, repo=identity_repo, token_lifetime_seconds=s.token_lifetime_seconds
@@ -339,7 +342,7 @@ async def open_runtime(
             image_api=ImageApi(
                 images=services.images, validator=validator,
                 identity_url=settings.identity_url(), image_url=settings.image_url(),
-                max_request_body_bytes=limit,
+                max_request_body_bytes=limit, members=services.image_members,
             ),
         )
         try:
@@ -429,12 +432,15 @@ def create_volume_app(rt: Runtime) -> Starlette:
 
 
 def create_image_app(rt: Runtime) -> FastAPI:
-    from cinderlite.api.image import routes
+    from cinderlite.api.image import members, routes
 
+    router = APIRouter()
+    router.include_router(routes.router)
+    router.include_router(members.router)
     return _build(
         rt.image_api,
         title="cinderlite image",
-        router=routes.router,
+        router=router,
         render_error=routes.render_error,
         render_status=routes.render_status,
         render_500=routes.render_500,

@@ -28,8 +28,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cinderlite.db import cas
+from cinderlite.db import image_members as members_db
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader
+from cinderlite.db.image_members import ImageMemberRow
 from cinderlite.db.models import Image, ImageMember
 from cinderlite.domain.errors import Conflict
 from cinderlite.domain.images import ImageStatus
@@ -47,9 +49,12 @@ _NULLABLE_INT = {"size", "virtual_size"}
 
 @dataclass(frozen=True)
 class ImageFilters:
-    """What a list request asks for. `project_id` None means "see everything" (admin)."""
+    """What a list request asks for. `project_id` None means "see everything" (admin);
+    `caller_project` is the caller's project all the same (an admin's default
+    listing leaves out community images of other projects, as Glance's does)."""
 
     project_id: str | None
+    caller_project: str | None = None
     visibility: str | None = None
     os_hidden: bool | None = False
     protected: bool | None = None
@@ -157,12 +162,15 @@ def _sort_expr(key: str) -> ColumnElement[Any]:
 
 
 def _visible(project_id: str, member_status: str = "accepted") -> ColumnElement[bool]:
+    """What a project lists (Glance's _select_images_query for a regular user): its
+    own images, public and community ones, and shared ones it is a member of with
+    `member_status` (any status for "all")."""
     memberships = select(ImageMember.image_id).where(ImageMember.member_id == project_id)
     if member_status != "all":
         memberships = memberships.where(ImageMember.status == member_status)
     return or_(
         Image.owner == project_id,
-        Image.visibility == "public",
+        Image.visibility.in_(("public", "community")),
         and_(Image.visibility == "shared", Image.id.in_(memberships)),
     )
 
@@ -177,15 +185,18 @@ _OPERATORS: dict[str, Any] = {
 
 def _where(f: ImageFilters) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
-    if f.visibility in (None, "all"):
-        if f.project_id is not None:
-            vis = _visible(f.project_id, f.member_status)
-            # Glance lists community images only when asked (or when they are ours).
-            conds.append(or_(vis, Image.visibility == "community") if f.visibility else vis)
-    else:
+    if f.project_id is not None:
+        conds.append(_visible(f.project_id, f.member_status))
+    if f.visibility is None:
+        # Glance lists community images only when asked, or when they are ours.
+        if f.caller_project is None:
+            conds.append(Image.visibility != "community")
+        else:
+            conds.append(
+                or_(Image.owner == f.caller_project, Image.visibility != "community")
+            )
+    elif f.visibility != "all":
         conds.append(Image.visibility == f.visibility)
-        if f.project_id is not None and f.visibility in ("private", "shared"):
-            conds.append(_visible(f.project_id, f.member_status))
     for column, op, value in f.conditions:
         conds.append(_OPERATORS[op](getattr(Image, column), value))
     if f.os_hidden is not None:
@@ -361,6 +372,43 @@ class ImageRepository:
     async def delete(self, unit: AsyncSession, image_id: str) -> bool:
         """Delete the image and its memberships; False if it was gone."""
         return await delete_image(unit, image_id=image_id)
+
+    # --- memberships (db/image_members.py) ---
+
+    async def members(
+        self, unit: AsyncSession, image_id: str, *, member_id: str | None = None
+    ) -> Sequence[ImageMemberRow]:
+        """The image's memberships, oldest first; only `member_id`'s when given."""
+        return await members_db.list_members(unit, image_id=image_id, member_id=member_id)
+
+    async def member(
+        self, unit: AsyncSession, image_id: str, member_id: str
+    ) -> ImageMemberRow | None:
+        return await members_db.get_member(unit, image_id=image_id, member_id=member_id)
+
+    async def count_members(self, unit: AsyncSession, image_id: str) -> int:
+        return await members_db.count_members(unit, image_id=image_id)
+
+    async def add_member(
+        self, unit: AsyncSession, image_id: str, member_id: str, *, status: str,
+        now: datetime, duplicate: str,
+    ) -> ImageMemberRow:
+        """Insert a membership; Conflict(`duplicate`) when it exists."""
+        return await members_db.add_member(
+            unit, image_id=image_id, member_id=member_id, status=status, now=now,
+            duplicate=duplicate,
+        )
+
+    async def set_member_status(
+        self, unit: AsyncSession, image_id: str, member_id: str, status: str, *,
+        now: datetime,
+    ) -> bool:
+        return await members_db.set_status(
+            unit, image_id=image_id, member_id=member_id, status=status, now=now
+        )
+
+    async def delete_member(self, unit: AsyncSession, image_id: str, member_id: str) -> bool:
+        return await members_db.delete_member(unit, image_id=image_id, member_id=member_id)
 
     async def statuses(self, unit: AsyncSession) -> dict[str, str]:
         """Every image's id and status (start-up recovery)."""

@@ -50,5 +50,22 @@ _rule = _TABLE.rule
 BEGIN_SAVING = _rule("begin saving", frozenset({S.QUEUED}), S.SAVING)
 ACTIVATE = _rule("activate", frozenset({S.SAVING}), S.ACTIVE)
 BACK_TO_QUEUED = _rule("back to queued", frozenset({S.SAVING}), S.QUEUED)
+# Glance 2.3 image actions (glance/domain Image.deactivate / reactivate).
+DEACTIVATE = _rule("deactivate", frozenset({S.ACTIVE}), S.DEACTIVATED)
+REACTIVATE = _rule("reactivate", frozenset({S.DEACTIVATED}), S.ACTIVE)
 
-RULES = (BEGIN_SAVING, ACTIVATE, BACK_TO_QUEUED)
+RULES = (BEGIN_SAVING, ACTIVATE, BACK_TO_QUEUED, DEACTIVATE, REACTIVATE)
+
+
+class MemberStatus(StrEnum):
+    """An image membership's status (glance/domain ImageMembership): a new one
+    is `pending`; only the member project moves it."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+MEMBER_STATUS_MESSAGE = 'Status must be "pending", "accepted" or "rejected".'
+# Glance image_member_quota default: members per image (negative: unlimited).
+IMAGE_MEMBER_QUOTA = 128

@@ -253,6 +253,21 @@ class ImageRecord(Protocol):
     def updated_at(self) -> datetime: ...
 
 
+class ImageMemberRecord(Protocol):
+    """An image membership as the image API renders it (db/image_members.py's row)."""
+
+    @property
+    def image_id(self) -> str: ...
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
 class BackupRecord(Protocol):
     """A backup as the API renders it (db/models.py Backup satisfies it)."""
 

@@ -33,6 +33,7 @@ from cinderlite.domain.errors import (
 from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, Caller
 from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.records import ImageRecord
+from cinderlite.domain.transitions import Transition
 from cinderlite.services.units import Unit, Units
 from cinderlite.storage.images.base import ImageStore, StoredImage
 from cinderlite.workers.runner import JobRunner
@@ -82,7 +83,7 @@ def can_modify(caller: Caller, image: ImageRecord) -> bool:
     return caller.is_admin or is_owner_member(caller, image)
 
 
-def _sees_without_membership(caller: Caller, image: ImageRecord) -> bool | None:
+def sees_without_membership(caller: Caller, image: ImageRecord) -> bool | None:
     """Whether `caller` may see `image`, or None when only a membership says so."""
     if caller.is_admin or image.owner == caller.project_id:
         return True
@@ -166,7 +167,7 @@ class ImageService:
         image = await self._repo.get(image_id, unit=unit, for_update=for_update)
         if image is None:
             raise NoImageFound(image_id)
-        sees = _sees_without_membership(caller, image)
+        sees = sees_without_membership(caller, image)
         if sees is None:
             sees = await self._repo.is_member(image.id, caller.project_id, unit=unit)
         if not sees:
@@ -174,7 +175,7 @@ class ImageService:
         return image
 
     async def _can_see(self, caller: Caller, image: ImageRecord, unit: Unit | None) -> bool:
-        sees = _sees_without_membership(caller, image)
+        sees = sees_without_membership(caller, image)
         if sees is None:
             return await self._repo.is_member(image.id, caller.project_id, unit=unit)
         return sees
@@ -220,7 +221,10 @@ class ImageService:
     ) -> list[ImageRow]:
         """A page of the images `caller` can see. An unknown or invisible marker is
         InvalidRequest (Glance: 400)."""
-        query = ImageFilters(project_id=None if caller.is_admin else caller.project_id, **filters)
+        query = ImageFilters(
+            project_id=None if caller.is_admin else caller.project_id,
+            caller_project=caller.project_id, **filters,
+        )
         async with self._units.read() as unit:
             marker_image = None
             if marker is not None:
@@ -287,6 +291,33 @@ class ImageService:
             except Exception:
                 log.exception("could not cancel job %s of deleted image %s", job.id, image_id)
         await self._store.delete(image_id)
+
+    async def deactivate(self, caller: Caller, image_id: str) -> None:
+        """POST /v2/images/{id}/actions/deactivate (Glance 2.3): `active -> deactivated`
+        (nothing to do when already deactivated). Admins and the owner project's
+        members (Glance's `deactivate` policy)."""
+        await self._change_activation(caller, image_id, image_rules.DEACTIVATE, "deactivate")
+
+    async def reactivate(self, caller: Caller, image_id: str) -> None:
+        """POST /v2/images/{id}/actions/reactivate: `deactivated -> active`."""
+        await self._change_activation(caller, image_id, image_rules.REACTIVATE, "reactivate")
+
+    async def _change_activation(
+        self, caller: Caller, image_id: str, rule: Transition[ImageStatus], action: str
+    ) -> None:
+        async with self._units.write() as unit:
+            image = await self._visible(caller, image_id, unit=unit, for_update=True)
+            if not can_modify(caller, image):
+                raise _not_authorized(action)
+            if image.status == rule.target:
+                return
+            if image.status not in rule.source:
+                raise Forbidden(f"Not allowed to {action} image in status '{image.status}'")
+            if not await self._repo.transition(unit, image.id, rule, now=utcnow()):
+                raise Conflict(
+                    f"Image status transition from {image.status} to {rule.target} "
+                    "is not allowed"
+                )
 
     async def upload_data(
         self, caller: Caller, image_id: str, chunks: AsyncIterator[bytes],
@@ -382,7 +413,9 @@ class ImageService:
         if image.status == ImageStatus.DEACTIVATED and not caller.is_admin:
             raise Forbidden("The requested image has been deactivated. "
                             "Image data download is forbidden.")
-        if image.status != ImageStatus.ACTIVE or not await self._store.exists(image_id):
+        # An admin reads a deactivated image's data (Glance image_data.download).
+        has_data = image.status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
+        if not has_data or not await self._store.exists(image_id):
             return ImageData(image, None)
         return ImageData(image, self._store.read(image_id, chunk_size=4 << 20))
 

@@ -242,6 +242,16 @@ IMAGE_ROUTES = [
     Route("image", "PATCH", "/v2/images/{image_id}", body=[
         {"replace": "/name", "value": "n"}, {"add": "/os_distro", "value": "y"},
         {"remove": "/os_distro"}], content_type="application/openstack-images-v2.0-json-patch"),
+    Route("image", "GET", "/v2/schemas/member"),
+    Route("image", "GET", "/v2/schemas/members"),
+    Route("image", "POST", "/v2/images/{image_id}/members", body={"member": "fz-project"}),
+    Route("image", "GET", "/v2/images/{image_id}/members"),
+    Route("image", "GET", "/v2/images/{image_id}/members/{member_id}"),
+    Route("image", "PUT", "/v2/images/{image_id}/members/{member_id}",
+          body={"status": "accepted"}),
+    Route("image", "DELETE", "/v2/images/{image_id}/members/{member_id}"),
+    Route("image", "POST", "/v2/images/{image_id}/actions/deactivate"),
+    Route("image", "POST", "/v2/images/{image_id}/actions/reactivate"),
 ]
 
 _AUTH = {"auth": {

@@ -29,6 +29,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.records import ImageRecord
 from cinderlite.services import images
 from cinderlite.services.auth import TokenValidator
+from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
 
 router = APIRouter()
@@ -44,6 +45,7 @@ class ImageApi:
     identity_url: str
     image_url: str
     max_request_body_bytes: int
+    members: ImageMemberService
 
 
 def _api(request: Request) -> ImageApi:

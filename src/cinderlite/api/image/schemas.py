@@ -28,9 +28,10 @@ PATCH_CONTENT_TYPE_V20 = "application/openstack-images-v2.0-json-patch"
 PATCH_CONTENT_TYPES = (PATCH_CONTENT_TYPE_V20, PATCH_CONTENT_TYPE)
 _DRAFT4_OPS = ("add", "remove", "replace")
 
-# Served as CURRENT first, then the older v2 versions as SUPPORTED.
-API_VERSIONS = ("2.16", "2.15", "2.14", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7",
-                "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+# Served as CURRENT first, then the older v2 versions as SUPPORTED. The highest
+# version all of whose additions are served: 2.3 (deactivate/reactivate) and 2.5
+# (community images) are; 2.6 adds interoperable image import, which is not.
+API_VERSIONS = ("2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
 
 READ_ONLY = (
     "created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url",
@@ -141,7 +142,7 @@ def versions_document(image_url: str) -> dict[str, Any]:
     }
 
 
-def _timestamp(value: datetime) -> str:
+def timestamp(value: datetime) -> str:
     if value.tzinfo is None:
         # The same text as the strftime below, in a third of the time.
         return value.isoformat(timespec="seconds") + "Z"
@@ -168,8 +169,8 @@ def image_view(image: ImageRecord) -> dict[str, Any]:
         "min_disk": image.min_disk,
         "disk_format": image.disk_format,
         "container_format": image.container_format,
-        "created_at": _timestamp(image.created_at),
-        "updated_at": _timestamp(image.updated_at),
+        "created_at": timestamp(image.created_at),
+        "updated_at": timestamp(image.updated_at),
         "tags": list(image.tags or []),
         "self": f"/v2/images/{image.id}",
         "file": f"/v2/images/{image.id}/file",
