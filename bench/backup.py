@@ -9,7 +9,7 @@ against floors measured in the same run on the same bytes:
 - incremental: the full backup's time (it should take a small part of it).
 
 The store is the one the service uses (storage/backups/files.py), with the
-service's defaults (4 MiB chunks, zlib, 4 threads). Page cache warm for all.
+service's defaults (1 MiB chunks, zlib, 4 threads). Page cache warm for all.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from bench import WORK_DIR, MiB
 from bench.volumes import SPARSE25, data_extents, generate, warm
 from cinderlite.storage.backups.files import FileBackupStore
 
-CHUNK = 4 * MiB
+CHUNK = 1 * MiB
 
 
 def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
@@ -42,13 +42,13 @@ def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
-def _hash_compress_floor(path: Path, workers: int) -> None:
+def _hash_compress_floor(path: Path, workers: int, chunk: int = CHUNK) -> None:
     """Read the data extents in chunks; sha256 and zlib-compress each, in parallel."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
-        pieces = [(s + o, min(CHUNK, n - o)) for s, n in data_extents(fd, size)
-                  for o in range(0, n, CHUNK)]
+        pieces = [(s + o, min(chunk, n - o)) for s, n in data_extents(fd, size)
+                  for o in range(0, n, chunk)]
 
         def one(piece: tuple[int, int]) -> None:
             data = os.pread(fd, piece[1], piece[0])
@@ -65,13 +65,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--chunk-mib", type=int, default=CHUNK // MiB,
+                        help="chunk size of the store and of the floor's pieces")
     args = parser.parse_args()
     work = WORK_DIR / "backup"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     src = generate(SPARSE25, WORK_DIR / "sources")
     warm(src)
-    store = FileBackupStore(work / "store", chunk_size=CHUNK, compression="zlib",
+    chunk = args.chunk_mib * MiB
+    store = FileBackupStore(work / "store", chunk_size=chunk, compression="zlib",
                             workers=args.workers)
     size = src.stat().st_size
     ids: list[str] = []
@@ -95,7 +98,7 @@ def main() -> None:
         asyncio.run(store.restore(ids[0], size, parents=[], target=dst, fresh=True))
 
     t_cp = _best(cp, args.repeat)
-    t_floor = _best(lambda: _hash_compress_floor(src, args.workers), args.repeat)
+    t_floor = _best(lambda: _hash_compress_floor(src, args.workers, chunk), args.repeat)
     t_full = _best(lambda: backup([]), args.repeat)
     t_restore = _best(restore, args.repeat)
     # 1 % of the volume changed, spread over it: then an incremental on the first backup.

@@ -92,8 +92,10 @@ class Settings:
     backup_compression_algorithm: str = "zlib"
     # A backup is cut into chunks of this many bytes, each stored (compressed) in
     # its own file with its sha256; an incremental backup stores only the chunks
-    # that changed. A multiple of 4096 up to 64 MiB.
-    backup_chunk_size: int = 4 << 20
+    # that changed. A multiple of 4096 up to 64 MiB. 1 MiB: a multiple of Cinder's
+    # POSIX driver's change-tracking block (backup_sha_block_size_bytes, 32 KiB);
+    # backups made with another size keep theirs (it is in their manifest).
+    backup_chunk_size: int = 1 << 20
     # Threads that read, hash and compress (or check and write) one backup's chunks.
     backup_workers: int = 4
 

@@ -25,6 +25,7 @@ Everything here blocks; callers run it in a worker thread.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -244,19 +245,24 @@ def write_backup(
                     data = bytes(buf) if compression == "none" else zlib.compress(
                         buf, ZLIB_LEVEL
                     )
-                    _write_chunk(directory / chunk_name(index), data)
+                    durable.hand(_write_chunk_file(directory / chunk_name(index), data))
                     chunk = Chunk(sha, len(data), 0)
         if progress is not None:
             with lock:
                 progress(length)
         return chunk
 
+    durable = _Durability()
     try:
         extents = list(data_extents(fd, size))
-        with concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, workers), initializer=lower_thread_priority,
-        ) as pool:
-            chunks = tuple(_ordered(pool, one, count, workers))
+        try:
+            chunks = _unordered(one, count, workers)
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                durable.finish()
+            raise
+        # Every chunk file is on disk before the manifest that names it.
+        durable.finish()
         manifest = Manifest(size, chunk_size, compression, chunks)
         part = directory / (MANIFEST + ".part")
         _write_chunk(part, manifest.to_json())
@@ -290,6 +296,110 @@ def _ordered(
         for fut in pending:
             fut.cancel()
         concurrent.futures.wait(pending)
+
+
+def _unordered(fn: Callable[[int], Chunk], count: int, workers: int) -> tuple[Chunk, ...]:
+    """fn(0..count-1) on `workers` threads, each taking the next index as soon as it
+    is free (no thread waits behind a slow chunk); the results in index order. On
+    a failure the other threads stop taking indexes and the error is raised."""
+    results: list[Chunk | None] = [None] * count
+    lock = threading.Lock()
+    taken = 0
+    failed = threading.Event()
+
+    def run() -> None:
+        nonlocal taken
+        while not failed.is_set():
+            with lock:
+                index = taken
+                taken += 1
+            if index >= count:
+                return
+            try:
+                results[index] = fn(index)
+            except BaseException:
+                failed.set()
+                raise
+
+    threads = max(1, min(workers, count))
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=threads, initializer=lower_thread_priority,
+    ) as pool:
+        futures = [pool.submit(run) for _ in range(threads)]
+        concurrent.futures.wait(futures)
+    for fut in futures:
+        exc = fut.exception()
+        if exc is not None:
+            raise exc
+    return tuple(c if c is not None else Chunk(None) for c in results)
+
+
+class _Durability:
+    """A thread of its own that fdatasyncs and closes the chunk files handed to
+    it, so the threads reading and compressing never wait for the disk. `finish`
+    waits for every file handed so far and raises the first failure."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._fds: list[int] = []
+        self._done = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="backup-fdatasync",
+                                        daemon=True)
+        self._thread.start()
+
+    def hand(self, fd: int) -> None:
+        with self._cond:
+            if self._error is not None:
+                os.close(fd)
+                raise self._error
+            self._fds.append(fd)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._fds and not self._done:
+                    self._cond.wait()
+                if not self._fds:
+                    return
+                fds, self._fds = self._fds, []
+            for fd in fds:
+                try:
+                    if self._error is None:
+                        os.fdatasync(fd)
+                except OSError as exc:
+                    with self._cond:
+                        self._error = (_no_space(exc) if exc.errno in NO_SPACE else exc)
+                finally:
+                    os.close(fd)
+
+    def finish(self) -> None:
+        with self._cond:
+            self._done = True
+            self._cond.notify()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _write_chunk_file(path: Path, data: bytes) -> int:
+    """Write a new chunk file; its still open fd, for the durability thread."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        pwrite_all(fd, data, 0)
+    except StorageFull as exc:
+        os.close(fd)
+        raise StorageFull("Backup storage is full: No space left on device") from exc
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in NO_SPACE:
+            raise _no_space(exc) from exc
+        raise
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _write_chunk(path: Path, data: bytes) -> None:

@@ -16,7 +16,7 @@ from tests.integration.volume.test_volumes import create, wait_status
 pytestmark = pytest.mark.integration
 
 MIB = 1 << 20
-CHUNK = 4 * MIB
+CHUNK = 1 * MIB  # the default backup_chunk_size
 DETAIL_KEYS = {
     "id", "status", "size", "object_count", "availability_zone", "container", "created_at",
     "updated_at", "name", "description", "fail_reason", "volume_id", "links",
@@ -105,7 +105,7 @@ async def test_backup_and_restore_to_a_new_volume(volume_client, demo, rt) -> No
     assert shown["object_count"] == 3
     store = _store(rt, made["id"])
     assert sorted(p.name for p in store.iterdir()) == [
-        "chunk-00000000", "chunk-00000001", "chunk-00000175", "metadata.json",
+        "chunk-00000000", "chunk-00000005", "chunk-00000700", "metadata.json",
     ]
     assert oct(store.stat().st_mode & 0o777) == "0o700"
     assert oct(rt.settings.backups_dir.stat().st_mode & 0o777) == "0o700"
@@ -154,7 +154,7 @@ async def test_incremental_backup_stores_only_changed_chunks(volume_client, demo
     assert incr["is_incremental"] is True
     assert incr["object_count"] == 1
     assert sorted(p.name for p in _store(rt, incr["id"]).iterdir()) == [
-        "chunk-00000010", "metadata.json",
+        "chunk-00000040", "metadata.json",
     ]
     shown = (await volume_client.get(_url(demo, f"/{full['id']}"), headers=demo.headers)).json()
     assert shown["backup"]["has_dependent_backups"] is True
