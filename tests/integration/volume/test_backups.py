@@ -332,7 +332,7 @@ async def test_corrupt_chunk_fails_the_restore(volume_client, demo, rt) -> None:
     _scribble(rt.volumes.path(vol["id"]), (0, 9))
     b = await _backup(volume_client, demo, vol["id"])
     await _backup_status(volume_client, demo, b["id"], "available")
-    chunk = _store(rt, b["id"]) / "chunk-00000002"
+    chunk = _store(rt, b["id"]) / "chunk-00000009"  # MiB 9: chunk 9 of 1 MiB
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0xFF
     chunk.write_bytes(bytes(data))
