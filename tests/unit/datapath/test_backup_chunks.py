@@ -134,7 +134,7 @@ def test_adopt_links_the_chunks_under_the_new_id(tmp_path: Path) -> None:
     # A directory left under the new name by a crash before its row is replaced.
     (tmp_path / "store" / NEW).mkdir()
     (tmp_path / "store" / NEW / "junk").write_bytes(b"x")
-    assert asyncio.run(store.adopt(NEW, BID, 1024 * MIB, parents=[])) == 2
+    assert asyncio.run(store.adopt(NEW, BID, 1024 * MIB, depth=0)) == 2
     new_dir = tmp_path / "store" / NEW
     assert sorted(p.name for p in new_dir.iterdir()) == [
         "chunk-00000001", "chunk-00000009", "metadata.json",
@@ -156,18 +156,18 @@ def test_adopt_links_the_chunks_under_the_new_id(tmp_path: Path) -> None:
 def test_adopt_refuses_what_is_not_a_whole_backup(tmp_path: Path) -> None:
     store = FileBackupStore(tmp_path / "store", chunk_size=MIB, compression="zlib", workers=2)
     with pytest.raises(BackupCorrupt):
-        asyncio.run(store.adopt(NEW, BID, 1024 * MIB, parents=[]))
+        asyncio.run(store.adopt(NEW, BID, 1024 * MIB, depth=0))
     src = tmp_path / "vol"
     _volume(src, (1,), size_mib=1024)
     asyncio.run(store.write(BID, src, 1024 * MIB, parents=[]))
     # The wrong size for the manifest, and a chunk file gone.
     with pytest.raises(BackupCorrupt):
-        asyncio.run(store.adopt(NEW, BID, 2048 * MIB, parents=[]))
+        asyncio.run(store.adopt(NEW, BID, 2048 * MIB, depth=0))
     (tmp_path / "store" / BID / "chunk-00000001").unlink()
     with pytest.raises(BackupCorrupt):
-        asyncio.run(store.adopt(NEW, BID, 1024 * MIB, parents=[]))
+        asyncio.run(store.adopt(NEW, BID, 1024 * MIB, depth=0))
     assert not (tmp_path / "store" / NEW).exists()
     assert not (tmp_path / "store" / f"{NEW}.part").exists()
     with pytest.raises(ValueError, match="not a backup id"):
-        asyncio.run(store.adopt(NEW, "../etc", 1024 * MIB, parents=[]))
+        asyncio.run(store.adopt(NEW, "../etc", 1024 * MIB, depth=0))
     assert json.loads((tmp_path / "store" / BID / "metadata.json").read_bytes())["size"]

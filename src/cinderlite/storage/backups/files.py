@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cinderlite.datapath import backup_chunks as chunks
+from cinderlite.domain.errors import BackupCorrupt
 from cinderlite.storage.backups.base import BackupWritten
 from cinderlite.storage.private import DIR_MODE, private_dir
 
@@ -131,7 +132,12 @@ class FileBackupStore:
                 names = [chunks.chunk_name(i) for i, c in enumerate(manifest.chunks)
                          if c.sha256 is not None and c.depth == 0]
                 for name in [*names, chunks.MANIFEST]:
-                    _link_or_copy(source / name, part / name)
+                    try:
+                        _link_or_copy(source / name, part / name)
+                    except FileNotFoundError:
+                        raise BackupCorrupt(
+                            f"The backup data is incomplete: {name} is missing."
+                        ) from None
                 chunks.fsync_dir(part)
                 shutil.rmtree(final, ignore_errors=True)
                 os.replace(part, final)
