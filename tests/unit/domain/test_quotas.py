@@ -39,7 +39,7 @@ def test_counts_name_their_resource() -> None:
 
 def test_per_volume_limit() -> None:
     q.check_volume_size(10**6, LIMITS)
-    with pytest.raises(q.VolumeSizeExceedsLimit, match="^Requested volume size 6G is larger"):
+    with pytest.raises(q.VolumeSizeExceedsLimit, match=r"^Requested volume size 6G is larger"):
         q.check_volume_size(6, {"per_volume_gigabytes": 5})
 
 
@@ -56,7 +56,7 @@ def test_validate_limits_refuses_with_oslo_messages(value: object, message: str)
 
 def test_validate_limits_keys() -> None:
     assert q.validate_limits({"volumes": "3", "id": "p"}, q.resource_names([])) == {"volumes": 3}
-    with pytest.raises(InvalidRequest, match="Bad key\\(s\\) in quota set: nope"):
+    with pytest.raises(InvalidRequest, match=r"Bad key\(s\) in quota set: nope"):
         q.validate_limits({"nope": 1}, q.resource_names([]))
     with pytest.raises(InvalidRequest, match="quota class set: id"):
         q.validate_limits({"id": 1}, q.resource_names([]), class_set=True)
