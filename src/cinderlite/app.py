@@ -43,6 +43,7 @@ from cinderlite.db.groups import GroupRepository, GroupSnapshotRepository
 from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.jobs import JobRepository
+from cinderlite.db.quotas import QuotaRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.transfers import TransferRepository
@@ -65,6 +66,7 @@ from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
+from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import REIMAGE_JOB, ReimageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
@@ -107,6 +109,7 @@ class Services:
     groups: GroupService
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
+    quotas: QuotaService
 
 
 @dataclass
@@ -157,6 +160,12 @@ def _services(
     qemu_limits = QemuLimits(
         cpu_seconds=s.qemu_img_cpu_limit, address_space=s.qemu_img_address_space_limit
     )
+    quotas = QuotaService(db, QuotaRepository(db), policy, defaults={
+        "volumes": s.quota_volumes, "snapshots": s.quota_snapshots,
+        "gigabytes": s.quota_gigabytes, "backups": s.quota_backups,
+        "backup_gigabytes": s.quota_backup_gigabytes,
+        "per_volume_gigabytes": s.per_volume_size_limit, "groups": s.quota_groups,
+    })
     snapshot_repo = SnapshotRepository(db)
     snapshots = SnapshotService(
         units=db, repo=snapshot_repo, backend=backend, policy=policy, jobs=jobs,
@@ -189,8 +198,15 @@ def _services(
     # A clone job settles the group it makes a member of; a snapshot job, its
     # group snapshot.
     volumes.member_settled = groups.member_settled
+    volumes.quotas = quotas
+    snapshots.quotas = quotas
     snapshots.member_settled = group_snapshots.settle
+    transfers = TransferService(
+        units=db, repo=TransferRepository(db), volumes=volume_repo, policy=policy,
+    )
+    transfers.quotas = quotas
     return Services(
+        quotas=quotas,
         group_types=GroupTypeService(
             units=db, repo=group_type_repo, policy=policy,
             default_name=s.default_group_type or None,
@@ -211,9 +227,7 @@ def _services(
             units=db, repo=BackupRepository(db), store=backup_store, policy=policy,
         ),
         # Every transfer step is one transaction: nothing for `recover` to mend.
-        transfers=TransferService(
-            units=db, repo=TransferRepository(db), volumes=volume_repo, policy=policy,
-        ),
+        transfers=transfers,
         actions=VolumeActionService(
             units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
             snapshots=snapshots,
@@ -335,7 +349,7 @@ async def open_runtime(
                 groups=services.groups, group_snapshots=services.group_snapshots,
                 group_replication=services.group_replication,
                 backup_records=services.backup_records, messages=services.messages,
-                validator=validator,
+                quotas=services.quotas, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
             ),

@@ -112,6 +112,16 @@ class Settings:
     # Cinder reserved_percentage: capacity of the volume file system kept free.
     reserved_percentage: int = 0
 
+    # Cinder's default quotas (quota_volumes, quota_gigabytes, ...; -1: unlimited).
+    # The `default` quota class (os-quota-class-sets/default) overrides them.
+    quota_volumes: int = 10
+    quota_snapshots: int = 10
+    quota_gigabytes: int = 1000
+    quota_backups: int = 10
+    quota_backup_gigabytes: int = 1000
+    quota_groups: int = 10
+    per_volume_size_limit: int = -1
+
     # Glance image_size_cap.
     image_size_cap: int = 1099511627776
     # A request's headers must arrive within this many seconds of its first byte,

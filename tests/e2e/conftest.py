@@ -112,6 +112,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                 "CINDERLITE_VOLUME_PORT": str(ports["volume"]),
                 "CINDERLITE_IMAGE_PORT": str(ports["image"]),
                 "CINDERLITE_LOG_LEVEL": "INFO",
+                # One server serves every e2e test, most as demo: more volumes,
+                # snapshots and backups than Cinder's default counts allow (the
+                # gigabyte defaults stay; the quota tests use a project of their own).
+                "CINDERLITE_QUOTA_VOLUMES": "-1",
+                "CINDERLITE_QUOTA_SNAPSHOTS": "-1",
+                "CINDERLITE_QUOTA_BACKUPS": "-1",
             }
         )
         support.server_log = log_path

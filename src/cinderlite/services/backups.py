@@ -41,6 +41,7 @@ from cinderlite.db.backups import (
 from cinderlite.db.models import Backup, Volume
 from cinderlite.db.snapshots import SnapshotRepository
 from cinderlite.domain import backups as bk
+from cinderlite.domain import quotas
 from cinderlite.domain import snapshots as snap
 from cinderlite.domain import volumes as vol
 from cinderlite.domain.backups import BackupStatus
@@ -199,6 +200,9 @@ class BackupService:
         `creating` (with its parent when incremental) and the job."""
         now = utcnow()
         async with self._units.write() as db:
+            if self._volumes.quotas is not None:
+                await self._volumes.quotas.reserve_for_volume(
+                    db, req.volume_id, lambda _t, size: quotas.backup_demand(size))
             volume = await self._repo.lock_volume(db, req.volume_id)
             if volume is None or not self._policy.allows(
                 caller, P.VOLUME_GET, {"project_id": volume.project_id}

@@ -97,6 +97,12 @@ TRANSFER_DELETE = "volume:delete_transfer"
 TRANSFER_GET = "volume:get_transfer"
 TRANSFER_GET_ALL = "volume:get_all_transfers"
 MESSAGE_GET = "message:get"
+# cinder/policies/quotas.py and quota_class.py.
+QUOTAS_SHOW = "volume_extension:quotas:show"
+QUOTAS_UPDATE = "volume_extension:quotas:update"
+QUOTAS_DELETE = "volume_extension:quotas:delete"
+QUOTA_CLASSES_GET = "volume_extension:quota_classes:get"
+QUOTA_CLASSES_UPDATE = "volume_extension:quota_classes:update"
 MESSAGE_GET_ALL = "message:get_all"
 MESSAGE_DELETE = "message:delete"
 # Generic volume groups (cinder/policies/group_types.py, groups.py, group_actions.py,
@@ -201,6 +207,11 @@ DEFAULT_RULES: Mapping[str, str] = {
     TRANSFER_GET: "rule:xena_system_admin_or_project_reader",
     TRANSFER_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET: "rule:xena_system_admin_or_project_reader",
+    QUOTAS_SHOW: "rule:xena_system_admin_or_project_reader",
+    QUOTAS_UPDATE: "rule:admin_api",
+    QUOTAS_DELETE: "rule:admin_api",
+    QUOTA_CLASSES_GET: "rule:admin_api",
+    QUOTA_CLASSES_UPDATE: "rule:admin_api",
     MESSAGE_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_DELETE: "rule:xena_system_admin_or_project_member",
     GROUP_TYPE_CREATE: "rule:admin_api",

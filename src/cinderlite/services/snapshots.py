@@ -25,6 +25,7 @@ from typing import Any
 from cinderlite.datapath.hashing import Progress
 from cinderlite.db.models import Snapshot, Volume
 from cinderlite.db.snapshots import FILTER_KEYS, SNAPSHOT_JOB, SORT, SnapshotRepository
+from cinderlite.domain import quotas
 from cinderlite.domain import snapshots as snap
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
@@ -45,6 +46,7 @@ from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
+from cinderlite.services.quotas import QuotaService
 from cinderlite.services.units import Unit, Units
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 from cinderlite.workers.runner import JobContext, JobRunner
@@ -108,6 +110,8 @@ class SnapshotService:
         # Called with a group snapshot's id when one of its snapshots' copy ended
         # (services/group_snapshots.py settles it); set by the wiring.
         self.member_settled: Callable[[str], Awaitable[None]] | None = None
+        # Every create takes its quota in its write unit (None: unlimited); set by the wiring.
+        self.quotas: QuotaService | None = None
 
     # --- read -------------------------------------------------------------------------
 
@@ -180,6 +184,9 @@ class SnapshotService:
         (so a concurrent delete of the volume either sees it or runs first)."""
         now = utcnow()
         async with self._units.write() as db:
+            if self.quotas is not None:
+                await self.quotas.reserve_for_volume(
+                    db, req.volume_id, lambda t, size: quotas.snapshot_demand(size, t))
             volume = await self._repo.lock_volume(db, req.volume_id)
             if volume is None or not self._policy.allows(
                 caller, P.VOLUME_GET, {"project_id": volume.project_id}

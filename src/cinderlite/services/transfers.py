@@ -42,6 +42,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
+from cinderlite.services.quotas import QuotaService
 from cinderlite.services.units import Unit, Units
 
 log = logging.getLogger("cinderlite.transfers")
@@ -89,6 +90,8 @@ class TransferService:
         self._repo = repo
         self._volumes = volumes
         self._policy = policy
+        # An accept takes the volume into the taker's quota (None: unlimited); the wiring sets it.
+        self.quotas: QuotaService | None = None
 
     # --- read -------------------------------------------------------------------------
 
@@ -230,6 +233,9 @@ class TransferService:
             raise InvalidVolume("The volume cannot accept transfer in maintenance mode.")
         now = utcnow()
         async with self._units.write() as db:
+            if self.quotas is not None:
+                await self.quotas.reserve_transfer(
+                    db, caller.project_id, volume.id, with_snapshots=not transfer.no_snapshots)
             if not await volumes_db.transition(
                 db, volume_id=volume.id, rule=vol.ACCEPT_TRANSFER, now=now,
                 values={"project_id": caller.project_id, "user_id": caller.user_id},

@@ -16,6 +16,7 @@ from typing import Any
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
 from cinderlite.db.volumes import VolumeRepository, VolumeRow
+from cinderlite.domain import quotas
 from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
@@ -167,11 +168,19 @@ class VolumeActionService:
                 f"Invalid input received: New size for extend must be greater than current size. "
                 f"(current: {volume.size}, extended: {new_size})."
             )
+        demand = quotas.extend_demand(new_size - volume.size, current.type_name)
+        quota = self._volumes.quotas
         async with self._units.read() as db:
+            if quota is not None:
+                await quota.check(db, volume.project_id, demand, volume_size=new_size)
             await self._volumes.check_capacity(db, new_size - volume.size)
         path = self._backend.path(volume_id)
         await asyncio.to_thread(os.truncate, path, new_size * GiB)
         async with self._units.write() as db:
+            # Refused here (a racing create took the room): the larger file under
+            # the old size is harmless, as after a crash.
+            if quota is not None:
+                await quota.reserve(db, volume.project_id, demand, volume_size=new_size)
             ok = await volumes_db.extend(
                 db, volume_id=volume_id, old_size=volume.size, new_size=new_size, now=utcnow(),
                 status=status,

@@ -27,7 +27,7 @@ from cinderlite.db.database import Database, Unit
 from cinderlite.db.groups import GroupRepository
 from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
 from cinderlite.db.volumes import VolumeRepository, VolumeRow
-from cinderlite.domain import capacity
+from cinderlite.domain import capacity, quotas
 from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
@@ -51,6 +51,7 @@ from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
+from cinderlite.services.quotas import QuotaService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.storage.images.base import ImageStore
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
@@ -302,8 +303,11 @@ class VolumeService:
         self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
         store: ImageStore, policy: Policy, jobs: JobRunner, limits: VolumeLimits,
         snapshots: SnapshotService, groups: GroupRepository | None = None,
+        quotas: QuotaService | None = None,
     ) -> None:
         self._database = database
+        # Every create checks and takes its quota in its write unit (None: unlimited).
+        self.quotas = quotas
         self._groups = groups
         # Called with the volume after a clone job ends it (a group made from a
         # source settles then: services/groups.py); set by the wiring.
@@ -397,10 +401,16 @@ class VolumeService:
             image: Image | None = None
             if req.image_id is not None:
                 image = await usable_image(db, caller, req.image_id, size)
+            type_name = vtype.name if vtype is not None else volumes_db.DEFAULT_TYPE_NAME
+            demand = quotas.volume_demand(size, type_name)
+            if self.quotas is not None:
+                await self.quotas.check(db, caller.project_id, demand, volume_size=size)
             await self.check_capacity(db, size)
         if vtype is None:
             vtype = await self.default_type()
         async with self._database.write() as db:
+            if self.quotas is not None:
+                await self.quotas.reserve(db, caller.project_id, demand, volume_size=size)
             if req.group_id is not None:
                 await self._check_group(db, caller, req.group_id, vtype)
             volume = Volume(

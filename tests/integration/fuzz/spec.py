@@ -212,6 +212,20 @@ GROUP_ROUTES = [
 ]
 VOLUME_ROUTES += GROUP_ROUTES
 
+QUOTA_ROUTES = [
+    Route("volume", "GET", "/os-quota-sets/{project_id}", ("usage",)),
+    Route("volume", "GET", "/os-quota-sets/{project_id}/defaults"),
+    Route("volume", "PUT", "/os-quota-sets/{project_id}", body={"quota_set": {
+        "volumes": 20, "gigabytes": 2000, "snapshots": 20, "backups": 20,
+        "backup_gigabytes": 2000, "per_volume_gigabytes": -1, "groups": 20}}),
+    Route("volume", "DELETE", "/os-quota-sets/{project_id}"),
+    Route("volume", "GET", "/os-quota-class-sets/{class_name}"),
+    Route("volume", "PUT", "/os-quota-class-sets/{class_name}",
+          body={"quota_class_set": {"volumes": 20, "gigabytes": 2000}}),
+    Route("volume", "GET", "/limits", ("project_id", "tenant_id")),
+]
+VOLUME_ROUTES += QUOTA_ROUTES
+
 # The volume API's own roots (served before the route table).
 VOLUME_ROOTS = [Route("volume", "GET", "/"), Route("volume", "GET", "/v2/"),
                 Route("volume", "GET", "/v3/")]

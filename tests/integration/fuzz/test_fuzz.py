@@ -204,6 +204,7 @@ class Served:
         self.ids["attachment_id"] = str(uuid.uuid4())
         self.ids["domain_id"] = "default"
         self.ids["project_id"] = victim.project_id
+        self.ids["class_name"] = "default"
         self.ids["user_id"] = victim.caller.user_id
         ident = self.clients["identity"]
         for key, name in (("role_id", "fz-role"), ("implied_role_id", "fz-implied")):

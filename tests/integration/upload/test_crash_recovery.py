@@ -51,6 +51,11 @@ class Service:
             CINDERLITE_UPLOAD_WORKERS="2",
             CINDERLITE_JOB_LEASE_SECONDS="5",
             CINDERLITE_LOG_LEVEL="WARNING",
+            # The crash tests make more volumes, snapshots and backups in one project
+            # than Cinder's default quotas allow; a test of quotas sets its own.
+            CINDERLITE_QUOTA_VOLUMES="-1",
+            CINDERLITE_QUOTA_SNAPSHOTS="-1",
+            CINDERLITE_QUOTA_BACKUPS="-1",
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / "serve.log"

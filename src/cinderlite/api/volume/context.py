@@ -17,6 +17,7 @@ from cinderlite.services.group_snapshots import GroupSnapshotService
 from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
 from cinderlite.services.messages import MessageService
+from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import ReimageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
@@ -86,3 +87,4 @@ class VolumeApi:
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
     backup_records: BackupRecords
+    quotas: QuotaService
