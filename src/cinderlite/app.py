@@ -225,6 +225,7 @@ def _services(
         ),
         backup_records=BackupRecords(
             units=db, repo=BackupRepository(db), store=backup_store, policy=policy,
+            quotas=quotas,
         ),
         # Every transfer step is one transaction: nothing for `recover` to mend.
         transfers=transfers,

@@ -29,6 +29,7 @@ from oslo_utils import uuidutils
 from cinderlite.db.backups import BackupRepository
 from cinderlite.db.models import Backup
 from cinderlite.domain import backups as bk
+from cinderlite.domain import quotas
 from cinderlite.domain.backups import BackupStatus
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
@@ -41,6 +42,7 @@ from cinderlite.domain.errors import (
 from cinderlite.domain.identity import Caller
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
+from cinderlite.services.quotas import QuotaService
 from cinderlite.services.units import Units
 from cinderlite.services.volumes import AVAILABILITY_ZONE
 from cinderlite.storage.backups.base import BackupStore
@@ -133,11 +135,15 @@ class BackupRecords:
 
     def __init__(
         self, *, units: Units, repo: BackupRepository, store: BackupStore, policy: Policy,
+        quotas: QuotaService | None = None,
     ) -> None:
         self._units = units
         self._repo = repo
         self._store = store
         self._policy = policy
+        # An imported backup counts against the importing project's backups and
+        # backup_gigabytes, as Cinder reserves them (None: unlimited).
+        self._quotas = quotas
 
     async def export(self, caller: Caller, backup_id: str) -> tuple[str, str]:
         """(backup_service, backup_url) of an `available` backup."""
@@ -274,6 +280,8 @@ class BackupRecords:
     async def _insert(self, row: Backup) -> Backup:
         try:
             async with self._units.write() as db:
+                if self._quotas is not None:
+                    await self._quotas.reserve(db, row.project_id, quotas.backup_demand(row.size))
                 await self._repo.add(db, row)
         except Conflict:
             raise InvalidBackup("Backup already exists in database.") from None

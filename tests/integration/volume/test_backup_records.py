@@ -324,3 +324,27 @@ async def test_backup_count_at_3_45(volume_client, demo, rt) -> None:  # type: i
                                        headers=_h(demo, {"OpenStack-API-Version": "volume 3.45"}))
         assert resp.status_code == 400
     assert first["id"] != second["id"]
+
+
+async def test_import_counts_against_the_backups_quota(volume_client, demo, admin, rt) -> None:  # type: ignore[no-untyped-def]
+    _, made = await _available_backup(volume_client, demo, rt)
+    url = (await volume_client.get(
+        f"/v3/{admin.project_id}/backups/{made['id']}/export_record", headers=admin.headers,
+    )).json()["backup-record"]["backup_url"]
+    resp = await volume_client.put(
+        f"/v3/{admin.project_id}/os-quota-sets/{admin.project_id}",
+        json={"quota_set": {"backups": 0}}, headers=admin.headers,
+    )
+    assert resp.status_code == 200, resp.text
+    new_id = str(uuid.uuid4())
+    resp = await volume_client.post(
+        f"/v3/{admin.project_id}/backups/import_record",
+        json={"backup-record": {"backup_service": DRIVER,
+                                "backup_url": _encode({**_record(url), "id": new_id})}},
+        headers=admin.headers,
+    )
+    assert resp.status_code == 413, resp.text
+    assert "backups" in resp.text.lower()
+    assert (await volume_client.get(f"/v3/{admin.project_id}/backups/{new_id}",
+                                    headers=admin.headers)).status_code == 404
+    assert not _store(rt, new_id).exists()
