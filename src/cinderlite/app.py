@@ -41,16 +41,19 @@ from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.jobs import JobRepository
+from cinderlite.db.services import ServiceRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.transfers import TransferRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
+from cinderlite.domain.hosts import HostLayout
 from cinderlite.services import identity
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
 from cinderlite.services.backups import BackupService
 from cinderlite.services.catalog import CatalogService
+from cinderlite.services.hosts import HostLimits, HostService, default_host_name
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.images import ImageService
@@ -89,6 +92,7 @@ class Services:
     identity_admin: IdentityAdminService
     catalog: CatalogService
     attachments: AttachmentService
+    hosts: HostService
 
 
 @dataclass
@@ -144,9 +148,22 @@ def _services(
         units=db, repo=snapshot_repo, backend=backend, policy=policy, jobs=jobs,
         message_ttl_seconds=s.message_ttl_seconds,
     )
+    hosts = HostService(
+        units=db, repo=ServiceRepository(), policy=policy, capacity=backend.capacity,
+        limits=HostLimits(
+            layout=HostLayout(
+                host=s.service_host or default_host_name(), backend_name=s.volume_backend_name,
+                zone=s.storage_availability_zone, default_zone=s.default_availability_zone,
+            ),
+            report_interval_seconds=s.report_interval,
+            service_down_time_seconds=s.service_down_time,
+            max_over_subscription_ratio=s.max_over_subscription_ratio,
+            reserved_percentage=s.reserved_percentage,
+        ),
+    )
     volumes = VolumeService(
         database=db, repo=volume_repo, backend=backend, store=store, policy=policy, jobs=jobs,
-        snapshots=snapshots,
+        snapshots=snapshots, hosts=hosts,
         limits=VolumeLimits(
             max_over_subscription_ratio=s.max_over_subscription_ratio,
             reserved_percentage=s.reserved_percentage,
@@ -207,6 +224,7 @@ def _services(
         attachments=AttachmentService(
             units=db, volumes=volumes, backend=backend, policy=policy,
         ),
+        hosts=hosts,
     )
 
 
@@ -275,7 +293,7 @@ async def open_runtime(
                 volumes=services.volumes, snapshots=services.snapshots,
                 backups=services.backups, actions=services.actions,
                 uploads=services.uploads, attachments=services.attachments,
-                transfers=services.transfers,
+                transfers=services.transfers, hosts=services.hosts,
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
@@ -286,9 +304,12 @@ async def open_runtime(
                 max_request_body_bytes=limit,
             ),
         )
+        # The services' rows and their heartbeat live as long as the runtime.
+        await services.hosts.start()
         try:
             yield rt
         finally:
+            await services.hosts.stop()
             await jobs.stop()
 
 

@@ -65,7 +65,7 @@ from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
 from cinderlite.services.units import Units
-from cinderlite.services.volumes import AVAILABILITY_ZONE, VolumeCreate, VolumeService
+from cinderlite.services.volumes import VolumeCreate, VolumeService
 from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 from cinderlite.workers.runner import JobRunner
@@ -242,7 +242,7 @@ class BackupService:
                 # Shown only: the store's paths never come from it.
                 container=req.container if req.container is not None
                 else f"{backup_id[0:2]}/{backup_id[2:4]}/{backup_id}",
-                availability_zone=AVAILABILITY_ZONE, restore_volume_id=None,
+                availability_zone=volume.availability_zone, restore_volume_id=None,
                 data_timestamp=snapshot.created_at if snapshot is not None else now,
                 meta=dict(req.metadata), created_at=now, updated_at=None,
             )

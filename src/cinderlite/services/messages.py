@@ -42,6 +42,7 @@ class Detail:
     text: str
 
 
+SCHEDULE_ALLOCATE_VOLUME = Action("001", "schedule allocate volume")
 COPY_VOLUME_TO_IMAGE = Action("003", "copy volume to image")
 COPY_IMAGE_TO_VOLUME = Action("005", "copy image to volume")
 CREATE_VOLUME_FROM_BACKEND = Action("008", "create volume from backend storage")
@@ -54,6 +55,7 @@ BACKUP_RESTORE = Action("015", "restore backup")
 UNKNOWN_ERROR = Detail("001", "An unknown error occurred.")
 
 DRIVER_NOT_INITIALIZED = Detail("002", "Driver is not initialized at present.")
+NO_BACKEND_AVAILABLE = Detail("003", "Could not find any available weighted backend.")
 FAILED_TO_UPLOAD_VOLUME = Detail("004", "Failed to upload volume to image at backend.")
 NOT_ENOUGH_SPACE_FOR_IMAGE = Detail("006", "Not enough quota resource for operation.")
 IMAGE_FROM_VOLUME_OVER_QUOTA = Detail(
@@ -80,14 +82,15 @@ UPLOAD_INTERRUPTED = Detail(
 
 ACTIONS = {
     a.id: a for a in (
-        COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME, CREATE_VOLUME_FROM_BACKEND, SNAPSHOT_CREATE,
+        SCHEDULE_ALLOCATE_VOLUME, COPY_VOLUME_TO_IMAGE, COPY_IMAGE_TO_VOLUME,
+        CREATE_VOLUME_FROM_BACKEND, SNAPSHOT_CREATE,
         SNAPSHOT_DELETE, BACKUP_CREATE, BACKUP_DELETE, BACKUP_RESTORE,
     )
 }
 DETAILS = {
     d.id: d
     for d in (
-        UNKNOWN_ERROR, DRIVER_NOT_INITIALIZED, FAILED_TO_UPLOAD_VOLUME,
+        UNKNOWN_ERROR, DRIVER_NOT_INITIALIZED, NO_BACKEND_AVAILABLE, FAILED_TO_UPLOAD_VOLUME,
         NOT_ENOUGH_SPACE_FOR_IMAGE, IMAGE_FROM_VOLUME_OVER_QUOTA, DRIVER_FAILED_CREATE,
         IMAGE_FORMAT_UNACCEPTABLE, SNAPSHOT_CREATE_ERROR, SNAPSHOT_DELETE_ERROR,
         VOLUME_DATA_NOT_ISO, UPLOAD_INTERRUPTED, BACKUP_CREATE_DRIVER_ERROR,

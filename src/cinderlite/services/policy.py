@@ -93,6 +93,13 @@ TRANSFER_GET_ALL = "volume:get_all_transfers"
 MESSAGE_GET = "message:get"
 MESSAGE_GET_ALL = "message:get_all"
 MESSAGE_DELETE = "message:delete"
+SERVICES_INDEX = "volume_extension:services:index"
+SERVICES_UPDATE = "volume_extension:services:update"
+FREEZE_HOST = "volume:freeze_host"
+THAW_HOST = "volume:thaw_host"
+GET_POOLS = "scheduler_extension:scheduler_stats:get_pools"
+CAPABILITIES = "volume_extension:capabilities"
+HOSTS = "volume_extension:hosts"
 
 DEFAULT_RULES: Mapping[str, str] = {
     "admin_or_owner": ADMIN_OR_OWNER,
@@ -165,6 +172,13 @@ DEFAULT_RULES: Mapping[str, str] = {
     MESSAGE_GET: "rule:xena_system_admin_or_project_reader",
     MESSAGE_GET_ALL: "rule:xena_system_admin_or_project_reader",
     MESSAGE_DELETE: "rule:xena_system_admin_or_project_member",
+    SERVICES_INDEX: "rule:admin_api",
+    SERVICES_UPDATE: "rule:admin_api",
+    FREEZE_HOST: "rule:admin_api",
+    THAW_HOST: "rule:admin_api",
+    GET_POOLS: "rule:admin_api",
+    CAPABILITIES: "rule:admin_api",
+    HOSTS: "rule:admin_api",
 }
 
 

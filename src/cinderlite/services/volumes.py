@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
+from cinderlite.services.hosts import HostService
 from cinderlite.services.policy import Policy
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.storage.images.base import ImageStore
@@ -55,7 +57,6 @@ from cinderlite.workers.runner import JobContext, JobRunner
 log = logging.getLogger("cinderlite.volumes")
 
 GiB = 1 << 30
-AVAILABILITY_ZONE = "nova"
 # The keys volumes may be listed by and sorted on.
 SORT_KEYS = frozenset(volumes_db.SORT_COLUMNS)
 # Cinder IMAGE_ATTRIBUTES copied into volume_glance_metadata.
@@ -287,9 +288,10 @@ class VolumeService:
     def __init__(
         self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
         store: ImageStore, policy: Policy, jobs: JobRunner, limits: VolumeLimits,
-        snapshots: SnapshotService,
+        snapshots: SnapshotService, hosts: HostService,
     ) -> None:
         self._database = database
+        self._hosts = hosts
         self._snapshots = snapshots
         self._repo = repo
         self._backend = backend
@@ -349,8 +351,9 @@ class VolumeService:
         if not caller.project_id:
             # A system-scoped token has no project to own the volume.
             raise PolicyNotAuthorized(P.VOLUME_CREATE)
-        if req.availability_zone is not None and req.availability_zone != AVAILABILITY_ZONE:
-            raise InvalidRequest(f"Availability zone '{req.availability_zone}' is invalid.")
+        # Cinder's API checks the zone (400); its scheduler then finds no backend
+        # while the volume service is disabled, frozen or down (the volume fails below).
+        zone, scheduled = await self._hosts.place(req.availability_zone)
         now = utcnow()
         source = await self._copy_source(caller, req)
         size = _size_for(req.size, source)
@@ -374,7 +377,8 @@ class VolumeService:
             image: Image | None = None
             if req.image_id is not None:
                 image = await _usable_image(db, caller, req.image_id, size)
-            await self.check_capacity(db, size)
+            if scheduled:
+                await self.check_capacity(db, size)
         if vtype is None:
             vtype = await self.default_type()
         async with self._database.write() as db:
@@ -383,12 +387,16 @@ class VolumeService:
                 name=req.name, description=req.description, size=size,
                 status=VolumeStatus.CREATING, previous_status=None,
                 attach_status=AttachStatus.DETACHED,
-                volume_type_id=vtype.id, availability_zone=AVAILABILITY_ZONE, bootable=False,
+                volume_type_id=vtype.id, availability_zone=zone, bootable=False,
                 meta=dict(req.metadata), image_meta={},
                 source_image_id=image.id if image else None, created_at=now, updated_at=None,
                 snapshot_id=req.snapshot_id, source_volid=req.source_volid,
             )
             await volumes_db.add(db, volume)
+            detail = VolumeDetail(_copy(volume), vtype.name)
+            if not scheduled:
+                await self._fail_scheduling(db, volume, request_id=request_id, now=now)
+                return detail
             if source is not None:
                 await self._jobs.enqueue(
                     db, kind=CLONE_JOB, volume_id=volume.id, image_id=None,
@@ -403,7 +411,6 @@ class VolumeService:
                     params={"disk_format": image.disk_format}, now=now,
                     bytes_total=int(image.size or 0),
                 )
-        detail = VolumeDetail(_copy(volume), vtype.name)
         if image is not None or source is not None:
             self._jobs.wake()
             return detail
@@ -433,6 +440,19 @@ class VolumeService:
                 )
             return CopySource(DataRef("volume", source.id), source.size, source)
         return None
+
+    async def _fail_scheduling(
+        self, db: Unit, volume: Volume, *, request_id: str, now: datetime,
+    ) -> None:
+        """Cinder's scheduler finding no backend: the volume (inserted in the same
+        unit, so a crash leaves neither) is `error`, with a user message."""
+        await volumes_db.transition(db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=now)
+        await messages.record(
+            db, project_id=volume.project_id, resource_uuid=volume.id,
+            action=messages.SCHEDULE_ALLOCATE_VOLUME, detail=messages.NO_BACKEND_AVAILABLE,
+            now=now, ttl_seconds=self._limits.message_ttl_seconds, request_id=request_id,
+            reason="No valid backend was found. No weighed backends available",
+        )
 
     async def check_capacity(self, db: Unit, requested_gib: int) -> None:
         """NoValidBackend (refused before anything is written) when the volumes' file

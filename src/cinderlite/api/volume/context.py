@@ -10,6 +10,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.backups import BackupService
+from cinderlite.services.hosts import HostService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
@@ -48,6 +49,8 @@ class VolumeContext:
     request_id: str
     # The project id segment of the URL, None on project-less /v3 routes.
     url_project_id: str | None = None
+    # The pool every volume here lives in (`os-vol-host-attr:host`).
+    pool_host: str = "cinderlite@file#file"
 
     @property
     def project_id(self) -> str:
@@ -66,6 +69,7 @@ class VolumeApi:
     uploads: UploadService
     messages: MessageService
     attachments: AttachmentService
+    hosts: HostService
     validator: TokenValidator
     identity_url: str
     volume_url: str

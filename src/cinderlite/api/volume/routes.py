@@ -26,6 +26,7 @@ from cinderlite.api.volume import (
     backups,
     deps,
     messages,
+    operator,
     progress,
     schemas,
     snapshots,
@@ -62,7 +63,7 @@ PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
 COLLECTIONS = frozenset({
     "volumes", "snapshots", "types", "messages", "attachments", "resource_filters", "backups",
-    *transfers.COLLECTIONS,
+    *transfers.COLLECTIONS, *operator.COLLECTIONS,
 })
 
 
@@ -443,6 +444,7 @@ for _pattern, _method, _handler, _apis in (
     *((pattern, method, handler, _V3) for pattern, method, handler in attachments.ROUTES),
     *((pattern, method, handler, _BOTH) for pattern, method, handler in backups.ROUTES),
     *transfers.ROUTES,
+    *((pattern, method, handler, _BOTH) for pattern, method, handler in operator.ROUTES),
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
@@ -527,7 +529,7 @@ async def dispatch(request: Request) -> Response:
         ctx = VolumeContext(
             caller=caller, api=which,
             version=version, request_id=request.scope["state"].get("request_id", ""),
-            url_project_id=url_project_id,
+            url_project_id=url_project_id, pool_host=api.hosts.layout.pool_name,
         )
         request.state.volume_ctx = ctx
         body: object = NO_BODY

@@ -15,8 +15,6 @@ from cinderlite.api.volume.context import VolumeContext
 from cinderlite.domain.records import AttachmentRecord, VolumeTypeRecord
 from cinderlite.services.volumes import VolumeDetail
 
-HOST = "cinderlite@files#files"
-
 
 def timestamp(value: datetime | None) -> str | None:
     """Cinder's (oslo jsonutils) format: 2026-11-27T05:46:07.000000, no zone."""
@@ -108,7 +106,7 @@ def volume(
         return body
     body["os-vol-tenant-attr:tenant_id"] = v.project_id
     if ctx.caller.is_admin:
-        body["os-vol-host-attr:host"] = HOST
+        body["os-vol-host-attr:host"] = ctx.pool_host
         body["os-vol-mig-status-attr:migstat"] = None
         body["os-vol-mig-status-attr:name_id"] = None
     if image_metadata and v.image_meta:
