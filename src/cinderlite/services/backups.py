@@ -57,6 +57,7 @@ from cinderlite.domain.errors import (
     SnapshotNotFound,
     VolumeNotFound,
 )
+from cinderlite.domain.filters import all_like
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.snapshots import SnapshotStatus
 from cinderlite.domain.transitions import Transition
@@ -102,6 +103,8 @@ class BackupQuery:
     all_tenants: bool = False
     project_id: str | None = None
     offset: int = 0
+    # 3.34: field -> substring (LIKE %value%).
+    like: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,12 +172,19 @@ class BackupService:
         )
         project_id: str | None = query.project_id if everyone else caller.project_id
         filters = {k: v for k, v in query.filters.items() if k in FILTER_KEYS}
+        # Like filters are applied here, so with them the page is cut here too.
+        cut_here = bool(query.like)
         found = await self._repo.page(
-            project_id=project_id, filters=filters, sort=query.sort, limit=query.limit,
-            offset=query.offset, marker_id=query.marker,
+            project_id=project_id, filters=filters, sort=query.sort,
+            limit=None if cut_here else query.limit, offset=0 if cut_here else query.offset,
+            marker_id=query.marker,
         )
         if found is None:
             raise BackupNotFound(str(query.marker))
+        if cut_here:
+            found = [b for b in found if all_like(b, query.like)]
+            end = None if query.limit is None else query.offset + query.limit
+            found = found[query.offset:end]
         return found
 
     def shows_project(self, caller: Caller) -> bool:

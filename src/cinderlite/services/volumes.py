@@ -41,7 +41,7 @@ from cinderlite.domain.errors import (
     StorageFull,
     VolumeNotFound,
 )
-from cinderlite.domain.filters import all_like
+from cinderlite.domain.filters import all_like, time_matches
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
@@ -151,6 +151,8 @@ class ListQuery:
     like: dict[str, str] = field(default_factory=dict)
     # A filter on a field no volume here has a value in (group_id, migration_status).
     unmatched: bool = False
+    # 3.60: created_at/updated_at -> {operator: time} (domain/filters.time_matches).
+    times: dict[str, dict[str, datetime]] = field(default_factory=dict)
 
 
 # The fields a like filter (`name~=`) may name.
@@ -509,7 +511,7 @@ class VolumeService:
             return []
         # The metadata, image metadata and like filters are applied here, so with
         # them the page is cut in Python.
-        cut_here = bool(query.metadata or query.glance_metadata or query.like)
+        cut_here = bool(query.metadata or query.glance_metadata or query.like or query.times)
         found = await self._repo.list(
             project_id=project_id, filters=query.filters, sort=query.sort,
             limit=None if cut_here else query.limit, offset=0 if cut_here else query.offset,
@@ -522,7 +524,8 @@ class VolumeService:
             rows = [r for r in rows
                     if _meta_matches(r[0].meta, query.metadata or {})
                     and _meta_matches(r[0].image_meta or {}, query.glance_metadata or {})
-                    and all_like(r[0], query.like)]
+                    and all_like(r[0], query.like)
+                    and all(time_matches(getattr(r[0], k), ops) for k, ops in query.times.items())]
             end = None if query.limit is None else query.offset + query.limit
             rows = rows[query.offset:end]
         attached: dict[str, list[VolumeAttachment]] = {}

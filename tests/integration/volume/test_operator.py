@@ -268,6 +268,13 @@ async def test_pool_filters_and_refusals(volume_client, admin, demo) -> None:  #
     assert await names(f"?name={POOL.replace('#', '%23')}", "3.28") == [POOL]
     assert await names("?storage_protocol=local", "3.28") == [POOL]
     assert await names("?thin_provisioning_support=False", "3.28") == []
+    # From 3.31 only the configured pool filters (name, volume_type), admins too.
+    resp = await volume_client.get(url + "?storage_protocol=local",
+                                   headers={**admin.headers, **_v("3.31")})
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        "Invalid filters storage_protocol are found in query options.")
+    assert await names("?detail=true&name=other", "3.31") == []
     # volume_type from 3.35: an unknown type is 404.
     resp = await volume_client.get(url + "?volume_type=nope",
                                    headers={**admin.headers, **_v("3.35")})

@@ -199,9 +199,9 @@ async def get_pools(api: VolumeApi, ctx: VolumeContext, request: Request,
     filters: dict[str, str] = {}
     if v3 and ctx.version.at_least(3, 28):
         general = ctx.version.at_least(3, 31)
-        filters = query_filters(params, "pool", is_admin=ctx.caller.is_admin, general=general,
-                                like=False)
-        filters.pop("detail", None)
+        # Cinder checks an admin's pool filters too (reject_invalid_filters).
+        rest = {k: v for k, v in params.items() if k != "detail"}
+        filters = query_filters(rest, "pool", is_admin=False, general=general, like=False)
     volume_type = filters.pop("volume_type", None)
     if not (v3 and ctx.version.at_least(3, 35)):
         volume_type = None

@@ -41,6 +41,7 @@ from cinderlite.api.volume.listing import (
     parse_metadata_filter,
     parse_offset,
     parse_page,
+    parse_time_filter,
     query_filters,
     split_like,
 )
@@ -133,6 +134,18 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
         filters["name"] = plain["display_name"]
     if "bootable" in plain:
         filters["bootable"] = plain["bootable"].strip().lower() in schemas.TRUE_STRINGS
+    bad_size = False
+    if "size" in plain:
+        try:
+            filters["size"] = int(plain["size"])
+        except ValueError:
+            bad_size = True  # no integer column equals it
+    # 3.60: created_at/updated_at compare with gt, gte, lt, lte, eq, neq (below,
+    # Cinder drops them).
+    times: dict[str, Any] = {}
+    if v3 and version is not None and version.at_least(3, 60):
+        times = {key: parse_time_filter(plain[key]) for key in ("created_at", "updated_at")
+                 if key in plain}
     metadata = None
     if "metadata" in plain:
         metadata = parse_metadata_filter(plain["metadata"])
@@ -143,10 +156,10 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
             and "glance_metadata" in plain):
         glance_metadata = parse_metadata_filter(plain["glance_metadata"])
     # Columns no volume here has a value in: a filter on them matches nothing.
-    unmatched = v3 and (
+    unmatched = bad_size or (v3 and (
         (version is not None and version.at_least(3, 10) and "group_id" in plain)
         or "migration_status" in plain
-    )
+    ))
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return ListQuery(
         filters=filters, metadata=metadata, sort=sort, limit=limit,
@@ -154,7 +167,7 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
         project_id=params.get("project_id"), offset=parse_offset(params),
         glance_metadata=glance_metadata,
         like={k: v for k, v in like.items() if k in volume_service.LIKE_KEYS},
-        unmatched=bool(unmatched),
+        unmatched=bool(unmatched), times=times,
     )
 
 
