@@ -179,6 +179,11 @@ class Served:
         self.ids["transfer_id"] = resp.json()["transfer"]["id"]
         resp = await vol.get(f"/v3/{self.who['admin'].project_id}/types/default", headers=admin)
         self.ids["type_id"] = resp.json()["volume_type"]["id"]
+        resp = await vol.get(f"/v3/{self.who['admin'].project_id}/os-services"
+                             "?binary=cinder-volume", headers=admin)
+        self.ids["backend"] = resp.json()["services"][0]["host"]
+        self.ids["service_action"] = "enable"
+        self.ids["extension_alias"] = "os-hosts"
         img = self.clients["image"]
         resp = await img.post("/v2/images", headers=admin, json={
             "name": "fz", "disk_format": "raw", "container_format": "bare", "tags": ["tag"]})
