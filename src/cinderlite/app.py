@@ -53,7 +53,7 @@ from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
 from cinderlite.services.backups import BackupService
 from cinderlite.services.catalog import CatalogService
-from cinderlite.services.hosts import HostLimits, HostService, default_host_name
+from cinderlite.services.hosts import HostLimits, HostService, LogService, default_host_name
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.images import ImageService
@@ -294,6 +294,7 @@ async def open_runtime(
                 backups=services.backups, actions=services.actions,
                 uploads=services.uploads, attachments=services.attachments,
                 transfers=services.transfers, hosts=services.hosts,
+                logs=LogService(hosts=services.hosts, policy=policy),
                 messages=services.messages, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,

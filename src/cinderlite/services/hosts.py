@@ -162,6 +162,10 @@ class HostService:
 
     # --- reads -------------------------------------------------------------------------
 
+    async def states(self) -> list[ServiceState]:
+        """Every service's row, as os-services shows it."""
+        return await self._states()
+
     async def _states(self) -> list[ServiceState]:
         async with self._units.read() as db:
             rows = await self._repo.list(db)
@@ -350,6 +354,72 @@ class HostService:
             sum(r.snapshot_count for r in rows), sum(r.total_snapshot_gb for r in rows),
         )
         return [total, *rows]
+
+
+# cinder/utils.py LOG_LEVELS: the levels set-log takes.
+LOG_LEVELS = ("INFO", "WARNING", "ERROR", "DEBUG")
+
+
+def log_level(text: str | None) -> int:
+    """The logging level named `text` (Cinder's get_log_method), else InvalidRequest."""
+    level = (text or "").upper()
+    if level not in LOG_LEVELS:
+        raise InvalidRequest(f"Invalid input received: {text or ''} is not a valid log level.")
+    return int(getattr(logging, level))
+
+
+def _loggers(prefix: str | None) -> dict[str, logging.Logger]:
+    return {name: logger for name, logger in logging.root.manager.loggerDict.items()
+            if name and isinstance(logger, logging.Logger) and name.startswith(prefix or "")}
+
+
+@dataclass(frozen=True)
+class LogLevels:
+    host: str
+    binary: str
+    levels: dict[str, str]
+
+
+class LogService:
+    """os-services set-log/get-log (3.32). Every service listed runs in this
+    process, so they share its loggers: a level set for one is set for all."""
+
+    def __init__(self, *, hosts: HostService, policy: Policy) -> None:
+        self._hosts = hosts
+        self._policy = policy
+
+    async def _targets(self, binary: str | None, server: str | None) -> list[tuple[str, str]]:
+        """(host, binary) of the services a request names (Cinder's
+        _log_params_binaries_services: cinder-api, and the services that are up)."""
+        if binary == H.API_BINARY:
+            binaries: tuple[str, ...] = (H.API_BINARY,)
+        elif binary in (None, "", "*"):
+            binaries = H.LOG_BINARIES
+        else:
+            binaries = (binary,)
+        found = [(s.host, s.binary) for s in await self._hosts.states()
+                 if s.up and s.binary in binaries
+                 and (not server or H.matches_host(s.host, server))]
+        layout = self._hosts.layout
+        if H.API_BINARY in binaries and (not server or server == layout.host):
+            found.insert(0, (layout.host, H.API_BINARY))
+        return found
+
+    async def set_levels(self, caller: Caller, *, binary: str | None, server: str | None,
+                         prefix: str | None, level: str | None) -> None:
+        self._policy.authorize(caller, P.SERVICES_UPDATE, {})
+        value = log_level(level)
+        if await self._targets(binary, server):
+            for logger in _loggers(prefix).values():
+                logger.setLevel(value)
+
+    async def get_levels(self, caller: Caller, *, binary: str | None, server: str | None,
+                         prefix: str | None) -> list[LogLevels]:
+        self._policy.authorize(caller, P.SERVICES_UPDATE, {})
+        levels = {name: logging.getLevelName(logger.getEffectiveLevel())
+                  for name, logger in sorted(_loggers(prefix).items())}
+        return [LogLevels(host, b, dict(levels)) for host, b in
+                await self._targets(binary, server)]
 
 
 def default_host_name() -> str:

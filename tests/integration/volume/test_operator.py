@@ -353,3 +353,45 @@ async def test_extensions(volume_client, demo) -> None:  # type: ignore[no-untyp
     assert resp.json()["extension"]["name"] == "Services"
     resp = await volume_client.get("/v3/extensions/os-quota-sets", headers=demo.headers)
     assert resp.status_code == 404
+
+
+async def test_set_log_and_get_log(volume_client, admin, demo) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    logger = logging.getLogger("cinderlite.hosts")
+    before = logger.level
+    url = f"/v3/{admin.project_id}/os-services"
+    headers = {**admin.headers, **_v("3.32")}
+    try:
+        resp = await volume_client.put(f"{url}/set-log", headers=headers, json={
+            "binary": "*", "prefix": "cinderlite.hosts", "level": "debug"})
+        assert resp.status_code == 202, resp.text
+        assert logger.level == logging.DEBUG
+        resp = await volume_client.put(f"{url}/get-log", headers=headers, json={
+            "prefix": "cinderlite.hosts"})
+        assert resp.status_code == 200, resp.text
+        entries = resp.json()["log_levels"]
+        assert [(e["host"], e["binary"]) for e in entries] == [
+            (HOST, "cinder-api"), (HOST, "cinder-scheduler"), (VOLUME_HOST, "cinder-volume"),
+            (HOST, "cinder-backup")]
+        assert all(e["levels"] == {"cinderlite.hosts": "DEBUG"} for e in entries)
+        resp = await volume_client.put(f"{url}/get-log", headers=headers, json={
+            "binary": "cinder-volume", "server": HOST, "prefix": "cinderlite.hosts"})
+        assert [e["binary"] for e in resp.json()["log_levels"]] == ["cinder-volume"]
+    finally:
+        logger.setLevel(before)
+    for body, message in (
+        ({"level": "loud"}, "Invalid input received: loud is not a valid log level."),
+        ({"level": None}, "Invalid input received:  is not a valid log level."),
+        ({"binary": "nova-compute", "level": "INFO"}, None),
+    ):
+        resp = await volume_client.put(f"{url}/set-log", headers=headers, json=body)
+        assert resp.status_code == 400, resp.text
+        if message:
+            assert resp.json()["badRequest"]["message"] == message
+    # Below 3.32 there is no such action; a member may not.
+    resp = await volume_client.put(f"{url}/get-log", headers=admin.headers, json={})
+    assert resp.status_code == 404
+    resp = await volume_client.put(f"/v3/{demo.project_id}/os-services/get-log",
+                                   headers={**demo.headers, **_v("3.32")}, json={})
+    assert resp.status_code == 403

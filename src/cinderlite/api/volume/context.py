@@ -10,7 +10,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.backups import BackupService
-from cinderlite.services.hosts import HostService
+from cinderlite.services.hosts import HostService, LogService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
@@ -70,6 +70,7 @@ class VolumeApi:
     messages: MessageService
     attachments: AttachmentService
     hosts: HostService
+    logs: LogService
     validator: TokenValidator
     identity_url: str
     volume_url: str

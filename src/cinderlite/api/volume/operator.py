@@ -21,7 +21,7 @@ from cinderlite.api.volume.listing import query_filters
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain import hosts as H
 from cinderlite.domain.errors import InvalidRequest, NotFound
-from cinderlite.services.hosts import ServiceState
+from cinderlite.services.hosts import ServiceState, log_level
 
 NOT_FOUND = "The resource could not be found."
 # The extensions Cinder lists (name, alias, description, updated) for what is
@@ -79,6 +79,17 @@ DISABLE_LOG_REASON = {
         "disabled_reason": {"type": "string", "minLength": 1, "maxLength": 255},
     },
 }
+_LOG_PROPERTIES: dict[str, Any] = {
+    "binary": {"type": "string", "enum": [*H.LOG_BINARIES, "", "*"]},
+    "server": {"type": ["string", "null"]},
+    "prefix": {"type": ["string", "null"]},
+}
+SET_LOG = {
+    "type": "object",
+    "properties": {**_LOG_PROPERTIES, "level": {"type": ["string", "null"]}},
+    "additionalProperties": False,
+}
+GET_LOG = {"type": "object", "properties": _LOG_PROPERTIES, "additionalProperties": False}
 FREEZE_THAW = {
     "type": "object",
     "properties": {"cluster": {"type": ["string", "null"]}, "host": _HOST},
@@ -153,11 +164,36 @@ async def update_service(api: VolumeApi, ctx: VolumeContext, request: Request,
     action = args[0]
     if action in ("enable", "disable", "disable-log-reason"):
         return await _switch(api, ctx, action, body)
+    if action in ("set-log", "get-log"):
+        return await _log_levels(api, ctx, action, body)
     if action in ("freeze", "thaw"):
         params = schemas.validate(FREEZE_THAW, _body(body))
         await api.hosts.set_frozen(ctx.caller, host=_host_of(params), frozen=action == "freeze")
         return Response(status_code=200)
     raise NotFound("Unknown action")
+
+
+async def _log_levels(api: VolumeApi, ctx: VolumeContext, action: str,
+                      body: object) -> Response:
+    """set-log / get-log (3.32; below it Cinder has no such method: 404)."""
+    if ctx.api != "v3" or not ctx.version.at_least(3, 32):
+        raise NotFound(NOT_FOUND)
+    if action == "set-log":
+        params = schemas.validate(SET_LOG, _body(body))
+        log_level(params.get("level"))  # the schema's `level` format, before the policy
+        await api.logs.set_levels(
+            ctx.caller, binary=params.get("binary"), server=params.get("server"),
+            prefix=params.get("prefix"), level=params.get("level"),
+        )
+        return Response(status_code=202)
+    params = schemas.validate(GET_LOG, _body(body))
+    found = await api.logs.get_levels(
+        ctx.caller, binary=params.get("binary"), server=params.get("server"),
+        prefix=params.get("prefix"),
+    )
+    return _json({"log_levels": [
+        {"host": e.host, "binary": e.binary, "levels": e.levels} for e in found
+    ]})
 
 
 async def _switch(api: VolumeApi, ctx: VolumeContext, action: str, body: object) -> Response:
