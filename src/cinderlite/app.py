@@ -180,7 +180,7 @@ def _services(
         backups=BackupService(
             units=db, repo=BackupRepository(db), snapshots=snapshot_repo, volumes=volumes,
             backend=backend, store=backup_store, policy=policy, jobs=jobs,
-            message_ttl_seconds=s.message_ttl_seconds,
+            message_ttl_seconds=s.message_ttl_seconds, hosts=hosts,
         ),
         # Every transfer step is one transaction: nothing for `recover` to mend.
         transfers=TransferService(

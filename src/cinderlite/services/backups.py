@@ -52,8 +52,10 @@ from cinderlite.domain.errors import (
     InvalidRequest,
     InvalidSnapshot,
     InvalidVolume,
+    NotFound,
     PolicyNotAuthorized,
     ServiceError,
+    ServiceUnavailable,
     SnapshotNotFound,
     VolumeNotFound,
 )
@@ -64,6 +66,7 @@ from cinderlite.domain.transitions import Transition
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
+from cinderlite.services.hosts import HostService
 from cinderlite.services.policy import Policy
 from cinderlite.services.units import Units
 from cinderlite.services.volumes import VolumeCreate, VolumeService
@@ -92,6 +95,10 @@ class BackupCreate:
     force: bool = False
     snapshot_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+# Cinder's ServiceNotFound when no backup service is enabled and up.
+NO_BACKUP_SERVICE = "Service cinder-backup could not be found."
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,9 @@ class BackupService:
     def __init__(
         self, *, units: Units, repo: BackupRepository, snapshots: SnapshotRepository,
         volumes: VolumeService, backend: VolumeBackend, store: BackupStore, policy: Policy,
-        jobs: JobRunner, message_ttl_seconds: int,
+        jobs: JobRunner, message_ttl_seconds: int, hosts: HostService,
     ) -> None:
+        self._hosts = hosts
         self._units = units
         self._repo = repo
         self._snapshots = snapshots
@@ -233,6 +241,8 @@ class BackupService:
             parent = None
             if req.incremental:
                 parent = await self._parent_for(db, volume, caller, snapshot)
+            if not await self._hosts.backup_service_available(volume.availability_zone):
+                raise ServiceUnavailable(NO_BACKUP_SERVICE)
             if snapshot is not None:
                 await self._snapshots.transition(db, snapshot.id, snap.START_BACKUP, now=now)
             else:
@@ -387,6 +397,9 @@ class BackupService:
         self._policy.authorize(caller, P.BACKUP_RESTORE, target(backup))
         if backup.status != BackupStatus.AVAILABLE:
             raise InvalidBackup("Backup status must be available")
+        # Checked before a new volume is made (Cinder makes it first and leaves it).
+        if not await self._hosts.backup_service_available(backup.availability_zone):
+            raise NotFound(NO_BACKUP_SERVICE)
         fresh = volume_id is None
         if volume_id is None:
             made = await self._volumes.create(caller, VolumeCreate(
@@ -517,6 +530,8 @@ class BackupService:
         if not force and current.status not in bk.DELETABLE:
             raise InvalidBackup("Backup status must be available or error")
         rule = bk.FORCE_DELETE if force else bk.BEGIN_DELETE
+        if not await self._hosts.backup_service_available(current.availability_zone):
+            raise NotFound(NO_BACKUP_SERVICE)
         async with self._units.write() as db:
             if not await self._repo.transition(db, backup_id, rule, now=utcnow()):
                 raise InvalidBackup("Backup status must be available or error")

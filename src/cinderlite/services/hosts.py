@@ -213,6 +213,12 @@ class HostService:
             raise InvalidRequest(f"Availability zone '{zone}' is invalid.")
         return zone, self._volume_backend(states) is not None
 
+    async def backup_service_available(self, zone: str | None) -> bool:
+        """An enabled, up cinder-backup in `zone` (Cinder backup API
+        _get_any_available_backup_service)."""
+        return any(s.binary == H.BACKUP_BINARY and not s.disabled and s.up
+                   and (not zone or s.zone == zone) for s in await self._states())
+
     # --- switches ----------------------------------------------------------------------
 
     async def set_enabled(

@@ -395,3 +395,36 @@ async def test_set_log_and_get_log(volume_client, admin, demo) -> None:  # type:
     resp = await volume_client.put(f"/v3/{demo.project_id}/os-services/get-log",
                                    headers={**demo.headers, **_v("3.32")}, json={})
     assert resp.status_code == 403
+
+
+async def test_disabled_backup_service_refuses_backups(volume_client, admin, demo) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.volume.test_backups import _backup, _backup_status
+
+    vol = await create(volume_client, demo)
+    await wait_status(volume_client, demo, vol["id"], "available")
+    made = await _backup(volume_client, demo, vol["id"])
+    await _backup_status(volume_client, demo, made["id"], "available")
+    await _put(volume_client, admin, "disable", {"host": HOST, "binary": "cinder-backup"})
+    resp = await volume_client.post(f"/v3/{demo.project_id}/backups",
+                                    json={"backup": {"volume_id": vol["id"]}},
+                                    headers=demo.headers)
+    assert resp.status_code == 503, resp.text
+    assert resp.json() == {"serviceUnavailable": {
+        "code": 503, "message": "Service cinder-backup could not be found."}}
+    # Nothing was changed: the volume is still available, no backup was added.
+    assert (await wait_status(volume_client, demo, vol["id"], "available"))["id"] == vol["id"]
+    listed = await volume_client.get(f"/v3/{demo.project_id}/backups", headers=demo.headers)
+    assert [b["id"] for b in listed.json()["backups"]] == [made["id"]]
+    for method, path, body in (
+        ("POST", f"/backups/{made['id']}/restore", {"restore": {"volume_id": vol["id"]}}),
+        ("DELETE", f"/backups/{made['id']}", None),
+    ):
+        resp = await volume_client.request(method, f"/v3/{demo.project_id}{path}", json=body,
+                                           headers=demo.headers)
+        assert resp.status_code == 404, resp.text
+        assert resp.json()["itemNotFound"]["message"] == (
+            "Service cinder-backup could not be found.")
+    await _put(volume_client, admin, "enable", {"host": HOST, "binary": "cinder-backup"})
+    resp = await volume_client.delete(f"/v3/{demo.project_id}/backups/{made['id']}",
+                                      headers=demo.headers)
+    assert resp.status_code == 202
