@@ -143,11 +143,6 @@ def _services(
     qemu_limits = QemuLimits(
         cpu_seconds=s.qemu_img_cpu_limit, address_space=s.qemu_img_address_space_limit
     )
-    snapshot_repo = SnapshotRepository(db)
-    snapshots = SnapshotService(
-        units=db, repo=snapshot_repo, backend=backend, policy=policy, jobs=jobs,
-        message_ttl_seconds=s.message_ttl_seconds,
-    )
     hosts = HostService(
         units=db, repo=ServiceRepository(), policy=policy, capacity=backend.capacity,
         limits=HostLimits(
@@ -160,6 +155,11 @@ def _services(
             max_over_subscription_ratio=s.max_over_subscription_ratio,
             reserved_percentage=s.reserved_percentage,
         ),
+    )
+    snapshot_repo = SnapshotRepository(db)
+    snapshots = SnapshotService(
+        units=db, repo=snapshot_repo, backend=backend, policy=policy, jobs=jobs,
+        message_ttl_seconds=s.message_ttl_seconds, hosts=hosts,
     )
     volumes = VolumeService(
         database=db, repo=volume_repo, backend=backend, store=store, policy=policy, jobs=jobs,

@@ -43,6 +43,8 @@ GiB = 1 << 30
 VENDOR_NAME = "Open Source"
 DRIVER_VERSION = "1.0.0"
 STORAGE_PROTOCOL = "local"
+FROZEN = ("Invalid input received: Modification operations are not allowed on frozen "
+          "storage backends.")
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,12 @@ class HostService:
         if zone not in {name for name, _ in self._zones(states)}:
             raise InvalidRequest(f"Availability zone '{zone}' is invalid.")
         return zone, self._volume_backend(states) is not None
+
+    async def assert_not_frozen(self) -> None:
+        """Cinder's assert_not_frozen for what lives on the volume backend."""
+        for s in await self._states():
+            if s.binary == H.VOLUME_BINARY and s.host == self.layout.volume_host and s.frozen:
+                raise InvalidRequest(FROZEN)
 
     async def backup_service_available(self, zone: str | None) -> bool:
         """An enabled, up cinder-backup in `zone` (Cinder backup API

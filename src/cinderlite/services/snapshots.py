@@ -44,6 +44,7 @@ from cinderlite.domain.transitions import Transition
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
+from cinderlite.services.hosts import HostService
 from cinderlite.services.policy import Policy
 from cinderlite.services.units import Unit, Units
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
@@ -95,8 +96,9 @@ class SnapshotService:
 
     def __init__(
         self, *, units: Units, repo: SnapshotRepository, backend: VolumeBackend,
-        policy: Policy, jobs: JobRunner, message_ttl_seconds: int,
+        policy: Policy, jobs: JobRunner, message_ttl_seconds: int, hosts: HostService,
     ) -> None:
+        self._hosts = hosts
         self._units = units
         self._repo = repo
         self._backend = backend
@@ -175,6 +177,7 @@ class SnapshotService:
             self._policy.authorize(caller, P.SNAPSHOT_CREATE, {"project_id": volume.project_id})
             if not caller.project_id:
                 raise PolicyNotAuthorized(P.SNAPSHOT_CREATE)
+            await self._hosts.assert_not_frozen()
             _check_snapshottable(volume, force=req.force)
             row = Snapshot(
                 id=str(uuid.uuid4()), project_id=volume.project_id, user_id=caller.user_id,
@@ -284,11 +287,13 @@ class SnapshotService:
     async def delete(self, caller: Caller, snapshot_id: str) -> None:
         current = await self.get(caller, snapshot_id)
         self._policy.authorize(caller, P.SNAPSHOT_DELETE, target(current))
+        await self._hosts.assert_not_frozen()
         await self._delete(snapshot_id, snap.BEGIN_DELETE, current.status)
 
     async def force_delete(self, caller: Caller, snapshot_id: str) -> None:
         current = await self.get(caller, snapshot_id)
         self._policy.authorize(caller, P.SNAPSHOT_FORCE_DELETE, target(current))
+        await self._hosts.assert_not_frozen()
         await self._delete(snapshot_id, snap.FORCE_DELETE, current.status)
 
     async def _delete(

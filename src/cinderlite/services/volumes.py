@@ -169,6 +169,13 @@ class CopySource:
     volume: Volume | VolumeRow
 
 
+def _never_scheduled(volume: Volume | VolumeRow) -> bool:
+    """A volume the scheduler found no backend for (one with no host in Cinder,
+    which a frozen backend does not hold): `_fail_scheduling` made it `error`
+    in the unit that inserted it, stamping it with its creation time."""
+    return volume.status == VolumeStatus.ERROR and volume.updated_at == volume.created_at
+
+
 def _size_for(requested: int | None, source: CopySource | None) -> int:
     """Cinder's _extract_size: the source's size when none is asked, never less."""
     size = requested if requested else (source.size if source is not None else requested)
@@ -594,6 +601,8 @@ class VolumeService:
         self._policy.authorize(caller, P.VOLUME_DELETE, target(current.volume))
         if force:
             self._policy.authorize(caller, force_policy, target(current.volume))
+        if not _never_scheduled(current.volume):
+            await self._hosts.assert_not_frozen()
         async with self._database.write() as db:
             # The row lock first: a snapshot being added now either committed
             # (and is seen below) or waits and then finds the volume deleting.

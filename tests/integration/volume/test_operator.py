@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 
 from cinderlite.db.models import BlockService
+from tests.conftest import wait_for
 from tests.integration.volume.test_volumes import create, wait_status
 
 pytestmark = pytest.mark.integration
@@ -428,3 +429,40 @@ async def test_disabled_backup_service_refuses_backups(volume_client, admin, dem
     resp = await volume_client.delete(f"/v3/{demo.project_id}/backups/{made['id']}",
                                       headers=demo.headers)
     assert resp.status_code == 202
+
+
+async def test_frozen_backend_refuses_modifications(volume_client, admin, demo) -> None:  # type: ignore[no-untyped-def]
+    frozen = ("Invalid input received: Modification operations are not allowed on frozen "
+              "storage backends.")
+    vol = await create(volume_client, demo)
+    await wait_status(volume_client, demo, vol["id"], "available")
+    snaps = f"/v3/{demo.project_id}/snapshots"
+    resp = await volume_client.post(snaps, json={"snapshot": {"volume_id": vol["id"]}},
+                                    headers=demo.headers)
+    snap = resp.json()["snapshot"]
+
+    async def snapshot_ready():  # type: ignore[no-untyped-def]
+        shown = await volume_client.get(f"{snaps}/{snap['id']}", headers=demo.headers)
+        return shown.json()["snapshot"]["status"] == "available" or None
+
+    await wait_for(snapshot_ready)
+    assert (await _put(volume_client, admin, "freeze", {"host": HOST})).status_code == 200  # type: ignore[attr-defined]
+    try:
+        unplaced = await create(volume_client, demo)
+        await wait_status(volume_client, demo, unplaced["id"], "error")
+        for method, url, body in (
+            ("DELETE", f"/v3/{demo.project_id}/volumes/{vol['id']}", None),
+            ("POST", snaps, {"snapshot": {"volume_id": vol["id"]}}),
+            ("DELETE", f"{snaps}/{snap['id']}", None),
+        ):
+            resp = await volume_client.request(method, url, json=body, headers=demo.headers)
+            assert resp.status_code == 400, (method, url, resp.text)
+            assert resp.json()["badRequest"]["message"] == frozen
+        # What the scheduler never placed is not on the backend: it may go.
+        resp = await volume_client.delete(f"/v3/{demo.project_id}/volumes/{unplaced['id']}",
+                                          headers=demo.headers)
+        assert resp.status_code == 202, resp.text
+    finally:
+        await _put(volume_client, admin, "thaw", {"host": HOST})
+    resp = await volume_client.delete(f"{snaps}/{snap['id']}", headers=demo.headers)
+    assert resp.status_code == 202, resp.text
