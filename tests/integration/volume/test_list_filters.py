@@ -144,3 +144,19 @@ async def test_backend_state_at_349(volume_client, admin, monkeypatch) -> None: 
     resp = await volume_client.get(url + "?binary=cinder-volume",
                                    headers={**admin.headers, **_v("3.49")})
     assert resp.json()["services"][0]["backend_state"] is None
+
+
+async def test_summary_all_tenants_must_be_a_boolean(volume_client, admin, demo) -> None:  # type: ignore[no-untyped-def]
+    await wait_status(volume_client, demo, (await create(volume_client, demo, size=2))["id"],
+                      "available")
+    url = f"/v3/{admin.project_id}/volumes/summary"
+    resp = await volume_client.get(url + "?all_tenants=maybe",
+                                   headers={**admin.headers, **_v("3.12")})
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        "Value 'maybe' for 'all_tenants' is not a boolean.")
+    resp = await volume_client.get(url + "?all_tenants=True",
+                                   headers={**admin.headers, **_v("3.12")})
+    assert resp.json()["volume-summary"] == {"total_count": 1, "total_size": 2}
+    resp = await volume_client.get(url + "?all_tenants=0", headers={**admin.headers, **_v("3.12")})
+    assert resp.json()["volume-summary"] == {"total_count": 0, "total_size": 0}

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
-from oslo_utils import uuidutils
+from oslo_utils import strutils, uuidutils
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -273,8 +273,11 @@ async def volume_summary(api: VolumeApi, ctx: VolumeContext, request: Request,
     if ctx.api != "v3" or not ctx.version.at_least(3, 12):
         # Below 3.12 "summary" is read as a volume id, as Cinder's router does.
         return await show_volume(api, ctx, request, ("summary",), body)
-    all_tenants = request.query_params.get("all_tenants", "0").strip().lower() in (
-        schemas.TRUE_STRINGS)
+    # Cinder's utils.get_bool_param: anything but a boolean string is a 400.
+    raw = request.query_params.get("all_tenants", "0")
+    if not strutils.is_valid_boolstr(raw):
+        raise InvalidRequest(f"Value '{raw}' for 'all_tenants' is not a boolean.")
+    all_tenants = strutils.bool_from_string(raw, strict=True)
     count, size, meta = await api.volumes.summary(ctx.caller, all_tenants=all_tenants)
     summary: dict[str, Any] = {"total_count": count, "total_size": size}
     if ctx.version.at_least(3, 36):
