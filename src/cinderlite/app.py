@@ -44,11 +44,13 @@ from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.jobs import JobRepository
 from cinderlite.db.quotas import QuotaRepository
+from cinderlite.db.services import ServiceRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.transfers import TransferRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
+from cinderlite.domain.hosts import HostLayout
 from cinderlite.services import identity
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
@@ -60,6 +62,7 @@ from cinderlite.services.group_replication import GroupReplicationService
 from cinderlite.services.group_snapshots import GroupSnapshotService
 from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
+from cinderlite.services.hosts import HostLimits, HostService, LogService, default_host_name
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.image_members import ImageMemberService
@@ -110,6 +113,7 @@ class Services:
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
     quotas: QuotaService
+    hosts: HostService
 
 
 @dataclass
@@ -166,17 +170,30 @@ def _services(
         "backup_gigabytes": s.quota_backup_gigabytes,
         "per_volume_gigabytes": s.per_volume_size_limit, "groups": s.quota_groups,
     })
+    hosts = HostService(
+        units=db, repo=ServiceRepository(), policy=policy, capacity=backend.capacity,
+        limits=HostLimits(
+            layout=HostLayout(
+                host=s.service_host or default_host_name(), backend_name=s.volume_backend_name,
+                zone=s.storage_availability_zone, default_zone=s.default_availability_zone,
+            ),
+            report_interval_seconds=s.report_interval,
+            service_down_time_seconds=s.service_down_time,
+            max_over_subscription_ratio=s.max_over_subscription_ratio,
+            reserved_percentage=s.reserved_percentage,
+        ),
+    )
     snapshot_repo = SnapshotRepository(db)
     snapshots = SnapshotService(
         units=db, repo=snapshot_repo, backend=backend, policy=policy, jobs=jobs,
-        message_ttl_seconds=s.message_ttl_seconds,
+        message_ttl_seconds=s.message_ttl_seconds, hosts=hosts,
     )
     group_repo = GroupRepository(db)
     group_type_repo = GroupTypeRepository(db)
     group_snapshot_repo = GroupSnapshotRepository(db)
     volumes = VolumeService(
         database=db, repo=volume_repo, backend=backend, store=store, policy=policy, jobs=jobs,
-        snapshots=snapshots, groups=group_repo,
+        snapshots=snapshots, groups=group_repo, hosts=hosts,
         limits=VolumeLimits(
             max_over_subscription_ratio=s.max_over_subscription_ratio,
             reserved_percentage=s.reserved_percentage,
@@ -221,11 +238,11 @@ def _services(
         backups=BackupService(
             units=db, repo=BackupRepository(db), snapshots=snapshot_repo, volumes=volumes,
             backend=backend, store=backup_store, policy=policy, jobs=jobs,
-            message_ttl_seconds=s.message_ttl_seconds,
+            message_ttl_seconds=s.message_ttl_seconds, hosts=hosts,
         ),
         backup_records=BackupRecords(
             units=db, repo=BackupRepository(db), store=backup_store, policy=policy,
-            quotas=quotas,
+            quotas=quotas, availability_zone=s.storage_availability_zone,
         ),
         # Every transfer step is one transaction: nothing for `recover` to mend.
         transfers=transfers,
@@ -276,6 +293,7 @@ def _services(
             database=db, volumes=volumes, backend=backend, policy=policy,
             message_ttl_seconds=s.message_ttl_seconds,
         ),
+        hosts=hosts,
     )
 
 
@@ -350,7 +368,9 @@ async def open_runtime(
                 groups=services.groups, group_snapshots=services.group_snapshots,
                 group_replication=services.group_replication,
                 backup_records=services.backup_records, messages=services.messages,
-                quotas=services.quotas, validator=validator,
+                quotas=services.quotas, hosts=services.hosts,
+                logs=LogService(hosts=services.hosts, policy=policy),
+                validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
             ),
@@ -360,9 +380,12 @@ async def open_runtime(
                 max_request_body_bytes=limit, members=services.image_members,
             ),
         )
+        # The services' rows and their heartbeat live as long as the runtime.
+        await services.hosts.start()
         try:
             yield rt
         finally:
+            await services.hosts.stop()
             await jobs.stop()
 
 

@@ -121,6 +121,20 @@ class Settings:
     quota_backup_gigabytes: int = 1000
     quota_groups: int = 10
     per_volume_size_limit: int = -1
+    # Cinder [DEFAULT] host: the name the services are listed under (the volume
+    # service as `<host>@<volume_backend_name>`); empty means the machine's host name.
+    service_host: str = ""
+    # The volume backend's name (and its one pool's): pools are `<host>@<name>#<name>`.
+    volume_backend_name: str = "file"
+    # Cinder storage_availability_zone: the zone of every service here.
+    storage_availability_zone: str = "nova"
+    # Cinder default_availability_zone: a new volume's zone when none is asked
+    # (empty: storage_availability_zone).
+    default_availability_zone: str = ""
+    # Cinder report_interval / service_down_time: the services' heartbeat period,
+    # and how old a heartbeat may be before os-services shows the service down.
+    report_interval: int = 10
+    service_down_time: int = 60
 
     # Glance image_size_cap.
     image_size_cap: int = 1099511627776

@@ -44,6 +44,7 @@ CINDER_STATUS: Mapping[type[e.ServiceError], int] = {
     e.StorageFull: 413,
     e.ConversionFailed: 500,
     e.DependencyUnavailable: 503,
+    e.ServiceUnavailable: 503,
 }
 
 KEYSTONE_STATUS: Mapping[type[e.ServiceError], int] = {

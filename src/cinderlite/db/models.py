@@ -396,6 +396,29 @@ class Transfer(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class BlockService(Base):
+    """A service this process runs (Cinder's services table): cinder-volume,
+    cinder-scheduler, cinder-backup. `updated_at` is the heartbeat the running
+    process writes; `disabled` and `frozen` are the operator's switches."""
+
+    __tablename__ = "volume_services"
+    __table_args__ = (UniqueConstraint("host", "binary", name="uq_volume_services_host_binary"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255))
+    binary: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    report_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    # The last heartbeat.
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The last change an operator made (enable, disable, freeze, thaw).
+    modified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class VolumeAttachment(Base):
     """An attachment of a volume (os-attach, or the attachments API). attach_status:
     reserved -> attaching -> attached (Cinder VolumeAttachStatus); an ended one is

@@ -38,7 +38,7 @@ SORT = SortColumns({
     "project_id": Snapshot.project_id,
     "user_id": Snapshot.user_id,
 })
-FILTER_KEYS = frozenset({"name", "status", "volume_id", "project_id"})
+FILTER_KEYS = frozenset({"name", "status", "volume_id", "project_id", "availability_zone"})
 # The job kind that makes a snapshot's bytes.
 SNAPSHOT_JOB = "snapshot"
 
@@ -74,6 +74,11 @@ class SnapshotRepository:
             if project_id is not None:
                 stmt = stmt.where(Snapshot.project_id == project_id)
             for key, value in filters.items():
+                if key == "availability_zone":
+                    # A snapshot is in its volume's zone (Cinder joins the volume).
+                    stmt = stmt.join(Volume, Volume.id == Snapshot.volume_id).where(
+                        Volume.availability_zone == value)
+                    continue
                 stmt = stmt.where(SORT.columns[key] == value)
             stmt = stmt.order_by(*(SORT.order(k, d) for k, d in keys))
             if limit is not None:

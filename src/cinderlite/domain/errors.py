@@ -13,7 +13,8 @@ ServiceError                      message is safe to show to API clients
 ├── UnsupportedMedia              wrong Content-Type or data of the wrong format
 ├── StorageFull                   no space left where the bytes must go
 ├── ConversionFailed              qemu-img failed or produced something unexpected
-└── DependencyUnavailable         identity or image service cannot be reached
+├── DependencyUnavailable         identity or image service cannot be reached
+└── ServiceUnavailable            none of our own services can take the work
 """
 
 from __future__ import annotations
@@ -220,3 +221,8 @@ class InvalidGroupSnapshot(InvalidRequest):
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid GroupSnapshot: {reason}")
         self.reason = reason
+
+
+class ServiceUnavailable(ServiceError):
+    """No service of ours (enabled and up) can take the work: Cinder's 503 of
+    `Service cinder-backup could not be found.`."""

@@ -44,7 +44,6 @@ from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.units import Units
-from cinderlite.services.volumes import AVAILABILITY_ZONE
 from cinderlite.storage.backups.base import BackupStore
 
 log = logging.getLogger("cinderlite.backup_records")
@@ -135,7 +134,7 @@ class BackupRecords:
 
     def __init__(
         self, *, units: Units, repo: BackupRepository, store: BackupStore, policy: Policy,
-        quotas: QuotaService | None = None,
+        quotas: QuotaService | None = None, availability_zone: str = "nova",
     ) -> None:
         self._units = units
         self._repo = repo
@@ -144,6 +143,8 @@ class BackupRecords:
         # An imported backup counts against the importing project's backups and
         # backup_gigabytes, as Cinder reserves them (None: unlimited).
         self._quotas = quotas
+        # Cinder's manager gives an imported backup its own zone.
+        self._zone = availability_zone
 
     async def export(self, caller: Caller, backup_id: str) -> tuple[str, str]:
         """(backup_service, backup_url) of an `available` backup."""
@@ -175,7 +176,7 @@ class BackupRecords:
             if isinstance(record.get("display_description"), str) else None,
             status=BackupStatus.CREATING, fail_reason=None, size=record["size"],
             object_count=0, container=_text(record, "container"),
-            availability_zone=AVAILABILITY_ZONE, restore_volume_id=None,
+            availability_zone=self._zone, restore_volume_id=None,
             data_timestamp=_parse_time(record.get("data_timestamp"), now),
             meta=_metadata(record), created_at=now, updated_at=None,
         )

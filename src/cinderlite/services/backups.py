@@ -53,25 +53,24 @@ from cinderlite.domain.errors import (
     InvalidRequest,
     InvalidSnapshot,
     InvalidVolume,
+    NotFound,
     PolicyNotAuthorized,
     ServiceError,
+    ServiceUnavailable,
     SnapshotNotFound,
     VolumeNotFound,
 )
+from cinderlite.domain.filters import all_like
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.snapshots import SnapshotStatus
 from cinderlite.domain.transitions import Transition
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
+from cinderlite.services.hosts import HostService
 from cinderlite.services.policy import Policy
 from cinderlite.services.units import Units
-from cinderlite.services.volumes import (
-    AVAILABILITY_ZONE,
-    VolumeCreate,
-    VolumeDetail,
-    VolumeService,
-)
+from cinderlite.services.volumes import VolumeCreate, VolumeDetail, VolumeService
 from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 from cinderlite.workers.runner import JobRunner
@@ -99,6 +98,10 @@ class BackupCreate:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
+# Cinder's ServiceNotFound when no backup service is enabled and up.
+NO_BACKUP_SERVICE = "Service cinder-backup could not be found."
+
+
 @dataclass(frozen=True)
 class BackupQuery:
     filters: dict[str, Any]
@@ -108,6 +111,8 @@ class BackupQuery:
     all_tenants: bool = False
     project_id: str | None = None
     offset: int = 0
+    # 3.34: field -> substring (LIKE %value%).
+    like: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,9 @@ class BackupService:
     def __init__(
         self, *, units: Units, repo: BackupRepository, snapshots: SnapshotRepository,
         volumes: VolumeService, backend: VolumeBackend, store: BackupStore, policy: Policy,
-        jobs: JobRunner, message_ttl_seconds: int,
+        jobs: JobRunner, message_ttl_seconds: int, hosts: HostService,
     ) -> None:
+        self._hosts = hosts
         self._units = units
         self._repo = repo
         self._snapshots = snapshots
@@ -175,12 +181,19 @@ class BackupService:
         )
         project_id: str | None = query.project_id if everyone else caller.project_id
         filters = {k: v for k, v in query.filters.items() if k in FILTER_KEYS}
+        # Like filters are applied here, so with them the page is cut here too.
+        cut_here = bool(query.like)
         found = await self._repo.page(
-            project_id=project_id, filters=filters, sort=query.sort, limit=query.limit,
-            offset=query.offset, marker_id=query.marker,
+            project_id=project_id, filters=filters, sort=query.sort,
+            limit=None if cut_here else query.limit, offset=0 if cut_here else query.offset,
+            marker_id=query.marker,
         )
         if found is None:
             raise BackupNotFound(str(query.marker))
+        if cut_here:
+            found = [b for b in found if all_like(b, query.like)]
+            end = None if query.limit is None else query.offset + query.limit
+            found = found[query.offset:end]
         return found
 
     async def count_backups(self, caller: Caller, query: BackupQuery) -> int:
@@ -238,6 +251,8 @@ class BackupService:
             parent = None
             if req.incremental:
                 parent = await self._parent_for(db, volume, caller, snapshot)
+            if not await self._hosts.backup_service_available(volume.availability_zone):
+                raise ServiceUnavailable(NO_BACKUP_SERVICE)
             if snapshot is not None:
                 await self._snapshots.transition(db, snapshot.id, snap.START_BACKUP, now=now)
             else:
@@ -257,7 +272,7 @@ class BackupService:
                 # Shown only: the store's paths never come from it.
                 container=req.container if req.container is not None
                 else f"{backup_id[0:2]}/{backup_id[2:4]}/{backup_id}",
-                availability_zone=AVAILABILITY_ZONE, restore_volume_id=None,
+                availability_zone=volume.availability_zone, restore_volume_id=None,
                 data_timestamp=snapshot.created_at if snapshot is not None else now,
                 meta=dict(req.metadata), created_at=now, updated_at=None,
             )
@@ -392,6 +407,9 @@ class BackupService:
         self._policy.authorize(caller, P.BACKUP_RESTORE, target(backup))
         if backup.status != BackupStatus.AVAILABLE:
             raise InvalidBackup("Backup status must be available")
+        # Checked before a new volume is made (Cinder makes it first and leaves it).
+        if not await self._hosts.backup_service_available(backup.availability_zone):
+            raise NotFound(NO_BACKUP_SERVICE)
         fresh = volume_id is None
         if volume_id is None:
             made = await self._volumes.create(caller, VolumeCreate(
@@ -575,6 +593,8 @@ class BackupService:
         if not force and current.status not in bk.DELETABLE:
             raise InvalidBackup("Backup status must be available or error")
         rule = bk.FORCE_DELETE if force else bk.BEGIN_DELETE
+        if not await self._hosts.backup_service_available(current.availability_zone):
+            raise NotFound(NO_BACKUP_SERVICE)
         async with self._units.write() as db:
             if not await self._repo.transition(db, backup_id, rule, now=utcnow()):
                 raise InvalidBackup("Backup status must be available or error")

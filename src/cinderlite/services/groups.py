@@ -55,7 +55,7 @@ from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
 from cinderlite.services.units import Unit, Units
-from cinderlite.services.volumes import AVAILABILITY_ZONE, CLONE_JOB, VolumeService
+from cinderlite.services.volumes import CLONE_JOB, VolumeService
 from cinderlite.workers.runner import JobRunner
 
 log = logging.getLogger("cinderlite.groups")
@@ -188,6 +188,12 @@ class GroupService:
         if not caller.project_id:
             raise PolicyNotAuthorized(P.GROUP_CREATE)
         now = utcnow()
+        # The zone is read before the write unit (the services' rows), refused in
+        # Cinder's order below.
+        try:
+            zone, bad_zone = await self._volumes.zone_for(availability_zone), None
+        except InvalidRequest:
+            zone, bad_zone = "", availability_zone
         async with self._units.write() as db:
             if not uuidutils.is_uuid_like(group_type):
                 # The controller looks a name up before anything else.
@@ -202,10 +208,9 @@ class GroupService:
                 if vtype.id not in type_ids:
                     type_ids.append(vtype.id)
             gtype = await self._group_type(caller, db, group_type)
-            zone = availability_zone if availability_zone is not None else AVAILABILITY_ZONE
-            if zone != AVAILABILITY_ZONE:
+            if bad_zone is not None:
                 raise InvalidRequest(
-                    f"Invalid input received: Availability zone '{zone}' is invalid."
+                    f"Invalid input received: Availability zone '{bad_zone}' is invalid."
                 )
             await self._quotas.reserve_groups(db, project_id=caller.project_id, delta=1)
             row = Group(

@@ -131,6 +131,13 @@ GROUP_SNAPSHOT_DELETE = "group:delete_group_snapshot"
 GROUP_SNAPSHOT_GET = "group:get_group_snapshot"
 GROUP_SNAPSHOT_GET_ALL = "group:get_all_group_snapshots"
 GROUP_SNAPSHOT_RESET_STATUS = "group:reset_group_snapshot_status"
+SERVICES_INDEX = "volume_extension:services:index"
+SERVICES_UPDATE = "volume_extension:services:update"
+FREEZE_HOST = "volume:freeze_host"
+THAW_HOST = "volume:thaw_host"
+GET_POOLS = "scheduler_extension:scheduler_stats:get_pools"
+CAPABILITIES = "volume_extension:capabilities"
+HOSTS = "volume_extension:hosts"
 
 DEFAULT_RULES: Mapping[str, str] = {
     "admin_or_owner": ADMIN_OR_OWNER,
@@ -238,6 +245,13 @@ DEFAULT_RULES: Mapping[str, str] = {
     GROUP_SNAPSHOT_GET: "rule:xena_system_admin_or_project_reader",
     GROUP_SNAPSHOT_GET_ALL: "rule:xena_system_admin_or_project_reader",
     GROUP_SNAPSHOT_RESET_STATUS: "rule:admin_api",
+    SERVICES_INDEX: "rule:admin_api",
+    SERVICES_UPDATE: "rule:admin_api",
+    FREEZE_HOST: "rule:admin_api",
+    THAW_HOST: "rule:admin_api",
+    GET_POOLS: "rule:admin_api",
+    CAPABILITIES: "rule:admin_api",
+    HOSTS: "rule:admin_api",
 }
 
 

@@ -45,6 +45,7 @@ from cinderlite.domain.transitions import Transition
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
+from cinderlite.services.hosts import HostService
 from cinderlite.services.policy import Policy
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.units import Unit, Units
@@ -99,8 +100,9 @@ class SnapshotService:
 
     def __init__(
         self, *, units: Units, repo: SnapshotRepository, backend: VolumeBackend,
-        policy: Policy, jobs: JobRunner, message_ttl_seconds: int,
+        policy: Policy, jobs: JobRunner, message_ttl_seconds: int, hosts: HostService,
     ) -> None:
+        self._hosts = hosts
         self._units = units
         self._repo = repo
         self._backend = backend
@@ -195,6 +197,7 @@ class SnapshotService:
             self._policy.authorize(caller, P.SNAPSHOT_CREATE, {"project_id": volume.project_id})
             if not caller.project_id:
                 raise PolicyNotAuthorized(P.SNAPSHOT_CREATE)
+            await self._hosts.assert_not_frozen()
             _check_snapshottable(volume, force=req.force)
             row = Snapshot(
                 id=str(uuid.uuid4()), project_id=volume.project_id, user_id=caller.user_id,
@@ -311,12 +314,14 @@ class SnapshotService:
     async def delete(self, caller: Caller, snapshot_id: str) -> None:
         current = await self.get(caller, snapshot_id)
         self._policy.authorize(caller, P.SNAPSHOT_DELETE, target(current))
+        await self._hosts.assert_not_frozen()
         await self._delete(snapshot_id, snap.BEGIN_DELETE, current.status,
                            in_group=bool(current.group_snapshot_id))
 
     async def force_delete(self, caller: Caller, snapshot_id: str) -> None:
         current = await self.get(caller, snapshot_id)
         self._policy.authorize(caller, P.SNAPSHOT_FORCE_DELETE, target(current))
+        await self._hosts.assert_not_frozen()
         await self._delete(snapshot_id, snap.FORCE_DELETE, current.status,
                            in_group=bool(current.group_snapshot_id))
 

@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,13 @@ from cinderlite.domain.errors import (
     StorageFull,
     VolumeNotFound,
 )
-from cinderlite.domain.filters import all_like
+from cinderlite.domain.filters import all_like, time_matches
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
+from cinderlite.services.hosts import HostService
 from cinderlite.services.policy import Policy
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.snapshots import SnapshotService
@@ -60,7 +62,6 @@ from cinderlite.workers.runner import JobContext, JobRunner
 log = logging.getLogger("cinderlite.volumes")
 
 GiB = 1 << 30
-AVAILABILITY_ZONE = "nova"
 # The keys volumes may be listed by and sorted on.
 SORT_KEYS = frozenset(volumes_db.SORT_COLUMNS)
 # Cinder IMAGE_ATTRIBUTES copied into volume_glance_metadata.
@@ -159,6 +160,8 @@ class ListQuery:
     like: dict[str, str] = field(default_factory=dict)
     # A filter on a field no volume here has a value in (migration_status).
     unmatched: bool = False
+    # 3.60: created_at/updated_at -> {operator: time} (domain/filters.time_matches).
+    times: dict[str, dict[str, datetime]] = field(default_factory=dict)
 
 
 # The fields a like filter (`name~=`) may name.
@@ -173,6 +176,13 @@ class CopySource:
     ref: DataRef
     size: int
     volume: Volume | VolumeRow
+
+
+def _never_scheduled(volume: Volume | VolumeRow) -> bool:
+    """A volume the scheduler found no backend for (one with no host in Cinder,
+    which a frozen backend does not hold): `_fail_scheduling` made it `error`
+    in the unit that inserted it, stamping it with its creation time."""
+    return volume.status == VolumeStatus.ERROR and volume.updated_at == volume.created_at
 
 
 def _size_for(requested: int | None, source: CopySource | None) -> int:
@@ -302,10 +312,11 @@ class VolumeService:
     def __init__(
         self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
         store: ImageStore, policy: Policy, jobs: JobRunner, limits: VolumeLimits,
-        snapshots: SnapshotService, groups: GroupRepository | None = None,
+        snapshots: SnapshotService, hosts: HostService, groups: GroupRepository | None = None,
         quotas: QuotaService | None = None,
     ) -> None:
         self._database = database
+        self._hosts = hosts
         # Every create checks and takes its quota in its write unit (None: unlimited).
         self.quotas = quotas
         self._groups = groups
@@ -376,8 +387,9 @@ class VolumeService:
         if not caller.project_id:
             # A system-scoped token has no project to own the volume.
             raise PolicyNotAuthorized(P.VOLUME_CREATE)
-        if req.availability_zone is not None and req.availability_zone != AVAILABILITY_ZONE:
-            raise InvalidRequest(f"Availability zone '{req.availability_zone}' is invalid.")
+        # Cinder's API checks the zone (400); its scheduler then finds no backend
+        # while the volume service is disabled, frozen or down (the volume fails below).
+        zone, scheduled = await self._hosts.place(req.availability_zone)
         now = utcnow()
         source = await self._copy_source(caller, req)
         size = _size_for(req.size, source)
@@ -405,7 +417,8 @@ class VolumeService:
             demand = quotas.volume_demand(size, type_name)
             if self.quotas is not None:
                 await self.quotas.check(db, caller.project_id, demand, volume_size=size)
-            await self.check_capacity(db, size)
+            if scheduled:
+                await self.check_capacity(db, size)
         if vtype is None:
             vtype = await self.default_type()
         async with self._database.write() as db:
@@ -418,13 +431,17 @@ class VolumeService:
                 name=req.name, description=req.description, size=size,
                 status=VolumeStatus.CREATING, previous_status=None,
                 attach_status=AttachStatus.DETACHED,
-                volume_type_id=vtype.id, availability_zone=AVAILABILITY_ZONE, bootable=False,
+                volume_type_id=vtype.id, availability_zone=zone, bootable=False,
                 meta=dict(req.metadata), image_meta={},
                 source_image_id=image.id if image else None, created_at=now, updated_at=None,
                 snapshot_id=req.snapshot_id, source_volid=req.source_volid,
                 group_id=req.group_id, multiattach=is_multiattach(vtype),
             )
             await volumes_db.add(db, volume)
+            detail = VolumeDetail(_copy(volume), vtype.name)
+            if not scheduled:
+                await self._fail_scheduling(db, volume, request_id=request_id, now=now)
+                return detail
             if fill is not None:
                 await fill(db, volume)
             elif source is not None:
@@ -441,12 +458,17 @@ class VolumeService:
                     params={"disk_format": image.disk_format}, now=now,
                     bytes_total=int(image.size or 0),
                 )
-        detail = VolumeDetail(_copy(volume), vtype.name)
         if image is not None or source is not None or fill is not None:
             self._jobs.wake()
             return detail
         await self._make_empty(volume, request_id=request_id)
         return detail
+
+    async def zone_for(self, requested: str | None) -> str:
+        """The zone a new volume or group goes to: the one asked, else the default
+        (InvalidRequest for a zone no volume service is in)."""
+        zone, _ = await self._hosts.place(requested)
+        return zone
 
     async def _check_group(
         self, db: Unit, caller: Caller, group_id: str, vtype: VolumeType
@@ -498,6 +520,19 @@ class VolumeService:
                 )
             return CopySource(DataRef("volume", source.id), source.size, source)
         return None
+
+    async def _fail_scheduling(
+        self, db: Unit, volume: Volume, *, request_id: str, now: datetime,
+    ) -> None:
+        """Cinder's scheduler finding no backend: the volume (inserted in the same
+        unit, so a crash leaves neither) is `error`, with a user message."""
+        await volumes_db.transition(db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=now)
+        await messages.record(
+            db, project_id=volume.project_id, resource_uuid=volume.id,
+            action=messages.SCHEDULE_ALLOCATE_VOLUME, detail=messages.NO_BACKEND_AVAILABLE,
+            now=now, ttl_seconds=self._limits.message_ttl_seconds, request_id=request_id,
+            reason="No valid backend was found. No weighed backends available",
+        )
 
     async def check_capacity(self, db: Unit, requested_gib: int) -> None:
         """NoValidBackend (refused before anything is written) when the volumes' file
@@ -554,7 +589,7 @@ class VolumeService:
             return []
         # The metadata, image metadata and like filters are applied here, so with
         # them the page is cut in Python.
-        cut_here = bool(query.metadata or query.glance_metadata or query.like)
+        cut_here = bool(query.metadata or query.glance_metadata or query.like or query.times)
         found = await self._repo.list(
             project_id=project_id, filters=query.filters, sort=query.sort,
             limit=None if cut_here else query.limit, offset=0 if cut_here else query.offset,
@@ -567,7 +602,8 @@ class VolumeService:
             rows = [r for r in rows
                     if _meta_matches(r[0].meta, query.metadata or {})
                     and _meta_matches(r[0].image_meta or {}, query.glance_metadata or {})
-                    and all_like(r[0], query.like)]
+                    and all_like(r[0], query.like)
+                    and all(time_matches(getattr(r[0], k), ops) for k, ops in query.times.items())]
             end = None if query.limit is None else query.offset + query.limit
             rows = rows[query.offset:end]
         attached: dict[str, list[VolumeAttachment]] = {}
@@ -642,6 +678,8 @@ class VolumeService:
         self._policy.authorize(caller, P.VOLUME_DELETE, target(current.volume))
         if force:
             self._policy.authorize(caller, force_policy, target(current.volume))
+        if not _never_scheduled(current.volume):
+            await self._hosts.assert_not_frozen()
         async with self._database.write() as db:
             # The row lock first: a snapshot being added now either committed
             # (and is seen below) or waits and then finds the volume deleting.

@@ -29,11 +29,13 @@ UPLOAD = {"os-volume_upload_image": {"image_name": "fz", "disk_format": "raw",
                                      "visibility": "private", "protected": False}}
 VOLUME_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", "status",
                      "availability_zone", "bootable", "metadata", "all_tenants", "project_id",
-                     "display_name")
+                     "display_name", "size", "created_at", "updated_at", "name~")
 SNAPSHOT_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", "status",
-                       "volume_id", "metadata", "all_tenants", "project_id", "display_name")
+                       "volume_id", "metadata", "all_tenants", "project_id", "display_name",
+                       "availability_zone")
 BACKUP_LIST_QUERY = ("limit", "marker", "offset", "sort", "sort_key", "sort_dir", "name",
-                     "status", "volume_id", "all_tenants", "project_id", "display_name")
+                     "status", "volume_id", "all_tenants", "project_id", "display_name",
+                     "name~")
 TRANSFER_LIST_QUERY = ("limit", "offset", "marker", "sort", "sort_key", "sort_dir", "name",
                        "volume_id", "all_tenants", "project_id", "no_snapshots", "id")
 IMAGE_LIST_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "name", "status",
@@ -142,6 +144,17 @@ VOLUME_ROUTES = [
     Route("volume", "DELETE", "/messages/{message_id}"),
     Route("volume", "GET", "/volumes/summary", ("all_tenants",)),
     Route("volume", "GET", "/resource_filters", ("resource",)),
+    Route("volume", "GET", "/os-availability-zone"),
+    Route("volume", "GET", "/os-services", ("host", "binary")),
+    # `service_action` is `enable`: the fuzz run must not take the backend away.
+    Route("volume", "PUT", "/os-services/{service_action}",
+          body={"host": "fz-host@file", "binary": "cinder-volume"}),
+    Route("volume", "GET", "/scheduler-stats/get_pools", ("detail", "name", "volume_type")),
+    Route("volume", "GET", "/capabilities/{backend}"),
+    Route("volume", "GET", "/os-hosts", ("zone",)),
+    Route("volume", "GET", "/os-hosts/{backend}"),
+    Route("volume", "GET", "/extensions"),
+    Route("volume", "GET", "/extensions/{extension_alias}"),
     Route("volume", "GET", "/attachments", ("volume_id", "status", "limit", "marker")),
     Route("volume", "GET", "/attachments/detail", ("volume_id", "status", "limit")),
     Route("volume", "POST", "/attachments", body={"attachment": {

@@ -192,6 +192,11 @@ class Served:
                               headers=v338,
                               json={"group_snapshot": {"group_id": self.ids["group_id"]}})
         self.ids["group_snapshot_id"] = resp.json()["group_snapshot"]["id"]
+        resp = await vol.get(f"/v3/{self.who['admin'].project_id}/os-services"
+                             "?binary=cinder-volume", headers=admin)
+        self.ids["backend"] = resp.json()["services"][0]["host"]
+        self.ids["service_action"] = "enable"
+        self.ids["extension_alias"] = "os-hosts"
         img = self.clients["image"]
         resp = await img.post("/v2/images", headers=admin, json={
             "name": "fz", "disk_format": "raw", "container_format": "bare", "tags": ["tag"]})

@@ -20,7 +20,13 @@ from cinderlite.api import jsonbody
 from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.listing import parse_offset, parse_page, take_with_count
+from cinderlite.api.volume.listing import (
+    parse_offset,
+    parse_page,
+    query_filters,
+    split_like,
+    take_with_count,
+)
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
 from cinderlite.domain.records import BackupRecord
@@ -99,21 +105,31 @@ def detail(
 # --- handlers ---------------------------------------------------------------------------
 
 
-def parse_query(params: Any) -> BackupQuery:
+def parse_query(params: Any, ctx: VolumeContext | None = None) -> BackupQuery:
     """limit/offset/marker/sort and the filters Cinder lets non-admins use (name,
-    status, volume_id); all_tenants and project_id for admins."""
+    status, volume_id); all_tenants and project_id for admins. From 3.31 a
+    non-admin's unknown filter is a 400 and from 3.34 `key~` is a substring
+    match (listing.query_filters)."""
     limit, sort = parse_page(params, SORT_KEYS)
+    version = ctx.version if ctx is not None and ctx.api == "v3" else None
+    general = version is not None and version.at_least(3, 31)
+    raw = query_filters(
+        params, "backup", is_admin=ctx is None or ctx.caller.is_admin, general=general,
+        like=general and version is not None and version.at_least(3, 34),
+    )
+    plain, like = split_like(raw) if general else (raw, {})
     filters: dict[str, Any] = {}
     for key in ("name", "status", "volume_id"):
-        if key in params:
-            filters[key] = params[key]
-    if "display_name" in params and "name" not in filters:
-        filters["name"] = params["display_name"]
+        if key in plain:
+            filters[key] = plain[key]
+    if "display_name" in plain and "name" not in filters:
+        filters["name"] = plain["display_name"]
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return BackupQuery(
         filters=filters, sort=sort, limit=limit, marker=params.get("marker"),
         offset=parse_offset(params), all_tenants=all_tenants,
         project_id=params.get("project_id"),
+        like={k: v for k, v in like.items() if k in ("name", "description", "status")},
     )
 
 
@@ -131,7 +147,7 @@ async def _list(
     api: VolumeApi, ctx: VolumeContext, request: Request, *, is_detail: bool
 ) -> Response:
     params, show_count = take_with_count(request.query_params, since_3_45=_at(ctx, BACKUP_COUNT))
-    query = parse_query(params)
+    query = parse_query(params, ctx)
     found = await api.backups.list_backups(ctx.caller, query)
     if is_detail:
         parents = await api.backups.with_children([b.id for b in found])

@@ -16,6 +16,7 @@ from cinderlite.services.group_replication import GroupReplicationService
 from cinderlite.services.group_snapshots import GroupSnapshotService
 from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
+from cinderlite.services.hosts import HostService, LogService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import ReimageService
@@ -56,6 +57,8 @@ class VolumeContext:
     request_id: str
     # The project id segment of the URL, None on project-less /v3 routes.
     url_project_id: str | None = None
+    # The pool every volume here lives in (`os-vol-host-attr:host`).
+    pool_host: str = "cinderlite@file#file"
 
     @property
     def project_id(self) -> str:
@@ -76,6 +79,8 @@ class VolumeApi:
     attachments: AttachmentService
     reimage: ReimageService
     extend_completion: ExtendCompletionService
+    hosts: HostService
+    logs: LogService
     validator: TokenValidator
     identity_url: str
     volume_url: str

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from oslo_utils import strutils
+from oslo_utils import strutils, timeutils
 
 from cinderlite.domain.errors import InvalidRequest
+from cinderlite.domain.filters import TIME_OPERATORS
 
 MAX_LIMIT = 1000
 # cinder/common/constants.py DB_MAX_INT
@@ -173,3 +175,20 @@ def consumes_quota(plain: Mapping[str, str], *, since_3_65: bool) -> bool | None
     if not since_3_65 or "consumes_quota" not in plain:
         return None
     return bool_param(plain["consumes_quota"], "use_quota")
+
+
+def parse_time_filter(text: str) -> dict[str, datetime]:
+    """`created_at=gt:2026-01-01T00:00:00,lte:...` (3.60) as {operator: naive UTC
+    time}, with Cinder's messages (api/v3/volumes.py _handle_time_comparison_filters)."""
+    out: dict[str, datetime] = {}
+    for unit in text.split(","):
+        parts = unit.split(":")
+        operator = parts[0]
+        when = ":".join(parts[1:]) if len(parts) > 1 else parts[0]
+        if operator not in TIME_OPERATORS:
+            raise InvalidRequest(f"Invalid {operator} operator")
+        try:
+            out[operator] = timeutils.normalize_time(timeutils.parse_isotime(when))
+        except ValueError:
+            raise InvalidRequest(f"Invalid {when} value") from None
+    return out

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
-from oslo_utils import uuidutils
+from oslo_utils import strutils, uuidutils
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,6 +29,7 @@ from cinderlite.api.volume import (
     group_types,
     groups,
     messages,
+    operator,
     progress,
     quotas,
     schemas,
@@ -45,6 +46,7 @@ from cinderlite.api.volume.listing import (
     parse_metadata_filter,
     parse_offset,
     parse_page,
+    parse_time_filter,
     query_filters,
     split_like,
     take_with_count,
@@ -69,7 +71,7 @@ PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 COLLECTIONS = frozenset({
     "volumes", "snapshots", "types", "messages", "attachments", "resource_filters", "backups",
     "group_types", "groups", "group_snapshots",
-    *transfers.COLLECTIONS,
+    *transfers.COLLECTIONS, *operator.COLLECTIONS,
 })
 
 
@@ -145,6 +147,18 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
         filters["name"] = plain["display_name"]
     if "bootable" in plain:
         filters["bootable"] = plain["bootable"].strip().lower() in schemas.TRUE_STRINGS
+    bad_size = False
+    if "size" in plain:
+        try:
+            filters["size"] = int(plain["size"])
+        except ValueError:
+            bad_size = True  # no integer column equals it
+    # 3.60: created_at/updated_at compare with gt, gte, lt, lte, eq, neq (below,
+    # Cinder drops them).
+    times: dict[str, Any] = {}
+    if v3 and version is not None and version.at_least(3, 60):
+        times = {key: parse_time_filter(plain[key]) for key in ("created_at", "updated_at")
+                 if key in plain}
     metadata = None
     if "metadata" in plain:
         metadata = parse_metadata_filter(plain["metadata"])
@@ -157,11 +171,11 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
     # Columns no volume here has a value in: a filter on them matches nothing.
     if v3 and version is not None and version.at_least(3, 10) and "group_id" in plain:
         filters["group_id"] = plain["group_id"]
-    unmatched = v3 and (
+    unmatched = bad_size or (v3 and (
         "migration_status" in plain
         or consumes_quota(plain, since_3_65=version is not None and version.at_least(3, 65))
         is False
-    )
+    ))
     all_tenants = params.get("all_tenants", "0").strip().lower() in schemas.TRUE_STRINGS
     return ListQuery(
         filters=filters, metadata=metadata, sort=sort, limit=limit,
@@ -169,7 +183,7 @@ def parse_list_query(params: Mapping[str, str], ctx: VolumeContext | None = None
         project_id=params.get("project_id"), offset=parse_offset(params),
         glance_metadata=glance_metadata,
         like={k: v for k, v in like.items() if k in volume_service.LIKE_KEYS},
-        unmatched=bool(unmatched),
+        unmatched=bool(unmatched), times=times,
     )
 
 
@@ -301,8 +315,11 @@ async def volume_summary(api: VolumeApi, ctx: VolumeContext, request: Request,
     if ctx.api != "v3" or not ctx.version.at_least(3, 12):
         # Below 3.12 "summary" is read as a volume id, as Cinder's router does.
         return await show_volume(api, ctx, request, ("summary",), body)
-    all_tenants = request.query_params.get("all_tenants", "0").strip().lower() in (
-        schemas.TRUE_STRINGS)
+    # Cinder's utils.get_bool_param: anything but a boolean string is a 400.
+    raw = request.query_params.get("all_tenants", "0")
+    if not strutils.is_valid_boolstr(raw):
+        raise InvalidRequest(f"Value '{raw}' for 'all_tenants' is not a boolean.")
+    all_tenants = strutils.bool_from_string(raw, strict=True)
     count, size, meta = await api.volumes.summary(ctx.caller, all_tenants=all_tenants)
     summary: dict[str, Any] = {"total_count": count, "total_size": size}
     if ctx.version.at_least(3, 36):
@@ -489,6 +506,7 @@ for _pattern, _method, _handler, _apis in (
     *((pattern, method, handler, _V3) for pattern, method, handler in group_types.ROUTES),
     *((pattern, method, handler, _V3) for pattern, method, handler in groups.ROUTES),
     *((pattern, method, handler, _V3) for pattern, method, handler in group_snapshots.ROUTES),
+    *((pattern, method, handler, _BOTH) for pattern, method, handler in operator.ROUTES),
 ):
     # No trailing slash: Cinder's mapper answers 404 for `/volumes/`.
     ROUTES.append((re.compile(f"^{_pattern}$"), _method, _handler, _apis))
@@ -574,7 +592,7 @@ async def dispatch(request: Request) -> Response:
         ctx = VolumeContext(
             caller=caller, api=which,
             version=version, request_id=request.scope["state"].get("request_id", ""),
-            url_project_id=url_project_id,
+            url_project_id=url_project_id, pool_host=api.hosts.layout.pool_name,
         )
         request.state.volume_ctx = ctx
         body: object = NO_BODY

@@ -112,7 +112,7 @@ def parse_query(params: Any, ctx: VolumeContext | None = None) -> SnapshotQuery:
     )
     plain, like = split_like(raw) if general else (raw, {})
     filters: dict[str, Any] = {}
-    for key in ("name", "status", "volume_id"):
+    for key in ("name", "status", "volume_id", "availability_zone"):
         if key in plain:
             filters[key] = plain[key]
     if "display_name" in plain and "name" not in filters:

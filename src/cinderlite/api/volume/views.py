@@ -19,7 +19,6 @@ from cinderlite.api.volume.context import VolumeContext
 from cinderlite.domain.records import AttachmentRecord, VolumeTypeRecord
 from cinderlite.services.volumes import VolumeDetail
 
-HOST = "cinderlite@files#files"
 # The volume service that holds every volume here (Cinder's services.uuid of the
 # cinder-volume service owning a volume): one backend, one stable id.
 SERVICE_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "cinderlite:volume:cinderlite@files"))
@@ -120,7 +119,7 @@ def volume(
         return body
     body["os-vol-tenant-attr:tenant_id"] = v.project_id
     if ctx.caller.is_admin:
-        body["os-vol-host-attr:host"] = HOST
+        body["os-vol-host-attr:host"] = ctx.pool_host
         body["os-vol-mig-status-attr:migstat"] = None
         body["os-vol-mig-status-attr:name_id"] = None
     if image_metadata and v.image_meta:
