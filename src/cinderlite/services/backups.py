@@ -96,6 +96,8 @@ class BackupCreate:
     force: bool = False
     snapshot_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # 3.51: the zone whose backup service takes the backup (None: the volume's).
+    availability_zone: str | None = None
 
 
 # Cinder's ServiceNotFound when no backup service is enabled and up.
@@ -251,7 +253,8 @@ class BackupService:
             parent = None
             if req.incremental:
                 parent = await self._parent_for(db, volume, caller, snapshot)
-            if not await self._hosts.backup_service_available(volume.availability_zone):
+            zone = req.availability_zone or volume.availability_zone
+            if not await self._hosts.backup_service_available(zone):
                 raise ServiceUnavailable(NO_BACKUP_SERVICE)
             if snapshot is not None:
                 await self._snapshots.transition(db, snapshot.id, snap.START_BACKUP, now=now)
@@ -272,7 +275,7 @@ class BackupService:
                 # Shown only: the store's paths never come from it.
                 container=req.container if req.container is not None
                 else f"{backup_id[0:2]}/{backup_id[2:4]}/{backup_id}",
-                availability_zone=volume.availability_zone, restore_volume_id=None,
+                availability_zone=zone, restore_volume_id=None,
                 data_timestamp=snapshot.created_at if snapshot is not None else now,
                 meta=dict(req.metadata), created_at=now, updated_at=None,
             )

@@ -348,3 +348,30 @@ async def test_import_counts_against_the_backups_quota(volume_client, demo, admi
     assert (await volume_client.get(f"/v3/{admin.project_id}/backups/{new_id}",
                                     headers=admin.headers)).status_code == 404
     assert not _store(rt, new_id).exists()
+
+
+async def test_backup_availability_zone_at_3_51(volume_client, demo, rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from cinderlite.api.volume import versions
+    from cinderlite.api.volume.context import ApiVersion
+
+    if ApiVersion(3, 51) > versions.MAX:
+        monkeypatch.setattr(versions, "MAX", ApiVersion(3, 51))
+    vol = await _volume(volume_client, demo)
+
+    async def make(version: str, zone: str):  # type: ignore[no-untyped-def]
+        return await volume_client.post(
+            _url(demo), headers=_h(demo, {"OpenStack-API-Version": f"volume {version}"}),
+            json={"backup": {"volume_id": vol["id"], "availability_zone": zone}})
+
+    resp = await make("3.50", "nova")
+    assert resp.status_code == 400  # not part of the body before 3.51
+    resp = await make("3.51", "elsewhere")
+    assert resp.status_code == 503
+    assert resp.json()["serviceUnavailable"]["message"] == (
+        "Service cinder-backup could not be found.")
+    assert (await wait_status(volume_client, demo, vol["id"], "available"))["status"] == (
+        "available")
+    resp = await make("3.51", "nova")
+    assert resp.status_code == 202, resp.text
+    made = await _backup_status(volume_client, demo, resp.json()["backup"]["id"], "available")
+    assert made["availability_zone"] == "nova"

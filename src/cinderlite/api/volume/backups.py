@@ -36,6 +36,7 @@ BACKUP_UPDATE = ApiVersion(3, 9)
 BACKUP_PROJECT = ApiVersion(3, 18)
 BACKUP_METADATA = ApiVersion(3, 43)
 BACKUP_COUNT = ApiVersion(3, 45)
+BACKUP_AZ = ApiVersion(3, 51)
 BACKUP_PROJECT_USER_ID = ApiVersion(3, 56)
 
 
@@ -184,7 +185,9 @@ def _clean(text: str | None) -> str | None:
 
 async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
                  args: tuple[str, ...], body: object) -> Response:
-    schema = schemas.BACKUP_CREATE_V343 if _at(ctx, BACKUP_METADATA) else schemas.BACKUP_CREATE
+    schema = (schemas.BACKUP_CREATE_V351 if _at(ctx, BACKUP_AZ)
+              else schemas.BACKUP_CREATE_V343 if _at(ctx, BACKUP_METADATA)
+              else schemas.BACKUP_CREATE)
     b = schemas.validate(schema, None if body is NO_BODY else body)["backup"]
     _check_uuid("volume_id", b["volume_id"])
     _check_uuid("snapshot_id", b.get("snapshot_id"))
@@ -196,6 +199,7 @@ async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
             incremental=schemas.to_bool(b.get("incremental", False)),
             force=schemas.to_bool(b.get("force", False)), snapshot_id=b.get("snapshot_id"),
             metadata=dict(b.get("metadata") or {}),
+            availability_zone=b.get("availability_zone"),
         ),
         request_id=ctx.request_id,
     )

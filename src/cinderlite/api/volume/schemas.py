@@ -448,6 +448,9 @@ BACKUP_CREATE: dict[str, Any] = {
 # (parameter_types.extra_specs: keys 1-255 of [a-zA-Z0-9-_:. /], string values).
 BACKUP_CREATE_V343: dict[str, Any] = copy.deepcopy(BACKUP_CREATE)
 BACKUP_CREATE_V343["properties"]["backup"]["properties"]["metadata"] = metadata
+# 3.51: the zone of the backup service (parameter_types.nullable_string).
+BACKUP_CREATE_V351: dict[str, Any] = copy.deepcopy(BACKUP_CREATE_V343)
+BACKUP_CREATE_V351["properties"]["backup"]["properties"]["availability_zone"] = nullable_string
 _backup_meta: dict[str, Any] = {
     "type": "object",
     "patternProperties": {"^[a-zA-Z0-9-_:. /]{1,255}$": {"type": "string", "maxLength": 255}},
