@@ -46,6 +46,7 @@ from cinderlite.db.jobs import JobRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.transfers import TransferRepository
+from cinderlite.db.volume_types import VolumeTypeRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.services import identity
@@ -65,11 +66,13 @@ from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
 from cinderlite.services.reimage import REIMAGE_JOB, ReimageService
+from cinderlite.services.retype import RetypeService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
 from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
 from cinderlite.services.uploads import UploadLimits, UploadService
 from cinderlite.services.volume_actions import VolumeActionService
+from cinderlite.services.volume_types import VolumeTypeService
 from cinderlite.services.volumes import CLONE_JOB, FILL_JOB, VolumeLimits, VolumeService
 from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.images.base import ImageStore
@@ -102,6 +105,8 @@ class Services:
     reimage: ReimageService
     extend_completion: ExtendCompletionService
     group_types: GroupTypeService
+    volume_types: VolumeTypeService
+    retype: RetypeService
     groups: GroupService
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
@@ -188,7 +193,10 @@ def _services(
     # group snapshot.
     volumes.member_settled = groups.member_settled
     snapshots.member_settled = group_snapshots.settle
+    volume_types = VolumeTypeService(units=db, repo=VolumeTypeRepository(db), policy=policy)
     return Services(
+        volume_types=volume_types,
+        retype=RetypeService(units=db, types=volume_types, policy=policy),
         group_types=GroupTypeService(
             units=db, repo=group_type_repo, policy=policy,
             default_name=s.default_group_type or None,
@@ -332,6 +340,7 @@ async def open_runtime(
                 groups=services.groups, group_snapshots=services.group_snapshots,
                 group_replication=services.group_replication,
                 backup_records=services.backup_records, messages=services.messages,
+                volume_types=services.volume_types, retype=services.retype,
                 validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,

@@ -18,10 +18,12 @@ from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.reimage import ReimageService
+from cinderlite.services.retype import RetypeService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
 from cinderlite.services.uploads import UploadService
 from cinderlite.services.volume_actions import VolumeActionService
+from cinderlite.services.volume_types import VolumeTypeService
 from cinderlite.services.volumes import VolumeService
 
 MIN_VERSION = (3, 0)
@@ -86,3 +88,5 @@ class VolumeApi:
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
     backup_records: BackupRecords
+    volume_types: VolumeTypeService
+    retype: RetypeService
