@@ -55,6 +55,18 @@ def view(api: VolumeApi, ctx: VolumeContext, t: VolumeTypeRecord) -> dict[str, A
     return out
 
 
+def manage_view(api: VolumeApi, ctx: VolumeContext, t: VolumeTypeRecord) -> dict[str, Any]:
+    """Create and update answer with the types-manage view (cinder/api/views/types.py):
+    every extra spec, no qos_specs_id."""
+    out: dict[str, Any] = {
+        "id": t.id, "name": t.name, "is_public": t.is_public,
+        "extra_specs": dict(t.extra_specs or {}), "description": t.description,
+    }
+    if api.volume_types.shows_access(ctx.caller):
+        out["os-volume-type-access:is_public"] = t.is_public
+    return out
+
+
 def _parse_is_public(raw: str | None) -> bool | None:
     """cinder/api/api_utils.py _parse_is_public."""
     if raw is None:
@@ -121,7 +133,7 @@ async def create_type(api: VolumeApi, ctx: VolumeContext, request: Request,
         ctx.caller, name=t["name"], description=t.get("description"),
         specs=t.get("extra_specs") or {}, is_public=schemas.to_bool(raw_public),
     )
-    return _json({"volume_type": view(api, ctx, created)})
+    return _json({"volume_type": manage_view(api, ctx, created)})
 
 
 async def update_type(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -132,7 +144,7 @@ async def update_type(api: VolumeApi, ctx: VolumeContext, request: Request,
         ctx.caller, args[0], name=t.get("name"), description=t.get("description"),
         is_public=is_public,
     )
-    return _json({"volume_type": view(api, ctx, updated)})
+    return _json({"volume_type": manage_view(api, ctx, updated)})
 
 
 async def delete_type(api: VolumeApi, ctx: VolumeContext, request: Request,
