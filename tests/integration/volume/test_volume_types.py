@@ -170,3 +170,51 @@ async def test_retype(volume_client, admin) -> None:  # type: ignore[no-untyped-
     assert shown["volume_type"] == "vt-r2"
     assert shown["status"] == "available"
     del b
+
+
+async def test_default_types_need_362(volume_client, admin, demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    url = f"/v3/{admin.project_id}/default-types/{demo.project_id}"
+    body = {"default_type": {"volume_type": "vt-dflt"}}
+    latest = {**admin.headers, "OpenStack-API-Version": "volume latest"}
+    resp = await volume_client.put(url, json=body, headers=latest)
+    assert resp.status_code == 404
+    # The routes as they answer once the advertised maximum reaches 3.62.
+    from cinderlite.api.volume import versions
+    from cinderlite.api.volume.context import ApiVersion
+
+    monkeypatch.setattr(versions, "MAX", ApiVersion(3, 62))
+    h = {**admin.headers, "OpenStack-API-Version": "volume 3.62"}
+    made = await _create(volume_client, admin, name="vt-dflt")
+    resp = await volume_client.put(url, json={"default_type": {"volume_type": "nope"}},
+                                   headers=h)
+    assert resp.status_code == 400
+    resp = await volume_client.put(url, json=body, headers=h)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"default_type": {"project_id": demo.project_id,
+                                            "volume_type_id": made["id"]}}
+    listed = (await volume_client.get(f"/v3/{admin.project_id}/default-types",
+                                      headers=h)).json()
+    assert listed == {"default_types": [resp.json()["default_type"]]}
+    demo_h = {**demo.headers, "OpenStack-API-Version": "volume 3.62"}
+    resp = await volume_client.get(url.replace(admin.project_id, demo.project_id, 1),
+                                   headers=demo_h)
+    assert resp.status_code == 403
+    # A volume made without a type gets the project's default type.
+    resp = await volume_client.post(f"/v3/{demo.project_id}/volumes",
+                                    json={"volume": {"size": 1}}, headers=demo.headers)
+    assert resp.json()["volume"]["volume_type"] == "vt-dflt"
+    shown = (await volume_client.get(f"/v3/{demo.project_id}/types/default",
+                                     headers=demo.headers)).json()["volume_type"]
+    assert shown["id"] == made["id"]
+    resp = await volume_client.delete(f"/v3/{admin.project_id}/types/{made['id']}",
+                                      headers=admin.headers)
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        f"The volume type {made['id']} is a default volume type and cannot be deleted."
+    )
+    assert (await volume_client.delete(url, headers=h)).status_code == 204
+    resp = await volume_client.get(url, headers=h)
+    assert resp.status_code == 404
+    assert resp.json()["itemNotFound"]["message"] == (
+        f"Default type for project {demo.project_id} not found."
+    )
