@@ -323,7 +323,8 @@ class VolumeTypeService:
 
     async def create_encryption(
         self, caller: Caller, type_id: str, specs: Mapping[str, Any]
-    ) -> None:
+    ) -> str:
+        """Store the specs; the new encryption_id."""
         self._policy.authorize(caller, P.ENCRYPTION_CREATE, _target(caller))
         if await self._repo.has_volumes(None, type_id):
             raise InvalidRequest("Cannot create encryption specs. Volume type in use.")
@@ -336,12 +337,14 @@ class VolumeTypeService:
                 raise InvalidRequest(
                     f"Volume type encryption for type {type_id} already exists."
                 )
+            encryption_id = str(uuid.uuid4())
             await self._repo.add_encryption(db, VolumeTypeEncryption(
-                volume_type_id=type_id, encryption_id=str(uuid.uuid4()),
+                volume_type_id=type_id, encryption_id=encryption_id,
                 cipher=specs.get("cipher"), key_size=specs.get("key_size"),
                 provider=specs["provider"], control_location=specs["control_location"],
                 created_at=now, updated_at=None,
             ))
+        return encryption_id
 
     async def update_encryption(
         self, caller: Caller, type_id: str, specs: Mapping[str, Any]

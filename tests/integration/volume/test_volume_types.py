@@ -121,6 +121,7 @@ async def test_encryption_metadata(volume_client, admin) -> None:  # type: ignor
     resp = await volume_client.post(url, json=body, headers=admin.headers)
     assert resp.status_code == 200, resp.text
     assert resp.json()["encryption"]["key_size"] == 256
+    assert resp.json()["encryption"]["volume_type_id"] == made["id"]
     resp = await volume_client.post(url, json=body, headers=admin.headers)
     assert resp.status_code == 400
     got = (await volume_client.get(f"{url}/provider", headers=admin.headers)).json()

@@ -62,8 +62,6 @@ def manage_view(api: VolumeApi, ctx: VolumeContext, t: VolumeTypeRecord) -> dict
         "id": t.id, "name": t.name, "is_public": t.is_public,
         "extra_specs": dict(t.extra_specs or {}), "description": t.description,
     }
-    if api.volume_types.shows_access(ctx.caller):
-        out["os-volume-type-access:is_public"] = t.is_public
     return out
 
 
@@ -133,7 +131,11 @@ async def create_type(api: VolumeApi, ctx: VolumeContext, request: Request,
         ctx.caller, name=t["name"], description=t.get("description"),
         specs=t.get("extra_specs") or {}, is_public=schemas.to_bool(raw_public),
     )
-    return _json({"volume_type": manage_view(api, ctx, created)})
+    out = manage_view(api, ctx, created)
+    # os-volume-type-access extends the create answer only (not update's).
+    if api.volume_types.shows_access(ctx.caller):
+        out["os-volume-type-access:is_public"] = created.is_public
+    return _json({"volume_type": out})
 
 
 async def update_type(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -248,7 +250,11 @@ def _encryption_body(schema: dict[str, Any], body: object) -> dict[str, Any]:
 async def create_encryption(api: VolumeApi, ctx: VolumeContext, request: Request,
                             args: tuple[str, ...], body: object) -> Response:
     valid = _encryption_body(ts.ENCRYPTION_CREATE, body)
-    await api.volume_types.create_encryption(ctx.caller, args[0], valid["encryption"])
+    encryption_id = await api.volume_types.create_encryption(
+        ctx.caller, args[0], valid["encryption"]
+    )
+    # Cinder's answer is the body its database call filled in.
+    valid["encryption"].update(volume_type_id=args[0], encryption_id=encryption_id)
     return _json(valid)
 
 
