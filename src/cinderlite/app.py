@@ -48,6 +48,7 @@ from cinderlite.db.services import ServiceRepository
 from cinderlite.db.session import use_batch_scheduling
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.transfers import TransferRepository
+from cinderlite.db.volume_types import VolumeTypeRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.domain.hosts import HostLayout
@@ -71,11 +72,13 @@ from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import REIMAGE_JOB, ReimageService
+from cinderlite.services.retype import RetypeService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
 from cinderlite.services.upload_worker import UploadWorker, WorkerLimits
 from cinderlite.services.uploads import UploadLimits, UploadService
 from cinderlite.services.volume_actions import VolumeActionService
+from cinderlite.services.volume_types import VolumeTypeService
 from cinderlite.services.volumes import CLONE_JOB, FILL_JOB, VolumeLimits, VolumeService
 from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.images.base import ImageStore
@@ -109,6 +112,8 @@ class Services:
     reimage: ReimageService
     extend_completion: ExtendCompletionService
     group_types: GroupTypeService
+    volume_types: VolumeTypeService
+    retype: RetypeService
     groups: GroupService
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
@@ -222,8 +227,11 @@ def _services(
         units=db, repo=TransferRepository(db), volumes=volume_repo, policy=policy,
     )
     transfers.quotas = quotas
+    volume_types = VolumeTypeService(units=db, repo=VolumeTypeRepository(db), policy=policy)
     return Services(
         quotas=quotas,
+        volume_types=volume_types,
+        retype=RetypeService(units=db, types=volume_types, policy=policy),
         group_types=GroupTypeService(
             units=db, repo=group_type_repo, policy=policy,
             default_name=s.default_group_type or None,
@@ -370,6 +378,7 @@ async def open_runtime(
                 backup_records=services.backup_records, messages=services.messages,
                 quotas=services.quotas, hosts=services.hosts,
                 logs=LogService(hosts=services.hosts, policy=policy),
+                volume_types=services.volume_types, retype=services.retype,
                 validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,

@@ -188,6 +188,44 @@ class VolumeType(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class VolumeTypeProject(Base):
+    """A project that may use a private volume type (Cinder's volume_type_projects)."""
+
+    __tablename__ = "volume_type_projects"
+    volume_type_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class VolumeTypeEncryption(Base):
+    """A volume type's encryption specs (Cinder's encryption table): metadata only."""
+
+    __tablename__ = "volume_type_encryption"
+    volume_type_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    encryption_id: Mapped[str] = mapped_column(String(36))
+    cipher: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    key_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    provider: Mapped[str] = mapped_column(String(255))
+    control_location: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class DefaultVolumeType(Base):
+    """A project's default volume type (Cinder's default_volume_types, 3.62)."""
+
+    __tablename__ = "default_volume_types"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    volume_type_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_types.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class Volume(Base):
     __tablename__ = "volumes"
     # The listing's default order is created_at desc, id desc (id breaks ties): with

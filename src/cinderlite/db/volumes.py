@@ -22,7 +22,16 @@ from sqlalchemy.orm import Session
 from cinderlite.db import cas
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader
-from cinderlite.db.models import Image, ImageMember, Job, Volume, VolumeAttachment, VolumeType
+from cinderlite.db.models import (
+    DefaultVolumeType,
+    Image,
+    ImageMember,
+    Job,
+    Volume,
+    VolumeAttachment,
+    VolumeType,
+    VolumeTypeProject,
+)
 from cinderlite.db.paging import SortColumns
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.transitions import Transition
@@ -80,6 +89,23 @@ async def list_types(db: AsyncSession, *, public_only: bool) -> list[VolumeType]
 
 async def find_type_by_name(db: AsyncSession, *, name: str) -> VolumeType | None:
     stmt = select(VolumeType).where(VolumeType.name == name)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def type_granted(db: AsyncSession, *, type_id: str, project_id: str) -> bool:
+    """Whether `project_id` was given access to the (private) type."""
+    stmt = select(VolumeTypeProject.project_id).where(
+        (VolumeTypeProject.volume_type_id == type_id)
+        & (VolumeTypeProject.project_id == project_id)
+    )
+    return (await db.execute(stmt)).first() is not None
+
+
+async def project_default_type(db: AsyncSession, *, project_id: str) -> VolumeType | None:
+    """The project's default volume type (3.62), if one is set."""
+    stmt = select(VolumeType).join(
+        DefaultVolumeType, DefaultVolumeType.volume_type_id == VolumeType.id
+    ).where(DefaultVolumeType.project_id == project_id)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 

@@ -45,7 +45,34 @@ ATTACH = "volume_extension:volume_actions:attach"
 DETACH = "volume_extension:volume_actions:detach"
 UPLOAD_IMAGE = "volume_extension:volume_actions:upload_image"
 UPLOAD_PUBLIC = "volume_extension:volume_actions:upload_public"
+# Volume types (cinder/policies/volume_type.py, type_extra_specs.py,
+# volume_access.py, default_types.py). TYPE_GET_ALL is the extra specs index.
 TYPE_GET_ALL = "volume_extension:types_extra_specs:index"
+TYPE_CREATE = "volume_extension:type_create"
+TYPE_UPDATE = "volume_extension:type_update"
+TYPE_DELETE = "volume_extension:type_delete"
+TYPE_GET = "volume_extension:type_get"
+TYPES_GET_ALL = "volume_extension:type_get_all"
+TYPE_QOS_ID = "volume_extension:access_types_qos_specs_id"
+TYPE_SHOW_SPECS = "volume_extension:access_types_extra_specs"
+SPEC_CREATE = "volume_extension:types_extra_specs:create"
+SPEC_DELETE = "volume_extension:types_extra_specs:delete"
+SPEC_GET = "volume_extension:types_extra_specs:show"
+SPEC_UPDATE = "volume_extension:types_extra_specs:update"
+SPEC_READ_SENSITIVE = "volume_extension:types_extra_specs:read_sensitive"
+ENCRYPTION_CREATE = "volume_extension:volume_type_encryption:create"
+ENCRYPTION_GET = "volume_extension:volume_type_encryption:get"
+ENCRYPTION_UPDATE = "volume_extension:volume_type_encryption:update"
+ENCRYPTION_DELETE = "volume_extension:volume_type_encryption:delete"
+TYPE_ACCESS = "volume_extension:volume_type_access"
+TYPE_ACCESS_ADD = "volume_extension:volume_type_access:addProjectAccess"
+TYPE_ACCESS_REMOVE = "volume_extension:volume_type_access:removeProjectAccess"
+TYPE_ACCESS_LIST = "volume_extension:volume_type_access:get_all_for_type"
+DEFAULT_SET = "volume_extension:default_set_or_update"
+DEFAULT_GET = "volume_extension:default_get"
+DEFAULT_GET_ALL = "volume_extension:default_get_all"
+DEFAULT_UNSET = "volume_extension:default_unset"
+RETYPE = "volume:retype"
 SNAPSHOT_GET = "volume:get_snapshot"
 SNAPSHOT_GET_ALL = "volume:get_all_snapshots"
 SNAPSHOT_CREATE = "volume:create_snapshot"
@@ -163,6 +190,31 @@ DEFAULT_RULES: Mapping[str, str] = {
     UPLOAD_IMAGE: "rule:xena_system_admin_or_project_member",
     UPLOAD_PUBLIC: "rule:admin_api",
     TYPE_GET_ALL: "rule:xena_system_admin_or_project_reader",
+    TYPE_CREATE: "rule:admin_api",
+    TYPE_UPDATE: "rule:admin_api",
+    TYPE_DELETE: "rule:admin_api",
+    TYPE_GET: "rule:xena_system_admin_or_project_reader",
+    TYPES_GET_ALL: "rule:xena_system_admin_or_project_reader",
+    TYPE_QOS_ID: "rule:admin_api",
+    TYPE_SHOW_SPECS: "rule:xena_system_admin_or_project_reader",
+    SPEC_CREATE: "rule:admin_api",
+    SPEC_DELETE: "rule:admin_api",
+    SPEC_GET: "rule:xena_system_admin_or_project_reader",
+    SPEC_UPDATE: "rule:admin_api",
+    SPEC_READ_SENSITIVE: "rule:admin_api",
+    ENCRYPTION_CREATE: "rule:admin_api",
+    ENCRYPTION_GET: "rule:admin_api",
+    ENCRYPTION_UPDATE: "rule:admin_api",
+    ENCRYPTION_DELETE: "rule:admin_api",
+    TYPE_ACCESS: "rule:xena_system_admin_or_project_member",
+    TYPE_ACCESS_ADD: "rule:admin_api",
+    TYPE_ACCESS_REMOVE: "rule:admin_api",
+    TYPE_ACCESS_LIST: "rule:admin_api",
+    DEFAULT_SET: "rule:admin_api",
+    DEFAULT_GET: "rule:admin_api",
+    DEFAULT_GET_ALL: "rule:admin_api",
+    DEFAULT_UNSET: "rule:admin_api",
+    RETYPE: "rule:xena_system_admin_or_project_member",
     SNAPSHOT_GET: "rule:xena_system_admin_or_project_reader",
     SNAPSHOT_GET_ALL: "rule:xena_system_admin_or_project_reader",
     SNAPSHOT_CREATE: "rule:xena_system_admin_or_project_member",

@@ -403,13 +403,20 @@ class VolumeService:
                 vtype = await volumes_db.find_type(db, name_or_id=req.volume_type)
                 if vtype is None:
                     raise NotFound(f"Volume type with name {req.volume_type} could not be found.")
-                if not vtype.is_public and not caller.is_admin:
+                if not vtype.is_public and not caller.is_admin and not await (
+                    volumes_db.type_granted(db, type_id=vtype.id, project_id=caller.project_id)
+                ):
                     raise NotFound(f"Volume type {req.volume_type} could not be found.")
             elif source is not None and source.volume.volume_type_id is not None:
                 # Cinder: a copy keeps its source's type unless told otherwise.
                 vtype = await volumes_db.get_type(db, type_id=source.volume.volume_type_id)
             else:
-                vtype = await volumes_db.find_type_by_name(db, name=volumes_db.DEFAULT_TYPE_NAME)
+                # The project's default type (3.62), else __DEFAULT__.
+                vtype = await volumes_db.project_default_type(db, project_id=caller.project_id)
+                if vtype is None:
+                    vtype = await volumes_db.find_type_by_name(
+                        db, name=volumes_db.DEFAULT_TYPE_NAME
+                    )
             image: Image | None = None
             if req.image_id is not None:
                 image = await usable_image(db, caller, req.image_id, size)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 
 from cinderlite.api import jsonbody
-from cinderlite.api.volume import schemas, upload
+from cinderlite.api.volume import schemas, type_schemas, upload
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
@@ -245,6 +245,14 @@ async def _unset_image_metadata(
     return Response(status_code=200)
 
 
+async def _retype(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
+    args = type_schemas.validate(type_schemas.RETYPE, body)["os-retype"]
+    await api.retype.retype(
+        ctx.caller, volume_id, args["new_type"], args.get("migration_policy")
+    )
+    return Response(status_code=202)
+
+
 def _json(body: object) -> Response:
     return Response(jsonbody.dumps(body), status_code=200, media_type="application/json")
 
@@ -263,6 +271,7 @@ ACTIONS: dict[str, Action] = {
     "os-reimage": _reimage,
     "os-extend_volume_completion": _extend_volume_completion,
     "os-attach": _attach,
+    "os-retype": _retype,
     "os-detach": _detach,
     "os-reset_status": _reset_status,
     "os-extend": _extend,

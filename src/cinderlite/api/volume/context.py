@@ -20,10 +20,12 @@ from cinderlite.services.hosts import HostService, LogService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import ReimageService
+from cinderlite.services.retype import RetypeService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.transfers import TransferService
 from cinderlite.services.uploads import UploadService
 from cinderlite.services.volume_actions import VolumeActionService
+from cinderlite.services.volume_types import VolumeTypeService
 from cinderlite.services.volumes import VolumeService
 
 MIN_VERSION = (3, 0)
@@ -93,3 +95,5 @@ class VolumeApi:
     group_replication: GroupReplicationService
     backup_records: BackupRecords
     quotas: QuotaService
+    volume_types: VolumeTypeService
+    retype: RetypeService

@@ -37,6 +37,7 @@ from cinderlite.api.volume import (
     transfers,
     versions,
     views,
+    volume_types,
 )
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY, Rejected
@@ -70,7 +71,7 @@ PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
 COLLECTIONS = frozenset({
     "volumes", "snapshots", "types", "messages", "attachments", "resource_filters", "backups",
-    "group_types", "groups", "group_snapshots",
+    "group_types", "groups", "group_snapshots", "default-types",
     *transfers.COLLECTIONS, *operator.COLLECTIONS,
 })
 
@@ -452,24 +453,6 @@ async def delete_message(api: VolumeApi, ctx: VolumeContext, request: Request,
     return await messages.delete_message(api, ctx, args[0])
 
 
-async def list_types(api: VolumeApi, ctx: VolumeContext, request: Request,
-                     args: tuple[str, ...], body: object) -> Response:
-    rows = await api.volumes.list_types(ctx.caller)
-    return _json({"volume_types": [views.volume_type(t, ctx) for t in rows]})
-
-
-async def show_type(api: VolumeApi, ctx: VolumeContext, request: Request,
-                    args: tuple[str, ...], body: object) -> Response:
-    vtype = await api.volumes.get_type(ctx.caller, args[0])
-    return _json({"volume_type": views.volume_type(vtype, ctx)})
-
-
-async def default_type(api: VolumeApi, ctx: VolumeContext, request: Request,
-                       args: tuple[str, ...], body: object) -> Response:
-    vtype = await api.volumes.default_type()
-    return _json({"volume_type": views.volume_type(vtype, ctx)})
-
-
 _ID = r"([^/]+)"
 # (pattern on the path after the project segment, method, handler, APIs served)
 ROUTES: list[tuple[re.Pattern[str], str, Handler, frozenset[str]]] = []
@@ -491,9 +474,8 @@ for _pattern, _method, _handler, _apis in (
     (rf"/volumes/{_ID}/metadata/{_ID}", "GET", show_metadata_item, _BOTH),
     (rf"/volumes/{_ID}/metadata/{_ID}", "PUT", update_metadata_item, _BOTH),
     (rf"/volumes/{_ID}/metadata/{_ID}", "DELETE", delete_metadata_item, _BOTH),
-    (r"/types", "GET", list_types, _BOTH),
-    (r"/types/default", "GET", default_type, _BOTH),
-    (rf"/types/{_ID}", "GET", show_type, _BOTH),
+    *((pattern, method, handler, _V3 if v3_only else _BOTH)
+      for pattern, method, handler, v3_only in volume_types.ROUTES),
     (r"/resource_filters", "GET", resource_filters, _V3),
     (r"/messages", "GET", list_messages, _V3),
     (rf"/messages/{_ID}", "GET", show_message, _V3),
