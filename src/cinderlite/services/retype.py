@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeType
+from cinderlite.domain import quotas
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound
 from cinderlite.domain.identity import Caller
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy
+from cinderlite.services.quotas import QuotaService
 from cinderlite.services.units import Units
 from cinderlite.services.volume_types import VolumeTypeService
 from cinderlite.services.volumes import is_multiattach
@@ -24,20 +26,17 @@ RETYPE_STATE = (
 )
 
 
-async def reserve_retype_quota(
-    caller: Caller, *, project_id: str, size: int, old_type_id: str | None, new_type_id: str,
-) -> None:
-    """The hook where the per-type quota reservation (volumes_<type>,
-    gigabytes_<type>) of a retype goes: reserve for the new type, release the
-    old. Raise to refuse the retype; called inside nothing, before any change."""
-    return None
-
-
 class RetypeService:
-    def __init__(self, *, units: Units, types: VolumeTypeService, policy: Policy) -> None:
+    def __init__(
+        self, *, units: Units, types: VolumeTypeService, policy: Policy,
+        quotas: QuotaService | None = None,
+    ) -> None:
         self._units = units
         self._types = types
         self._policy = policy
+        # The new type's per-type usage is taken in the retype's write unit; the
+        # old type's goes back by itself (usage is counted from the rows).
+        self._quotas = quotas
 
     async def retype(
         self, caller: Caller, volume_id: str, new_type: str, migration_policy: str | None,
@@ -61,11 +60,12 @@ class RetypeService:
         if (volume.status not in ("available", "in-use") or volume.group_id
                 or volume.volume_type_id == found.id):
             raise InvalidVolume(RETYPE_STATE)
-        await reserve_retype_quota(
-            caller, project_id=volume.project_id, size=volume.size,
-            old_type_id=volume.volume_type_id, new_type_id=found.id,
-        )
         async with self._units.write() as db:
+            if self._quotas is not None:
+                await self._quotas.reserve(db, volume.project_id, quotas.Demand(
+                    "volumes", {f"volumes_{found.name}": 1, f"gigabytes_{found.name}": volume.size},
+                    volume.size,
+                ))
             row = await volumes_db.lock_row(db, volume_id)
             if (row is None or row.status not in ("available", "in-use")
                     or row.volume_type_id == found.id or row.group_id):

@@ -219,3 +219,36 @@ async def test_default_types_need_362(volume_client, admin, demo, monkeypatch) -
     assert resp.json()["itemNotFound"]["message"] == (
         f"Default type for project {demo.project_id} not found."
     )
+
+
+async def test_retype_takes_the_new_types_quota(volume_client, admin, demo) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.volume.test_volumes import wait_status
+
+    await _create(volume_client, admin, name="vt-q1")
+    await _create(volume_client, admin, name="vt-q2")
+    resp = await volume_client.post(f"/v3/{demo.project_id}/volumes",
+                                    json={"volume": {"size": 2, "volume_type": "vt-q1"}},
+                                    headers=demo.headers)
+    assert resp.status_code == 202, resp.text
+    vol = await wait_status(volume_client, demo, resp.json()["volume"]["id"], "available")
+    quota = f"/v3/{admin.project_id}/os-quota-sets/{demo.project_id}"
+    resp = await volume_client.put(quota, json={"quota_set": {"gigabytes_vt-q2": 1}},
+                                   headers=admin.headers)
+    assert resp.status_code == 200, resp.text
+    act = f"/v3/{demo.project_id}/volumes/{vol['id']}/action"
+    resp = await volume_client.post(act, json={"os-retype": {"new_type": "vt-q2"}},
+                                    headers=demo.headers)
+    assert resp.status_code == 413, resp.text
+    assert (await wait_status(volume_client, demo, vol["id"], "available"))["volume_type"] == (
+        "vt-q1")
+    resp = await volume_client.put(quota, json={"quota_set": {"gigabytes_vt-q2": 2}},
+                                   headers=admin.headers)
+    assert resp.status_code == 200, resp.text
+    resp = await volume_client.post(act, json={"os-retype": {"new_type": "vt-q2"}},
+                                    headers=demo.headers)
+    assert resp.status_code == 202, resp.text
+    shown = await wait_status(volume_client, demo, vol["id"], "available")
+    assert shown["volume_type"] == "vt-q2"
+    usage = (await volume_client.get(f"{quota}?usage=true", headers=admin.headers)).json()
+    assert usage["quota_set"]["gigabytes_vt-q2"]["in_use"] == 2
+    assert usage["quota_set"]["gigabytes_vt-q1"]["in_use"] == 0
