@@ -206,6 +206,15 @@ def _size_for(requested: int | None, source: CopySource | None) -> int:
     return size
 
 
+def zones_of_type(vtype: VolumeType | None) -> list[str] | None:
+    """Cinder's extract_availability_zones_from_volume_type: the zones of the
+    type's `RESKEY:availability_zones` extra spec, None when it has none."""
+    specs = (vtype.extra_specs or {}) if vtype is not None else {}
+    if "RESKEY:availability_zones" not in specs:
+        return None
+    return [z.strip() for z in str(specs["RESKEY:availability_zones"]).split(",") if z != ""]
+
+
 def is_multiattach(vtype: VolumeType | None) -> bool:
     """Cinder's _is_multiattach: the type's extra spec `multiattach` is "<is> True"."""
     specs = (vtype.extra_specs or {}) if vtype is not None else {}
@@ -428,6 +437,7 @@ class VolumeService:
                 await self.check_capacity(db, size)
         if vtype is None:
             vtype = await self.default_type()
+        zone = await self._zone_of_type(vtype, req.availability_zone, zone)
         async with self._database.write() as db:
             if self.quotas is not None:
                 await self.quotas.reserve(db, caller.project_id, demand, volume_size=size)
@@ -470,6 +480,28 @@ class VolumeService:
             return detail
         await self._make_empty(volume, request_id=request_id)
         return detail
+
+    async def _zone_of_type(
+        self, vtype: VolumeType, requested: str | None, placed: str
+    ) -> str:
+        """Cinder's _extract_availability_zones for a type whose extra spec
+        `RESKEY:availability_zones` lists the zones it may be made in (3.52 made
+        the key reserved): the asked zone must be one of them; without one, the
+        placed zone when it is one, else the first of them the services have."""
+        type_zones = zones_of_type(vtype)
+        if type_zones is None:
+            return placed
+        served = {z for z, _ in await self._hosts.zones()}
+        safe = [z for z in type_zones if z in served]
+        if not safe:
+            raise InvalidRequest(
+                f"Volume type is only supported in these availability zones: {type_zones}"
+            )
+        if requested is not None:
+            if requested not in safe:
+                raise InvalidRequest(f"Availability zone '{requested}' is invalid.")
+            return requested
+        return placed if placed in safe else safe[0]
 
     async def zone_for(self, requested: str | None) -> str:
         """The zone a new volume or group goes to: the one asked, else the default

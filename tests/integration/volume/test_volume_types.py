@@ -252,3 +252,43 @@ async def test_retype_takes_the_new_types_quota(volume_client, admin, demo) -> N
     usage = (await volume_client.get(f"{quota}?usage=true", headers=admin.headers)).json()
     assert usage["quota_set"]["gigabytes_vt-q2"]["in_use"] == 2
     assert usage["quota_set"]["gigabytes_vt-q1"]["in_use"] == 0
+
+
+async def test_type_zones_and_the_3_52_extra_specs_filter(  # type: ignore[no-untyped-def]
+    volume_client, admin, demo, monkeypatch
+) -> None:
+    from cinderlite.api.volume import versions
+    from cinderlite.api.volume.context import ApiVersion
+
+    if ApiVersion(3, 52) > versions.MAX:
+        monkeypatch.setattr(versions, "MAX", ApiVersion(3, 52))
+    await _create(volume_client, admin, name="vt-here",
+                  extra_specs={"RESKEY:availability_zones": "nova", "secret": "s"})
+    await _create(volume_client, admin, name="vt-away",
+                  extra_specs={"RESKEY:availability_zones": "elsewhere,faraway"})
+    vols = f"/v3/{demo.project_id}/volumes"
+    resp = await volume_client.post(vols, headers=demo.headers,
+                                    json={"volume": {"size": 1, "volume_type": "vt-away"}})
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        "Volume type is only supported in these availability zones: ['elsewhere', 'faraway']")
+    resp = await volume_client.post(vols, headers=demo.headers,
+                                    json={"volume": {"size": 1, "volume_type": "vt-here"}})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["volume"]["availability_zone"] == "nova"
+
+    def listed(resp) -> set[str]:  # type: ignore[no-untyped-def]
+        assert resp.status_code == 200, resp.text
+        return {t["name"] for t in resp.json()["volume_types"]}
+
+    query = "extra_specs={'RESKEY:availability_zones':'nova'}"
+    h352 = {**demo.headers, "OpenStack-API-Version": "volume 3.52"}
+    h351 = {**demo.headers, "OpenStack-API-Version": "volume 3.51"}
+    types = f"/v3/{demo.project_id}/types"
+    assert listed(await volume_client.get(f"{types}?{query}", headers=h352)) == {"vt-here"}
+    # Below 3.52 a member's extra_specs filter is dropped: every public type.
+    assert {"vt-here", "vt-away"} <= listed(
+        await volume_client.get(f"{types}?{query}", headers=h351))
+    # A key the member cannot see filters everything out.
+    assert listed(await volume_client.get(f"{types}?extra_specs={{'secret':'s'}}",
+                                          headers=h352)) == set()

@@ -24,7 +24,7 @@ from cinderlite.api.volume.listing import parse_offset, parse_page
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import InvalidRequest, NotFound
 from cinderlite.domain.records import VolumeTypeRecord
-from cinderlite.services.volume_types import SORT_KEYS, TypeQuery
+from cinderlite.services.volume_types import SORT_KEYS, USER_VISIBLE_EXTRA_SPECS, TypeQuery
 
 DEFAULT_TYPE_OVERRIDES = ApiVersion(3, 62)
 NOT_FOUND = "The resource could not be found."
@@ -95,8 +95,16 @@ async def list_types(api: VolumeApi, ctx: VolumeContext, request: Request,
                      args: tuple[str, ...], body: object) -> Response:
     params = request.query_params
     limit, sort = parse_page(params, SORT_KEYS)
-    # Only admins filter on extra specs (cinder: not a non-admin filter option).
-    specs = _parse_specs(params.get("extra_specs")) if ctx.caller.is_admin else None
+    # Admins filter on extra specs at every version; from 3.52 everyone may (a
+    # resource filter), but only on the user-visible keys: any other key gives
+    # an empty list, as Cinder answers (a filter on what one cannot see).
+    since_352 = ctx.api == "v3" and ctx.version.at_least(3, 52)
+    specs = (_parse_specs(params.get("extra_specs"))
+             if ctx.caller.is_admin or since_352 else None)
+    if specs and not ctx.caller.is_admin and any(
+        k not in USER_VISIBLE_EXTRA_SPECS for k in specs
+    ):
+        return _json({"volume_types": []})
     query = TypeQuery(
         is_public=_parse_is_public(params.get("is_public")), sort=sort, limit=limit,
         marker=params.get("marker"), offset=parse_offset(params), extra_specs=specs,
