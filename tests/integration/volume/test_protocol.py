@@ -19,7 +19,7 @@ async def test_root_is_300_and_each_api_root_is_200_without_token(volume_client)
     v2, v3 = resp.json()["versions"]
     assert v3["id"] == "v3.0"
     assert v3["status"] == "CURRENT"
-    assert v3["version"] == "3.48"
+    assert v3["version"] == "3.71"
     assert v3["min_version"] == "3.0"
     assert {"updated", "links", "media-types"} <= set(v3)
     assert v3["links"][1]["href"].endswith("/v3/")
@@ -72,8 +72,8 @@ async def test_identity_down_is_503_on_v3_and_401_on_v2(demo, rt) -> None:  # ty
     [
         ("volume 3.1.1", 400, "API Version String 3.1.1 is of invalid format"),
         ("volume 3.01", 400, "is of invalid format"),
-        ("volume 3.49", 406, "Version 3.49 is not supported by the API. Minimum is 3.0 and "
-                            "maximum is 3.48."),
+        ("volume 3.72", 406, "Version 3.72 is not supported by the API. Minimum is 3.0 and "
+                            "maximum is 3.71."),
         ("volume 2.0", 406, "not supported"),
         ("compute 2.1", 400, "The server could not comply"),
     ],
@@ -87,7 +87,7 @@ async def test_bad_microversions(volume_client, demo, header, status, fragment) 
     assert "OpenStack-API-Version" not in resp.headers
 
 
-@pytest.mark.parametrize(("header", "echo"), [("volume latest", "3.48"), ("volume 3.2", "3.2"),
+@pytest.mark.parametrize(("header", "echo"), [("volume latest", "3.71"), ("volume 3.2", "3.2"),
                                               ("compute 2.1, volume 3.1", "3.1")])
 async def test_good_microversions_are_echoed(volume_client, demo, header, echo) -> None:  # type: ignore[no-untyped-def]
     resp = await volume_client.get(f"/v3/{demo.project_id}/volumes",

@@ -14,7 +14,7 @@ SERVICE = "volume"
 # cinder/api/openstack/api_version_request.py: major and minor without leading zeros.
 _VERSION_RE = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 # The date of the newest microversion we serve (Cinder's constant for its max).
-UPDATED = "2016-02-08T12:20:21Z"
+UPDATED = "2023-08-31T00:00:00Z"
 GENERIC_400 = (
     "The server could not comply with the request since it is either malformed or otherwise "
     "incorrect."

@@ -33,7 +33,7 @@ def test_parse_accepts(header: str | None, expected: ApiVersion) -> None:
         ("volume", 400),
         ("compute 2.1", 400),
         ("", 400),
-        ("volume 3.49", 406),
+        ("volume 3.72", 406),
         ("volume 2.0", 406),
         ("volume 4.0", 406),
     ],
@@ -46,9 +46,9 @@ def test_parse_rejects(header: str, status: int) -> None:
 
 def test_out_of_range_message_names_the_range() -> None:
     with pytest.raises(versions.VersionError) as info:
-        versions.parse_header("volume 3.71")
+        versions.parse_header("volume 3.72")
     assert info.value.message == (
-        f"Version 3.71 is not supported by the API. Minimum is 3.0 and maximum is {versions.MAX}."
+        f"Version 3.72 is not supported by the API. Minimum is 3.0 and maximum is {versions.MAX}."
     )
 
 
