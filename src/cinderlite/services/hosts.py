@@ -292,7 +292,8 @@ class HostService:
             "total_volumes": count,
             "filter_function": None,
             "goodness_function": None,
-            "multiattach": False,
+            # Volumes of a multiattach type take several attachments.
+            "multiattach": True,
             "backend_state": "up",
             "volume_backend_name": layout.backend_name,
             "vendor_name": VENDOR_NAME,

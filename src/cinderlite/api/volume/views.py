@@ -109,6 +109,10 @@ def volume(
         "consistencygroup_id": None,
         "multiattach": bool(v.multiattach),
     }
+    if ctx.api == "v3" and ctx.caller.is_admin:
+        # Cinder's v3 detail view shows admins the migration status (volumes never
+        # migrate here: always null).
+        body["migration_status"] = None
     if ctx.api == "v3" and ctx.version.at_least(3, 13):
         body["group_id"] = v.group_id
     if ctx.api == "v3" and ctx.version.at_least(3, 21) and ctx.caller.is_admin:
