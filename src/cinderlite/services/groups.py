@@ -71,9 +71,22 @@ class GroupQuotas(Protocol):
 
     async def reserve_groups(self, unit: Unit, *, project_id: str, delta: int) -> None: ...
 
+    async def reserve_members(
+        self, unit: Unit, *, project_id: str, resource: str,
+        members: list[tuple[int, str | None]],
+    ) -> None:
+        """The member volumes ("volumes") or snapshots ("snapshots") a group
+        operation inserts itself, as (size, volume type id), in one check."""
+
 
 class NoGroupQuotas:
     async def reserve_groups(self, unit: Unit, *, project_id: str, delta: int) -> None:
+        return None
+
+    async def reserve_members(
+        self, unit: Unit, *, project_id: str, resource: str,
+        members: list[tuple[int, str | None]],
+    ) -> None:
         return None
 
 
@@ -284,6 +297,10 @@ class GroupService:
                                             "'available', 'in-use' values")
                     copies.append(("volume", vol.id, vol.size, vol.volume_type_id))
             await self._quotas.reserve_groups(db, project_id=caller.project_id, delta=1)
+            await self._quotas.reserve_members(
+                db, project_id=caller.project_id, resource="volumes",
+                members=[(size, type_id) for _, _, size, type_id in copies],
+            )
             type_ids = (await self._repo.volume_types([source.id]))[source.id]
             for _, _, _, type_id in copies:
                 if type_id is not None and type_id not in type_ids:
