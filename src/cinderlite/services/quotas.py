@@ -146,6 +146,25 @@ class QuotaService:
         q.check(q.Demand(resource, deltas, total), limits,
                 await self._repo.usage(unit, project_id))
 
+    async def reserve_retype(self, unit: Unit, volume_id: str, new_type_id: str | None) -> None:
+        """os-retype's check, in the retype's write unit before it changes the
+        volume's type: the new type's `volumes_<type>` and `gigabytes_<type>` take
+        the volume (Cinder quota_utils.get_volume_type_reservation). The old type's
+        usage is given back by the same row update: usage is counted from rows."""
+        found = await self._repo.volume_facts(unit, volume_id)
+        if found is None:
+            return  # the caller's own lookup answers 404
+        await self._repo.lock(unit, found[0])
+        again = await self._repo.volume_facts(unit, volume_id)
+        if again is None:
+            return
+        project_id, old_name, size = again
+        new_name = await self._repo.type_name(unit, new_type_id)
+        if not new_name or new_name == old_name:
+            return
+        deltas = {f"volumes_{new_name}": 1, f"gigabytes_{new_name}": size}
+        await self.check(unit, project_id, q.Demand("volumes", deltas, size))
+
     async def check(self, unit: Unit, project_id: str, demand: q.Demand, *,
                     volume_size: int | None = None) -> None:
         """`reserve`'s check without the lock: an early answer (Cinder checks quota

@@ -65,3 +65,27 @@ async def test_group_members_count_against_volumes_and_snapshots(  # type: ignor
                         {"create-from-src": {"source_group_id": made["id"], "name": "c"}})
     assert resp.status_code == 202, resp.text
     assert (await _usage(volume_client, demo))["volumes"]["in_use"] == 4
+
+
+async def test_reserve_retype_checks_the_new_types_keys(volume_client, admin, demo, rt) -> None:  # type: ignore[no-untyped-def]
+    """The service function os-retype calls in its unit (QuotaService.reserve_retype)."""
+    from cinderlite.domain.quotas import VolumeLimitExceeded, VolumeSizeExceedsAvailableQuota
+
+    await volume_type(rt, "t1")
+    t2 = await volume_type(rt, "t2")
+    vol = await volume_in(volume_client, demo, None, "t1")
+    quotas = rt.services.quotas
+    assert (await _set(volume_client, admin, demo.project_id,  # type: ignore[attr-defined]
+                       volumes_t2=0)).status_code == 200
+    with pytest.raises(VolumeLimitExceeded, match="quota 'volumes_t2'"):
+        async with rt.db.write() as db:
+            await quotas.reserve_retype(db, vol["id"], t2)
+    assert (await _set(volume_client, admin, demo.project_id,  # type: ignore[attr-defined]
+                       volumes_t2=1, gigabytes_t2=0)).status_code == 200
+    with pytest.raises(VolumeSizeExceedsAvailableQuota):
+        async with rt.db.write() as db:
+            await quotas.reserve_retype(db, vol["id"], t2)
+    assert (await _set(volume_client, admin, demo.project_id,  # type: ignore[attr-defined]
+                       gigabytes_t2=1)).status_code == 200
+    async with rt.db.write() as db:
+        await quotas.reserve_retype(db, vol["id"], t2)
