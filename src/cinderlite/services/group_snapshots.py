@@ -155,6 +155,10 @@ class GroupSnapshotService:
     ) -> GroupSnapshot:
         now = utcnow()
         async with self._units.write() as db:
+            # The quota lock is the first lock a unit takes (services/quotas.py).
+            owner = await self._groups.get(group_id, unit=db)
+            if owner is not None:
+                await self._quotas.lock_project(db, owner.project_id)
             group = await self._groups.lock(db, group_id)
             if group is None or not self._policy.allows(caller, P.GROUP_GET, target(group)):
                 raise GroupNotFound(group_id)

@@ -71,6 +71,9 @@ class GroupQuotas(Protocol):
 
     async def reserve_groups(self, unit: Unit, *, project_id: str, delta: int) -> None: ...
 
+    async def lock_project(self, unit: Unit, project_id: str) -> None:
+        """Take the project's quota lock first, before any row lock of the unit."""
+
     async def reserve_members(
         self, unit: Unit, *, project_id: str, resource: str,
         members: list[tuple[int, str | None]],
@@ -81,6 +84,9 @@ class GroupQuotas(Protocol):
 
 class NoGroupQuotas:
     async def reserve_groups(self, unit: Unit, *, project_id: str, delta: int) -> None:
+        return None
+
+    async def lock_project(self, unit: Unit, project_id: str) -> None:
         return None
 
     async def reserve_members(
@@ -261,6 +267,8 @@ class GroupService:
             except NoValidBackend:
                 raise InvalidGroup(f"No valid host to create group {group_id}.") from None
         async with self._units.write() as db:
+            # The quota lock is the first lock a unit takes (services/quotas.py).
+            await self._quotas.lock_project(db, caller.project_id)
             # (source kind, source id, size, volume type id) of each copy.
             copies: list[tuple[str, str, int, str | None]] = []
             if group_snapshot_id is not None:

@@ -122,6 +122,11 @@ class QuotaService:
         if delta > 0:
             await self.reserve(unit, project_id, q.Demand("groups", {"groups": delta}))
 
+    async def lock_project(self, unit: Unit, project_id: str) -> None:
+        """services/groups.GroupQuotas: the project's quota lock, taken first in a
+        unit that locks rows before it knows what it will reserve."""
+        await self._repo.lock(unit, project_id)
+
     async def reserve_members(
         self, unit: Unit, *, project_id: str, resource: str,
         members: list[tuple[int, str | None]],
