@@ -211,11 +211,11 @@ def _services(
     )
     groups = GroupService(
         units=db, repo=group_repo, types=group_type_repo, snapshots=group_snapshot_repo,
-        volumes=volumes, policy=policy, jobs=jobs,
+        volumes=volumes, policy=policy, jobs=jobs, quotas=quotas,
     )
     group_snapshots = GroupSnapshotService(
         units=db, repo=group_snapshot_repo, groups=group_repo, snapshot_repo=snapshot_repo,
-        snapshots=snapshots, policy=policy, jobs=jobs,
+        snapshots=snapshots, policy=policy, jobs=jobs, quotas=quotas,
     )
     # A clone job settles the group it makes a member of; a snapshot job, its
     # group snapshot.

@@ -49,6 +49,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.snapshots import SnapshotStatus
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import policy as P
+from cinderlite.services.groups import GroupQuotas, NoGroupQuotas
 from cinderlite.services.policy import Policy
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.units import Units
@@ -103,8 +104,9 @@ class GroupSnapshotService:
     def __init__(
         self, *, units: Units, repo: GroupSnapshotRepository, groups: GroupRepository,
         snapshot_repo: SnapshotRepository, snapshots: SnapshotService, policy: Policy,
-        jobs: JobRunner,
+        jobs: JobRunner, quotas: GroupQuotas | None = None,
     ) -> None:
+        self._quotas: GroupQuotas = quotas or NoGroupQuotas()
         self._units = units
         self._repo = repo
         self._groups = groups
@@ -153,6 +155,10 @@ class GroupSnapshotService:
     ) -> GroupSnapshot:
         now = utcnow()
         async with self._units.write() as db:
+            # The quota lock is the first lock a unit takes (services/quotas.py).
+            owner = await self._groups.get(group_id, unit=db)
+            if owner is not None:
+                await self._quotas.lock_project(db, owner.project_id)
             group = await self._groups.lock(db, group_id)
             if group is None or not self._policy.allows(caller, P.GROUP_GET, target(group)):
                 raise GroupNotFound(group_id)
@@ -169,6 +175,13 @@ class GroupSnapshotService:
                 await self._groups.lock_volume(db, volume.id)
                 self._policy.authorize(caller, P.SNAPSHOT_CREATE, target(volume))
                 _check_volume(volume)
+            by_project: dict[str, list[tuple[int, str | None]]] = {}
+            for volume in members:
+                by_project.setdefault(volume.project_id, []).append(
+                    (volume.size, volume.volume_type_id))
+            for project_id, sized in by_project.items():
+                await self._quotas.reserve_members(
+                    db, project_id=project_id, resource="snapshots", members=sized)
             row = GroupSnapshot(
                 id=str(uuid.uuid4()), group_id=group_id, project_id=caller.project_id,
                 user_id=caller.user_id, name=name, description=description,

@@ -71,9 +71,28 @@ class GroupQuotas(Protocol):
 
     async def reserve_groups(self, unit: Unit, *, project_id: str, delta: int) -> None: ...
 
+    async def lock_project(self, unit: Unit, project_id: str) -> None:
+        """Take the project's quota lock first, before any row lock of the unit."""
+
+    async def reserve_members(
+        self, unit: Unit, *, project_id: str, resource: str,
+        members: list[tuple[int, str | None]],
+    ) -> None:
+        """The member volumes ("volumes") or snapshots ("snapshots") a group
+        operation inserts itself, as (size, volume type id), in one check."""
+
 
 class NoGroupQuotas:
     async def reserve_groups(self, unit: Unit, *, project_id: str, delta: int) -> None:
+        return None
+
+    async def lock_project(self, unit: Unit, project_id: str) -> None:
+        return None
+
+    async def reserve_members(
+        self, unit: Unit, *, project_id: str, resource: str,
+        members: list[tuple[int, str | None]],
+    ) -> None:
         return None
 
 
@@ -248,6 +267,8 @@ class GroupService:
             except NoValidBackend:
                 raise InvalidGroup(f"No valid host to create group {group_id}.") from None
         async with self._units.write() as db:
+            # The quota lock is the first lock a unit takes (services/quotas.py).
+            await self._quotas.lock_project(db, caller.project_id)
             # (source kind, source id, size, volume type id) of each copy.
             copies: list[tuple[str, str, int, str | None]] = []
             if group_snapshot_id is not None:
@@ -284,6 +305,10 @@ class GroupService:
                                             "'available', 'in-use' values")
                     copies.append(("volume", vol.id, vol.size, vol.volume_type_id))
             await self._quotas.reserve_groups(db, project_id=caller.project_id, delta=1)
+            await self._quotas.reserve_members(
+                db, project_id=caller.project_id, resource="volumes",
+                members=[(size, type_id) for _, _, size, type_id in copies],
+            )
             type_ids = (await self._repo.volume_types([source.id]))[source.id]
             for _, _, _, type_id in copies:
                 if type_id is not None and type_id not in type_ids:

@@ -116,6 +116,60 @@ class QuotaService:
                                f"gigabytes_{type_name}": gigabytes}
                 q.check(q.Demand("snapshots", deltas, gigabytes), limits, after)
 
+    async def reserve_groups(self, unit: Unit, *, project_id: str, delta: int) -> None:
+        """services/groups.GroupQuotas: a group create checks `groups` (Cinder's
+        GROUP_QUOTAS); a delete gives back by removing the row (usage is counted)."""
+        if delta > 0:
+            await self.reserve(unit, project_id, q.Demand("groups", {"groups": delta}))
+
+    async def lock_project(self, unit: Unit, project_id: str) -> None:
+        """services/groups.GroupQuotas: the project's quota lock, taken first in a
+        unit that locks rows before it knows what it will reserve."""
+        await self._repo.lock(unit, project_id)
+
+    async def reserve_members(
+        self, unit: Unit, *, project_id: str, resource: str,
+        members: list[tuple[int, str | None]],
+    ) -> None:
+        """services/groups.GroupQuotas: the volumes (group from a source) or snapshots
+        (group snapshot) a group operation inserts, checked together."""
+        if not members:
+            return
+        await self._repo.lock(unit, project_id)
+        deltas: dict[str, int] = {}
+        for size, type_id in members:
+            type_name = await self._repo.type_name(unit, type_id)
+            one = (q.volume_demand(size, type_name) if resource == "volumes"
+                   else q.snapshot_demand(size, type_name))
+            for key, value in one.deltas.items():
+                deltas[key] = deltas.get(key, 0) + value
+        total = sum(size for size, _ in members)
+        limits = await self.limits_in(unit, project_id)
+        if resource == "volumes":
+            for size, _ in members:
+                q.check_volume_size(size, limits)
+        q.check(q.Demand(resource, deltas, total), limits,
+                await self._repo.usage(unit, project_id))
+
+    async def reserve_retype(self, unit: Unit, volume_id: str, new_type_id: str | None) -> None:
+        """os-retype's check, in the retype's write unit before it changes the
+        volume's type: the new type's `volumes_<type>` and `gigabytes_<type>` take
+        the volume (Cinder quota_utils.get_volume_type_reservation). The old type's
+        usage is given back by the same row update: usage is counted from rows."""
+        found = await self._repo.volume_facts(unit, volume_id)
+        if found is None:
+            return  # the caller's own lookup answers 404
+        await self._repo.lock(unit, found[0])
+        again = await self._repo.volume_facts(unit, volume_id)
+        if again is None:
+            return
+        project_id, old_name, size = again
+        new_name = await self._repo.type_name(unit, new_type_id)
+        if not new_name or new_name == old_name:
+            return
+        deltas = {f"volumes_{new_name}": 1, f"gigabytes_{new_name}": size}
+        await self.check(unit, project_id, q.Demand("volumes", deltas, size))
+
     async def check(self, unit: Unit, project_id: str, demand: q.Demand, *,
                     volume_size: int | None = None) -> None:
         """`reserve`'s check without the lock: an early answer (Cinder checks quota
