@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeType
-from cinderlite.domain import quotas
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound
 from cinderlite.domain.identity import Caller
@@ -62,10 +61,8 @@ class RetypeService:
             raise InvalidVolume(RETYPE_STATE)
         async with self._units.write() as db:
             if self._quotas is not None:
-                await self._quotas.reserve(db, volume.project_id, quotas.Demand(
-                    "volumes", {f"volumes_{found.name}": 1, f"gigabytes_{found.name}": volume.size},
-                    volume.size,
-                ))
+                # The quota lock first (the lock order of every quota unit).
+                await self._quotas.reserve_retype(db, volume_id, found.id)
             row = await volumes_db.lock_row(db, volume_id)
             if (row is None or row.status not in ("available", "in-use")
                     or row.volume_type_id == found.id or row.group_id):
