@@ -24,6 +24,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+V362 = {"OpenStack-API-Version": "volume 3.62"}
 UPLOAD = {"os-volume_upload_image": {"image_name": "fz", "disk_format": "raw",
                                      "container_format": "bare", "force": False,
                                      "visibility": "private", "protected": False}}
@@ -139,6 +140,33 @@ VOLUME_ROUTES = [
     Route("volume", "GET", "/types"),
     Route("volume", "GET", "/types/default"),
     Route("volume", "GET", "/types/{type_id}"),
+    Route("volume", "POST", "/types", body={"volume_type": {
+        "name": "fz-vt", "description": "d", "os-volume-type-access:is_public": True,
+        "extra_specs": {"k": "v"}}}),
+    Route("volume", "PUT", "/types/{type_id}", body={"volume_type": {
+        "name": "fz-vt2", "description": "d", "is_public": True}}),
+    Route("volume", "DELETE", "/types/{type_id}"),
+    Route("volume", "POST", "/types/{type_id}/action",
+          body={"addProjectAccess": {"project": "0e9d7c6b5a4f4e3d9c2b1a0f9e8d7c6b"}}),
+    Route("volume", "GET", "/types/{type_id}/os-volume-type-access"),
+    Route("volume", "GET", "/types/{type_id}/extra_specs"),
+    Route("volume", "POST", "/types/{type_id}/extra_specs", body={"extra_specs": {"k": "v"}}),
+    Route("volume", "GET", "/types/{type_id}/extra_specs/{key}"),
+    Route("volume", "PUT", "/types/{type_id}/extra_specs/{key}", body={"{key}": "v"}),
+    Route("volume", "DELETE", "/types/{type_id}/extra_specs/{key}"),
+    Route("volume", "GET", "/types/{type_id}/encryption"),
+    Route("volume", "POST", "/types/{type_id}/encryption", body={"encryption": {
+        "provider": "luks", "control_location": "front-end", "cipher": "aes-xts-plain64",
+        "key_size": 256}}),
+    Route("volume", "GET", "/types/{type_id}/encryption/{key}"),
+    Route("volume", "PUT", "/types/{type_id}/encryption/{key}",
+          body={"encryption": {"provider": "luks"}}),
+    Route("volume", "DELETE", "/types/{type_id}/encryption/{key}"),
+    Route("volume", "GET", "/default-types", headers=V362),
+    Route("volume", "GET", "/default-types/{project_id}", headers=V362),
+    Route("volume", "PUT", "/default-types/{project_id}",
+          body={"default_type": {"volume_type": "{type_id}"}}, headers=V362),
+    Route("volume", "DELETE", "/default-types/{project_id}", headers=V362),
     Route("volume", "GET", "/messages", ("limit", "marker", "sort", "resource_uuid")),
     Route("volume", "GET", "/messages/{message_id}"),
     Route("volume", "DELETE", "/messages/{message_id}"),
