@@ -176,14 +176,9 @@ async def test_retype(volume_client, admin) -> None:  # type: ignore[no-untyped-
 async def test_default_types_need_362(volume_client, admin, demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     url = f"/v3/{admin.project_id}/default-types/{demo.project_id}"
     body = {"default_type": {"volume_type": "vt-dflt"}}
-    latest = {**admin.headers, "OpenStack-API-Version": "volume latest"}
-    resp = await volume_client.put(url, json=body, headers=latest)
+    below = {**admin.headers, "OpenStack-API-Version": "volume 3.61"}
+    resp = await volume_client.put(url, json=body, headers=below)
     assert resp.status_code == 404
-    # The routes as they answer once the advertised maximum reaches 3.62.
-    from cinderlite.api.volume import versions
-    from cinderlite.api.volume.context import ApiVersion
-
-    monkeypatch.setattr(versions, "MAX", ApiVersion(3, 62))
     h = {**admin.headers, "OpenStack-API-Version": "volume 3.62"}
     made = await _create(volume_client, admin, name="vt-dflt")
     resp = await volume_client.put(url, json={"default_type": {"volume_type": "nope"}},
