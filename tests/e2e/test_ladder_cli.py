@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.support import Api, LiveServer, run_cli, run_json, write_at
+from tests.e2e.test_snapshots_cli import wait_snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -108,3 +109,15 @@ def test_cinder_list_with_count_and_in_use_snapshot(server: LiveServer, demo_api
     made = run_cli(["cinder", "--os-volume-api-version", "3.66", "snapshot-create", "--name",
                     "live", vol["id"]], env)
     assert "live" in made.stdout
+    # The e2e server is shared by the session: leave the demo project as found.
+    snap = run_json(["openstack", "volume", "snapshot", "show", "live"], env)
+    wait_snapshot(demo_api, snap["id"], "available")
+    run_cli(["openstack", "volume", "snapshot", "delete", snap["id"]], env)
+    wait_snapshot(demo_api, snap["id"], "gone")
+    resp = httpx.post(
+        f"{server.volume_url}/v3/{demo_api.project_id}/volumes/{vol['id']}/action",
+        json={"os-detach": {}}, headers=demo_api.headers, timeout=10, trust_env=False,
+    )
+    assert resp.status_code == 202, resp.text
+    demo_api.wait_volume(vol["id"], "available")
+    run_cli(["openstack", "volume", "delete", vol["id"]], env)
