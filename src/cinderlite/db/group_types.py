@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, select
 
 from cinderlite.db.database import Database, Unit
 from cinderlite.db.models import Group, GroupType
 from cinderlite.db.paging import SortColumns
+from cinderlite.db.type_rows import TypeRows
 
 # The keys group types may be sorted on (Cinder sorts on any of their columns).
 SORT = SortColumns({
@@ -22,12 +22,12 @@ SORT = SortColumns({
 })
 
 
-class GroupTypeRepository:
+class GroupTypeRepository(TypeRows[GroupType]):
     """Group type rows: reads (in a unit when given, else a read of their own),
     inserts, updates, specs changes and removal."""
 
     def __init__(self, database: Database) -> None:
-        self._database = database
+        super().__init__(database, GroupType)
 
     async def get(self, type_id: str, *, unit: Unit | None = None) -> GroupType | None:
         if unit is not None:
@@ -64,29 +64,6 @@ class GroupTypeRepository:
             if offset:
                 stmt = stmt.offset(offset)
             return list((await db.execute(stmt)).scalars())
-
-    async def add(self, unit: Unit, row: GroupType) -> None:
-        unit.add(row)
-        await unit.flush()
-
-    async def name_taken(self, unit: Unit, name: str, *, other_than: str | None = None) -> bool:
-        cond = GroupType.name == name
-        if other_than is not None:
-            cond = cond & (GroupType.id != other_than)
-        return bool((await unit.execute(select(exists().where(cond)))).scalar())
-
-    async def update_fields(self, unit: Unit, type_id: str, values: dict[str, Any]) -> bool:
-        stmt = (
-            update(GroupType).where(GroupType.id == type_id).values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool((await unit.execute(stmt)).rowcount)  # type: ignore[attr-defined]
-
-    async def lock(self, unit: Unit, type_id: str) -> GroupType | None:
-        """The row, locked for the rest of the unit (its specs are read, changed, written)."""
-        stmt = select(GroupType).where(GroupType.id == type_id).with_for_update()
-        result = await unit.execute(stmt.execution_options(populate_existing=True))
-        return result.scalar_one_or_none()
 
     async def in_use(self, unit: Unit, type_id: str) -> bool:
         """Whether a group has this type."""

@@ -8,7 +8,7 @@ Schema changes go through an Alembic migration in db/migrations/versions/.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -40,6 +40,19 @@ NAMING = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+def detached(row: RowT) -> RowT:
+    """A copy of the row's column values bound to no session: what a service hands
+    back after its unit ends (the 202 body shows the row as written)."""
+    model = type(row)
+    copy = model()
+    for column in model.__table__.columns:
+        setattr(copy, column.key, getattr(row, column.key))
+    return copy
 
 
 # --- identity ---------------------------------------------------------------

@@ -16,14 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cinderlite.db.models import BlockService, Snapshot, Volume
-
-
-def _detached(row: BlockService) -> BlockService:
-    copy = BlockService()
-    for column in BlockService.__table__.columns:
-        setattr(copy, column.key, getattr(row, column.key))
-    return copy
+from cinderlite.db.models import BlockService, Snapshot, Volume, detached
 
 
 class ServiceRepository:
@@ -67,14 +60,14 @@ class ServiceRepository:
 
     async def list(self, unit: AsyncSession) -> list[BlockService]:
         stmt = select(BlockService).order_by(BlockService.id)
-        return [_detached(r) for r in (await unit.execute(stmt)).scalars()]
+        return [detached(r) for r in (await unit.execute(stmt)).scalars()]
 
     async def get(self, unit: AsyncSession, *, host: str, binary: str) -> BlockService | None:
         stmt = select(BlockService).where(
             BlockService.host == host, BlockService.binary == binary
         )
         row = (await unit.execute(stmt)).scalars().first()
-        return None if row is None else _detached(row)
+        return None if row is None else detached(row)
 
     async def set_values(
         self, unit: AsyncSession, *, host: str, binary: str, now: datetime,

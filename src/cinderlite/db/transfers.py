@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from cinderlite.db.database import Database, Unit
-from cinderlite.db.models import Snapshot, Transfer
+from cinderlite.db.models import Snapshot, Transfer, detached
 from cinderlite.db.paging import SortColumns
 from cinderlite.domain.snapshots import SnapshotStatus
 
@@ -44,14 +44,6 @@ FILTERS = {
 }
 
 
-def _detached(row: Transfer) -> Transfer:
-    """The row's values, outside any session."""
-    copy = Transfer()
-    for column in Transfer.__table__.columns:
-        setattr(copy, column.key, getattr(row, column.key))
-    return copy
-
-
 class TransferRepository:
     """Transfer rows: reads (inside a unit when given, else in a read of their own),
     the insert and the removals, and the snapshot rows an accept moves."""
@@ -64,7 +56,7 @@ class TransferRepository:
             return await unit.get(Transfer, transfer_id, populate_existing=True)
         async with self._database.read() as db:
             found = await db.get(Transfer, transfer_id)
-            return None if found is None else _detached(found)
+            return None if found is None else detached(found)
 
     async def page(
         self, *, project_id: str | None, filters: dict[str, Any],
@@ -93,13 +85,13 @@ class TransferRepository:
                 stmt = stmt.limit(limit)
             if offset:
                 stmt = stmt.offset(offset)
-            return [_detached(t) for t in (await db.execute(stmt)).scalars()]
+            return [detached(t) for t in (await db.execute(stmt)).scalars()]
 
     async def add(self, unit: Unit, transfer: Transfer) -> Transfer:
         """Insert the row; its values as inserted, outside the session."""
         unit.add(transfer)
         await unit.flush()
-        return _detached(transfer)
+        return detached(transfer)
 
     async def remove(self, unit: Unit, transfer_id: str) -> bool:
         result = await unit.execute(delete(Transfer).where(Transfer.id == transfer_id))

@@ -20,6 +20,7 @@ from cinderlite.db.models import (
     VolumeTypeProject,
 )
 from cinderlite.db.paging import SortColumns
+from cinderlite.db.type_rows import TypeRows
 
 SORT = SortColumns({
     "id": VolumeType.id,
@@ -42,11 +43,11 @@ def _visible(project_id: str | None) -> Any:
     return or_(VolumeType.is_public.is_(True), granted)
 
 
-class VolumeTypeRepository:
+class VolumeTypeRepository(TypeRows[VolumeType]):
     """Volume type rows and the rows that hang off them."""
 
     def __init__(self, database: Database) -> None:
-        self._database = database
+        super().__init__(database, VolumeType)
 
     # --- types ----------------------------------------------------------------------
 
@@ -102,31 +103,6 @@ class VolumeTypeRepository:
             if offset:
                 stmt = stmt.offset(offset)
             return list((await db.execute(stmt)).scalars())
-
-    async def count(self, unit: Unit) -> int:
-        return len(list((await unit.execute(select(VolumeType.id))).scalars()))
-
-    async def add(self, unit: Unit, row: VolumeType) -> None:
-        unit.add(row)
-        await unit.flush()
-
-    async def name_taken(self, unit: Unit, name: str, *, other_than: str | None = None) -> bool:
-        cond = VolumeType.name == name
-        if other_than is not None:
-            cond = cond & (VolumeType.id != other_than)
-        return bool((await unit.execute(select(exists().where(cond)))).scalar())
-
-    async def update_fields(self, unit: Unit, type_id: str, values: dict[str, Any]) -> bool:
-        stmt = (
-            update(VolumeType).where(VolumeType.id == type_id).values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool((await unit.execute(stmt)).rowcount)  # type: ignore[attr-defined]
-
-    async def lock(self, unit: Unit, type_id: str) -> VolumeType | None:
-        stmt = select(VolumeType).where(VolumeType.id == type_id).with_for_update()
-        result = await unit.execute(stmt.execution_options(populate_existing=True))
-        return result.scalar_one_or_none()
 
     async def in_use(self, unit: Unit, type_id: str) -> bool:
         """Whether a volume has this type, or a group was made with it."""

@@ -29,9 +29,9 @@ from cinderlite.domain.filters import all_like
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
-from cinderlite.services.policy import Policy
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.units import Units
-from cinderlite.services.volumes import VolumeService, target
+from cinderlite.services.volumes import VolumeService
 from cinderlite.storage.volumes.base import VolumeBackend
 
 S = VolumeStatus

@@ -38,7 +38,7 @@ from cinderlite.db.backups import (
     SORT,
     BackupRepository,
 )
-from cinderlite.db.models import Backup, Volume
+from cinderlite.db.models import Backup, Volume, detached
 from cinderlite.db.snapshots import SnapshotRepository
 from cinderlite.domain import backups as bk
 from cinderlite.domain import quotas
@@ -68,7 +68,7 @@ from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.hosts import HostService
-from cinderlite.services.policy import Policy
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.units import Units
 from cinderlite.services.volumes import VolumeCreate, VolumeDetail, VolumeService
 from cinderlite.storage.backups.base import BackupStore
@@ -126,15 +126,6 @@ class Restored:
     volume_name: str | None
 
 
-def target(backup: Backup) -> dict[str, object]:
-    return {"project_id": backup.project_id, "user_id": backup.user_id}
-
-
-def _detached(row: Backup) -> Backup:
-    copy = Backup()
-    for column in Backup.__table__.columns:
-        setattr(copy, column.key, getattr(row, column.key))
-    return copy
 
 
 def _volume_return(volume: Volume) -> Transition[VolumeStatus]:
@@ -285,7 +276,7 @@ class BackupService:
                 project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
                 params={"backup_id": backup_id}, now=now, bytes_total=volume.size * GiB,
             )
-            created = _detached(row)
+            created = detached(row)
         self._jobs.wake()
         return created
 
@@ -699,5 +690,5 @@ def _reason(exc: BaseException) -> str:
 
 
 __all__ = [
-    "SORT_KEYS", "BackupCreate", "BackupQuery", "BackupService", "Restored", "target",
+    "SORT_KEYS", "BackupCreate", "BackupQuery", "BackupService", "Restored",
 ]

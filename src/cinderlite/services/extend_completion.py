@@ -28,8 +28,8 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
-from cinderlite.services.policy import Policy
-from cinderlite.services.volumes import GiB, VolumeService, target
+from cinderlite.services.policy import Policy, target
+from cinderlite.services.volumes import GiB, VolumeService
 from cinderlite.storage.volumes.base import VolumeBackend
 
 NEW_SIZE_KEY = "extend_new_size"

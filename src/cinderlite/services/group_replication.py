@@ -9,8 +9,8 @@ from cinderlite.db.groups import GroupRepository
 from cinderlite.domain.errors import InvalidGroup, InvalidGroupType, InvalidVolumeType
 from cinderlite.domain.identity import Caller
 from cinderlite.services import policy as P
-from cinderlite.services.groups import GroupService, target
-from cinderlite.services.policy import Policy
+from cinderlite.services.groups import GroupService
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.units import Units
 
 

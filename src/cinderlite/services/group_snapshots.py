@@ -30,7 +30,7 @@ from cinderlite.db.groups import (
     GroupRepository,
     GroupSnapshotRepository,
 )
-from cinderlite.db.models import GroupSnapshot, Snapshot
+from cinderlite.db.models import GroupSnapshot, Snapshot, detached
 from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.domain import groups as grp
 from cinderlite.domain.clock import utcnow
@@ -50,7 +50,7 @@ from cinderlite.domain.snapshots import SnapshotStatus
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.groups import GroupQuotas, NoGroupQuotas
-from cinderlite.services.policy import Policy
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.units import Units
 from cinderlite.workers.runner import JobRunner
@@ -73,15 +73,6 @@ class GroupSnapshotQuery:
     like: dict[str, str] = field(default_factory=dict)
 
 
-def target(row: Any) -> dict[str, object]:
-    return {"project_id": row.project_id, "user_id": row.user_id}
-
-
-def _detached(row: GroupSnapshot) -> GroupSnapshot:
-    copy = GroupSnapshot()
-    for column in GroupSnapshot.__table__.columns:
-        setattr(copy, column.key, getattr(row, column.key))
-    return copy
 
 
 def _check_volume(volume: Any) -> None:
@@ -203,7 +194,7 @@ class GroupSnapshotService:
                     project_id=volume.project_id, user_id=caller.user_id, request_id=request_id,
                     params={"snapshot_id": snap.id}, now=now, bytes_total=volume.size * GiB,
                 )
-            created = _detached(row)
+            created = detached(row)
         if members:
             self._jobs.wake()
         else:

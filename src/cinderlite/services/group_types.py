@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cinderlite.db.group_types import SORT, GroupTypeRepository
-from cinderlite.db.models import GroupType
+from cinderlite.db.models import GroupType, detached
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
     GroupTypeExists,
@@ -38,12 +38,6 @@ class GroupTypeQuery:
     marker: str | None
     offset: int = 0
 
-
-def _detached(row: GroupType) -> GroupType:
-    copy = GroupType()
-    for column in GroupType.__table__.columns:
-        setattr(copy, column.key, getattr(row, column.key))
-    return copy
 
 
 class GroupTypeService:
@@ -123,7 +117,7 @@ class GroupTypeService:
                 group_specs=dict(specs), created_at=utcnow(), updated_at=None,
             )
             await self._repo.add(db, row)
-            return _detached(row)
+            return detached(row)
 
     async def update(
         self, caller: Caller, type_id: str, *, name: str | None, description: str | None,

@@ -32,7 +32,7 @@ from oslo_utils import uuidutils
 
 from cinderlite.db.group_types import GroupTypeRepository
 from cinderlite.db.groups import GROUP_FILTERS, GROUP_SORT, GroupRepository, GroupSnapshotRepository
-from cinderlite.db.models import Group, GroupType, Volume
+from cinderlite.db.models import Group, GroupType, Volume, detached
 from cinderlite.domain import groups as grp
 from cinderlite.domain.capacity import NoValidBackend
 from cinderlite.domain.clock import utcnow
@@ -53,7 +53,7 @@ from cinderlite.domain.groups import GroupStatus
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
-from cinderlite.services.policy import Policy
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.units import Unit, Units
 from cinderlite.services.volumes import CLONE_JOB, VolumeService
 from cinderlite.workers.runner import JobRunner
@@ -108,15 +108,6 @@ class GroupQuery:
     like: dict[str, str] = field(default_factory=dict)
 
 
-def target(group: Any) -> dict[str, object]:
-    return {"project_id": group.project_id, "user_id": group.user_id}
-
-
-def _detached(row: Group) -> Group:
-    copy = Group()
-    for column in Group.__table__.columns:
-        setattr(copy, column.key, getattr(row, column.key))
-    return copy
 
 
 def _ids(text: str | None) -> list[str]:
@@ -240,7 +231,7 @@ class GroupService:
                 created_at=now, updated_at=None,
             )
             await self._repo.add(db, row, type_ids)
-            return _detached(row)
+            return detached(row)
 
     async def create_from_src(
         self, caller: Caller, *, name: str | None, description: str | None,
@@ -338,7 +329,7 @@ class GroupService:
                     project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
                     params={"kind": kind, "id": source_id}, now=now, bytes_total=size * GiB,
                 )
-            created = _detached(row)
+            created = detached(row)
         self._jobs.wake()
         return created
 

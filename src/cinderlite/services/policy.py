@@ -12,6 +12,7 @@ import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from oslo_config import cfg
 from oslo_policy import policy as oslo_policy
@@ -305,6 +306,19 @@ DEFAULT_RULES: Mapping[str, str] = {
     CAPABILITIES: "rule:admin_api",
     HOSTS: "rule:admin_api",
 }
+
+
+class Owned(Protocol):
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+
+
+def target(resource: Owned) -> dict[str, object]:
+    """The policy target of a project's resource (volume, snapshot, backup, group,
+    group snapshot): the project and the user that own it."""
+    return {"project_id": resource.project_id, "user_id": resource.user_id}
 
 
 MEMO_SECONDS = 1.0

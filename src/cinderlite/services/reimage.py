@@ -37,7 +37,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
-from cinderlite.services.policy import Policy
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.volumes import (
     GiB,
@@ -45,7 +45,6 @@ from cinderlite.services.volumes import (
     VolumeService,
     glance_metadata,
     image_visible,
-    target,
     usable_image,
 )
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend

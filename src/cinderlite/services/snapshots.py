@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cinderlite.datapath.hashing import Progress
-from cinderlite.db.models import Snapshot, Volume
+from cinderlite.db.models import Snapshot, Volume, detached
 from cinderlite.db.snapshots import FILTER_KEYS, SNAPSHOT_JOB, SORT, SnapshotRepository
 from cinderlite.domain import quotas
 from cinderlite.domain import snapshots as snap
@@ -46,7 +46,7 @@ from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.hosts import HostService
-from cinderlite.services.policy import Policy
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.units import Unit, Units
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
@@ -83,16 +83,6 @@ class SnapshotQuery:
     unmatched: bool = False
 
 
-def target(snapshot: Snapshot) -> dict[str, object]:
-    return {"project_id": snapshot.project_id, "user_id": snapshot.user_id}
-
-
-def _detached(row: Snapshot) -> Snapshot:
-    """The row's values as created, outside any session (the 202 body)."""
-    copy = Snapshot()
-    for column in Snapshot.__table__.columns:
-        setattr(copy, column.key, getattr(row, column.key))
-    return copy
 
 
 class SnapshotService:
@@ -213,7 +203,7 @@ class SnapshotService:
                 project_id=volume.project_id, user_id=caller.user_id, request_id=request_id,
                 params={"snapshot_id": row.id}, now=now, bytes_total=volume.size * GiB,
             )
-            created = _detached(row)
+            created = detached(row)
         self._jobs.wake()
         return created
 

@@ -31,10 +31,10 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.attachments import connection_info, is_readonly, settle
-from cinderlite.services.policy import Policy
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.services.units import Unit, Units
-from cinderlite.services.volumes import GiB, VolumeService, target
+from cinderlite.services.volumes import GiB, VolumeService
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 
 S = VolumeStatus

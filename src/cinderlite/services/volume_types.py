@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cinderlite.db.models import DefaultVolumeType, VolumeType, VolumeTypeEncryption
+from cinderlite.db.models import DefaultVolumeType, VolumeType, VolumeTypeEncryption, detached
 from cinderlite.db.volume_types import SORT, VolumeTypeRepository
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -47,12 +47,6 @@ class TypeQuery:
 def type_not_found(type_id: str) -> NotFound:
     return NotFound(f"Volume type {type_id} could not be found.")
 
-
-def _detached(row: VolumeType) -> VolumeType:
-    copy = VolumeType()
-    for column in VolumeType.__table__.columns:
-        setattr(copy, column.key, getattr(row, column.key))
-    return copy
 
 
 def _target(caller: Caller) -> dict[str, str]:
@@ -166,7 +160,7 @@ class VolumeTypeService:
                 extra_specs=dict(specs), qos_specs_id=None, created_at=now, updated_at=now,
             )
             await self._repo.add(db, row)
-            return _detached(row)
+            return detached(row)
 
     async def update(
         self, caller: Caller, type_id: str, *, name: str | None, description: str | None,
@@ -280,17 +274,21 @@ class VolumeTypeService:
             raise NotFound("Access list not available for public volume types.")
         return await self._repo.projects(type_id)
 
+    async def _lock_private(self, db: Any, type_id: str) -> None:
+        """Lock the type whose access list changes; only a private type has one."""
+        row = await self._repo.lock(db, type_id)
+        if row is None:
+            raise type_not_found(type_id)
+        if row.is_public:
+            raise InvalidRequest(
+                "Invalid volume type: Type access modification is not applicable to "
+                "public volume type."
+            )
+
     async def add_access(self, caller: Caller, type_id: str, project_id: str) -> None:
         self._policy.authorize(caller, P.TYPE_ACCESS_ADD, _target(caller))
         async with self._units.write() as db:
-            row = await self._repo.lock(db, type_id)
-            if row is None:
-                raise type_not_found(type_id)
-            if row.is_public:
-                raise InvalidRequest(
-                    "Invalid volume type: Type access modification is not applicable to "
-                    "public volume type."
-                )
+            await self._lock_private(db, type_id)
             if await self._repo.has_access(db, type_id, project_id):
                 raise Conflict(
                     f"Volume type access for {type_id} / {project_id} combination "
@@ -301,14 +299,7 @@ class VolumeTypeService:
     async def remove_access(self, caller: Caller, type_id: str, project_id: str) -> None:
         self._policy.authorize(caller, P.TYPE_ACCESS_REMOVE, _target(caller))
         async with self._units.write() as db:
-            row = await self._repo.lock(db, type_id)
-            if row is None:
-                raise type_not_found(type_id)
-            if row.is_public:
-                raise InvalidRequest(
-                    "Invalid volume type: Type access modification is not applicable to "
-                    "public volume type."
-                )
+            await self._lock_private(db, type_id)
             if not await self._repo.remove_access(db, type_id, project_id):
                 raise NotFound(
                     f"Volume type access not found for {type_id} / {project_id} combination."

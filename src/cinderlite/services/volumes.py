@@ -26,7 +26,7 @@ from cinderlite.db import volumes as volumes_db
 from cinderlite.db.backups import RESTORE_JOB
 from cinderlite.db.database import Database, Unit
 from cinderlite.db.groups import GroupRepository
-from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType
+from cinderlite.db.models import Image, Volume, VolumeAttachment, VolumeType, detached
 from cinderlite.db.volumes import VolumeRepository, VolumeRow
 from cinderlite.domain import capacity, quotas
 from cinderlite.domain import volumes as vol
@@ -52,7 +52,7 @@ from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services import policy as P
 from cinderlite.services.hosts import HostService
-from cinderlite.services.policy import Policy
+from cinderlite.services.policy import Policy, target
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.snapshots import SnapshotService
 from cinderlite.storage.images.base import ImageStore
@@ -220,17 +220,6 @@ def is_multiattach(vtype: VolumeType | None) -> bool:
     specs = (vtype.extra_specs or {}) if vtype is not None else {}
     return bool(specs.get("multiattach", "False") == "<is> True")
 
-
-def target(volume: Volume | VolumeRow) -> dict[str, object]:
-    return {"project_id": volume.project_id, "user_id": volume.user_id}
-
-
-def _copy(volume: Volume) -> Volume:
-    """A detached snapshot of the row as created (the 202 shows `creating`)."""
-    clone = Volume()
-    for column in Volume.__table__.columns:
-        setattr(clone, column.key, getattr(volume, column.key))
-    return clone
 
 
 async def usable_image(db: Unit, caller: Caller, image_id: str, size_gib: int) -> Image:
@@ -455,7 +444,7 @@ class VolumeService:
                 group_id=req.group_id, multiattach=is_multiattach(vtype),
             )
             await volumes_db.add(db, volume)
-            detail = VolumeDetail(_copy(volume), vtype.name)
+            detail = VolumeDetail(detached(volume), vtype.name)
             if not scheduled:
                 await self._fail_scheduling(db, volume, request_id=request_id, now=now)
                 return detail
@@ -996,5 +985,5 @@ class VolumeService:
 
 __all__ = [
     "LIKE_KEYS", "SORT_KEYS", "ImageConversionNotAllowed", "ListQuery", "VolumeCreate",
-    "VolumeDetail", "VolumeLimits", "VolumeService", "target",
+    "VolumeDetail", "VolumeLimits", "VolumeService",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from oslo_utils import uuidutils
 from starlette.requests import Request
@@ -21,6 +20,8 @@ from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.api.volume.listing import (
+    base_url,
+    next_links,
     parse_offset,
     parse_page,
     query_filters,
@@ -48,16 +49,11 @@ def _json(body: object, status: int = 200) -> Response:
     return Response(jsonbody.dumps(body), status_code=status, media_type="application/json")
 
 
-def _base_url(request: Request) -> str:
-    host = request.headers.get("host") or "localhost"
-    return f"{request.scope.get('scheme', 'http')}://{host}"
-
-
 # --- views (cinder/api/views/backups.py, v3/views/backups.py) --------------------------
 
 
 def _links(request: Request, ctx: VolumeContext, backup_id: str) -> list[dict[str, str]]:
-    base = _base_url(request)
+    base = base_url(request)
     prefix = "v2" if ctx.api == "v2" else "v3"
     return [
         {"href": f"{base}/{prefix}/{ctx.project_id}/backups/{backup_id}", "rel": "self"},
@@ -159,11 +155,7 @@ async def _list(
         items = [summary(request, ctx, b) for b in found]
     body: dict[str, Any] = {"backups": items}
     if query.limit is not None and found and len(found) >= query.limit:
-        link = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
-        link.append(("marker", found[-1].id))
-        body["backups_links"] = [{
-            "href": f"{_base_url(request)}{request.url.path}?{urlencode(link)}", "rel": "next",
-        }]
+        body["backups_links"] = next_links(request, found[-1].id)
     if show_count:
         body["count"] = await api.backups.count_backups(ctx.caller, query)
     return _json(body)

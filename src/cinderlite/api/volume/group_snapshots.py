@@ -9,7 +9,6 @@ pages on the listings (below it they list everything the caller may see).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,7 +25,13 @@ from cinderlite.api.volume.groups import (
     RESOURCE_FILTER,
     gate,
 )
-from cinderlite.api.volume.listing import parse_offset, parse_page, query_filters, split_like
+from cinderlite.api.volume.listing import (
+    next_links,
+    parse_offset,
+    parse_page,
+    query_filters,
+    split_like,
+)
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import MalformedRequest
 from cinderlite.domain.records import GroupSnapshotRecord as GroupSnapshot
@@ -95,13 +100,7 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, is_deta
              {k: v for k, v in summary(s).items() if k != "group_type_id"} for s in found]
     out: dict[str, Any] = {"group_snapshots": items}
     if query.limit is not None and found and len(found) >= query.limit:
-        qs = [(k, v) for k, v in params.multi_items() if k != "marker"]
-        qs.append(("marker", found[-1].id))
-        host = request.headers.get("host") or "localhost"
-        out["group_snapshot_links"] = [{
-            "href": f"{request.url.scheme}://{host}{request.url.path}?{urlencode(qs)}",
-            "rel": "next",
-        }]
+        out["group_snapshot_links"] = next_links(request, found[-1].id)
     return _json(out)
 
 

@@ -8,7 +8,6 @@ v3/views/group_types.py). Below 3.11 every path answers 404.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +17,7 @@ from cinderlite.api.volume import group_schemas as gs
 from cinderlite.api.volume import schemas
 from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.listing import parse_offset, parse_page
+from cinderlite.api.volume.listing import next_links, parse_offset, parse_page
 from cinderlite.domain.errors import InvalidRequest, NotFound
 from cinderlite.domain.records import GroupTypeRecord as GroupType
 from cinderlite.services.group_types import SORT_KEYS, GroupTypeQuery
@@ -71,13 +70,7 @@ async def list_types(api: VolumeApi, ctx: VolumeContext, request: Request,
     found = await api.group_types.list_types(ctx.caller, query)
     out: dict[str, Any] = {"group_types": [view(api, ctx, t) for t in found]}
     if limit is not None and found and len(found) >= limit:
-        items = [(k, v) for k, v in params.multi_items() if k != "marker"]
-        items.append(("marker", found[-1].id))
-        host = request.headers.get("host") or "localhost"
-        out["group_type_links"] = [{
-            "href": f"{request.url.scheme}://{host}{request.url.path}?{urlencode(items)}",
-            "rel": "next",
-        }]
+        out["group_type_links"] = next_links(request, found[-1].id)
     return _json(out)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,7 +20,13 @@ from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume import group_schemas as gs
 from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.listing import parse_offset, parse_page, query_filters, split_like
+from cinderlite.api.volume.listing import (
+    next_links,
+    parse_offset,
+    parse_page,
+    query_filters,
+    split_like,
+)
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import MalformedRequest, NotFound
 from cinderlite.domain.records import GroupRecord as Group
@@ -130,13 +135,7 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, is_deta
     items = await _details(api, ctx, request, found) if is_detail else [summary(g) for g in found]
     out: dict[str, Any] = {"groups": items}
     if limit is not None and found and len(found) >= limit:
-        qs = [(k, v) for k, v in params.multi_items() if k != "marker"]
-        qs.append(("marker", found[-1].id))
-        host = request.headers.get("host") or "localhost"
-        out["group_links"] = [{
-            "href": f"{request.url.scheme}://{host}{request.url.path}?{urlencode(qs)}",
-            "rel": "next",
-        }]
+        out["group_links"] = next_links(request, found[-1].id)
     return _json(out)
 
 

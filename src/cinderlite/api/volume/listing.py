@@ -7,8 +7,10 @@ import ast
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from oslo_utils import strutils, timeutils
+from starlette.requests import Request
 
 from cinderlite.domain.errors import InvalidRequest
 from cinderlite.domain.filters import TIME_OPERATORS
@@ -192,3 +194,21 @@ def parse_time_filter(text: str) -> dict[str, datetime]:
         except ValueError:
             raise InvalidRequest(f"Invalid {when} value") from None
     return out
+
+
+# --- links ---------------------------------------------------------------------------
+
+
+def base_url(request: Request) -> str:
+    """scheme://host the client used (the Host header), for the links in bodies."""
+    host = request.headers.get("host") or "localhost"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
+
+
+def next_links(request: Request, marker: str) -> list[dict[str, str]]:
+    """Cinder's `<collection>_links` of a full page: the same query, with `marker`
+    set to the page's last id."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+    query.append(("marker", marker))
+    return [{"href": f"{base_url(request)}{request.url.path}?{urlencode(query)}",
+             "rel": "next"}]

@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from oslo_utils import strutils, uuidutils
@@ -43,7 +42,9 @@ from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY, Rejected
 from cinderlite.api.volume.listing import (
     RESOURCE_FILTERS,
+    base_url,
     consumes_quota,
+    next_links,
     parse_metadata_filter,
     parse_offset,
     parse_page,
@@ -80,11 +81,6 @@ def _json(body: object, status: int = 200) -> Response:
     return Response(jsonbody.dumps(body), status_code=status, media_type="application/json")
 
 
-def _base_url(request: Request) -> str:
-    host = request.headers.get("host") or "localhost"
-    return f"{request.scope.get('scheme', 'http')}://{host}"
-
-
 # --- handlers -----------------------------------------------------------------------
 
 Handler = Callable[[VolumeApi, VolumeContext, Request, tuple[str, ...], object],
@@ -107,7 +103,7 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail:
     )
     query = parse_list_query(params, ctx)
     found = await api.volumes.list_volumes(ctx.caller, query)
-    base = _base_url(request)
+    base = base_url(request)
     if detail:
         shows = api.actions.shows_image_metadata(ctx.caller)
         items = [views.volume(d, ctx, base, image_metadata=shows) for d in found]
@@ -115,10 +111,7 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail:
         items = [views.summary(d, ctx, base) for d in found]
     body: dict[str, Any] = {"volumes": items}
     if query.limit is not None and found and len(found) >= query.limit:
-        link = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
-        link.append(("marker", found[-1].volume.id))
-        path = request.url.path
-        body["volumes_links"] = [{"href": f"{base}{path}?{urlencode(link)}", "rel": "next"}]
+        body["volumes_links"] = next_links(request, found[-1].volume.id)
     if show_count:
         body["count"] = await api.volumes.count_volumes(ctx.caller, query)
     return _json(body)
@@ -236,7 +229,7 @@ async def create_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
         created = await api.backups.create_volume(ctx.caller, req, request_id=ctx.request_id)
     else:
         created = await api.volumes.create(ctx.caller, req, request_id=ctx.request_id)
-    return _json({"volume": views.volume(created, ctx, _base_url(request), extended=False)}, 202)
+    return _json({"volume": views.volume(created, ctx, base_url(request), extended=False)}, 202)
 
 
 # Sources a volume can be made from that no volume here can name yet: none of
@@ -270,7 +263,7 @@ async def show_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
                       args: tuple[str, ...], body: object) -> Response:
     detail = await api.volumes.load(ctx.caller, args[0])
     return _json({"volume": views.volume(
-        detail, ctx, _base_url(request),
+        detail, ctx, base_url(request),
         image_metadata=api.actions.shows_image_metadata(ctx.caller),
     )})
 
@@ -290,7 +283,7 @@ async def update_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
         changes["metadata"] = v["metadata"]
     detail = await api.volumes.update(ctx.caller, args[0], changes)
     # Cinder's extension attributes decorate show and detail only, not update.
-    return _json({"volume": views.volume(detail, ctx, _base_url(request), extended=False)})
+    return _json({"volume": views.volume(detail, ctx, base_url(request), extended=False)})
 
 
 async def delete_volume(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -557,8 +550,8 @@ async def dispatch(request: Request) -> Response:
         if method not in ("GET", "HEAD"):
             return cinder_fault(405, BAD_METHOD)
         if path == "/":
-            return _json(versions.versions_document(_base_url(request)), 300)
-        return _json(versions.version_document(_base_url(request), _VERSION_ROOTS[path]))
+            return _json(versions.versions_document(base_url(request)), 300)
+        return _json(versions.version_document(base_url(request), _VERSION_ROOTS[path]))
     split = split_path(path)
     if split is None:
         return cinder_fault(404, NOT_FOUND)

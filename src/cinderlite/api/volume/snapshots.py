@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +20,7 @@ from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.api.volume.listing import (
     consumes_quota,
+    next_links,
     parse_metadata_filter,
     parse_offset,
     parse_page,
@@ -44,11 +44,6 @@ SNAPSHOT_IN_USE_FLAG_MSG = (
 
 def _json(body: object, status: int = 200) -> Response:
     return Response(jsonbody.dumps(body), status_code=status, media_type="application/json")
-
-
-def _base_url(request: Request) -> str:
-    host = request.headers.get("host") or "localhost"
-    return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
 # --- views (cinder/api/views/snapshots.py, v3/views/snapshots.py) ----------------------
@@ -140,11 +135,7 @@ async def _list(api: VolumeApi, ctx: VolumeContext, request: Request, *, detail:
     # Cinder's summary and detail bodies are the same but for the extensions.
     body: dict[str, Any] = {"snapshots": [view(api, ctx, s, extended=detail) for s in found]}
     if query.limit is not None and found and len(found) >= query.limit:
-        link = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
-        link.append(("marker", found[-1].id))
-        body["snapshots_links"] = [{
-            "href": f"{_base_url(request)}{request.url.path}?{urlencode(link)}", "rel": "next",
-        }]
+        body["snapshots_links"] = next_links(request, found[-1].id)
     if show_count:
         body["count"] = await api.snapshots.count_snapshots(ctx.caller, query)
     return _json(body)

@@ -24,7 +24,7 @@ from cinderlite.api import jsonbody
 from cinderlite.api.volume import schemas
 from cinderlite.api.volume.context import ApiVersion, VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
-from cinderlite.api.volume.listing import MAX_LIMIT, parse_offset, parse_page
+from cinderlite.api.volume.listing import MAX_LIMIT, base_url, parse_offset, parse_page
 from cinderlite.api.volume.views import timestamp
 from cinderlite.domain.errors import NotFound
 from cinderlite.domain.records import TransferRecord
@@ -45,11 +45,6 @@ _PAGE_PARAMS = frozenset({"limit", "offset", "marker", "sort", "sort_key", "sort
 
 def _json(body: object, status: int = 200) -> Response:
     return Response(jsonbody.dumps(body), status_code=status, media_type="application/json")
-
-
-def _base_url(request: Request) -> str:
-    host = request.headers.get("host") or "localhost"
-    return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
 # --- views (cinder/api/views/transfers.py) ----------------------------------------------
@@ -164,7 +159,7 @@ async def _list(
 ) -> Response:
     query = parse_query(request.query_params, ctx.version)
     found = await api.transfers.list_transfers(ctx.caller, query)
-    base = _base_url(request)
+    base = base_url(request)
     view = detail if detailed else summary
     out: dict[str, Any] = {"transfers": [view(t, ctx, base) for t in found]}
     # Cinder's next link: a page as long as the limit (MAX_LIMIT when none is given).
@@ -181,7 +176,7 @@ async def _list(
 async def show(api: VolumeApi, ctx: VolumeContext, request: Request,
                args: tuple[str, ...], body: object) -> Response:
     found = await api.transfers.get(ctx.caller, args[0])
-    return _json({"transfer": detail(found, ctx, _base_url(request))})
+    return _json({"transfer": detail(found, ctx, base_url(request))})
 
 
 async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
@@ -196,7 +191,7 @@ async def create(api: VolumeApi, ctx: VolumeContext, request: Request,
         no_snapshots=no_snapshots,
     )
     return _json(
-        {"transfer": created(made.transfer, made.auth_key, ctx, _base_url(request))}, 202
+        {"transfer": created(made.transfer, made.auth_key, ctx, base_url(request))}, 202
     )
 
 
@@ -205,7 +200,7 @@ async def accept(api: VolumeApi, ctx: VolumeContext, request: Request,
     a = schemas.validate(schemas.TRANSFER_ACCEPT, None if body is NO_BODY else body)
     # Cinder hashes an integer key as its decimal text.
     accepted = await api.transfers.accept(ctx.caller, args[0], str(a["accept"]["auth_key"]))
-    return _json({"transfer": summary(accepted, ctx, _base_url(request))}, 202)
+    return _json({"transfer": summary(accepted, ctx, base_url(request))}, 202)
 
 
 async def delete(api: VolumeApi, ctx: VolumeContext, request: Request,

@@ -26,6 +26,8 @@ SERVICE_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "cinderlite:volume:cinderlite@
 # between volumes, so os-brick never needs its shared-target lock (3.48; false
 # whatever the version, so 3.69's null never occurs).
 SHARED_TARGETS = False
+# Cinder's use_quota of every volume and snapshot a user can see here.
+CONSUMES_QUOTA = True
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -149,10 +151,6 @@ def _since_3_48(detail: VolumeDetail, ctx: VolumeContext) -> dict[str, Any]:
         # (Cinder's use_quota is false only for its internal temporary volumes).
         body["consumes_quota"] = CONSUMES_QUOTA
     return body
-
-
-# Cinder's use_quota of every volume and snapshot a user can see here.
-CONSUMES_QUOTA = True
 
 
 def _type_fields(vtype: VolumeTypeRecord) -> dict[str, Any]:
