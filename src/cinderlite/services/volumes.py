@@ -420,16 +420,16 @@ class VolumeService:
                 image = await usable_image(db, caller, req.image_id, size)
             type_name = vtype.name if vtype is not None else volumes_db.DEFAULT_TYPE_NAME
             demand = quotas.volume_demand(size, type_name)
-            if self.quotas is not None:
-                await self.quotas.check(db, caller.project_id, demand, volume_size=size)
-            if scheduled:
-                await self.check_capacity(db, size)
         if vtype is None:
             vtype = await self.default_type()
         zone = await self._zone_of_type(vtype, req.availability_zone, zone)
         async with self._database.write() as db:
+            # Quota first (Cinder checks it before its scheduler looks for room), once,
+            # under the project's quota lock; then the backend's room.
             if self.quotas is not None:
                 await self.quotas.reserve(db, caller.project_id, demand, volume_size=size)
+            if scheduled:
+                await self.check_capacity(db, size)
             if req.group_id is not None:
                 await self._check_group(db, caller, req.group_id, vtype)
             volume = Volume(
