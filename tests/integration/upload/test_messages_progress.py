@@ -23,7 +23,7 @@ MESSAGE_KEYS = {
     "resource_type",
     "resource_uuid",
     "created_at",
-    "expires_at",
+    "guaranteed_until",
     "request_id",
     "links",
 }

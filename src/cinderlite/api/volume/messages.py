@@ -27,21 +27,26 @@ def _check_version(ctx: VolumeContext) -> None:
 def message_view(base: str, ctx: VolumeContext, m: UserMessageRecord) -> dict[str, Any]:
     """Cinder's api/v3/views/messages.py keys; `base` is the volume endpoint's URL."""
     project = ctx.url_project_id or m.project_id
-    return {
+    view: dict[str, Any] = {
         "id": m.id,
         "event_id": m.event_id,
         "user_message": messages_service.user_message(m),
         "message_level": m.message_level,
-        "resource_type": m.resource_type,
-        "resource_uuid": m.resource_uuid,
         "created_at": timestamp(m.created_at),
-        "expires_at": timestamp(m.expires_at),
+        # The row's expires_at, under the name Cinder's view gives it.
+        "guaranteed_until": timestamp(m.expires_at),
         "request_id": m.request_id,
         "links": [
             {"href": f"{base}/v3/{project}/messages/{m.id}", "rel": "self"},
             {"href": f"{base}/{project}/messages/{m.id}", "rel": "bookmark"},
         ],
     }
+    # Cinder shows the resource only when the message has one.
+    if m.resource_type:
+        view["resource_type"] = m.resource_type
+    if m.resource_uuid:
+        view["resource_uuid"] = m.resource_uuid
+    return view
 
 
 def _json(body: object, status: int = 200) -> Response:
