@@ -231,7 +231,9 @@ def _services(
     return Services(
         quotas=quotas,
         volume_types=volume_types,
-        retype=RetypeService(units=db, types=volume_types, policy=policy, quotas=quotas),
+        retype=RetypeService(
+            units=db, types=volume_types, policy=policy, quotas=quotas, hosts=hosts,
+        ),
         group_types=GroupTypeService(
             units=db, repo=group_type_repo, policy=policy,
             default_name=s.default_group_type or None,

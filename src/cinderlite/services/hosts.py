@@ -30,6 +30,7 @@ from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import BlockService
 from cinderlite.db.services import ServiceRepository, usage_by_project, volume_usage
 from cinderlite.domain import hosts as H
+from cinderlite.domain.capabilities import capability_keys, unmet
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, NotFound
 from cinderlite.domain.identity import Caller
@@ -309,20 +310,19 @@ class HostService:
     ) -> list[tuple[str, dict[str, Any]]]:
         """(name, capabilities) of the pools the scheduler would place volumes on:
         `name` and any capability filter as Cinder's host manager compares them;
-        `volume_type` keeps the pools the type's volume_backend_name allows."""
+        `volume_type` keeps the pools whose capabilities meet the type's extra specs."""
         self._policy.authorize(caller, P.GET_POOLS, {})
         if volume_type is not None:
             async with self._units.read() as db:
                 vtype = await volumes_db.find_type(db, name_or_id=volume_type)
             if vtype is None:
                 raise NotFound(f"Volume type with name {volume_type} could not be found.")
-            wanted = (vtype.extra_specs or {}).get("volume_backend_name")
-            if wanted is not None and wanted != self.layout.backend_name:
-                return []
         if self._volume_backend(await self._states()) is None:
             return []
         name = self.layout.pool_name
         caps = await self._pool_capabilities()
+        if volume_type is not None and unmet(caps, vtype.extra_specs) is not None:
+            return []
         rest = dict(filters)
         wanted_name = rest.pop("name", None)
         if wanted_name and wanted_name != name:
@@ -330,6 +330,16 @@ class HostService:
         if any(not equal_after_convert(caps.get(k), v) for k, v in rest.items()):
             return []
         return [(name, caps)]
+
+    async def satisfies(self, extra_specs: Mapping[str, str] | None) -> bool:
+        """Whether the volume backend's capabilities meet a type's extra specs
+        (Cinder's CapabilitiesFilter; capacity is checked on its own)."""
+        if not capability_keys(extra_specs):
+            return True
+        missing = unmet(await self._pool_capabilities(), extra_specs)
+        if missing is not None:
+            log.info("the volume backend does not meet extra spec %r", missing)
+        return missing is None
 
     async def capabilities(self, caller: Caller, backend: str) -> dict[str, Any]:
         """The volume backend's static capabilities (the driver's stats)."""

@@ -6,17 +6,22 @@ with the rules Cinder checks before it schedules).
 
 from __future__ import annotations
 
+import logging
+
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeType
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound
 from cinderlite.domain.identity import Caller
 from cinderlite.services import policy as P
+from cinderlite.services.hosts import HostService
 from cinderlite.services.policy import Policy
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.units import Units
 from cinderlite.services.volume_types import VolumeTypeService
 from cinderlite.services.volumes import is_multiattach
+
+log = logging.getLogger("cinderlite.retype")
 
 RETYPE_STATE = (
     "Retype needs volume to be in available or in-use state, not be part of an active "
@@ -28,9 +33,11 @@ RETYPE_STATE = (
 class RetypeService:
     def __init__(
         self, *, units: Units, types: VolumeTypeService, policy: Policy,
-        quotas: QuotaService | None = None,
+        quotas: QuotaService | None = None, hosts: HostService | None = None,
     ) -> None:
         self._units = units
+        # The backend's capabilities, matched against the new type's extra specs.
+        self._hosts = hosts
         self._types = types
         self._policy = policy
         # The new type's per-type usage is taken in the retype's write unit; the
@@ -59,6 +66,11 @@ class RetypeService:
         if (volume.status not in ("available", "in-use") or volume.group_id
                 or volume.volume_type_id == found.id):
             raise InvalidVolume(RETYPE_STATE)
+        if self._hosts is not None and not await self._hosts.satisfies(found.extra_specs):
+            # Cinder's scheduler finds no backend for the new type (find_retype_backend):
+            # the request was accepted (202) and the volume stays as it was.
+            log.warning("retype of volume %s to type %s: no valid backend", volume_id, found.id)
+            return
         async with self._units.write() as db:
             if self._quotas is not None:
                 # The quota lock first (the lock order of every quota unit).

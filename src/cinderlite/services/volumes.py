@@ -423,6 +423,9 @@ class VolumeService:
         if vtype is None:
             vtype = await self.default_type()
         zone = await self._zone_of_type(vtype, req.availability_zone, zone)
+        # Cinder's CapabilitiesFilter: a type asking for what the backend does not
+        # have finds no backend (the volume fails below, with a user message).
+        scheduled = scheduled and await self._hosts.satisfies(vtype.extra_specs)
         async with self._database.write() as db:
             # Quota first (Cinder checks it before its scheduler looks for room), once,
             # under the project's quota lock; then the backend's room.
