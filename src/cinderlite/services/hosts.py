@@ -312,16 +312,18 @@ class HostService:
         `name` and any capability filter as Cinder's host manager compares them;
         `volume_type` keeps the pools whose capabilities meet the type's extra specs."""
         self._policy.authorize(caller, P.GET_POOLS, {})
+        specs: Mapping[str, str] | None = None
         if volume_type is not None:
             async with self._units.read() as db:
                 vtype = await volumes_db.find_type(db, name_or_id=volume_type)
             if vtype is None:
                 raise NotFound(f"Volume type with name {volume_type} could not be found.")
+            specs = vtype.extra_specs
         if self._volume_backend(await self._states()) is None:
             return []
         name = self.layout.pool_name
         caps = await self._pool_capabilities()
-        if volume_type is not None and unmet(caps, vtype.extra_specs) is not None:
+        if unmet(caps, specs) is not None:
             return []
         rest = dict(filters)
         wanted_name = rest.pop("name", None)
