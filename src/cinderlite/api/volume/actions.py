@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 
 from cinderlite.api import jsonbody
-from cinderlite.api.volume import schemas, type_schemas, upload
+from cinderlite.api.volume import deps, schemas, type_schemas, upload
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
@@ -24,7 +24,7 @@ NOT_FOUND = "The resource could not be found."
 def find_action(body: object) -> tuple[str, Action]:
     """The action name and handler for a decoded body (NO_BODY when none was usable)."""
     if body is NO_BODY:
-        raise MalformedRequest(_no_such_action(None))
+        raise MalformedRequest(deps.no_such_action(None))
     if not isinstance(body, dict):
         try:
             size = len(body)  # type: ignore[arg-type]
@@ -34,20 +34,7 @@ def find_action(body: object) -> tuple[str, Action]:
             # Cinder: a one-element list or string has no .keys() -> plain 404.
             raise NotFound(NOT_FOUND)
         raise MalformedRequest("Malformed request body")
-    if len(body) != 1:
-        raise MalformedRequest("Malformed request body")
-    name = next(iter(body))
-    handler = ACTIONS.get(name)
-    if handler is None:
-        raise MalformedRequest(_no_such_action(name))
-    return name, handler
-
-
-def _no_such_action(name: str | None) -> str:
-    return (
-        f"There is no such action: {name}. Verify the request body and Content-Type header "
-        "and try again."
-    )
+    return deps.find_action(body, ACTIONS)
 
 
 async def _attach(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
@@ -182,7 +169,7 @@ async def _force_delete(
 
 async def _revert(api: VolumeApi, ctx: VolumeContext, volume_id: str, body: object) -> Response:
     if ctx.api != "v3" or not ctx.version.at_least(3, 40):
-        raise MalformedRequest(_no_such_action("revert"))
+        raise MalformedRequest(deps.no_such_action("revert"))
     args = schemas.validate(schemas.REVERT, body)["revert"]
     await api.actions.revert(ctx.caller, volume_id, snapshot_id=str(args["snapshot_id"]))
     return Response(status_code=202)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cinderlite.api import jsonbody
-from cinderlite.api.volume import schemas
+from cinderlite.api.volume import deps, schemas
 from cinderlite.api.volume.context import VolumeApi, VolumeContext
 from cinderlite.api.volume.deps import NO_BODY
 from cinderlite.api.volume.listing import parse_offset, parse_page, query_filters, split_like
@@ -132,10 +132,7 @@ async def action(api: VolumeApi, ctx: VolumeContext, request: Request,
     """POST attachments/{id}/action: only `os-complete` (3.44)."""
     if not isinstance(body, dict) or len(body) != 1 or "os-complete" not in body:
         name = next(iter(body)) if isinstance(body, dict) and len(body) == 1 else None
-        raise MalformedRequest(
-            f"There is no such action: {name}. Verify the request body and Content-Type "
-            "header and try again."
-        )
+        raise MalformedRequest(deps.no_such_action(name))
     _check_version(ctx, 44)
     schemas.validate(schemas.ATTACHMENT_COMPLETE, body)
     await api.attachments.complete(ctx.caller, args[0])

@@ -6,6 +6,9 @@ Each step either fills in the request's VolumeContext or answers with a fault.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -78,6 +81,28 @@ async def read_json(api: VolumeApi, request: Request) -> object:
     if content_type.split(";", 1)[0].strip().lower() not in JSON_TYPES:
         raise UnsupportedMedia("Unsupported Content-Type")
     return parse_json(raw, malformed="Malformed request body", undecodable=DECODE_ERROR)
+
+
+T = TypeVar("T")
+
+
+def no_such_action(name: object) -> str:
+    """Cinder's message for an action body naming no action of the resource."""
+    return (
+        f"There is no such action: {name}. Verify the request body and Content-Type header "
+        "and try again."
+    )
+
+
+def find_action(body: object, actions: Mapping[str, T]) -> tuple[str, T]:
+    """The one action a POST .../action body names, and what `actions` holds for it
+    (Cinder's action lookup: a body that is not a one-key object is malformed)."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise MalformedRequest("Malformed request body")
+    name = next(iter(body))
+    if name not in actions:
+        raise MalformedRequest(no_such_action(name))
+    return name, actions[name]
 
 
 def check_project(ctx: VolumeContext) -> None:

@@ -33,7 +33,6 @@ from cinderlite.api.volume.listing import (
     split_like,
 )
 from cinderlite.api.volume.views import timestamp
-from cinderlite.domain.errors import MalformedRequest
 from cinderlite.domain.records import GroupSnapshotRecord as GroupSnapshot
 from cinderlite.services.group_snapshots import SORT_KEYS, GroupSnapshotQuery
 
@@ -132,14 +131,7 @@ async def delete(api: VolumeApi, ctx: VolumeContext, request: Request,
 
 async def action(api: VolumeApi, ctx: VolumeContext, request: Request,
                  args: tuple[str, ...], body: object) -> Response:
-    if not isinstance(body, dict) or len(body) != 1:
-        raise MalformedRequest("Malformed request body")
-    name = next(iter(body))
-    if name != "reset_status":
-        raise MalformedRequest(
-            f"There is no such action: {name}. Verify the request body and Content-Type "
-            "header and try again."
-        )
+    deps.find_action(body, {"reset_status": None})
     deps.check_project(ctx)
     gate(ctx, GROUP_SNAPSHOT_RESET_STATUS)
     r = gs.validate(gs.RESET_STATUS, body)["reset_status"]

@@ -28,7 +28,7 @@ from cinderlite.api.volume.listing import (
     split_like,
 )
 from cinderlite.api.volume.views import timestamp
-from cinderlite.domain.errors import MalformedRequest, NotFound
+from cinderlite.domain.errors import NotFound
 from cinderlite.domain.records import GroupRecord as Group
 from cinderlite.services.groups import SORT_KEYS, GroupQuery
 
@@ -217,22 +217,9 @@ ACTIONS: dict[str, tuple[ApiVersion, Action]] = {
 }
 
 
-def _find(body: object, actions: dict[str, tuple[ApiVersion, Any]]) -> tuple[ApiVersion, Any]:
-    if not isinstance(body, dict) or len(body) != 1:
-        raise MalformedRequest("Malformed request body")
-    name = next(iter(body))
-    found = actions.get(name)
-    if found is None:
-        raise MalformedRequest(
-            f"There is no such action: {name}. Verify the request body and Content-Type "
-            "header and try again."
-        )
-    return found
-
-
 async def action(api: VolumeApi, ctx: VolumeContext, request: Request,
                  args: tuple[str, ...], body: object) -> Response:
-    version, handler = _find(body, ACTIONS)
+    _, (version, handler) = deps.find_action(body, ACTIONS)
     deps.check_project(ctx)
     gate(ctx, version)
     assert isinstance(body, dict)
@@ -243,7 +230,7 @@ async def action(api: VolumeApi, ctx: VolumeContext, request: Request,
 async def collection_action(api: VolumeApi, ctx: VolumeContext, request: Request,
                             args: tuple[str, ...], body: object) -> Response:
     """POST /groups/action: `create-from-src` (3.14)."""
-    version, _ = _find(body, {"create-from-src": (GROUP_SNAPSHOTS, None)})
+    _, (version, _) = deps.find_action(body, {"create-from-src": (GROUP_SNAPSHOTS, None)})
     deps.check_project(ctx)
     gate(ctx, version)
     c = gs.validate(gs.GROUP_CREATE_FROM_SRC, body)["create-from-src"]

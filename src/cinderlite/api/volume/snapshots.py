@@ -29,7 +29,7 @@ from cinderlite.api.volume.listing import (
     take_with_count,
 )
 from cinderlite.api.volume.views import CONSUMES_QUOTA, timestamp
-from cinderlite.domain.errors import InvalidRequest, MalformedRequest, NotFound
+from cinderlite.domain.errors import InvalidRequest, NotFound
 from cinderlite.domain.records import SnapshotRecord
 from cinderlite.services import policy as P
 from cinderlite.services.snapshots import SORT_KEYS, SnapshotCreate, SnapshotQuery
@@ -299,16 +299,9 @@ ACTIONS: dict[str, Action] = {
 
 async def action(api: VolumeApi, ctx: VolumeContext, request: Request,
                  args: tuple[str, ...], body: object) -> Response:
-    if not isinstance(body, dict) or len(body) != 1:
-        raise MalformedRequest("Malformed request body")
-    name = next(iter(body))
-    handler = ACTIONS.get(name)
-    if handler is None:
-        raise MalformedRequest(
-            f"There is no such action: {name}. Verify the request body and Content-Type "
-            "header and try again."
-        )
+    _, handler = deps.find_action(body, ACTIONS)
     deps.check_project(ctx)
+    assert isinstance(body, dict)  # find_action refuses anything else
     return await handler(api, ctx, args[0], body)
 
 
