@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import make_settings, marked_options, wait_for
 from tests.integration.image.test_image_data import new_image, show
-from tests.integration.image.webserver import WebServer, running
+from tests.webserver import WebServer, running
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cinderlite.db.models import Image, ImageTask, Job
-from tests.integration.image.webserver import running
+from tests.webserver import running
 from tests.integration.upload.test_crash_recovery import Service, _token
 
 pytestmark = pytest.mark.integration
