@@ -578,6 +578,10 @@ class ImageImportService:
                 )
         fields, props = image
         created = await self._images.create(caller, fields=fields, properties=props)
+        # Glance's legacy task names no image until it succeeds; this one names the
+        # image it fills from the start, so that recovery finds its job (and the
+        # image's task list shows it).
+        values["image_id"] = created.id
         try:
             async with self._units.write() as unit:
                 task = await self._tasks.add(

@@ -564,6 +564,7 @@ async def test_legacy_import_task_makes_an_image(image_client, admin, web) -> No
     task = await wait_for(done)
     assert task["status"] == "success", task
     image_id = task["result"]["image_id"]
+    assert task["image_id"] == image_id
     img = await show(image_client, admin, image_id)
     assert (img["status"], img["name"]) == ("active", "legacy")
     assert await download(image_client, admin, image_id) == data

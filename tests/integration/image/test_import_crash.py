@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cinderlite.db.models import Image, ImageTask, Job
-from tests.webserver import running
 from tests.integration.upload.test_crash_recovery import Service, _token
+from tests.webserver import running
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
