@@ -1,6 +1,6 @@
 """Image tasks: the records of interoperable imports (Glance's tasks).
 
-Revision ID: 0017
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-10 10:00:00
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
