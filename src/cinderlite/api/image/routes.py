@@ -29,6 +29,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.records import ImageRecord
 from cinderlite.services import images
 from cinderlite.services.auth import TokenValidator
+from cinderlite.services.image_import import ImageImportService
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
 
@@ -46,6 +47,7 @@ class ImageApi:
     image_url: str
     max_request_body_bytes: int
     members: ImageMemberService
+    imports: ImageImportService
 
 
 def _api(request: Request) -> ImageApi:
@@ -147,8 +149,11 @@ async def create_image(request: Request) -> Response:
     fields, props = schemas.parse_create(await _json_body(request))
     api = _api(request)
     image = await api.images.create(caller, fields=fields, properties=props)
-    location = f"{api.image_url}/v2/images/{image.id}"
-    return _json(schemas.image_view(image), status=201, headers={"Location": location})
+    headers = {"Location": f"{api.image_url}/v2/images/{image.id}"}
+    if api.imports.methods:
+        # Glance names its enabled import methods on every create (images.py create).
+        headers["OpenStack-image-import-methods"] = ",".join(api.imports.methods)
+    return _json(schemas.image_view(image), status=201, headers=headers)
 
 
 @router.get("/v2/images")
@@ -283,12 +288,3 @@ async def download_image_data(request: Request, image_id: str) -> Response:
     return StreamingResponse(
         data.chunks, media_type="application/octet-stream", headers=headers
     )
-
-
-@router.get("/v2/images/{image_id}/tasks")
-async def image_tasks(request: Request, image_id: str) -> Response:
-    """The import tasks of an image (API 2.12): none until imports are served,
-    but the image must exist and be visible, as for `GET /v2/images/{id}`."""
-    caller = await _caller(request)
-    await _api(request).images.show(caller, image_id)
-    return _json({"tasks": []})
