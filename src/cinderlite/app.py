@@ -43,6 +43,7 @@ from cinderlite.db.groups import GroupRepository, GroupSnapshotRepository
 from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.jobs import JobRepository
+from cinderlite.db.qos_specs import QosSpecRepository
 from cinderlite.db.quotas import QuotaRepository
 from cinderlite.db.services import ServiceRepository
 from cinderlite.db.session import use_batch_scheduling
@@ -70,6 +71,7 @@ from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
+from cinderlite.services.qos_specs import QosSpecService
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import REIMAGE_JOB, ReimageService
 from cinderlite.services.retype import RetypeService
@@ -114,6 +116,7 @@ class Services:
     group_types: GroupTypeService
     volume_types: VolumeTypeService
     retype: RetypeService
+    qos_specs: QosSpecService
     groups: GroupService
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
@@ -227,10 +230,14 @@ def _services(
         units=db, repo=TransferRepository(db), volumes=volume_repo, policy=policy,
     )
     transfers.quotas = quotas
-    volume_types = VolumeTypeService(units=db, repo=VolumeTypeRepository(db), policy=policy)
+    type_repo = VolumeTypeRepository(db)
+    volume_types = VolumeTypeService(units=db, repo=type_repo, policy=policy)
     return Services(
         quotas=quotas,
         volume_types=volume_types,
+        qos_specs=QosSpecService(
+            units=db, repo=QosSpecRepository(db), types=type_repo, policy=policy,
+        ),
         retype=RetypeService(
             units=db, types=volume_types, policy=policy, quotas=quotas, hosts=hosts,
         ),
@@ -381,7 +388,7 @@ async def open_runtime(
                 quotas=services.quotas, hosts=services.hosts,
                 logs=LogService(hosts=services.hosts, policy=policy),
                 volume_types=services.volume_types, retype=services.retype,
-                validator=validator,
+                qos_specs=services.qos_specs, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
             ),
