@@ -168,6 +168,7 @@ def _services(
     """Every service with the narrow things it needs; the settings are read here only."""
     s = settings
     volume_repo = VolumeRepository(db)
+    qos_repo = QosSpecRepository(db)
     identity_repo = IdentityRepository()
     qemu_limits = QemuLimits(
         cpu_seconds=s.qemu_img_cpu_limit, address_space=s.qemu_img_address_space_limit
@@ -235,9 +236,7 @@ def _services(
     return Services(
         quotas=quotas,
         volume_types=volume_types,
-        qos_specs=QosSpecService(
-            units=db, repo=QosSpecRepository(db), types=type_repo, policy=policy,
-        ),
+        qos_specs=QosSpecService(units=db, repo=qos_repo, types=type_repo, policy=policy),
         retype=RetypeService(
             units=db, types=volume_types, policy=policy, quotas=quotas, hosts=hosts,
         ),
@@ -265,7 +264,7 @@ def _services(
         transfers=transfers,
         actions=VolumeActionService(
             units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
-            snapshots=snapshots,
+            snapshots=snapshots, qos=qos_repo,
         ),
         uploads=UploadService(
             database=db, repo=volume_repo, backend=backend, store=store, policy=policy,
@@ -300,7 +299,7 @@ def _services(
         identity_admin=IdentityAdminService(units=db, repo=identity_repo),
         catalog=CatalogService(units=db, repo=CatalogRepository()),
         attachments=AttachmentService(
-            units=db, volumes=volumes, backend=backend, policy=policy,
+            units=db, volumes=volumes, backend=backend, policy=policy, qos=qos_repo,
         ),
         reimage=ReimageService(
             database=db, volumes=volumes, snapshots=snapshots, backend=backend, policy=policy,

@@ -189,14 +189,19 @@ class QosSpecRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def spec_of_type(self, type_id: str) -> QosSpec | None:
+    async def spec_of_type(self, type_id: str, *, unit: Unit | None = None) -> QosSpec | None:
         """The spec associated with a volume type, if any."""
+        if unit is not None:
+            return await self._spec_of_type(unit, type_id)
         async with self._database.read() as db:
-            stmt = select(VolumeType.qos_specs_id).where(VolumeType.id == type_id)
-            spec_id = (await db.execute(stmt)).scalar_one_or_none()
-            if spec_id is None:
-                return None
-            return await self._get(db, spec_id)
+            return await self._spec_of_type(db, type_id)
+
+    async def _spec_of_type(self, db: Unit, type_id: str) -> QosSpec | None:
+        stmt = select(VolumeType.qos_specs_id).where(VolumeType.id == type_id)
+        spec_id = (await db.execute(stmt)).scalar_one_or_none()
+        if spec_id is None:
+            return None
+        return await self._get(db, spec_id)
 
 
 __all__ = ["FILTERS", "SORT", "QosSpecRepository"]

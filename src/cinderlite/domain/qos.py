@@ -82,7 +82,40 @@ def _check_string(value: object, name: str, min_length: int) -> None:
     raise InvalidRequest(f"Invalid input received: {reason}")
 
 
+# The rate keys a spec may give per GB of the volume (cinder/volume/manager.py
+# _parse_connection_options): `<key>_per_gb`, with `<key>_per_gb_min` and `<key>_max`.
+PER_GB_KEYS = ("read_iops_sec", "read_bytes_sec", "write_iops_sec", "write_bytes_sec",
+               "total_iops_sec", "total_bytes_sec")
+
+
+def connection_specs(spec: QosSpec | None, size_gb: int) -> dict[str, object] | None:
+    """The `qos_specs` of a volume's connection info: a front-end (or both) spec's
+    keys, for the consumer (the hypervisor) to enforce, with the per-GB keys
+    turned into the volume's figures; None for a back-end spec or none.
+
+    A per-GB figure that is not an integer is passed on as written (Cinder
+    fails the connection with a 500 there)."""
+    if spec is None or spec.consumer not in ("front-end", "both"):
+        return None
+    specs: dict[str, object] = dict(spec.specs)
+    for key in PER_GB_KEYS:
+        per_gb = f"{key}_per_gb"
+        if per_gb not in specs:
+            continue
+        try:
+            minimum = int(str(specs.get(f"{per_gb}_min", 0)))
+            value = max(minimum, int(str(specs[per_gb])) * size_gb)
+            maximum = int(str(specs.get(f"{key}_max", value)))
+        except ValueError:
+            continue
+        specs.pop(f"{per_gb}_min", None)
+        specs.pop(f"{key}_max", None)
+        specs.pop(per_gb)
+        specs[key] = min(value, maximum)
+    return specs
+
+
 __all__ = [
-    "CONSUMERS", "DEFAULT_CONSUMER", "Association", "QosSpec", "check_consumer",
-    "check_lengths", "key_not_found", "spec_not_found",
+    "CONSUMERS", "DEFAULT_CONSUMER", "PER_GB_KEYS", "Association", "QosSpec", "check_consumer",
+    "check_lengths", "connection_specs", "key_not_found", "spec_not_found",
 ]

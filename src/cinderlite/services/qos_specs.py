@@ -102,11 +102,6 @@ class QosSpecService:
             raise spec_not_found(spec_id)
         return await self._repo.associations(spec_id)
 
-    async def spec_of_type(self, type_id: str) -> QosSpec | None:
-        """The spec associated with a volume type (what an attachment's
-        connection info carries when its consumer is front-end or both)."""
-        return await self._repo.spec_of_type(type_id)
-
     # --- write ------------------------------------------------------------------------
 
     async def create(

@@ -434,3 +434,37 @@ async def test_served_on_v2_and_project_less_v3(volume_client, admin) -> None:  
     resp = await volume_client.post(f"/v3/{admin.project_id}/qos-specs/{spec_id}",
                                     json={}, headers=admin.headers)
     assert resp.status_code == 405
+
+
+async def test_front_end_specs_reach_the_connection_info(volume_client, admin) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.volume.test_volumes import wait_status
+
+    front = (await _create(volume_client, admin, name="front", consumer="front-end",
+                           total_iops_sec_per_gb="10", read_bytes_sec="1000"))["qos_specs"]
+    back = (await _create(volume_client, admin, name="back", total_iops_sec="5"))["qos_specs"]
+    answers = {}
+    for spec, type_name in ((front, "t-front"), (back, "t-back")):
+        vtype = await _type(volume_client, admin, type_name)
+        await volume_client.get(_url(admin, f"/{spec['id']}/associate?vol_type_id={vtype['id']}"),
+                                headers=admin.headers)
+        resp = await volume_client.post(f"/v3/{admin.project_id}/volumes", json={"volume": {
+            "size": 2, "volume_type": type_name}}, headers=admin.headers)
+        assert resp.status_code == 202, resp.text
+        vol_id = resp.json()["volume"]["id"]
+        await wait_status(volume_client, admin, vol_id, "available")
+        resp = await volume_client.post(
+            f"/v3/{admin.project_id}/volumes/{vol_id}/action", headers=admin.headers,
+            json={"os-initialize_connection": {"connector": {"host": "here"}}})
+        assert resp.status_code == 200, resp.text
+        legacy = resp.json()["connection_info"]["data"]["qos_specs"]
+        headers = {**admin.headers, "OpenStack-API-Version": "volume 3.27"}
+        base = f"/v3/{admin.project_id}/attachments"
+        resp = await volume_client.post(base, headers=headers, json={"attachment": {
+            "volume_uuid": vol_id, "instance_uuid": "5f0c5a3e-3b6a-4c2c-9d49-0d9d0f3c7a11",
+            "connector": {"host": "here"}}})
+        assert resp.status_code == 200, resp.text
+        answers[type_name] = (legacy, resp.json()["attachment"]["connection_info"]["qos_specs"])
+    # Cinder's _parse_connection_options: front-end keys, per-GB ones for the size.
+    wanted = {"total_iops_sec": 20, "read_bytes_sec": "1000"}
+    assert answers["t-front"] == (wanted, wanted)
+    assert answers["t-back"] == (None, None)
