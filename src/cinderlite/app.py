@@ -239,6 +239,7 @@ def _services(
         qos_specs=QosSpecService(units=db, repo=qos_repo, types=type_repo, policy=policy),
         retype=RetypeService(
             units=db, types=volume_types, policy=policy, quotas=quotas, hosts=hosts,
+            qos=qos_repo,
         ),
         group_types=GroupTypeService(
             units=db, repo=group_type_repo, policy=policy,

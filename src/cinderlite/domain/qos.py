@@ -115,7 +115,17 @@ def connection_specs(spec: QosSpec | None, size_gb: int) -> dict[str, object] | 
     return specs
 
 
+def retype_keeps_front_end(old: QosSpec | None, new: QosSpec | None) -> bool:
+    """Whether an in-use volume may change from a type with spec `old` to one with
+    `new`: the same spec, or no front-end (or both) spec on either side; the
+    consumer already enforces the old one (cinder/db/api.py volume_qos_allows_retype)."""
+    if old is not None and new is not None and old.id == new.id:
+        return True
+    return all(s is None or s.consumer == "back-end" for s in (old, new))
+
+
 __all__ = [
     "CONSUMERS", "DEFAULT_CONSUMER", "PER_GB_KEYS", "Association", "QosSpec", "check_consumer",
-    "check_lengths", "connection_specs", "key_not_found", "spec_not_found",
+    "check_lengths", "connection_specs", "key_not_found", "retype_keeps_front_end",
+    "spec_not_found",
 ]

@@ -468,3 +468,47 @@ async def test_front_end_specs_reach_the_connection_info(volume_client, admin) -
     wanted = {"total_iops_sec": 20, "read_bytes_sec": "1000"}
     assert answers["t-front"] == (wanted, wanted)
     assert answers["t-back"] == (None, None)
+
+
+async def test_an_in_use_volume_keeps_its_front_end_spec_on_retype(volume_client, admin) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.volume.test_volumes import wait_status
+
+    front = (await _create(volume_client, admin, name="front", consumer="both"))["qos_specs"]
+    back = (await _create(volume_client, admin, name="back"))["qos_specs"]
+    for spec, type_name in ((front, "t-front"), (back, "t-back")):
+        vtype = await _type(volume_client, admin, type_name)
+        await volume_client.get(_url(admin, f"/{spec['id']}/associate?vol_type_id={vtype['id']}"),
+                                headers=admin.headers)
+    await _type(volume_client, admin, "t-plain")
+    volumes = f"/v3/{admin.project_id}/volumes"
+    resp = await volume_client.post(volumes, json={"volume": {"size": 1, "volume_type": "t-plain"}},
+                                    headers=admin.headers)
+    vol_id = resp.json()["volume"]["id"]
+    await wait_status(volume_client, admin, vol_id, "available")
+    act = f"{volumes}/{vol_id}/action"
+
+    async def retype(name: str):  # type: ignore[no-untyped-def]
+        return await volume_client.post(act, json={"os-retype": {"new_type": name}},
+                                        headers=admin.headers)
+
+    resp = await volume_client.post(act, json={"os-attach": {
+        "mountpoint": "/dev/vdb", "host_name": "h"}}, headers=admin.headers)
+    assert resp.status_code == 202
+    await wait_status(volume_client, admin, vol_id, "in-use")
+    resp = await retype("t-front")
+    assert resp.status_code == 400
+    assert _message(resp) == (
+        "Invalid volume: Retype needs volume to be in available or in-use state, not be part "
+        "of an active migration or a consistency group, requested type has to be different "
+        "that the one from the volume, and for in-use volumes front-end qos specs cannot "
+        "change."
+    )
+    # A back-end spec is the backend's business: the in-use volume may take it.
+    assert (await retype("t-back")).status_code == 202
+    shown = (await volume_client.get(f"{volumes}/{vol_id}", headers=admin.headers)).json()
+    assert shown["volume"]["volume_type"] == "t-back"
+    assert (await retype("t-front")).status_code == 400
+    resp = await volume_client.post(act, json={"os-detach": {}}, headers=admin.headers)
+    assert resp.status_code == 202
+    await wait_status(volume_client, admin, vol_id, "available")
+    assert (await retype("t-front")).status_code == 202
