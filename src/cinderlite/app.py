@@ -44,6 +44,7 @@ from cinderlite.db.identity import IdentityRepository
 from cinderlite.db.image_tasks import ImageTaskRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.jobs import JobRepository
+from cinderlite.db.qos_specs import QosSpecRepository
 from cinderlite.db.quotas import QuotaRepository
 from cinderlite.db.services import ServiceRepository
 from cinderlite.db.session import use_batch_scheduling
@@ -74,6 +75,7 @@ from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
 from cinderlite.services.policy import Policy
+from cinderlite.services.qos_specs import QosSpecService
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import REIMAGE_JOB, ReimageService
 from cinderlite.services.retype import RetypeService
@@ -119,6 +121,7 @@ class Services:
     group_types: GroupTypeService
     volume_types: VolumeTypeService
     retype: RetypeService
+    qos_specs: QosSpecService
     groups: GroupService
     group_snapshots: GroupSnapshotService
     group_replication: GroupReplicationService
@@ -199,6 +202,7 @@ def _services(
     """Every service with the narrow things it needs; the settings are read here only."""
     s = settings
     volume_repo = VolumeRepository(db)
+    qos_repo = QosSpecRepository(db)
     identity_repo = IdentityRepository()
     qemu_limits = QemuLimits(
         cpu_seconds=s.qemu_img_cpu_limit, address_space=s.qemu_img_address_space_limit
@@ -265,12 +269,15 @@ def _services(
         units=db, repo=TransferRepository(db), volumes=volume_repo, policy=policy,
     )
     transfers.quotas = quotas
-    volume_types = VolumeTypeService(units=db, repo=VolumeTypeRepository(db), policy=policy)
+    type_repo = VolumeTypeRepository(db)
+    volume_types = VolumeTypeService(units=db, repo=type_repo, policy=policy)
     return Services(
         quotas=quotas,
         volume_types=volume_types,
+        qos_specs=QosSpecService(units=db, repo=qos_repo, types=type_repo, policy=policy),
         retype=RetypeService(
             units=db, types=volume_types, policy=policy, quotas=quotas, hosts=hosts,
+            qos=qos_repo,
         ),
         group_types=GroupTypeService(
             units=db, repo=group_type_repo, policy=policy,
@@ -296,7 +303,7 @@ def _services(
         transfers=transfers,
         actions=VolumeActionService(
             units=db, repo=volume_repo, volumes=volumes, backend=backend, policy=policy,
-            snapshots=snapshots,
+            snapshots=snapshots, qos=qos_repo,
         ),
         uploads=UploadService(
             database=db, repo=volume_repo, backend=backend, store=store, policy=policy,
@@ -333,7 +340,7 @@ def _services(
         identity_admin=IdentityAdminService(units=db, repo=identity_repo),
         catalog=CatalogService(units=db, repo=CatalogRepository()),
         attachments=AttachmentService(
-            units=db, volumes=volumes, backend=backend, policy=policy,
+            units=db, volumes=volumes, backend=backend, policy=policy, qos=qos_repo,
         ),
         reimage=ReimageService(
             database=db, volumes=volumes, snapshots=snapshots, backend=backend, policy=policy,
@@ -424,7 +431,7 @@ async def open_runtime(
                 quotas=services.quotas, hosts=services.hosts,
                 logs=LogService(hosts=services.hosts, policy=policy),
                 volume_types=services.volume_types, retype=services.retype,
-                validator=validator,
+                qos_specs=services.qos_specs, validator=validator,
                 identity_url=settings.identity_url(), volume_url=settings.volume_url(),
                 max_request_body_bytes=limit, enable_force_upload=settings.enable_force_upload,
             ),

@@ -196,7 +196,8 @@ class VolumeType(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     extra_specs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    qos_specs_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # The QoS spec associated with the type (one at most, as in Cinder).
+    qos_specs_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -237,6 +238,30 @@ class DefaultVolumeType(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class QosSpecs(Base):
+    """A named set of QoS keys (Cinder's quality_of_service_specs root row); volume
+    types point at it through volume_types.qos_specs_id."""
+
+    __tablename__ = "qos_specs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    # front-end, back-end or both (domain/qos.py CONSUMERS).
+    consumer: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class QosSpecKey(Base):
+    """One key of a QoS spec (Cinder's child rows); the value may be null."""
+
+    __tablename__ = "qos_spec_keys"
+    qos_specs_id: Mapped[str] = mapped_column(
+        ForeignKey("qos_specs.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class Volume(Base):

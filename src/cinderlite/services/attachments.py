@@ -21,12 +21,14 @@ from typing import Any
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
+from cinderlite.db.qos_specs import QosSpecRepository
 from cinderlite.db.volumes import VolumeRow
 from cinderlite.domain import volumes as vol
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import Conflict, InvalidVolume, NotFound, VolumeNotFound
 from cinderlite.domain.filters import all_like
 from cinderlite.domain.identity import Caller
+from cinderlite.domain.qos import connection_specs
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.policy import Policy, target
@@ -65,20 +67,22 @@ class AttachmentQuery:
 
 def connection_info(
     device_path: str, *, readonly: bool, attachment_id: str | None = None,
-    enforce_multipath: bool = False, flat: bool,
+    enforce_multipath: bool = False, flat: bool, qos_specs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a consumer connects with: os-brick's `local` connector reads `device_path`.
 
     Cinder's initialize_connection answers {"driver_volume_type", "data": {...}};
     the attachments API flattens `data` into the top level and adds the
-    attachment's id (manager._connection_create). `access_mode` and `encrypted`
-    are what _parse_connection_options adds."""
+    attachment's id (manager._connection_create). `access_mode`, `encrypted`
+    and `qos_specs` (the type's front-end QoS keys, domain/qos.py
+    connection_specs) are what _parse_connection_options adds to `data`."""
     data: dict[str, Any] = {
         "device_path": device_path,
         "access_mode": "ro" if readonly else "rw",
         "encrypted": False,
+        "qos_specs": dict(qos_specs) if qos_specs is not None else None,
     }
-    info: dict[str, Any] = {"driver_volume_type": "local", "qos_specs": None}
+    info: dict[str, Any] = {"driver_volume_type": "local"}
     if not flat:
         return {**info, "data": data}
     out = {**data, **info, "enforce_multipath": enforce_multipath}
@@ -99,11 +103,13 @@ def _connector(value: object) -> dict[str, Any]:
 class AttachmentService:
     def __init__(
         self, *, units: Units, volumes: VolumeService, backend: VolumeBackend, policy: Policy,
+        qos: QosSpecRepository,
     ) -> None:
         self._units = units
         self._volumes = volumes
         self._backend = backend
         self._policy = policy
+        self._qos = qos
 
     # --- read -------------------------------------------------------------------------
 
@@ -234,10 +240,13 @@ class AttachmentService:
         at create, else the connector's, else rw), the connection info, then
         volume_attached without marking it attached."""
         mode = attach_mode if attach_mode != NO_MODE else str(connector.get("mode") or "rw")
+        spec = (await self._qos.spec_of_type(volume.volume_type_id, unit=db)
+                if volume.volume_type_id else None)
         info = connection_info(
             str(self._backend.path(volume.id)), readonly=mode == "ro" or is_readonly(volume),
             attachment_id=attachment_id,
             enforce_multipath=bool(connector.get("enforce_multipath", False)), flat=True,
+            qos_specs=connection_specs(spec, volume.size),
         )
         now = utcnow()
         host = connector.get("host")

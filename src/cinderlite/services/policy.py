@@ -74,6 +74,13 @@ DEFAULT_GET = "volume_extension:default_get"
 DEFAULT_GET_ALL = "volume_extension:default_get_all"
 DEFAULT_UNSET = "volume_extension:default_unset"
 RETYPE = "volume:retype"
+# QoS specs (cinder/policies/qos_specs.py): QOS_DELETE covers delete_keys too,
+# QOS_UPDATE the associations, QOS_GET_ALL the associations' list.
+QOS_CREATE = "volume_extension:qos_specs_manage:create"
+QOS_GET = "volume_extension:qos_specs_manage:get"
+QOS_GET_ALL = "volume_extension:qos_specs_manage:get_all"
+QOS_UPDATE = "volume_extension:qos_specs_manage:update"
+QOS_DELETE = "volume_extension:qos_specs_manage:delete"
 SNAPSHOT_GET = "volume:get_snapshot"
 SNAPSHOT_GET_ALL = "volume:get_all_snapshots"
 SNAPSHOT_CREATE = "volume:create_snapshot"
@@ -216,6 +223,11 @@ DEFAULT_RULES: Mapping[str, str] = {
     DEFAULT_GET_ALL: "rule:admin_api",
     DEFAULT_UNSET: "rule:admin_api",
     RETYPE: "rule:xena_system_admin_or_project_member",
+    QOS_CREATE: "rule:admin_api",
+    QOS_GET: "rule:admin_api",
+    QOS_GET_ALL: "rule:admin_api",
+    QOS_UPDATE: "rule:admin_api",
+    QOS_DELETE: "rule:admin_api",
     SNAPSHOT_GET: "rule:xena_system_admin_or_project_reader",
     SNAPSHOT_GET_ALL: "rule:xena_system_admin_or_project_reader",
     SNAPSHOT_CREATE: "rule:xena_system_admin_or_project_member",

@@ -10,9 +10,11 @@ import logging
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeType
+from cinderlite.db.qos_specs import QosSpecRepository
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import InvalidRequest, InvalidVolume, NotFound
 from cinderlite.domain.identity import Caller
+from cinderlite.domain.qos import retype_keeps_front_end
 from cinderlite.services import policy as P
 from cinderlite.services.hosts import HostService
 from cinderlite.services.policy import Policy
@@ -34,8 +36,11 @@ class RetypeService:
     def __init__(
         self, *, units: Units, types: VolumeTypeService, policy: Policy,
         quotas: QuotaService | None = None, hosts: HostService | None = None,
+        qos: QosSpecRepository | None = None,
     ) -> None:
         self._units = units
+        # The types' QoS specs: an in-use volume keeps its front-end spec.
+        self._qos = qos
         # The backend's capabilities, matched against the new type's extra specs.
         self._hosts = hosts
         self._types = types
@@ -79,6 +84,12 @@ class RetypeService:
             if (row is None or row.status not in ("available", "in-use")
                     or row.volume_type_id == found.id or row.group_id):
                 raise InvalidVolume(RETYPE_STATE)
+            if row.status == "in-use" and self._qos is not None:
+                old = (await self._qos.spec_of_type(row.volume_type_id, unit=db)
+                       if row.volume_type_id else None)
+                new = await self._qos.spec_of_type(found.id, unit=db)
+                if not retype_keeps_front_end(old, new):
+                    raise InvalidVolume(RETYPE_STATE)
             await volumes_db.update_fields(db, volume_id=volume_id, values={
                 "volume_type_id": found.id, "multiattach": target_multiattach,
                 "updated_at": utcnow(),

@@ -15,6 +15,7 @@ from typing import Any
 
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.models import VolumeAttachment
+from cinderlite.db.qos_specs import QosSpecRepository
 from cinderlite.db.volumes import VolumeRepository, VolumeRow
 from cinderlite.domain import quotas
 from cinderlite.domain import volumes as vol
@@ -28,6 +29,7 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.domain.identity import Caller
+from cinderlite.domain.qos import connection_specs
 from cinderlite.domain.volumes import AttachStatus, VolumeStatus
 from cinderlite.services import policy as P
 from cinderlite.services.attachments import connection_info, is_readonly, settle
@@ -49,7 +51,9 @@ class VolumeActionService:
     def __init__(
         self, *, units: Units, repo: VolumeRepository, volumes: VolumeService,
         backend: VolumeBackend, policy: Policy, snapshots: SnapshotService,
+        qos: QosSpecRepository,
     ) -> None:
+        self._qos = qos
         self._snapshots = snapshots
         self._units = units
         self._policy = policy
@@ -262,8 +266,11 @@ class VolumeActionService:
                 "The volume connection cannot be initialized in maintenance mode."
             )
         enforce = isinstance(connector, dict) and bool(connector.get("enforce_multipath"))
+        spec = (await self._qos.spec_of_type(volume.volume_type_id)
+                if volume.volume_type_id else None)
         info = connection_info(str(self._backend.path(volume_id)),
-                               readonly=is_readonly(volume), flat=False)
+                               readonly=is_readonly(volume), flat=False,
+                               qos_specs=connection_specs(spec, volume.size))
         info["enforce_multipath"] = enforce
         return info
 

@@ -267,6 +267,23 @@ QUOTA_ROUTES = [
 ]
 VOLUME_ROUTES += QUOTA_ROUTES
 
+QOS_ROUTES = [
+    Route("volume", "GET", "/qos-specs",
+          ("limit", "marker", "offset", "sort", "sort_key", "sort_dir", "id", "value", "name")),
+    Route("volume", "POST", "/qos-specs", body={"qos_specs": {
+        "name": "fz-qos", "consumer": "front-end", "total_iops_sec": "100"}}),
+    Route("volume", "GET", "/qos-specs/{qos_id}"),
+    Route("volume", "PUT", "/qos-specs/{qos_id}", body={"qos_specs": {
+        "consumer": "both", "read_iops_sec_per_gb": "10", "k": None}}),
+    Route("volume", "DELETE", "/qos-specs/{qos_id}", ("force",)),
+    Route("volume", "PUT", "/qos-specs/{qos_id}/delete_keys", body={"keys": ["key"]}),
+    Route("volume", "GET", "/qos-specs/{qos_id}/associations"),
+    Route("volume", "GET", "/qos-specs/{qos_id}/associate", ("vol_type_id",)),
+    Route("volume", "GET", "/qos-specs/{qos_id}/disassociate", ("vol_type_id",)),
+    Route("volume", "GET", "/qos-specs/{qos_id}/disassociate_all"),
+]
+VOLUME_ROUTES += QOS_ROUTES
+
 # The volume API's own roots (served before the route table).
 VOLUME_ROOTS = [Route("volume", "GET", "/"), Route("volume", "GET", "/v2/"),
                 Route("volume", "GET", "/v3/")]

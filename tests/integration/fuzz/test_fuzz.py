@@ -179,6 +179,9 @@ class Served:
         self.ids["transfer_id"] = resp.json()["transfer"]["id"]
         resp = await vol.get(f"/v3/{self.who['admin'].project_id}/types/default", headers=admin)
         self.ids["type_id"] = resp.json()["volume_type"]["id"]
+        resp = await vol.post(f"/v3/{self.who['admin'].project_id}/qos-specs", headers=admin,
+                              json={"qos_specs": {"name": "fz-q", "key": "v"}})
+        self.ids["qos_id"] = resp.json()["qos_specs"]["id"]
         v338 = {**admin, "OpenStack-API-Version": "volume 3.38"}
         resp = await vol.post(f"/v3/{self.who['admin'].project_id}/group_types", headers=v338,
                               json={"group_type": {"name": "fz-gt",

@@ -347,9 +347,10 @@ async def test_extensions(volume_client, demo) -> None:  # type: ignore[no-untyp
         "name": "Hosts", "alias": "os-hosts", "description": "Admin-only host administration.",
         "updated": "2011-06-29T00:00:00+00:00", "links": []}
     assert {"os-services", "os-availability-zone", "scheduler-stats", "capabilities",
-            "backups", "os-volume-transfer"} <= set(exts)
+            "backups", "os-volume-transfer", "qos-specs"} <= set(exts)
+    assert exts["qos-specs"]["name"] == "Qos_specs_manage"
     # Not served: not listed.
-    assert not {"os-quota-sets", "qos-specs", "os-types-manage", "cgsnapshots"} & set(exts)
+    assert not {"os-quota-sets", "os-types-manage", "cgsnapshots"} & set(exts)
     resp = await volume_client.get("/v3/extensions/os-services", headers=demo.headers)
     assert resp.json()["extension"]["name"] == "Services"
     resp = await volume_client.get("/v3/extensions/os-quota-sets", headers=demo.headers)

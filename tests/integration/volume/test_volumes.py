@@ -227,13 +227,16 @@ async def test_unknown_volume_type_is_404(volume_client, demo) -> None:  # type:
     )
 
 
-async def test_types_list_show_default(volume_client, demo) -> None:  # type: ignore[no-untyped-def]
+async def test_types_list_show_default(volume_client, demo, admin) -> None:  # type: ignore[no-untyped-def]
     resp = await volume_client.get(f"/v3/{demo.project_id}/types", headers=demo.headers)
     types = resp.json()["volume_types"]
     assert [t["name"] for t in types] == ["__DEFAULT__"]
-    keys = {"id", "name", "description", "is_public", "extra_specs", "qos_specs_id",
+    # qos_specs_id is for admins only (access_types_qos_specs_id), as Cinder.
+    keys = {"id", "name", "description", "is_public", "extra_specs",
             "os-volume-type-access:is_public"}
     assert set(types[0]) == keys
+    resp = await volume_client.get(f"/v3/{admin.project_id}/types", headers=admin.headers)
+    assert set(resp.json()["volume_types"][0]) == keys | {"qos_specs_id"}
     resp = await volume_client.get(f"/v3/{demo.project_id}/types/{types[0]['id']}",
                                    headers=demo.headers)
     assert resp.json()["volume_type"] == types[0]

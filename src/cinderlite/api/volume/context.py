@@ -18,6 +18,7 @@ from cinderlite.services.group_types import GroupTypeService
 from cinderlite.services.groups import GroupService
 from cinderlite.services.hosts import HostService, LogService
 from cinderlite.services.messages import MessageService
+from cinderlite.services.qos_specs import QosSpecService
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import ReimageService
 from cinderlite.services.retype import RetypeService
@@ -97,3 +98,4 @@ class VolumeApi:
     quotas: QuotaService
     volume_types: VolumeTypeService
     retype: RetypeService
+    qos_specs: QosSpecService

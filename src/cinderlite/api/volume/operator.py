@@ -38,6 +38,7 @@ EXTENSIONS: tuple[tuple[str, str, str, str], ...] = (
     ("ExtendedSnapshotAttributes", "os-extended-snapshot-attributes",
      "Extended SnapshotAttributes support.", "2012-06-19T00:00:00+00:00"),
     ("Hosts", "os-hosts", "Admin-only host administration.", "2011-06-29T00:00:00+00:00"),
+    ("Qos_specs_manage", "qos-specs", "QoS specs support.", "2013-08-02T00:00:00+00:00"),
     ("Scheduler_stats", "scheduler-stats", "Scheduler stats support.",
      "2014-09-07T00:00:00+00:00"),
     ("Services", "os-services", "Services support.", "2012-10-28T00:00:00-00:00"),

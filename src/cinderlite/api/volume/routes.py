@@ -30,6 +30,7 @@ from cinderlite.api.volume import (
     messages,
     operator,
     progress,
+    qos_specs,
     quotas,
     schemas,
     snapshots,
@@ -72,7 +73,7 @@ PROJECT_RE = re.compile(r"^[0-9a-f\-]+$")
 # First segments of project-less /v3 routes.
 COLLECTIONS = frozenset({
     "volumes", "snapshots", "types", "messages", "attachments", "resource_filters", "backups",
-    "group_types", "groups", "group_snapshots", "default-types",
+    "group_types", "groups", "group_snapshots", "default-types", qos_specs.COLLECTION,
     *transfers.COLLECTIONS, *operator.COLLECTIONS,
 })
 
@@ -469,6 +470,7 @@ for _pattern, _method, _handler, _apis in (
     (rf"/volumes/{_ID}/metadata/{_ID}", "DELETE", delete_metadata_item, _BOTH),
     *((pattern, method, handler, _V3 if v3_only else _BOTH)
       for pattern, method, handler, v3_only in volume_types.ROUTES),
+    *((pattern, method, handler, _BOTH) for pattern, method, handler in qos_specs.ROUTES),
     (r"/resource_filters", "GET", resource_filters, _V3),
     (r"/messages", "GET", list_messages, _V3),
     (rf"/messages/{_ID}", "GET", show_message, _V3),

@@ -112,3 +112,26 @@ def key_size(value: object) -> int | None:
     if size < 0:
         raise InvalidRequest(f"Invalid input for field/attribute key_size. Value: {value}.")
     return size
+
+
+# --- QoS specs (cinder/api/schemas/qos_specs.py) ----------------------------------------
+
+# The name's own rule (name_skip_leading_trailing_spaces) is checked by the
+# handler, with the InvalidName messages Cinder answers.
+QOS_CREATE = _wrap("qos_specs", {
+    "type": "object",
+    "properties": {"name": {"type": "string"}},
+    "required": ["name"],
+    "additionalProperties": True,
+})
+QOS_SET = _wrap("qos_specs", _specs_with_null)
+QOS_UNSET: dict[str, Any] = {
+    "type": "object",
+    "properties": {"keys": {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": 255},
+        "uniqueItems": True,
+    }},
+    "required": ["keys"],
+    "additionalProperties": False,
+}

@@ -47,9 +47,9 @@ def view(api: VolumeApi, ctx: VolumeContext, t: VolumeTypeRecord) -> dict[str, A
     specs = service.visible_specs(ctx.caller, t.extra_specs)
     if specs is not None:
         out["extra_specs"] = specs
-    # Shown to everyone as before (Cinder shows it to admins only, by
-    # access_types_qos_specs_id): the QoS specs work decides.
-    out["qos_specs_id"] = t.qos_specs_id
+    # Admins only (access_types_qos_specs_id), as Cinder.
+    if service.shows_qos_id(ctx.caller):
+        out["qos_specs_id"] = t.qos_specs_id
     if service.shows_access(ctx.caller):
         out["os-volume-type-access:is_public"] = t.is_public
     return out
