@@ -69,6 +69,7 @@ from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
+from cinderlite.services.metadefs import MetadefService
 from cinderlite.services.policy import Policy
 from cinderlite.services.quotas import QuotaService
 from cinderlite.services.reimage import REIMAGE_JOB, ReimageService
@@ -104,6 +105,7 @@ class Services:
     upload_worker: UploadWorker
     images: ImageService
     image_members: ImageMemberService
+    metadefs: MetadefService
     messages: MessageService
     identity: IdentityService
     identity_admin: IdentityAdminService
@@ -284,6 +286,7 @@ def _services(
             jobs=jobs, size_cap=s.image_size_cap,
         ),
         image_members=ImageMemberService(units=db, repo=ImageRepository(db)),
+        metadefs=MetadefService(units=db),
         messages=MessageService(db, policy),
         identity=IdentityService(
             units=db, repo=identity_repo, token_lifetime_seconds=s.token_lifetime_seconds
@@ -387,6 +390,7 @@ async def open_runtime(
                 images=services.images, validator=validator,
                 identity_url=settings.identity_url(), image_url=settings.image_url(),
                 max_request_body_bytes=limit, members=services.image_members,
+                metadefs=services.metadefs,
             ),
         )
         # The services' rows and their heartbeat live as long as the runtime.
@@ -479,11 +483,12 @@ def create_volume_app(rt: Runtime) -> Starlette:
 
 
 def create_image_app(rt: Runtime) -> FastAPI:
-    from cinderlite.api.image import members, routes
+    from cinderlite.api.image import members, metadefs, routes
 
     router = APIRouter()
     router.include_router(routes.router)
     router.include_router(members.router)
+    router.include_router(metadefs.router)
     return _build(
         rt.image_api,
         title="cinderlite image",

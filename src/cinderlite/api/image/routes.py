@@ -31,6 +31,7 @@ from cinderlite.services import images
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
+from cinderlite.services.metadefs import MetadefService
 
 router = APIRouter()
 
@@ -46,6 +47,7 @@ class ImageApi:
     image_url: str
     max_request_body_bytes: int
     members: ImageMemberService
+    metadefs: MetadefService
 
 
 def _api(request: Request) -> ImageApi:
