@@ -27,8 +27,7 @@ def message(resp: httpx.Response) -> str:
     return str(resp.json()["message"])
 
 
-async def create(client: httpx.AsyncClient, who: Any, name: str, **fields: Any
-                 ) -> dict[str, Any]:
+async def create(client: httpx.AsyncClient, who: Any, name: str, **fields: Any) -> dict[str, Any]:
     resp = await client.post(NS, json={"namespace": name, **fields}, headers=who.headers)
     assert resp.status_code == 201, resp.text
     body: dict[str, Any] = resp.json()
@@ -44,12 +43,21 @@ async def names(client: httpx.AsyncClient, who: Any, query: str = "") -> list[st
 # --- schemas -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "name"), [
-    ("namespace", "namespace"), ("namespaces", "namespaces"), ("object", "object"),
-    ("objects", "objects"), ("property", "property"), ("properties", "properties"),
-    ("tag", "tag"), ("tags", "tags"), ("resource_type", "resource_type_association"),
-    ("resource_types", "resource_type_associations"),
-])
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("namespace", "namespace"),
+        ("namespaces", "namespaces"),
+        ("object", "object"),
+        ("objects", "objects"),
+        ("property", "property"),
+        ("properties", "properties"),
+        ("tag", "tag"),
+        ("tags", "tags"),
+        ("resource_type", "resource_type_association"),
+        ("resource_types", "resource_type_associations"),
+    ],
+)
 async def test_schema_is_served_to_readers(image_client, reader, path, name) -> None:  # type: ignore[no-untyped-def]
     resp = await image_client.get(f"/v2/schemas/metadefs/{path}", headers=reader.headers)
     assert resp.status_code == 200, resp.text
@@ -66,18 +74,24 @@ async def test_namespace_schema_is_glances(image_client, demo) -> None:  # type:
     assert body["additionalProperties"] is False
     assert body["properties"]["visibility"]["enum"] == ["public", "private"]
     assert set(body["definitions"]) == {
-        "positiveInteger", "positiveIntegerDefault0", "stringArray", "property"}
-    listing = (await image_client.get("/v2/schemas/metadefs/namespaces",
-                                      headers=demo.headers)).json()
+        "positiveInteger",
+        "positiveIntegerDefault0",
+        "stringArray",
+        "property",
+    }
+    listing = (
+        await image_client.get("/v2/schemas/metadefs/namespaces", headers=demo.headers)
+    ).json()
     assert listing["properties"]["namespaces"]["items"]["required"] == ["namespace"]
     assert "definitions" not in listing["properties"]["namespaces"]["items"]
     assert set(listing["definitions"]) == set(body["definitions"])
     prop = (await image_client.get("/v2/schemas/metadefs/property", headers=demo.headers)).json()
     assert prop["required"] == ["type", "title", "name"]
-    props = (await image_client.get("/v2/schemas/metadefs/properties",
-                                    headers=demo.headers)).json()
+    props = (await image_client.get("/v2/schemas/metadefs/properties", headers=demo.headers)).json()
     assert props["properties"]["properties"]["additionalProperties"]["required"] == [
-        "type", "title"]
+        "type",
+        "title",
+    ]
 
 
 # --- namespaces ----------------------------------------------------------------------
@@ -100,25 +114,39 @@ async def test_create_takes_glances_defaults(image_client, admin) -> None:  # ty
 
 async def test_create_with_contents_and_show_them(image_client, admin) -> None:  # type: ignore[no-untyped-def]
     body = await create(
-        image_client, admin, "CL::Full", display_name="Full", description="all of it",
-        visibility="public", protected=True, owner="someone",
+        image_client,
+        admin,
+        "CL::Full",
+        display_name="Full",
+        description="all of it",
+        visibility="public",
+        protected=True,
+        owner="someone",
         resource_type_associations=[{"name": "OS::Glance::Image", "prefix": "hw_"}],
         properties={"cores": {"title": "Cores", "type": "integer", "minimum": 1}},
-        objects=[{"name": "CPU", "required": ["cores"],
-                  "properties": {"cores": {"title": "Cores", "type": "integer"}}}],
+        objects=[
+            {
+                "name": "CPU",
+                "required": ["cores"],
+                "properties": {"cores": {"title": "Cores", "type": "integer"}},
+            }
+        ],
         tags=[{"name": "fast"}, {"name": "small"}],
     )
     assert body["owner"] == "someone"
-    assert body["resource_type_associations"] == [{"name": "OS::Glance::Image",
-                                                   "prefix": "hw_"}]
+    assert body["resource_type_associations"] == [{"name": "OS::Glance::Image", "prefix": "hw_"}]
     assert body["tags"] == [{"name": "fast"}, {"name": "small"}]
-    assert body["objects"] == [{"name": "CPU", "required": ["cores"], "properties": {
-        "cores": {"title": "Cores", "type": "integer"}}}]
+    assert body["objects"] == [
+        {
+            "name": "CPU",
+            "required": ["cores"],
+            "properties": {"cores": {"title": "Cores", "type": "integer"}},
+        }
+    ]
 
     shown = (await image_client.get(f"{NS}/CL::Full", headers=admin.headers)).json()
     assert shown["display_name"] == "Full"
-    assert shown["properties"] == {"cores": {"title": "Cores", "type": "integer",
-                                             "minimum": 1}}
+    assert shown["properties"] == {"cores": {"title": "Cores", "type": "integer", "minimum": 1}}
     assert [t["name"] for t in shown["tags"]] == ["fast", "small"]
     (assoc,) = shown["resource_type_associations"]
     assert assoc["name"] == "OS::Glance::Image"
@@ -127,8 +155,11 @@ async def test_create_with_contents_and_show_them(image_client, admin) -> None: 
     assert obj["self"] == f"{NS}/CL::Full/objects/CPU"
     assert obj["schema"] == "/v2/schemas/metadefs/object"
 
-    prefixed = (await image_client.get(f"{NS}/CL::Full?resource_type=OS::Glance::Image",
-                                       headers=admin.headers)).json()
+    prefixed = (
+        await image_client.get(
+            f"{NS}/CL::Full?resource_type=OS::Glance::Image", headers=admin.headers
+        )
+    ).json()
     assert list(prefixed["properties"]) == ["hw_cores"]
     assert prefixed["objects"][0]["required"] == ["hw_cores"]
     assert list(prefixed["objects"][0]["properties"]) == ["hw_cores"]
@@ -142,11 +173,15 @@ async def test_create_of_a_taken_name_is_409(image_client, admin) -> None:  # ty
 
 
 async def test_create_failing_halfway_leaves_nothing(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    resp = await image_client.post(NS, json={
-        "namespace": "CL::Half", "tags": [{"name": "x"}, {"name": "x"}]}, headers=admin.headers)
+    resp = await image_client.post(
+        NS,
+        json={"namespace": "CL::Half", "tags": [{"name": "x"}, {"name": "x"}]},
+        headers=admin.headers,
+    )
     assert resp.status_code == 409
-    assert message(resp).startswith("A metadata tag with name=x already exists in "
-                                    "namespace=CL::Half.")
+    assert message(resp).startswith(
+        "A metadata tag with name=x already exists in namespace=CL::Half."
+    )
     resp = await image_client.get(f"{NS}/CL::Half", headers=admin.headers)
     assert resp.status_code == 404
 
@@ -157,21 +192,36 @@ async def test_only_admins_create(image_client, demo) -> None:  # type: ignore[n
     assert message(resp) == "You are not authorized to complete add_metadef_namespace action."
 
 
-@pytest.mark.parametrize(("body", "status", "text"), [
-    ({}, 400, "Provided object does not match schema 'namespace': 'namespace' is a required "
-              "property"),
-    ({"namespace": "CL::V", "visibility": "shared"}, 400,
-     "Provided object does not match schema 'namespace': 'shared' is not one of "
-     "['public', 'private']"),
-    ({"namespace": "x" * 81}, 400, "Provided object does not match schema 'namespace': "),
-    ({"namespace": "CL::V", "extra": 1}, 400, "Provided object does not match schema "
-                                              "'namespace': Additional properties"),
-    ({"namespace": "CL::V", "properties": {"p": {"type": "string"}}}, 400,
-     "Provided object does not match schema 'namespace': 'title' is a required property"),
-    ({"namespace": "CL::V", "self": "/x"}, 403, "Attribute 'self' is read-only."),
-    ({"namespace": "CL::V", "created_at": "now"}, 403, "Attribute 'created_at' is read-only."),
-    ([], 400, "Provided object does not match schema 'namespace': "),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "text"),
+    [
+        (
+            {},
+            400,
+            "Provided object does not match schema 'namespace': 'namespace' is a required property",
+        ),
+        (
+            {"namespace": "CL::V", "visibility": "shared"},
+            400,
+            "Provided object does not match schema 'namespace': 'shared' is not one of "
+            "['public', 'private']",
+        ),
+        ({"namespace": "x" * 81}, 400, "Provided object does not match schema 'namespace': "),
+        (
+            {"namespace": "CL::V", "extra": 1},
+            400,
+            "Provided object does not match schema 'namespace': Additional properties",
+        ),
+        (
+            {"namespace": "CL::V", "properties": {"p": {"type": "string"}}},
+            400,
+            "Provided object does not match schema 'namespace': 'title' is a required property",
+        ),
+        ({"namespace": "CL::V", "self": "/x"}, 403, "Attribute 'self' is read-only."),
+        ({"namespace": "CL::V", "created_at": "now"}, 403, "Attribute 'created_at' is read-only."),
+        ([], 400, "Provided object does not match schema 'namespace': "),
+    ],
+)
 async def test_create_refuses_bad_bodies(image_client, admin, body, status, text) -> None:  # type: ignore[no-untyped-def]
     resp = await image_client.post(NS, json=body, headers=admin.headers)
     assert resp.status_code == status, resp.text
@@ -179,8 +229,9 @@ async def test_create_refuses_bad_bodies(image_client, admin, body, status, text
 
 
 async def test_create_refuses_malformed_json(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    resp = await image_client.post(NS, content=b"{", headers={
-        **admin.headers, "Content-Type": "application/json"})
+    resp = await image_client.post(
+        NS, content=b"{", headers={**admin.headers, "Content-Type": "application/json"}
+    )
     assert resp.status_code == 400
     assert message(resp) == "Malformed JSON in request body."
 
@@ -209,21 +260,27 @@ async def test_a_projects_own_private_namespace_is_seen(image_client, admin, dem
 
 
 async def test_list_filters_by_visibility_and_resource_types(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    await create(image_client, admin, "CL::A", visibility="public",
-                 resource_type_associations=[{"name": "OS::Cinder::Volume"}])
-    await create(image_client, admin, "CL::B",
-                 resource_type_associations=[{"name": "OS::Glance::Image"}])
+    await create(
+        image_client,
+        admin,
+        "CL::A",
+        visibility="public",
+        resource_type_associations=[{"name": "OS::Cinder::Volume"}],
+    )
+    await create(
+        image_client, admin, "CL::B", resource_type_associations=[{"name": "OS::Glance::Image"}]
+    )
     await create(image_client, admin, "CL::C")
     assert await names(image_client, admin, "?visibility=public") == ["CL::A"]
     assert sorted(await names(image_client, admin, "?visibility=private")) == ["CL::B", "CL::C"]
     assert await names(image_client, admin, "?resource_types=OS::Glance::Image") == ["CL::B"]
-    found = await names(image_client, admin,
-                        "?resource_types=OS::Glance::Image,OS::Cinder::Volume")
+    found = await names(image_client, admin, "?resource_types=OS::Glance::Image,OS::Cinder::Volume")
     assert sorted(found) == ["CL::A", "CL::B"]
     assert await names(image_client, admin, "?resource_types=OS::Nova::Flavor") == []
     listed = (await image_client.get(f"{NS}?visibility=public", headers=admin.headers)).json()
     assert listed["namespaces"][0]["resource_type_associations"][0]["name"] == (
-        "OS::Cinder::Volume")
+        "OS::Cinder::Volume"
+    )
     assert listed["first"] == f"{NS}?visibility=public"
     assert listed["schema"] == "/v2/schemas/metadefs/namespaces"
 
@@ -231,8 +288,9 @@ async def test_list_filters_by_visibility_and_resource_types(image_client, admin
 async def test_list_pages_with_limit_marker_and_sort(image_client, admin) -> None:  # type: ignore[no-untyped-def]
     for name in ("CL::P2", "CL::P1", "CL::P3"):
         await create(image_client, admin, name)
-    resp = await image_client.get(f"{NS}?sort_key=namespace&sort_dir=asc&limit=2",
-                                  headers=admin.headers)
+    resp = await image_client.get(
+        f"{NS}?sort_key=namespace&sort_dir=asc&limit=2", headers=admin.headers
+    )
     body = resp.json()
     assert [n["namespace"] for n in body["namespaces"]] == ["CL::P1", "CL::P2"]
     query = parse_qs(urlsplit(body["next"]).query)
@@ -245,13 +303,16 @@ async def test_list_pages_with_limit_marker_and_sort(image_client, admin) -> Non
     assert await names(image_client, admin) == ["CL::P3", "CL::P1", "CL::P2"]
 
 
-@pytest.mark.parametrize(("query", "text"), [
-    ("?sort_dir=up", "Invalid sort direction: up"),
-    ("?sort_key=color", "Sort key supplied was not valid."),
-    ("?limit=-1", "limit param must be positive"),
-    ("?limit=many", "limit param must be an integer"),
-    ("?visibility=shared", "Invalid visibility value: shared"),
-])
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("?sort_dir=up", "Invalid sort direction: up"),
+        ("?sort_key=color", "Sort key supplied was not valid."),
+        ("?limit=-1", "limit param must be positive"),
+        ("?limit=many", "limit param must be an integer"),
+        ("?visibility=shared", "Invalid visibility value: shared"),
+    ],
+)
 async def test_list_refuses_bad_queries(image_client, admin, query, text) -> None:  # type: ignore[no-untyped-def]
     resp = await image_client.get(f"{NS}{query}", headers=admin.headers)
     assert resp.status_code == 400
@@ -265,10 +326,18 @@ async def test_list_marker_must_exist(image_client, admin) -> None:  # type: ign
 
 
 async def test_update_replaces_every_field(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    await create(image_client, admin, "CL::Old", visibility="public", protected=True,
-                 description="before", tags=[{"name": "kept"}])
-    resp = await image_client.put(f"{NS}/CL::Old", json={"namespace": "CL::New"},
-                                  headers=admin.headers)
+    await create(
+        image_client,
+        admin,
+        "CL::Old",
+        visibility="public",
+        protected=True,
+        description="before",
+        tags=[{"name": "kept"}],
+    )
+    resp = await image_client.put(
+        f"{NS}/CL::Old", json={"namespace": "CL::New"}, headers=admin.headers
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["namespace"] == "CL::New"
@@ -283,33 +352,45 @@ async def test_update_replaces_every_field(image_client, admin) -> None:  # type
 async def test_update_to_a_taken_name_is_409(image_client, admin) -> None:  # type: ignore[no-untyped-def]
     await create(image_client, admin, "CL::One")
     await create(image_client, admin, "CL::Two")
-    resp = await image_client.put(f"{NS}/CL::One", json={"namespace": "CL::Two"},
-                                  headers=admin.headers)
+    resp = await image_client.put(
+        f"{NS}/CL::One", json={"namespace": "CL::Two"}, headers=admin.headers
+    )
     assert resp.status_code == 409
-    assert message(resp) == ("Invalid update. It would result in a duplicate metadata "
-                             "definition namespace with the same name of CL::Two")
+    assert message(resp) == (
+        "Invalid update. It would result in a duplicate metadata "
+        "definition namespace with the same name of CL::Two"
+    )
 
 
 async def test_update_refusals(image_client, admin, demo) -> None:  # type: ignore[no-untyped-def]
     await create(image_client, admin, "CL::Pub", visibility="public")
     await create(image_client, admin, "CL::Priv")
-    resp = await image_client.put(f"{NS}/CL::Pub", json={"namespace": "CL::Pub"},
-                                  headers=demo.headers)
+    resp = await image_client.put(
+        f"{NS}/CL::Pub", json={"namespace": "CL::Pub"}, headers=demo.headers
+    )
     assert resp.status_code == 403
     assert message(resp) == "You are not authorized to complete modify_metadef_namespace action."
-    resp = await image_client.put(f"{NS}/CL::Priv", json={"namespace": "CL::Priv"},
-                                  headers=demo.headers)
+    resp = await image_client.put(
+        f"{NS}/CL::Priv", json={"namespace": "CL::Priv"}, headers=demo.headers
+    )
     assert resp.status_code == 404
     assert message(resp) == "Namespace CL::Priv not found"
-    resp = await image_client.put(f"{NS}/CL::Pub", json={"display_name": "x"},
-                                  headers=admin.headers)
+    resp = await image_client.put(
+        f"{NS}/CL::Pub", json={"display_name": "x"}, headers=admin.headers
+    )
     assert resp.status_code == 400
 
 
 async def test_delete_takes_the_contents_along(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    await create(image_client, admin, "CL::Gone", objects=[{"name": "o"}],
-                 properties={"p": {"title": "P", "type": "string"}}, tags=[{"name": "t"}],
-                 resource_type_associations=[{"name": "OS::Glance::Image"}])
+    await create(
+        image_client,
+        admin,
+        "CL::Gone",
+        objects=[{"name": "o"}],
+        properties={"p": {"title": "P", "type": "string"}},
+        tags=[{"name": "t"}],
+        resource_type_associations=[{"name": "OS::Glance::Image"}],
+    )
     resp = await image_client.delete(f"{NS}/CL::Gone", headers=admin.headers)
     assert resp.status_code == 204
     resp = await image_client.get(f"{NS}/CL::Gone", headers=admin.headers)
@@ -329,10 +410,12 @@ async def test_a_protected_namespace_is_not_deleted(image_client, admin) -> None
     for path in ("", "/objects", "/properties", "/tags"):
         resp = await image_client.delete(f"{NS}/CL::Kept{path}", headers=admin.headers)
         assert resp.status_code == 403, path
-        assert message(resp) == ("Metadata definition namespace CL::Kept is protected and "
-                                 "cannot be deleted.")
-    assert (await image_client.get(f"{NS}/CL::Kept/objects/o",
-                                   headers=admin.headers)).status_code == 200
+        assert message(resp) == (
+            "Metadata definition namespace CL::Kept is protected and cannot be deleted."
+        )
+    assert (
+        await image_client.get(f"{NS}/CL::Kept/objects/o", headers=admin.headers)
+    ).status_code == 200
 
 
 async def test_delete_refusals(image_client, admin, demo) -> None:  # type: ignore[no-untyped-def]
@@ -349,8 +432,14 @@ async def test_delete_refusals(image_client, admin, demo) -> None:  # type: igno
 
 @pytest.mark.parametrize("what", ["objects", "properties", "tags"])
 async def test_delete_all_of_one_kind(image_client, admin, what) -> None:  # type: ignore[no-untyped-def]
-    await create(image_client, admin, "CL::Bulk", objects=[{"name": "o"}],
-                 properties={"p": {"title": "P", "type": "string"}}, tags=[{"name": "t"}])
+    await create(
+        image_client,
+        admin,
+        "CL::Bulk",
+        objects=[{"name": "o"}],
+        properties={"p": {"title": "P", "type": "string"}},
+        tags=[{"name": "t"}],
+    )
     resp = await image_client.delete(f"{NS}/CL::Bulk/{what}", headers=admin.headers)
     assert resp.status_code == 204
     shown = (await image_client.get(f"{NS}/CL::Bulk", headers=admin.headers)).json()
@@ -376,10 +465,16 @@ async def obj_ns(image_client, admin) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.usefixtures("obj_ns")
 async def test_object_lifecycle(image_client, admin, reader) -> None:  # type: ignore[no-untyped-def]
-    resp = await image_client.post(OBJ, json={
-        "name": "CPU", "description": "cpu", "required": ["cores"],
-        "properties": {"cores": {"title": "Cores", "type": "integer", "minimum": 1}},
-    }, headers=admin.headers)
+    resp = await image_client.post(
+        OBJ,
+        json={
+            "name": "CPU",
+            "description": "cpu",
+            "required": ["cores"],
+            "properties": {"cores": {"title": "Cores", "type": "integer", "minimum": 1}},
+        },
+        headers=admin.headers,
+    )
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert body["self"] == f"{OBJ}/CPU"
@@ -392,8 +487,7 @@ async def test_object_lifecycle(image_client, admin, reader) -> None:  # type: i
     shown = (await image_client.get(f"{OBJ}/CPU", headers=reader.headers)).json()
     assert shown["required"] == ["cores"]
 
-    resp = await image_client.put(f"{OBJ}/CPU", json={"name": "Processor"},
-                                  headers=admin.headers)
+    resp = await image_client.put(f"{OBJ}/CPU", json={"name": "Processor"}, headers=admin.headers)
     assert resp.status_code == 200, resp.text
     assert resp.json()["name"] == "Processor"
     assert "properties" not in resp.json()
@@ -401,28 +495,34 @@ async def test_object_lifecycle(image_client, admin, reader) -> None:  # type: i
     assert resp.status_code == 404
     assert message(resp) == "Could not find metadata object CPU"
 
-    assert (await image_client.delete(f"{OBJ}/Processor", headers=admin.headers)
-            ).status_code == 204
+    assert (await image_client.delete(f"{OBJ}/Processor", headers=admin.headers)).status_code == 204
     assert (await image_client.get(OBJ, headers=admin.headers)).json()["objects"] == []
 
 
 @pytest.mark.usefixtures("obj_ns")
 async def test_object_names_are_unique_in_a_namespace(image_client, admin) -> None:  # type: ignore[no-untyped-def]
     for name in ("a", "b"):
-        assert (await image_client.post(OBJ, json={"name": name},
-                                        headers=admin.headers)).status_code == 201
+        assert (
+            await image_client.post(OBJ, json={"name": name}, headers=admin.headers)
+        ).status_code == 201
     resp = await image_client.post(OBJ, json={"name": "a"}, headers=admin.headers)
     assert resp.status_code == 409
-    assert message(resp) == ("A metadata definition object with name=a already exists in "
-                             "namespace=CL::Obj.")
+    assert message(resp) == (
+        "A metadata definition object with name=a already exists in namespace=CL::Obj."
+    )
     resp = await image_client.put(f"{OBJ}/b", json={"name": "a"}, headers=admin.headers)
     assert resp.status_code == 409
-    assert message(resp) == ("Invalid update. It would result in a duplicate metadata "
-                             "definition object with the same name=a in namespace=CL::Obj.")
+    assert message(resp) == (
+        "Invalid update. It would result in a duplicate metadata "
+        "definition object with the same name=a in namespace=CL::Obj."
+    )
     # Another namespace may use the name.
     await create(image_client, admin, "CL::Other")
-    assert (await image_client.post(f"{NS}/CL::Other/objects", json={"name": "a"},
-                                    headers=admin.headers)).status_code == 201
+    assert (
+        await image_client.post(
+            f"{NS}/CL::Other/objects", json={"name": "a"}, headers=admin.headers
+        )
+    ).status_code == 201
 
 
 @pytest.mark.usefixtures("obj_ns")
@@ -430,14 +530,19 @@ async def test_object_refusals(image_client, admin, demo) -> None:  # type: igno
     resp = await image_client.post(OBJ, json={"name": "o"}, headers=demo.headers)
     assert resp.status_code == 403
     assert message(resp) == "You are not authorized to complete add_metadef_object action."
-    resp = await image_client.post(OBJ, json={"name": "o", "properties": {
-        "p": {"type": "string"}}}, headers=admin.headers)
+    resp = await image_client.post(
+        OBJ, json={"name": "o", "properties": {"p": {"type": "string"}}}, headers=admin.headers
+    )
     assert resp.status_code == 400
-    assert message(resp) == ("Provided object does not match schema 'object': 'title' is a "
-                             "required property")
+    assert message(resp) == (
+        "Provided object does not match schema 'object': 'title' is a required property"
+    )
     # Each property is also checked as a property, whose array items are strings.
-    resp = await image_client.post(OBJ, json={"name": "o", "properties": {
-        "p": {"title": "P", "type": "string", "required": []}}}, headers=admin.headers)
+    resp = await image_client.post(
+        OBJ,
+        json={"name": "o", "properties": {"p": {"title": "P", "type": "string", "required": []}}},
+        headers=admin.headers,
+    )
     assert resp.status_code == 400
     assert message(resp).startswith("Provided object does not match schema 'property': ")
     resp = await image_client.post(OBJ, json={"description": "no name"}, headers=admin.headers)
@@ -473,32 +578,52 @@ PROPS = f"{NS}/CL::Props/properties"
 
 @pytest.fixture
 async def props_ns(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    await create(image_client, admin, "CL::Props", visibility="public",
-                 resource_type_associations=[{"name": "OS::Glance::Image", "prefix": "hw_"}])
+    await create(
+        image_client,
+        admin,
+        "CL::Props",
+        visibility="public",
+        resource_type_associations=[{"name": "OS::Glance::Image", "prefix": "hw_"}],
+    )
 
 
 @pytest.mark.usefixtures("props_ns")
 async def test_property_lifecycle(image_client, admin, reader) -> None:  # type: ignore[no-untyped-def]
     enum = ["kvm", "qemu"]
-    resp = await image_client.post(PROPS, json={
-        "name": "hypervisor", "title": "Hypervisor", "type": "string", "enum": enum,
-        "required": ["x"],
-    }, headers=admin.headers)
+    resp = await image_client.post(
+        PROPS,
+        json={
+            "name": "hypervisor",
+            "title": "Hypervisor",
+            "type": "string",
+            "enum": enum,
+            "required": ["x"],
+        },
+        headers=admin.headers,
+    )
     assert resp.status_code == 201, resp.text
     # `required` is not an attribute of Glance's PropertyType: dropped.
-    assert resp.json() == {"name": "hypervisor", "title": "Hypervisor", "type": "string",
-                           "enum": enum}
+    assert resp.json() == {
+        "name": "hypervisor",
+        "title": "Hypervisor",
+        "type": "string",
+        "enum": enum,
+    }
     listed = (await image_client.get(PROPS, headers=reader.headers)).json()
     assert listed["properties"]["hypervisor"]["title"] == "Hypervisor"
     shown = (await image_client.get(f"{PROPS}/hypervisor", headers=reader.headers)).json()
     assert shown["enum"] == enum
-    shown = await image_client.get(f"{PROPS}/hw_hypervisor?resource_type=OS::Glance::Image",
-                                   headers=reader.headers)
+    shown = await image_client.get(
+        f"{PROPS}/hw_hypervisor?resource_type=OS::Glance::Image", headers=reader.headers
+    )
     assert shown.status_code == 200
     assert shown.json()["name"] == "hypervisor"
 
-    resp = await image_client.put(f"{PROPS}/hypervisor", json={
-        "name": "hv", "title": "HV", "type": "string"}, headers=admin.headers)
+    resp = await image_client.put(
+        f"{PROPS}/hypervisor",
+        json={"name": "hv", "title": "HV", "type": "string"},
+        headers=admin.headers,
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"name": "hv", "title": "HV", "type": "string"}
     resp = await image_client.get(f"{PROPS}/hypervisor", headers=admin.headers)
@@ -514,31 +639,36 @@ async def test_property_refusals(image_client, admin, demo) -> None:  # type: ig
     assert (await image_client.post(PROPS, json=prop, headers=admin.headers)).status_code == 201
     resp = await image_client.post(PROPS, json=prop, headers=admin.headers)
     assert resp.status_code == 409
-    assert message(resp) == ("A metadata definition property with name=p already exists in "
-                             "namespace=CL::Props.")
-    assert (await image_client.post(PROPS, json={**prop, "name": "q"},
-                                    headers=admin.headers)).status_code == 201
+    assert message(resp) == (
+        "A metadata definition property with name=p already exists in namespace=CL::Props."
+    )
+    assert (
+        await image_client.post(PROPS, json={**prop, "name": "q"}, headers=admin.headers)
+    ).status_code == 201
     resp = await image_client.put(f"{PROPS}/q", json=prop, headers=admin.headers)
     assert resp.status_code == 409
-    resp = await image_client.post(PROPS, json={"name": "r", "type": "string"},
-                                   headers=admin.headers)
+    resp = await image_client.post(
+        PROPS, json={"name": "r", "type": "string"}, headers=admin.headers
+    )
     assert resp.status_code == 400
     resp = await image_client.post(PROPS, json={**prop, "type": "color"}, headers=admin.headers)
     assert resp.status_code == 400
-    resp = await image_client.post(PROPS, json={**prop, "updated_at": "x"},
-                                   headers=admin.headers)
+    resp = await image_client.post(PROPS, json={**prop, "updated_at": "x"}, headers=admin.headers)
     assert resp.status_code == 403
     assert message(resp) == "Attribute 'updated_at' is read-only."
     resp = await image_client.post(PROPS, json={**prop, "name": "s"}, headers=demo.headers)
     assert resp.status_code == 403
     assert message(resp) == "You are not authorized to complete add_metadef_property action."
-    resp = await image_client.get(f"{PROPS}/p?resource_type=OS::Glance::Image",
-                                  headers=admin.headers)
+    resp = await image_client.get(
+        f"{PROPS}/p?resource_type=OS::Glance::Image", headers=admin.headers
+    )
     assert resp.status_code == 404
-    assert message(resp) == ("Property p does not start with the expected resource type "
-                             "association prefix of 'hw_'.")
-    resp = await image_client.get(f"{PROPS}/hw_p?resource_type=OS::Nova::Flavor",
-                                  headers=admin.headers)
+    assert message(resp) == (
+        "Property p does not start with the expected resource type association prefix of 'hw_'."
+    )
+    resp = await image_client.get(
+        f"{PROPS}/hw_p?resource_type=OS::Nova::Flavor", headers=admin.headers
+    )
     assert resp.status_code == 404
     resp = await image_client.get(f"{NS}/CL::Missing/properties", headers=admin.headers)
     assert resp.status_code == 404
@@ -546,8 +676,13 @@ async def test_property_refusals(image_client, admin, demo) -> None:  # type: ig
 
 
 async def test_properties_of_a_protected_namespace_stay(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    await create(image_client, admin, "CL::Prot", protected=True,
-                 properties={"p": {"title": "P", "type": "string"}})
+    await create(
+        image_client,
+        admin,
+        "CL::Prot",
+        protected=True,
+        properties={"p": {"title": "P", "type": "string"}},
+    )
     resp = await image_client.delete(f"{NS}/CL::Prot/properties/p", headers=admin.headers)
     assert resp.status_code == 403
     assert message(resp) == "Metadata definition property p is protected and cannot be deleted."
@@ -578,9 +713,11 @@ async def test_tag_lifecycle(image_client, admin, reader) -> None:  # type: igno
     assert resp.json()["created_at"].endswith("Z")
     resp = await image_client.post(f"{TAGS}/fast", headers=admin.headers)
     assert resp.status_code == 409
-    assert message(resp) == ("A metadata tag with name=fast already exists in "
-                             "namespace=CL::Tags. (Please note that metadata tag names are "
-                             "case insensitive).")
+    assert message(resp) == (
+        "A metadata tag with name=fast already exists in "
+        "namespace=CL::Tags. (Please note that metadata tag names are "
+        "case insensitive)."
+    )
     shown = (await image_client.get(f"{TAGS}/fast", headers=reader.headers)).json()
     assert set(shown) == {"name", "created_at", "updated_at"}
     resp = await image_client.put(f"{TAGS}/fast", json={"name": "quick"}, headers=admin.headers)
@@ -602,31 +739,39 @@ async def test_bulk_tags_replace_unless_appended(image_client, admin) -> None:  
     assert resp.status_code == 201, resp.text
     assert resp.json() == body
     assert sorted(await tag_names(image_client, admin)) == ["a", "b"]
-    resp = await image_client.post(TAGS, json={"tags": [{"name": "c"}]},
-                                   headers={**admin.headers, "X-Openstack-Append": "True"})
+    resp = await image_client.post(
+        TAGS,
+        json={"tags": [{"name": "c"}]},
+        headers={**admin.headers, "X-Openstack-Append": "True"},
+    )
     assert resp.status_code == 201
     assert sorted(await tag_names(image_client, admin)) == ["a", "b", "c"]
-    resp = await image_client.post(TAGS, json={"tags": [{"name": "a"}]},
-                                   headers={**admin.headers, "X-Openstack-Append": "true"})
+    resp = await image_client.post(
+        TAGS,
+        json={"tags": [{"name": "a"}]},
+        headers={**admin.headers, "X-Openstack-Append": "true"},
+    )
     assert resp.status_code == 409
     assert message(resp).startswith("A metadata tag with name=a already exists")
     # Refused as a whole: nothing was replaced.
-    resp = await image_client.post(TAGS, json={"tags": [{"name": "d"}, {"name": "d"}]},
-                                   headers=admin.headers)
+    resp = await image_client.post(
+        TAGS, json={"tags": [{"name": "d"}, {"name": "d"}]}, headers=admin.headers
+    )
     assert resp.status_code == 409
     assert sorted(await tag_names(image_client, admin)) == ["a", "b", "c"]
 
 
 @pytest.mark.usefixtures("tags_ns")
 async def test_tags_page_and_sort(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    await image_client.post(TAGS, json={"tags": [{"name": n} for n in "cab"]},
-                            headers=admin.headers)
-    assert await tag_names(image_client, admin, "?sort_key=name&sort_dir=asc") == [
-        "a", "b", "c"]
-    assert await tag_names(image_client, admin, "?sort_key=name&sort_dir=asc&limit=2") == [
-        "a", "b"]
-    assert await tag_names(image_client, admin,
-                           "?sort_key=name&sort_dir=asc&marker=a") == ["b", "c"]
+    await image_client.post(
+        TAGS, json={"tags": [{"name": n} for n in "cab"]}, headers=admin.headers
+    )
+    assert await tag_names(image_client, admin, "?sort_key=name&sort_dir=asc") == ["a", "b", "c"]
+    assert await tag_names(image_client, admin, "?sort_key=name&sort_dir=asc&limit=2") == ["a", "b"]
+    assert await tag_names(image_client, admin, "?sort_key=name&sort_dir=asc&marker=a") == [
+        "b",
+        "c",
+    ]
     resp = await image_client.get(f"{TAGS}?marker=zz", headers=admin.headers)
     assert resp.status_code == 404
     assert message(resp) == "Could not find metadata tag zz"
@@ -649,16 +794,16 @@ async def test_tag_refusals(image_client, admin, demo) -> None:  # type: ignore[
     assert message(resp) == "You are not authorized to complete add_metadef_tags action."
     resp = await image_client.post(TAGS, json={"tags": [{"title": "a"}]}, headers=admin.headers)
     assert resp.status_code == 400
-    resp = await image_client.post(TAGS, json={"tags": [{"name": "y" * 81}]},
-                                   headers=admin.headers)
+    resp = await image_client.post(TAGS, json={"tags": [{"name": "y" * 81}]}, headers=admin.headers)
     assert resp.status_code == 400
     resp = await image_client.post(f"{NS}/CL::Missing/tags/t", headers=admin.headers)
     assert resp.status_code == 404
     assert message(resp) == "Namespace CL::Missing not found"
     resp = await image_client.put(f"{TAGS}/none", json={"name": "x"}, headers=admin.headers)
     assert resp.status_code == 404
-    resp = await image_client.put(f"{TAGS}/none", json={"name": "x", "created_at": "x"},
-                                  headers=admin.headers)
+    resp = await image_client.put(
+        f"{TAGS}/none", json={"name": "x", "created_at": "x"}, headers=admin.headers
+    )
     assert resp.status_code == 403
 
 
@@ -682,32 +827,39 @@ async def types_ns(image_client, admin) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.usefixtures("types_ns")
 async def test_association_lifecycle(image_client, admin, reader) -> None:  # type: ignore[no-untyped-def]
-    assert (await image_client.get("/v2/metadefs/resource_types", headers=reader.headers)
-            ).json() == {"resource_types": []}
-    resp = await image_client.post(RT, json={"name": "OS::Cinder::Volume", "prefix": "vol_",
-                                             "properties_target": "image"},
-                                   headers=admin.headers)
+    assert (
+        await image_client.get("/v2/metadefs/resource_types", headers=reader.headers)
+    ).json() == {"resource_types": []}
+    resp = await image_client.post(
+        RT,
+        json={"name": "OS::Cinder::Volume", "prefix": "vol_", "properties_target": "image"},
+        headers=admin.headers,
+    )
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert body["name"] == "OS::Cinder::Volume"
     assert body["prefix"] == "vol_"
     assert body["properties_target"] == "image"
-    types = (await image_client.get("/v2/metadefs/resource_types", headers=reader.headers)
-             ).json()["resource_types"]
+    types = (await image_client.get("/v2/metadefs/resource_types", headers=reader.headers)).json()[
+        "resource_types"
+    ]
     assert [t["name"] for t in types] == ["OS::Cinder::Volume"]
     assert set(types[0]) == {"name", "created_at", "updated_at"}
     listed = (await image_client.get(RT, headers=reader.headers)).json()
     assert [a["name"] for a in listed["resource_type_associations"]] == ["OS::Cinder::Volume"]
-    resp = await image_client.post(RT, json={"name": "OS::Cinder::Volume"},
-                                   headers=admin.headers)
+    resp = await image_client.post(RT, json={"name": "OS::Cinder::Volume"}, headers=admin.headers)
     assert resp.status_code == 409
-    assert message(resp) == ("The metadata definition resource-type association of "
-                             "resource-type=OS::Cinder::Volume to namespace=CL::Types "
-                             "already exists.")
-    assert (await image_client.delete(f"{RT}/OS::Cinder::Volume", headers=admin.headers)
-            ).status_code == 204
+    assert message(resp) == (
+        "The metadata definition resource-type association of "
+        "resource-type=OS::Cinder::Volume to namespace=CL::Types "
+        "already exists."
+    )
+    assert (
+        await image_client.delete(f"{RT}/OS::Cinder::Volume", headers=admin.headers)
+    ).status_code == 204
     assert (await image_client.get(RT, headers=admin.headers)).json() == {
-        "resource_type_associations": []}
+        "resource_type_associations": []
+    }
     resp = await image_client.delete(f"{RT}/OS::Cinder::Volume", headers=admin.headers)
     assert resp.status_code == 404
     assert message(resp) == "Failed to find resource type OS::Cinder::Volume to delete"
@@ -717,8 +869,9 @@ async def test_association_lifecycle(image_client, admin, reader) -> None:  # ty
 async def test_association_refusals(image_client, admin, demo) -> None:  # type: ignore[no-untyped-def]
     resp = await image_client.post(RT, json={"name": "OS::Glance::Image"}, headers=demo.headers)
     assert resp.status_code == 403
-    assert message(resp) == ("You are not authorized to complete "
-                             "add_metadef_resource_type_association action.")
+    assert message(resp) == (
+        "You are not authorized to complete add_metadef_resource_type_association action."
+    )
     resp = await image_client.post(RT, json={"prefix": "x"}, headers=admin.headers)
     assert resp.status_code == 400
     resp = await image_client.post(RT, json={"name": "x" * 81}, headers=admin.headers)
@@ -731,20 +884,29 @@ async def test_association_refusals(image_client, admin, demo) -> None:  # type:
 
 
 async def test_associations_of_a_protected_namespace_stay(image_client, admin) -> None:  # type: ignore[no-untyped-def]
-    await create(image_client, admin, "CL::Prot", protected=True,
-                 resource_type_associations=[{"name": "OS::Glance::Image"}])
-    resp = await image_client.delete(f"{NS}/CL::Prot/resource_types/OS::Glance::Image",
-                                     headers=admin.headers)
+    await create(
+        image_client,
+        admin,
+        "CL::Prot",
+        protected=True,
+        resource_type_associations=[{"name": "OS::Glance::Image"}],
+    )
+    resp = await image_client.delete(
+        f"{NS}/CL::Prot/resource_types/OS::Glance::Image", headers=admin.headers
+    )
     assert resp.status_code == 403
-    assert message(resp) == ("Metadata definition resource-type-association OS::Glance::Image "
-                             "is protected and cannot be deleted.")
+    assert message(resp) == (
+        "Metadata definition resource-type-association OS::Glance::Image "
+        "is protected and cannot be deleted."
+    )
 
 
 async def test_another_projects_member_reads_public_only(image_client, admin, alt) -> None:  # type: ignore[no-untyped-def]
     await create(image_client, admin, "CL::Shared", visibility="public", tags=[{"name": "t"}])
     await create(image_client, admin, "CL::Closed", tags=[{"name": "t"}])
-    assert (await image_client.get(f"{NS}/CL::Shared/tags/t", headers=alt.headers)
-            ).status_code == 200
+    assert (
+        await image_client.get(f"{NS}/CL::Shared/tags/t", headers=alt.headers)
+    ).status_code == 200
     resp = await image_client.get(f"{NS}/CL::Closed/tags/t", headers=alt.headers)
     assert resp.status_code == 404
     assert message(resp) == "Namespace CL::Closed not found"
