@@ -228,6 +228,27 @@ async def test_create_refuses_bad_bodies(image_client, admin, body, status, text
     assert message(resp).startswith(text)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "p" * 81}]},
+        {"resource_type_associations": [{"name": "r" * 81}]},
+        {"resource_type_associations": [{"prefix": "p_"}]},
+        {"objects": [{"name": "o" * 81}]},
+        {"tags": [{"name": "t" * 81}]},
+    ],
+)
+async def test_create_refuses_nested_items_the_columns_cannot_hold(
+    image_client, admin, body
+) -> None:  # type: ignore[no-untyped-def]
+    resp = await image_client.post(
+        NS, json={"namespace": "CL::Wide", **body}, headers=admin.headers
+    )
+    assert resp.status_code == 400, resp.text
+    assert message(resp).startswith("Invalid input: ")
+    assert (await image_client.get(f"{NS}/CL::Wide", headers=admin.headers)).status_code == 404
+
+
 async def test_create_refuses_malformed_json(image_client, admin) -> None:  # type: ignore[no-untyped-def]
     resp = await image_client.post(
         NS, content=b"{", headers={**admin.headers, "Content-Type": "application/json"}

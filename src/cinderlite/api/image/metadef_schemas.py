@@ -413,14 +413,19 @@ def parse_namespace(body: Any) -> NamespaceSpec:
 
 
 def _named(item: dict[str, Any]) -> bool:
-    """wsme refuses a nested item without its mandatory name; say so as Glance's schema would."""
+    """wsme refuses a nested item without its mandatory name; say so as Glance's schema
+    would. The namespace schema sets no widths on nested items: the columns' are
+    checked here (a longer value would fail in the database)."""
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidRequest("Invalid input: 'name' is a mandatory attribute of each item.")
-    if len(name) > md.NAME_LENGTH:
-        raise InvalidRequest(
-            f"Invalid input: name '{name[:32]}...' is longer than {md.NAME_LENGTH} characters."
-        )
+    for key in ("name", "prefix", "properties_target"):
+        value = item.get(key)
+        if isinstance(value, str) and len(value) > md.NAME_LENGTH:
+            raise InvalidRequest(
+                f"Invalid input: {key} '{value[:32]}...' is longer than "
+                f"{md.NAME_LENGTH} characters."
+            )
     return True
 
 
