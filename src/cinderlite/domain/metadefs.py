@@ -17,9 +17,8 @@ from cinderlite.domain.errors import Forbidden, NotFound
 
 VISIBILITIES = ("public", "private")
 
-# Glance's column widths (glance/db/sqlalchemy/models_metadef.py).
+# Glance's width of names, prefixes and targets (glance/db/sqlalchemy/models_metadef.py).
 NAME_LENGTH = 80
-OWNER_LENGTH = 255
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cinderlite.db import metadefs as db
@@ -573,7 +574,7 @@ class MetadefService:
             return (await db.associations(unit, [row.id])).get(row.id, [])
 
     async def _associate(
-        self, unit: Unit, row: db.MetadefNamespace, spec: AssociationSpec, *, now: Any
+        self, unit: Unit, row: db.MetadefNamespace, spec: AssociationSpec, *, now: datetime
     ) -> md.Association:
         rtype = await db.ensure_resource_type(unit, spec.name, now=now)
         await db.add_association(
