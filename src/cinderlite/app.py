@@ -74,6 +74,7 @@ from cinderlite.services.image_import import IMPORT_JOB, ImageImportService, Imp
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
 from cinderlite.services.messages import MessageService
+from cinderlite.services.metadefs import MetadefService
 from cinderlite.services.policy import Policy
 from cinderlite.services.qos_specs import QosSpecService
 from cinderlite.services.quotas import QuotaService
@@ -111,6 +112,7 @@ class Services:
     images: ImageService
     image_imports: ImageImportService
     image_members: ImageMemberService
+    metadefs: MetadefService
     messages: MessageService
     identity: IdentityService
     identity_admin: IdentityAdminService
@@ -333,6 +335,7 @@ def _services(
             settings=_import_settings(s),
         ),
         image_members=ImageMemberService(units=db, repo=ImageRepository(db)),
+        metadefs=MetadefService(units=db),
         messages=MessageService(db, policy),
         identity=IdentityService(
             units=db, repo=identity_repo, token_lifetime_seconds=s.token_lifetime_seconds
@@ -440,6 +443,7 @@ async def open_runtime(
                 identity_url=settings.identity_url(), image_url=settings.image_url(),
                 max_request_body_bytes=limit, members=services.image_members,
                 imports=services.image_imports,
+                metadefs=services.metadefs,
             ),
         )
         # The services' rows and their heartbeat live as long as the runtime.
@@ -532,12 +536,13 @@ def create_volume_app(rt: Runtime) -> Starlette:
 
 
 def create_image_app(rt: Runtime) -> FastAPI:
-    from cinderlite.api.image import imports, members, routes
+    from cinderlite.api.image import imports, members, metadefs, routes
 
     router = APIRouter()
     router.include_router(routes.router)
     router.include_router(members.router)
     router.include_router(imports.router)
+    router.include_router(metadefs.router)
     return _build(
         rt.image_api,
         title="cinderlite image",

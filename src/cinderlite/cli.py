@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cinderlite import cli_identity
+from cinderlite import cli_identity, cli_metadefs
 from cinderlite.config import Settings, load_settings
 from cinderlite.storage.private import private_dir
 
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("db-upgrade", help="apply database migrations")
     sub.add_parser("bootstrap", help="create the admin and demo users and openrc files")
     cli_identity.add_commands(sub)
+    cli_metadefs.add_commands(sub)
     return parser
 
 

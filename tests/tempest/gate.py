@@ -6,9 +6,12 @@
 2. provisions, through the identity and image APIs, what Tempest's
    pre-provisioned credentials need: projects with one `member` and two
    `reader` users each, alternate projects with the same, three admins, and
-   two small real images (qcow2 made by qemu-img) for `image_ref`;
-   a loopback HTTP server serves a third qcow2 as `http_image` and
-   `http_qcow2_image` (web-download imports; the server allows its port);
+   two small real images (qcow2 made by qemu-img) for `image_ref`, and a
+   metadata definitions namespace associated with two resource types (the
+   metadefs tests take the first listed resource type, which devstack gets by
+   loading Glance's definition files); a loopback HTTP server serves a third
+   qcow2 as `http_image` and `http_qcow2_image` (web-download imports; the
+   server allows its port);
 3. renders tempest.conf.in and an accounts file, runs `tempest run` on
    tempest.api.volume and tempest.api.image minus skip.txt;
 4. judges the run against expected-failures.txt: it fails when a test outside
@@ -237,7 +240,22 @@ def provision(server: Server, workdir: Path) -> tuple[list[Account], str, str]:
         add(f"tempest-admin-{n}", ADMIN_PROJECT, ["admin"], ["admin"])
 
     images = [upload_image(server, ks.token, workdir, name) for name in ("tempest-a", "tempest-b")]
+    load_definitions(server, ks.token)
     return accounts, images[0], images[1]
+
+
+def load_definitions(server: Server, token: str) -> None:
+    """What an operator loads before users browse metadata definitions: here one
+    namespace of our own, whose associations make the resource types exist."""
+    with httpx.Client(base_url=server.image, timeout=30,
+                      headers={"X-Auth-Token": token, "Accept": "application/json"}) as c:
+        resp = c.post("/v2/metadefs/namespaces", json={
+            "namespace": "CinderLite::Gate", "display_name": "Tempest gate",
+            "visibility": "public", "protected": True,
+            "resource_type_associations": [{"name": "OS::Glance::Image"},
+                                           {"name": "OS::Cinder::Volume"}],
+        })
+        _expect(resp, 201, "create the metadefs namespace")
 
 
 def upload_image(server: Server, token: str, workdir: Path, name: str) -> str:

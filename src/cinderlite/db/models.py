@@ -597,6 +597,86 @@ class ImageTask(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     # Set when the task ends (success or failure): then + task_time_to_live.
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+# --- image metadata definitions (Glance metadefs) -------------------------------
+# Names are unique: namespaces overall, resource types overall, objects,
+# properties and tags within their namespace. The contents of a namespace go
+# with it (ON DELETE CASCADE); resource types outlive their associations.
+
+
+class MetadefNamespace(Base):
+    __tablename__ = "metadef_namespaces"
+    __table_args__ = (UniqueConstraint("namespace"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(80))
+    display_name: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    visibility: Mapped[str] = mapped_column(String(32))
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetadefObject(Base):
+    __tablename__ = "metadef_objects"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    required: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    json_schema: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetadefProperty(Base):
+    __tablename__ = "metadef_properties"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    json_schema: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetadefTag(Base):
+    __tablename__ = "metadef_tags"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetadefResourceType(Base):
+    __tablename__ = "metadef_resource_types"
+    __table_args__ = (UniqueConstraint("name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80))
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetadefNamespaceResourceType(Base):
+    __tablename__ = "metadef_namespace_resource_types"
+    resource_type_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_resource_types.id"), primary_key=True
+    )
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    properties_target: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    prefix: Mapped[str | None] = mapped_column(String(80), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 

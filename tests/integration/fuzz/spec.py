@@ -434,4 +434,54 @@ IDENTITY_ROUTES = [
     Route("identity", "DELETE", "/v3/endpoints/{endpoint_id}"),
 ]
 
-ROUTES = VOLUME_ROUTES + VOLUME_ROOTS + IMAGE_ROUTES + IDENTITY_ROUTES
+_MD = "/v2/metadefs/namespaces/{md_namespace}"
+_MD_PROPERTY = {"name": "fz-prop", "title": "P", "type": "string", "enum": ["a", "b"],
+                "minimum": 1, "items": {"type": "string"}}
+METADEF_ROUTES = [
+    *(Route("image", "GET", f"/v2/schemas/metadefs/{name}") for name in (
+        "namespace", "namespaces", "object", "objects", "property", "properties", "tag",
+        "tags", "resource_type", "resource_types")),
+    Route("image", "GET", "/v2/metadefs/namespaces",
+          ("limit", "marker", "sort_key", "sort_dir", "visibility", "resource_types")),
+    Route("image", "POST", "/v2/metadefs/namespaces", body={
+        "namespace": "fz-ns-new", "visibility": "public", "protected": False,
+        "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "p_"}],
+        "properties": {"p": {"title": "P", "type": "integer", "minimum": 0}},
+        "objects": [{"name": "o", "required": ["p"], "properties": {
+            "p": {"title": "P", "type": "string"}}}],
+        "tags": [{"name": "t"}]}),
+    Route("image", "GET", _MD, ("resource_type",)),
+    # Bodies are not filled in: the name stays the set-up's.
+    Route("image", "PUT", _MD, body={"namespace": "fz-ns", "visibility": "public"}),
+    Route("image", "GET", _MD + "/objects", ("limit", "sort_dir", "visibility")),
+    Route("image", "POST", _MD + "/objects", body={
+        "name": "fz-obj-new", "description": "d", "required": ["p"],
+        "properties": {"p": {"title": "P", "type": "string"}}}),
+    Route("image", "GET", _MD + "/objects/{md_object}"),
+    Route("image", "PUT", _MD + "/objects/{md_object}", body={"name": "fz-obj"}),
+    Route("image", "DELETE", _MD + "/objects/{md_object}"),
+    Route("image", "GET", _MD + "/properties"),
+    Route("image", "POST", _MD + "/properties", body=_MD_PROPERTY),
+    Route("image", "GET", _MD + "/properties/{md_property}", ("resource_type",)),
+    Route("image", "PUT", _MD + "/properties/{md_property}", body=_MD_PROPERTY),
+    Route("image", "DELETE", _MD + "/properties/{md_property}"),
+    Route("image", "GET", _MD + "/tags", ("limit", "marker", "sort_key", "sort_dir")),
+    Route("image", "POST", _MD + "/tags", body={"tags": [{"name": "a"}, {"name": "b"}]},
+          headers={"X-Openstack-Append": "true"}),
+    Route("image", "GET", _MD + "/tags/{md_tag}"),
+    Route("image", "POST", _MD + "/tags/{md_tag}"),
+    Route("image", "PUT", _MD + "/tags/{md_tag}", body={"name": "fz-tag-2"}),
+    Route("image", "DELETE", _MD + "/tags/{md_tag}"),
+    Route("image", "GET", "/v2/metadefs/resource_types"),
+    Route("image", "GET", _MD + "/resource_types"),
+    Route("image", "POST", _MD + "/resource_types", body={
+        "name": "OS::Cinder::Volume", "prefix": "v_", "properties_target": "image"}),
+    Route("image", "DELETE", _MD + "/resource_types/{md_resource_type}"),
+    # Last: what the routes above work on goes.
+    Route("image", "DELETE", _MD + "/objects"),
+    Route("image", "DELETE", _MD + "/properties"),
+    Route("image", "DELETE", _MD + "/tags"),
+    Route("image", "DELETE", _MD),
+]
+
+ROUTES = VOLUME_ROUTES + VOLUME_ROOTS + IMAGE_ROUTES + METADEF_ROUTES + IDENTITY_ROUTES

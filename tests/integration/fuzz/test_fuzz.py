@@ -13,6 +13,7 @@ runner started so actions really run.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -208,6 +209,13 @@ class Served:
         await img.post(f"/v2/images/{self.ids['image_id']}/members", headers=admin,
                        json={"member": victim.project_id})
         self.ids["member_id"] = victim.project_id
+        await img.post("/v2/metadefs/namespaces", headers=admin, json={
+            "namespace": "fz-ns", "visibility": "public",
+            "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "fz_"}],
+            "properties": {"fz-prop": {"title": "P", "type": "string"}},
+            "objects": [{"name": "fz-obj"}], "tags": [{"name": "fz-tag"}]})
+        self.ids.update(md_namespace="fz-ns", md_object="fz-obj", md_property="fz-prop",
+                        md_tag="fz-tag", md_resource_type="OS::Glance::Image")
         self.ids["message_id"] = str(uuid.uuid4())
         self.ids["task_id"] = str(uuid.uuid4())
         self.ids["attachment_id"] = str(uuid.uuid4())
@@ -344,12 +352,14 @@ def _mutated(draw: st.DrawFn, sample: Any) -> tuple[bytes | None, bool]:
             break
         parent = draw(st.sampled_from(containers))
         keys = list(parent.keys()) if isinstance(parent, dict) else list(range(len(parent)))
+        # A copy: a later round may pick the value as its parent, and must not change
+        # (or nest into itself) the shared HOSTILE_JSON sample.
         if mode == "extra" and isinstance(parent, dict):
-            parent[draw(_hostile_text)] = draw(_hostile_value)
+            parent[draw(_hostile_text)] = copy.deepcopy(draw(_hostile_value))
         elif keys and mode == "drop":
             del parent[draw(st.sampled_from(keys))]
         elif keys:
-            parent[draw(st.sampled_from(keys))] = draw(_hostile_value)
+            parent[draw(st.sampled_from(keys))] = copy.deepcopy(draw(_hostile_value))
     return _encode_json(body), True
 
 

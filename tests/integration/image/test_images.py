@@ -53,8 +53,10 @@ async def test_schemas_list_configured_formats(image_client, demo) -> None:  # t
     assert "locations" not in props
     resp = await image_client.get("/v2/schemas/images", headers=demo.headers)
     assert resp.json()["properties"]["images"]["items"]["name"] == "image"
+    # Served since metadata definitions are (tests/integration/image/test_metadefs.py).
     resp = await image_client.get("/v2/schemas/metadefs/namespace", headers=demo.headers)
-    assert resp.status_code == 404
+    assert resp.status_code == 200
+    assert resp.json()["name"] == "namespace"
 
 
 async def test_create_returns_queued_image_with_defaults(image_client, demo) -> None:  # type: ignore[no-untyped-def]

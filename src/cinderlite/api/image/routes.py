@@ -32,6 +32,7 @@ from cinderlite.services.auth import TokenValidator
 from cinderlite.services.image_import import ImageImportService
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService
+from cinderlite.services.metadefs import MetadefService
 
 router = APIRouter()
 
@@ -48,6 +49,7 @@ class ImageApi:
     max_request_body_bytes: int
     members: ImageMemberService
     imports: ImageImportService
+    metadefs: MetadefService
 
 
 def _api(request: Request) -> ImageApi:
