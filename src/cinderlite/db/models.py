@@ -597,6 +597,10 @@ class ImageTask(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     # Set when the task ends (success or failure): then + task_time_to_live.
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 # --- image metadata definitions (Glance metadefs) -------------------------------
 # Names are unique: namespaces overall, resource types overall, objects,
 # properties and tags within their namespace. The contents of a namespace go
