@@ -138,6 +138,21 @@ class Settings:
 
     # Glance image_size_cap.
     image_size_cap: int = 1099511627776
+    # Glance [DEFAULT] enabled_backends, file stores only: `<id>:<directory>`
+    # entries (e.g. "fast:/srv/fast,cheap:/srv/cheap"). Empty: one store in
+    # data_dir/images and no multi-store API (GET /v2/info/stores is a 404), as
+    # Glance without enabled_backends. See docs/images.md.
+    image_stores: tuple[str, ...] = ()
+    # Glance [glance_store] default_backend: where uploads without a chosen
+    # store and volume uploads (os-volume_upload_image) go; empty: the first listed.
+    default_image_store: str = ""
+    # Glance's per-store store_description and weight: `<id>:<text>` and `<id>:<int>`.
+    image_store_descriptions: tuple[str, ...] = ()
+    image_store_weights: tuple[str, ...] = ()
+    # Glance show_multiple_locations / show_image_direct_url: the image's
+    # `locations` and `direct_url` (file:// URLs of its data) in every image view.
+    show_multiple_locations: bool = False
+    show_image_direct_url: bool = False
     # A request's headers must arrive within this many seconds of its first byte,
     # and its body must never pause longer than the other: 408, connection closed.
     request_header_timeout_seconds: float = 30.0
