@@ -41,6 +41,7 @@ from cinderlite.db.fastread import SqliteReader, sqlite_path
 from cinderlite.db.group_types import GroupTypeRepository
 from cinderlite.db.groups import GroupRepository, GroupSnapshotRepository
 from cinderlite.db.identity import IdentityRepository
+from cinderlite.db.image_tasks import ImageTaskRepository
 from cinderlite.db.images import ImageRepository
 from cinderlite.db.jobs import JobRepository
 from cinderlite.db.quotas import QuotaRepository
@@ -52,6 +53,8 @@ from cinderlite.db.volume_types import VolumeTypeRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.domain.hosts import HostLayout
+from cinderlite.domain.image_import import SUPPORTED_METHODS as SUPPORTED_IMPORT_METHODS
+from cinderlite.domain.image_import import ImportFilter, normalize_host
 from cinderlite.services import identity
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
@@ -66,6 +69,7 @@ from cinderlite.services.groups import GroupService
 from cinderlite.services.hosts import HostLimits, HostService, LogService, default_host_name
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
+from cinderlite.services.image_import import IMPORT_JOB, ImageImportService, ImportSettings
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService, LocationOptions
 from cinderlite.services.messages import MessageService
@@ -104,6 +108,7 @@ class Services:
     uploads: UploadService
     upload_worker: UploadWorker
     images: ImageService
+    image_imports: ImageImportService
     image_members: ImageMemberService
     messages: MessageService
     identity: IdentityService
@@ -161,9 +166,38 @@ class Runtime:
         return await self.db.run_read(fn)
 
 
+def _import_settings(s: Settings) -> ImportSettings:
+    def ports(values: tuple[str, ...], name: str) -> tuple[int, ...]:
+        try:
+            parsed = tuple(int(v) for v in values)
+        except ValueError:
+            raise ValueError(f"{name}: ports must be integers, got {values!r}") from None
+        if any(not 1 <= p <= 65535 for p in parsed):
+            raise ValueError(f"{name}: ports must be between 1 and 65535")
+        return parsed
+
+    unknown = [m for m in s.enabled_import_methods if m not in SUPPORTED_IMPORT_METHODS]
+    if unknown:
+        raise ValueError(f"enabled_import_methods: not served: {', '.join(unknown)}")
+    return ImportSettings(
+        methods=tuple(s.enabled_import_methods),
+        import_filter=ImportFilter(
+            allowed_schemes=tuple(x.lower() for x in s.import_allowed_schemes),
+            disallowed_schemes=tuple(x.lower() for x in s.import_disallowed_schemes),
+            allowed_hosts=tuple(normalize_host(x) or x for x in s.import_allowed_hosts),
+            disallowed_hosts=tuple(normalize_host(x) or x for x in s.import_disallowed_hosts),
+            allowed_ports=ports(s.import_allowed_ports, "import_allowed_ports"),
+            disallowed_ports=ports(s.import_disallowed_ports, "import_disallowed_ports"),
+            private_networks=tuple(s.import_private_networks),
+        ),
+        size_cap=s.image_size_cap, stage_host=s.image_url(),
+        fetch_timeout=s.import_fetch_timeout_seconds, task_ttl_hours=s.task_time_to_live,
+    )
+
+
 def _services(
     settings: Settings, db: Database, policy: Policy, backend: VolumeBackend,
-    store: ImageStores, jobs: JobRunner, backup_store: BackupStore,
+    store: ImageStores, jobs: JobRunner, backup_store: BackupStore, staging: ImageStore,
 ) -> Services:
     """Every service with the narrow things it needs; the settings are read here only."""
     s = settings
@@ -189,6 +223,14 @@ def _services(
             service_down_time_seconds=s.service_down_time,
             max_over_subscription_ratio=s.max_over_subscription_ratio,
             reserved_percentage=s.reserved_percentage,
+        ),
+    )
+    images = ImageService(
+        units=db, repo=ImageRepository(db), job_repo=JobRepository(db), store=store,
+        jobs=jobs, size_cap=s.image_size_cap, staging=staging,
+        locations=LocationOptions(
+            show_multiple_locations=s.show_multiple_locations,
+            show_image_direct_url=s.show_image_direct_url,
         ),
     )
     snapshot_repo = SnapshotRepository(db)
@@ -283,13 +325,11 @@ def _services(
                 message_ttl_seconds=s.message_ttl_seconds,
             ),
         ),
-        images=ImageService(
-            units=db, repo=ImageRepository(db), job_repo=JobRepository(db), store=store,
-            jobs=jobs, size_cap=s.image_size_cap,
-            locations=LocationOptions(
-                show_multiple_locations=s.show_multiple_locations,
-                show_image_direct_url=s.show_image_direct_url,
-            ),
+        images=images,
+        image_imports=ImageImportService(
+            units=db, images=images, repo=ImageRepository(db), tasks=ImageTaskRepository(),
+            job_repo=JobRepository(db), store=store, staging=staging, jobs=jobs,
+            settings=_import_settings(s),
         ),
         image_members=ImageMemberService(units=db, repo=ImageRepository(db)),
         messages=MessageService(db, policy),
@@ -341,6 +381,7 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Create directories, migrate the database, and build every shared object."""
     from cinderlite.storage.backups.files import FileBackupStore
+    from cinderlite.storage.images.files import FileImageStore
     from cinderlite.storage.volumes.files import FileVolumeBackend
 
     identity.configure_password_hashing(
@@ -348,6 +389,7 @@ async def open_runtime(
     )
     for directory in (
         settings.data_dir, settings.volumes_dir, settings.images_dir, settings.backups_dir,
+        settings.staging_dir,
     ):
         private_dir(directory)
     store = image_stores(settings)
@@ -376,7 +418,8 @@ async def open_runtime(
             compression=settings.backup_compression_algorithm,
             workers=settings.backup_workers,
         )
-        services = _services(settings, db, policy, backend, store, jobs, backup_store)
+        staging = FileImageStore(settings.staging_dir)
+        services = _services(settings, db, policy, backend, store, jobs, backup_store, staging)
         validator = EmbeddedTokenValidator(
             services.identity, notice=RevocationNotice(settings.data_dir / "revoked")
         )
@@ -387,6 +430,7 @@ async def open_runtime(
         jobs.register(SNAPSHOT_JOB, services.snapshots.run_copy)
         jobs.register(BACKUP_JOB, services.backups.run_backup)
         jobs.register(RESTORE_JOB, services.backups.run_restore)
+        jobs.register(IMPORT_JOB, services.image_imports.run)
         limit = settings.max_request_body_bytes
         rt = Runtime(
             settings=settings, db=db, validator=validator, policy=policy, volumes=backend,
@@ -416,6 +460,7 @@ async def open_runtime(
                 images=services.images, validator=validator,
                 identity_url=settings.identity_url(), image_url=settings.image_url(),
                 max_request_body_bytes=limit, members=services.image_members,
+                imports=services.image_imports,
             ),
         )
         # The services' rows and their heartbeat live as long as the runtime.
@@ -508,11 +553,12 @@ def create_volume_app(rt: Runtime) -> Starlette:
 
 
 def create_image_app(rt: Runtime) -> FastAPI:
-    from cinderlite.api.image import members, routes
+    from cinderlite.api.image import imports, members, routes
 
     router = APIRouter()
     router.include_router(routes.router)
     router.include_router(members.router)
+    router.include_router(imports.router)
     return _build(
         rt.image_api,
         title="cinderlite image",
@@ -647,3 +693,4 @@ async def recover(rt: Runtime) -> None:
     await rt.services.actions.recover()
     await rt.services.upload_worker.recover()
     await rt.services.images.recover()
+    await rt.services.image_imports.recover()

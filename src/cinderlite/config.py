@@ -153,6 +153,25 @@ class Settings:
     # `locations` and `direct_url` (file:// URLs of its data) in every image view.
     show_multiple_locations: bool = False
     show_image_direct_url: bool = False
+    # Glance enabled_import_methods: interoperable import methods offered
+    # (glance-direct, web-download; empty: none). copy-image needs several stores.
+    enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download")
+    # Glance [import_filtering_opts]: which URLs web-download fetches. An allow
+    # list, when not empty, wins over the matching deny list (docs/images.md).
+    import_allowed_schemes: tuple[str, ...] = ("http", "https")
+    import_disallowed_schemes: tuple[str, ...] = ()
+    import_allowed_hosts: tuple[str, ...] = ()
+    import_disallowed_hosts: tuple[str, ...] = ()
+    import_allowed_ports: tuple[str, ...] = ("80", "443")
+    import_disallowed_ports: tuple[str, ...] = ()
+    # Non-public networks (CIDR, e.g. "10.1.2.0/24") web-download may fetch from;
+    # loopback, private, link-local and reserved addresses are refused otherwise
+    # (a host named in import_allowed_hosts is fetched whatever its address).
+    import_private_networks: tuple[str, ...] = ()
+    # Seconds web-download waits for a connection or for the next bytes.
+    import_fetch_timeout_seconds: float = 60.0
+    # Glance [task] task_time_to_live: hours an ended task is kept.
+    task_time_to_live: int = 48
     # A request's headers must arrive within this many seconds of its first byte,
     # and its body must never pause longer than the other: 408, connection closed.
     request_header_timeout_seconds: float = 30.0
@@ -179,6 +198,11 @@ class Settings:
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Glance's node_staging_uri: staged and downloaded image data before import."""
+        return self.data_dir / "staging"
 
     def identity_url(self) -> str:
         return f"http://{self.public_host}:{self.identity_port}"

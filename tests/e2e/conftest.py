@@ -31,6 +31,7 @@ from tests.e2e.support import (
     parse_openrc,
     wait_until,
 )
+from tests.webserver import WebServer, running
 
 
 def _pg_dsn(url: str) -> str:
@@ -89,8 +90,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """`python -m cinderlite serve` on free ports with a fresh data directory and database."""
+def web() -> Iterator[WebServer]:
+    """A loopback HTTP server the image-import tests serve web-download's bytes from."""
+    with running() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, web: WebServer) -> Iterator[LiveServer]:
+    """`python -m cinderlite serve` on free ports with a fresh data directory and database.
+    web-download may fetch from the loopback server `web` (its address and port allowed)."""
     root = tmp_path_factory.mktemp("e2e")
     data_dir = root / "data"
     home = root / "home"
@@ -118,6 +127,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                 "CINDERLITE_QUOTA_VOLUMES": "-1",
                 "CINDERLITE_QUOTA_SNAPSHOTS": "-1",
                 "CINDERLITE_QUOTA_BACKUPS": "-1",
+                "CINDERLITE_IMPORT_ALLOWED_HOSTS": "127.0.0.1",
+                "CINDERLITE_IMPORT_ALLOWED_PORTS": str(web.port),
             }
         )
         support.server_log = log_path

@@ -88,16 +88,19 @@ def run_cli(
     check: bool = True,
     timeout: float = CLI_TIMEOUT,
     cwd: Path | None = None,
+    tty_stdin: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run `openstack`/`cinder`/`glance` from the venv with `env`, no shell.
 
     With check, a non-zero exit fails the test with the command, its output and
-    the tail of the server log.
+    the tail of the server log. With tty_stdin, stdin is a terminal (`glance
+    image-create-via-import` reads image data from any other stdin).
     """
     if not args or args[0] not in CLIENTS:
         raise ValueError(f"run_cli runs one of {CLIENTS}, not {args!r}")
     argv = [str(VENV_BIN / args[0]), *args[1:]]
     started = time.monotonic()
+    terminal = os.openpty() if tty_stdin else None
     try:
         proc = subprocess.run(
             argv,
@@ -106,7 +109,7 @@ def run_cli(
             text=True,
             timeout=timeout,
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=terminal[1] if terminal else subprocess.DEVNULL,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -114,6 +117,10 @@ def run_cli(
             f"{shlex.join(args)} did not finish within {timeout}s\n"
             f"stdout: {exc.stdout!r}\nstderr: {exc.stderr!r}\n--- server log ---\n{log_tail()}"
         ) from exc
+    finally:
+        if terminal:
+            os.close(terminal[0])
+            os.close(terminal[1])
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{shlex.join(args)} exited {proc.returncode} after "

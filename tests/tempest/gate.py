@@ -7,6 +7,8 @@
    pre-provisioned credentials need: projects with one `member` and two
    `reader` users each, alternate projects with the same, three admins, and
    two small real images (qcow2 made by qemu-img) for `image_ref`;
+   a loopback HTTP server serves a third qcow2 as `http_image` and
+   `http_qcow2_image` (web-download imports; the server allows its port);
 3. renders tempest.conf.in and an accounts file, runs `tempest run` on
    tempest.api.volume and tempest.api.image minus skip.txt;
 4. judges the run against expected-failures.txt: it fails when a test outside
@@ -37,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.webserver import WebServer, running
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -85,8 +89,9 @@ class Server:
 
 
 @contextmanager
-def served(workdir: Path) -> Iterator[Server]:
-    """`cinderlite serve` on free ports, stopped (SIGTERM, then SIGKILL) on exit."""
+def served(workdir: Path, web_port: int) -> Iterator[Server]:
+    """`cinderlite serve` on free ports, stopped (SIGTERM, then SIGKILL) on exit;
+    web-download may fetch from 127.0.0.1:`web_port`."""
     ports = {name: free_port() for name in ("identity", "volume", "image")}
     admin_password = "tempest-admin-" + os.urandom(6).hex()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CINDERLITE_"))}
@@ -97,6 +102,8 @@ def served(workdir: Path) -> Iterator[Server]:
         "CINDERLITE_IMAGE_PORT": str(ports["image"]),
         "CINDERLITE_ADMIN_PASSWORD": admin_password,
         "CINDERLITE_REGION": REGION,
+        "CINDERLITE_IMPORT_ALLOWED_HOSTS": "127.0.0.1",
+        "CINDERLITE_IMPORT_ALLOWED_PORTS": str(web_port),
     })
     log = workdir / "cinderlite.log"
     with log.open("wb") as out:
@@ -250,8 +257,15 @@ def upload_image(server: Server, token: str, workdir: Path, name: str) -> str:
     return image_id
 
 
-def render(workdir: Path, server: Server, accounts: list[Account], images: tuple[str, str]
-           ) -> Path:
+def web_image(web: WebServer, workdir: Path) -> str:
+    """The URL of a 1 MiB qcow2 on the loopback server (Tempest's http_image)."""
+    path = workdir / "web.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "1M"], check=True)
+    return web.serve("/web.qcow2", path.read_bytes())
+
+
+def render(workdir: Path, server: Server, accounts: list[Account], images: tuple[str, str],
+           http_image: str) -> Path:
     accounts_file = workdir / "accounts.yaml"
     accounts_file.write_text("\n".join(a.yaml() for a in accounts) + "\n")
     conf = workdir / "etc" / "tempest.conf"
@@ -264,6 +278,7 @@ def render(workdir: Path, server: Server, accounts: list[Account], images: tuple
         region=REGION,
         image_ref=images[0],
         image_ref_alt=images[1],
+        http_image=http_image,
     ))
     return conf
 
@@ -383,9 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
-        with served(workdir) as server:
+        with running() as web, served(workdir, web.port) as server:
             accounts, image_a, image_b = provision(server, workdir)
-            conf = render(workdir, server, accounts, (image_a, image_b))
+            conf = render(workdir, server, accounts, (image_a, image_b),
+                          web_image(web, workdir))
             rc = run_tempest(args.tempest, workdir, conf, args.concurrency)
         found = results(args.tempest, workdir)
     except (GateError, subprocess.CalledProcessError, httpx.HTTPError, OSError) as exc:

@@ -556,6 +556,29 @@ class ImageMember(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class ImageTask(Base):
+    """An image task (Glance's `tasks` and `task_info` in one row): the record of
+    an interoperable import (`api_image_import`) or a legacy `import` task."""
+
+    __tablename__ = "image_tasks"
+    __table_args__ = (Index("ix_image_tasks_owner_created", "owner", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    # pending | processing | success | failure
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    image_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    # Set when the task ends (success or failure): then + task_time_to_live.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 # --- durable background work --------------------------------------------------
 
 
@@ -570,10 +593,11 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    # "upload" (volume -> image) or "fill" (image -> new volume).
+    # "upload" (volume -> image) or "fill" (image -> new volume), ...
     kind: Mapped[str] = mapped_column(String(16))
     # queued | running | done | failed | cancelled
     state: Mapped[str] = mapped_column(String(16))
+    # "" for the jobs that work on an image alone (image imports).
     volume_id: Mapped[str] = mapped_column(String(36), index=True)
     image_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     project_id: Mapped[str] = mapped_column(String(64))

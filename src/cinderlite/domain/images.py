@@ -26,7 +26,8 @@ S = ImageStatus
 TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
     S.QUEUED: frozenset({S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DELETED}),
     S.SAVING: frozenset({S.ACTIVE, S.KILLED, S.DELETED, S.QUEUED}),
-    S.UPLOADING: frozenset({S.IMPORTING, S.QUEUED, S.DELETED}),
+    # uploading -> uploading: the staged data's size is recorded on the same status.
+    S.UPLOADING: frozenset({S.UPLOADING, S.IMPORTING, S.QUEUED, S.DELETED}),
     S.IMPORTING: frozenset({S.ACTIVE, S.DELETED, S.QUEUED}),
     S.ACTIVE: frozenset({S.PENDING_DELETE, S.DELETED, S.DEACTIVATED}),
     S.KILLED: frozenset({S.DELETED}),
@@ -53,8 +54,21 @@ BACK_TO_QUEUED = _rule("back to queued", frozenset({S.SAVING}), S.QUEUED)
 # Glance 2.3 image actions (glance/domain Image.deactivate / reactivate).
 DEACTIVATE = _rule("deactivate", frozenset({S.ACTIVE}), S.DEACTIVATED)
 REACTIVATE = _rule("reactivate", frozenset({S.DEACTIVATED}), S.ACTIVE)
+# Interoperable import (Glance 2.6): PUT /stage, then POST /import.
+BEGIN_STAGING = _rule("begin staging", frozenset({S.QUEUED}), S.UPLOADING)
+UNSTAGE = _rule("unstage", frozenset({S.UPLOADING}), S.QUEUED)
+# Set when the staged data is in place (size, os_glance_stage_host).
+STAGED = _rule("staged", frozenset({S.UPLOADING}), S.UPLOADING)
+# web-download starts from `queued`, glance-direct from `uploading` (staged).
+BEGIN_IMPORT = _rule("begin import", frozenset({S.QUEUED, S.UPLOADING}), S.IMPORTING)
+FINISH_IMPORT = _rule("finish import", frozenset({S.IMPORTING}), S.ACTIVE)
+# A failed import goes back to `queued` (glance/async_/flows: the reverts).
+ABANDON_IMPORT = _rule("abandon import", frozenset({S.IMPORTING}), S.QUEUED)
 
-RULES = (BEGIN_SAVING, ACTIVATE, BACK_TO_QUEUED, DEACTIVATE, REACTIVATE)
+RULES = (
+    BEGIN_SAVING, ACTIVATE, BACK_TO_QUEUED, DEACTIVATE, REACTIVATE, BEGIN_STAGING, UNSTAGE,
+    STAGED, BEGIN_IMPORT, FINISH_IMPORT, ABANDON_IMPORT,
+)
 
 
 class MemberStatus(StrEnum):

@@ -36,7 +36,7 @@ from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.records import ImageRecord
 from cinderlite.domain.transitions import Transition
 from cinderlite.services.units import Unit, Units
-from cinderlite.storage.images.base import StoredImage
+from cinderlite.storage.images.base import ImageStore, StoredImage
 from cinderlite.storage.images.stores import READ_CHUNK_SIZE, ImageStores, StoreInfo
 from cinderlite.workers.runner import JobRunner
 
@@ -113,12 +113,13 @@ class UploadLimits:
     size_cap: int
 
 
-async def _inspected(
+async def inspected(
     chunks: AsyncIterator[bytes], inspector: StreamInspector, limits: UploadLimits,
     on_done: Callable[[int | None], None],
 ) -> AsyncGenerator[bytes, None]:
     """Pass chunks through size cap and format inspection. The final verdict is
-    given before the generator ends, so the store never commits refused data."""
+    given before the generator ends, so the store never commits refused data.
+    Every way tenant bytes come in (upload, stage, web-download) goes through it."""
     size = 0
     async for chunk in read_ahead(rechunk(chunks)):
         size += len(chunk)
@@ -177,10 +178,13 @@ class ImageService:
 
     def __init__(
         self, *, units: Units, repo: ImageRepository, job_repo: JobRepository,
-        store: ImageStores, jobs: JobRunner, size_cap: int,
+        store: ImageStores, jobs: JobRunner, size_cap: int, staging: ImageStore | None = None,
         locations: LocationOptions | None = None,
     ) -> None:
         self._units = units
+        # The import staging area (services/image_import.py): staged data goes
+        # with its image.
+        self._staging = staging
         self._repo = repo
         self._job_repo = job_repo
         self._store = store
@@ -205,6 +209,13 @@ class ImageService:
         if not sees:
             raise NoImageFound(image_id)
         return image
+
+    async def visible(
+        self, caller: Caller, image_id: str, *, unit: Unit | None = None,
+        for_update: bool = False,
+    ) -> ImageRow:
+        """The image if `caller` may see it, else NoImageFound (see `_visible`)."""
+        return await self._visible(caller, image_id, unit=unit, for_update=for_update)
 
     async def _can_see(self, caller: Caller, image: ImageRecord, unit: Unit | None) -> bool:
         sees = sees_without_membership(caller, image)
@@ -306,7 +317,8 @@ class ImageService:
         """Delete the row, then cancel its unfinished upload jobs and remove its data.
 
         Crash safety: the row goes first, in one transaction. A crash after it
-        leaves a data file without a row; `recover` removes such files. A running
+        leaves a data (or staged) file without a row; `recover` (and the import
+        service's) removes such files. A running
         upload notices the cancel (or the missing row) and restores its volume.
         """
         async with self._units.write() as unit:
@@ -323,6 +335,8 @@ class ImageService:
             except Exception:
                 log.exception("could not cancel job %s of deleted image %s", job.id, image_id)
         await self._store.delete(image_id)
+        if self._staging is not None:
+            await self._staging.delete(image_id)
 
     async def deactivate(self, caller: Caller, image_id: str) -> None:
         """POST /v2/images/{id}/actions/deactivate (Glance 2.3): `active -> deactivated`
@@ -406,7 +420,7 @@ class ImageService:
 
         inspector = StreamInspector(disk_format, container_format)
         virtual: list[int | None] = []
-        stream = _inspected(chunks, inspector, limits, virtual.append)
+        stream = inspected(chunks, inspector, limits, virtual.append)
         try:
             stored = await self._store.store(target).write(image_id, stream)
         except BaseException as exc:

@@ -207,6 +207,7 @@ class Served:
                        json={"member": victim.project_id})
         self.ids["member_id"] = victim.project_id
         self.ids["message_id"] = str(uuid.uuid4())
+        self.ids["task_id"] = str(uuid.uuid4())
         self.ids["attachment_id"] = str(uuid.uuid4())
         self.ids["domain_id"] = "default"
         self.ids["project_id"] = victim.project_id

@@ -30,6 +30,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.records import ImageRecord
 from cinderlite.services import images
 from cinderlite.services.auth import TokenValidator
+from cinderlite.services.image_import import ImageImportService
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import READ_CHUNK_SIZE, ImageService, StoreInfo
 
@@ -47,6 +48,7 @@ class ImageApi:
     image_url: str
     max_request_body_bytes: int
     members: ImageMemberService
+    imports: ImageImportService
 
     @functools.cached_property
     def location_fields(self) -> schemas.LocationFields:
@@ -156,8 +158,11 @@ async def create_image(request: Request) -> Response:
     fields, props = schemas.parse_create(await _json_body(request))
     api = _api(request)
     image = await api.images.create(caller, fields=fields, properties=props)
-    location = f"{api.image_url}/v2/images/{image.id}"
-    return _json(api.view(image), status=201, headers={"Location": location})
+    headers = {"Location": f"{api.image_url}/v2/images/{image.id}"}
+    if api.imports.methods:
+        # Glance names its enabled import methods on every create (images.py create).
+        headers["OpenStack-image-import-methods"] = ",".join(api.imports.methods)
+    return _json(api.view(image), status=201, headers=headers)
 
 
 @router.get("/v2/images")
@@ -299,17 +304,6 @@ async def download_image_data(request: Request, image_id: str) -> Response:
     return StreamingResponse(
         data.chunks, media_type="application/octet-stream", headers=headers
     )
-
-
-@router.get("/v2/images/{image_id}/tasks")
-async def image_tasks(request: Request, image_id: str) -> Response:
-    """The import tasks of an image (API 2.12): none until imports are served,
-    but the image must exist and be visible, as for `GET /v2/images/{id}`."""
-    caller = await _caller(request)
-    await _api(request).images.show(caller, image_id)
-    return _json({"tasks": []})
-
-
 # --- stores (Glance 2.8, 2.10, 2.15) --------------------------------------------
 
 

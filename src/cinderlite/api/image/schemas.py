@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 
 from cinderlite.domain.errors import Conflict, Forbidden, InvalidRequest, MalformedRequest
+from cinderlite.domain.image_import import HIDDEN_PROPERTIES
 from cinderlite.domain.records import ImageRecord
 from cinderlite.services.images import (
     CONTAINER_FORMATS,
@@ -30,9 +31,10 @@ PATCH_CONTENT_TYPES = (PATCH_CONTENT_TYPE_V20, PATCH_CONTENT_TYPE)
 _DRAFT4_OPS = ("add", "remove", "replace")
 
 # Served as CURRENT first, then the older v2 versions as SUPPORTED. The highest
-# version all of whose additions are served: 2.3 (deactivate/reactivate) and 2.5
-# (community images) are; 2.6 adds interoperable image import, which is not.
-API_VERSIONS = ("2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+# version all of whose additions are served: 2.3 (deactivate/reactivate), 2.5
+# (community images), 2.6 (interoperable image import) and 2.7 (os_hidden,
+# os_hash_*) are; 2.8 adds several stores, which are not.
+API_VERSIONS = ("2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
 
 READ_ONLY = (
     "created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url",
@@ -196,9 +198,12 @@ def timestamp(value: datetime) -> str:
 def image_view(
     image: ImageRecord, locations: LocationFields | None = None
 ) -> dict[str, Any]:
-    """The image as Glance shows it: custom properties, then the base attributes;
-    with `locations`, where the data is as the operator shows it."""
-    view: dict[str, Any] = dict(image.properties or {})
+    """The image as Glance shows it: custom properties (but those Glance keeps to
+    itself, such as os_glance_stage_host), then the base attributes; with
+    `locations`, where the data is as the operator shows it."""
+    view: dict[str, Any] = {
+        k: v for k, v in (image.properties or {}).items() if k not in HIDDEN_PROPERTIES
+    }
     view.update({
         "id": image.id,
         "name": image.name,

@@ -1,7 +1,7 @@
 """Image stores: which configured stores hold an image's data (Glance's `stores`).
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-04 16:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0014"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
