@@ -53,8 +53,8 @@ from cinderlite.db.volume_types import VolumeTypeRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.domain.hosts import HostLayout
+from cinderlite.domain.image_import import COPY_IMAGE, ImportFilter, normalize_host
 from cinderlite.domain.image_import import SUPPORTED_METHODS as SUPPORTED_IMPORT_METHODS
-from cinderlite.domain.image_import import ImportFilter, normalize_host
 from cinderlite.services import identity
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
@@ -180,7 +180,10 @@ def _import_settings(s: Settings) -> ImportSettings:
     if unknown:
         raise ValueError(f"enabled_import_methods: not served: {', '.join(unknown)}")
     return ImportSettings(
-        methods=tuple(s.enabled_import_methods),
+        # copy-image copies between stores: not offered with one store.
+        methods=tuple(
+            m for m in s.enabled_import_methods if m != COPY_IMAGE or s.image_stores
+        ),
         import_filter=ImportFilter(
             allowed_schemes=tuple(x.lower() for x in s.import_allowed_schemes),
             disallowed_schemes=tuple(x.lower() for x in s.import_disallowed_schemes),

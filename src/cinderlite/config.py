@@ -154,8 +154,9 @@ class Settings:
     show_multiple_locations: bool = False
     show_image_direct_url: bool = False
     # Glance enabled_import_methods: interoperable import methods offered
-    # (glance-direct, web-download; empty: none). copy-image needs several stores.
-    enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download")
+    # (glance-direct, web-download, copy-image; empty: none). copy-image is
+    # offered only where several stores are configured (image_stores).
+    enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     # Glance [import_filtering_opts]: which URLs web-download fetches. An allow
     # list, when not empty, wins over the matching deny list (docs/images.md).
     import_allowed_schemes: tuple[str, ...] = ("http", "https")

@@ -481,22 +481,29 @@ class ImageService:
                             "Image data download is forbidden.")
         # An admin reads a deactivated image's data (Glance image_data.download).
         has_data = image.status in HAS_DATA
-        source = self._source(image) if has_data else None
+        source = self.source_store(image) if has_data else None
         if source is None or not await self._store.store(source).exists(image_id):
             return ImageData(image, None)
         return ImageData(
             image, self._store.store(source).read(image_id, chunk_size=READ_CHUNK_SIZE)
         )
 
-    def _source(self, image: ImageRecord) -> str | None:
-        """The store a download reads from: the first recorded one that is
-        configured, else (data written before stores were recorded) the first
+    def source_store(self, image: ImageRecord) -> str | None:
+        """The store a download (or a copy) reads from: the first recorded one
+        (by weight), else (data written before stores were recorded) the first
         holding it."""
-        for store_id in split_stores(image.stores):
-            if self._store.has(store_id):
-                return store_id
+        recorded = self.recorded_stores(image)
+        if recorded:
+            return recorded[0]
         held = self._store.holding(image.id)
         return held[0] if held else None
+
+    def recorded_stores(self, image: ImageRecord) -> Sequence[str]:
+        """The configured stores the row says hold the data, the heaviest first
+        (Glance sorts an image's locations by store weight), then as recorded."""
+        ids = [s for s in split_stores(image.stores) if self._store.has(s)]
+        weights = {info.id: info.weight for info in self._store.infos}
+        return sorted(ids, key=lambda s: -weights[s])
 
     # --- stores and locations -------------------------------------------------
 
@@ -523,7 +530,7 @@ class ImageService:
         if self._store.multi:
             return [
                 Location(self._store.location_url(store_id, image.id), store_id)
-                for store_id in split_stores(image.stores) if self._store.has(store_id)
+                for store_id in self.recorded_stores(image)
             ]
         if image.status not in HAS_DATA:
             return []
@@ -599,7 +606,7 @@ class ImageService:
             log.info("removed %d orphaned image staging files", len(removed))
         await _remove_orphans(self._store, known)
         if self._store.multi:
-            await self._recover_stores(busy)
+            await self._recover_stores(being_written)
 
     async def _recover_stores(self, busy: set[str]) -> None:
         """With image_stores: an image with data records the stores holding it.
@@ -607,7 +614,8 @@ class ImageService:
         crashed before removing the file, a copy that crashed before recording
         it) is removed; images whose stores were never recorded (made before
         image_stores were configured, or before stores were recorded at all) get
-        the stores their data is found in."""
+        the stores their data is found in. Images a job still works on (a copy
+        to be resumed) are left to it: `busy`."""
         async with self._units.write() as unit:
             recorded = await self._repo.recorded_stores(unit, HAS_DATA)
             for image_id, value in recorded.items():
