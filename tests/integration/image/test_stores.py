@@ -405,3 +405,23 @@ async def test_recover_after_a_crash_mid_upload_into_a_store(rt, image_client, d
                                   headers={**demo.headers, **OCTET, "X-Image-Meta-Store": "cheap"})
     assert resp.status_code == 204
     assert (await show(image_client, demo, stuck))["stores"] == "cheap"
+
+
+# --- versions and usage -------------------------------------------------------------
+
+
+async def test_versions_list_what_is_served(image_client) -> None:  # type: ignore[no-untyped-def]
+    """2.8-2.10 (stores), 2.12 (image tasks), 2.13 (usage), 2.15 (stores detail);
+    not 2.14 and 2.16 (the image cache, which Glance lists only with one), nor
+    2.17 (the new location API)."""
+    resp = await image_client.get("/versions")
+    ids = [v["id"] for v in resp.json()["versions"]]
+    assert ids == ["v2.15", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7",
+                   "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"]
+    assert [v["status"] for v in resp.json()["versions"]][:2] == ["CURRENT", "SUPPORTED"]
+
+
+async def test_usage_is_empty_without_image_quotas(image_client, demo) -> None:  # type: ignore[no-untyped-def]
+    resp = await image_client.get("/v2/info/usage", headers=demo.headers)
+    assert (resp.status_code, resp.json()) == (200, {"usage": {}})
+    assert (await image_client.get("/v2/info/usage")).status_code == 401

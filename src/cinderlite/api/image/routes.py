@@ -304,6 +304,17 @@ async def download_image_data(request: Request, image_id: str) -> Response:
     return StreamingResponse(
         data.chunks, media_type="application/octet-stream", headers=headers
     )
+# --- quota usage (Glance 2.13) ----------------------------------------------------
+
+
+@router.get("/v2/info/usage")
+async def usage_info(request: Request) -> Response:
+    """Glance's quota usage without unified limits (use_keystone_limits off, its
+    default): no image quotas are enforced here, so there is no usage to report."""
+    await _caller(request)
+    return _json({"usage": {}})
+
+
 # --- stores (Glance 2.8, 2.10, 2.15) --------------------------------------------
 
 
