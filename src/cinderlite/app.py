@@ -11,6 +11,7 @@ import contextlib
 import functools
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -374,6 +375,16 @@ def image_stores(settings: Settings) -> ImageStores:
             weights=settings.image_store_weights,
         )
         multi = True
+        taken = {
+            os.path.realpath(d): name for name, d in (
+                ("the import staging area", settings.staging_dir),
+                ("the volumes", settings.volumes_dir), ("the backups", settings.backups_dir),
+            )
+        }
+        for info in infos:
+            if os.path.realpath(info.path) in taken:
+                raise ValueError(f"image_stores: store {info.id!r} is in the directory of "
+                                 f"{taken[os.path.realpath(info.path)]}")
     stores = {info.id: FileImageStore(info.path) for info in infos}
     return ImageStores(stores, infos, default=default, multi=multi)
 

@@ -134,6 +134,17 @@ def test_store_configuration_is_checked(tmp_path) -> None:  # type: ignore[no-un
     assert ([i.id for i in infos], default) == (["a", "b"], "a")
 
 
+def test_a_store_may_not_take_another_directory_of_the_service(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cinderlite import app as app_module
+
+    for taken, what in (("staging", "the import staging area"), ("volumes", "the volumes")):
+        settings = make_settings(tmp_path, "", image_stores=(f"x:{tmp_path / 'data' / taken}",))
+        with pytest.raises(ValueError, match=f"store 'x' is in the directory of {what}"):
+            app_module.image_stores(settings)
+    with pytest.raises(ValueError, match="default_image_store needs image_stores"):
+        app_module.image_stores(make_settings(tmp_path, "", default_image_store="x"))
+
+
 # --- uploads into a store ----------------------------------------------------
 
 
