@@ -11,6 +11,7 @@ import contextlib
 import functools
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -54,8 +55,8 @@ from cinderlite.db.volume_types import VolumeTypeRepository
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain.errors import ServiceError
 from cinderlite.domain.hosts import HostLayout
+from cinderlite.domain.image_import import COPY_IMAGE, ImportFilter, normalize_host
 from cinderlite.domain.image_import import SUPPORTED_METHODS as SUPPORTED_IMPORT_METHODS
-from cinderlite.domain.image_import import ImportFilter, normalize_host
 from cinderlite.services import identity
 from cinderlite.services.attachments import AttachmentService
 from cinderlite.services.auth import EmbeddedTokenValidator, RevocationNotice, TokenValidator
@@ -72,7 +73,7 @@ from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.image_import import IMPORT_JOB, ImageImportService, ImportSettings
 from cinderlite.services.image_members import ImageMemberService
-from cinderlite.services.images import ImageService
+from cinderlite.services.images import ImageService, LocationOptions
 from cinderlite.services.messages import MessageService
 from cinderlite.services.metadefs import MetadefService
 from cinderlite.services.policy import Policy
@@ -89,6 +90,7 @@ from cinderlite.services.volume_types import VolumeTypeService
 from cinderlite.services.volumes import CLONE_JOB, FILL_JOB, VolumeLimits, VolumeService
 from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.images.base import ImageStore
+from cinderlite.storage.images.stores import ImageStores
 from cinderlite.storage.private import private_dir, tighten, tighten_files
 from cinderlite.storage.volumes.base import VolumeBackend
 from cinderlite.workers.runner import JobRunner
@@ -142,7 +144,9 @@ class Runtime:
     validator: TokenValidator
     policy: Policy
     volumes: VolumeBackend
+    # The default image store (the one store without image_stores), and them all.
     images: ImageStore
+    image_stores: ImageStores
     jobs: JobRunner
     services: Services
     identity_api: IdentityApi
@@ -182,7 +186,10 @@ def _import_settings(s: Settings) -> ImportSettings:
     if unknown:
         raise ValueError(f"enabled_import_methods: not served: {', '.join(unknown)}")
     return ImportSettings(
-        methods=tuple(s.enabled_import_methods),
+        # copy-image copies between stores: not offered with one store.
+        methods=tuple(
+            m for m in s.enabled_import_methods if m != COPY_IMAGE or s.image_stores
+        ),
         import_filter=ImportFilter(
             allowed_schemes=tuple(x.lower() for x in s.import_allowed_schemes),
             disallowed_schemes=tuple(x.lower() for x in s.import_disallowed_schemes),
@@ -198,8 +205,8 @@ def _import_settings(s: Settings) -> ImportSettings:
 
 
 def _services(
-    settings: Settings, db: Database, policy: Policy, backend: VolumeBackend, store: ImageStore,
-    jobs: JobRunner, backup_store: BackupStore, staging: ImageStore,
+    settings: Settings, db: Database, policy: Policy, backend: VolumeBackend,
+    store: ImageStores, jobs: JobRunner, backup_store: BackupStore, staging: ImageStore,
 ) -> Services:
     """Every service with the narrow things it needs; the settings are read here only."""
     s = settings
@@ -231,6 +238,10 @@ def _services(
     images = ImageService(
         units=db, repo=ImageRepository(db), job_repo=JobRepository(db), store=store,
         jobs=jobs, size_cap=s.image_size_cap, staging=staging,
+        locations=LocationOptions(
+            show_multiple_locations=s.show_multiple_locations,
+            show_image_direct_url=s.show_image_direct_url,
+        ),
     )
     snapshot_repo = SnapshotRepository(db)
     snapshots = SnapshotService(
@@ -319,6 +330,7 @@ def _services(
         ),
         upload_worker=UploadWorker(
             database=db, repo=volume_repo, backend=backend, store=store, jobs=jobs,
+            recorded_store=store.default_id if store.multi else None,
             limits=WorkerLimits(
                 image_conversion_disable=s.image_conversion_disable,
                 image_compress_on_upload=s.image_compress_on_upload,
@@ -357,6 +369,38 @@ def _services(
     )
 
 
+def image_stores(settings: Settings) -> ImageStores:
+    """The image stores the operator configured (`image_stores`), or the one store
+    in data_dir/images; their directories are made (private) here."""
+    from cinderlite.storage.images.files import FileImageStore
+    from cinderlite.storage.images.stores import SINGLE_STORE_ID, StoreInfo, parse_store_config
+
+    if not settings.image_stores:
+        if settings.default_image_store:
+            raise ValueError("default_image_store needs image_stores")
+        infos = [StoreInfo(id=SINGLE_STORE_ID, path=settings.images_dir)]
+        default, multi = SINGLE_STORE_ID, False
+    else:
+        infos, default = parse_store_config(
+            settings.image_stores, default=settings.default_image_store,
+            descriptions=settings.image_store_descriptions,
+            weights=settings.image_store_weights,
+        )
+        multi = True
+        taken = {
+            os.path.realpath(d): name for name, d in (
+                ("the import staging area", settings.staging_dir),
+                ("the volumes", settings.volumes_dir), ("the backups", settings.backups_dir),
+            )
+        }
+        for info in infos:
+            if os.path.realpath(info.path) in taken:
+                raise ValueError(f"image_stores: store {info.id!r} is in the directory of "
+                                 f"{taken[os.path.realpath(info.path)]}")
+    stores = {info.id: FileImageStore(info.path) for info in infos}
+    return ImageStores(stores, infos, default=default, multi=multi)
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(
     settings: Settings, *, run_migrations: bool = True
@@ -374,6 +418,7 @@ async def open_runtime(
         settings.staging_dir,
     ):
         private_dir(directory)
+    store = image_stores(settings)
     url = settings.resolved_database_url
     if run_migrations:
         await migrate.upgrade(url)
@@ -390,7 +435,6 @@ async def open_runtime(
     async with Database.open(url) as db:
         policy = Policy(settings.policy_file or None)
         backend = FileVolumeBackend(settings.volumes_dir)
-        store = FileImageStore(settings.images_dir)
         jobs = JobRunner(
             JobRepository(db), workers=settings.upload_workers,
             lease_seconds=settings.job_lease_seconds,
@@ -416,7 +460,7 @@ async def open_runtime(
         limit = settings.max_request_body_bytes
         rt = Runtime(
             settings=settings, db=db, validator=validator, policy=policy, volumes=backend,
-            images=store, jobs=jobs, services=services,
+            images=store.default, image_stores=store, jobs=jobs, services=services,
             identity_api=IdentityApi(
                 identity=services.identity, admin=services.identity_admin,
                 catalog=services.catalog, validator=validator,
@@ -660,6 +704,9 @@ async def recover(rt: Runtime) -> None:
     from cinderlite.datapath.orphans import kill_orphaned_qemu_img
     # First: nothing may go on writing into files the steps below remove.
     await asyncio.to_thread(kill_orphaned_qemu_img, rt.settings.data_dir)
+    for info in rt.image_stores.infos:  # image stores outside data_dir (image_stores)
+        if not info.path.resolve().is_relative_to(rt.settings.data_dir.resolve()):
+            await asyncio.to_thread(kill_orphaned_qemu_img, info.path)
     await sync_catalog(rt)
     # Snapshots first: a volume's interrupted delete finishes its snapshots' deletes.
     await rt.services.snapshots.recover()

@@ -138,9 +138,25 @@ class Settings:
 
     # Glance image_size_cap.
     image_size_cap: int = 1099511627776
+    # Glance [DEFAULT] enabled_backends, file stores only: `<id>:<directory>`
+    # entries (e.g. "fast:/srv/fast,cheap:/srv/cheap"). Empty: one store in
+    # data_dir/images and no multi-store API (GET /v2/info/stores is a 404), as
+    # Glance without enabled_backends. See docs/images.md.
+    image_stores: tuple[str, ...] = ()
+    # Glance [glance_store] default_backend: where uploads without a chosen
+    # store and volume uploads (os-volume_upload_image) go; empty: the first listed.
+    default_image_store: str = ""
+    # Glance's per-store store_description and weight: `<id>:<text>` and `<id>:<int>`.
+    image_store_descriptions: tuple[str, ...] = ()
+    image_store_weights: tuple[str, ...] = ()
+    # Glance show_multiple_locations / show_image_direct_url: the image's
+    # `locations` and `direct_url` (file:// URLs of its data) in every image view.
+    show_multiple_locations: bool = False
+    show_image_direct_url: bool = False
     # Glance enabled_import_methods: interoperable import methods offered
-    # (glance-direct, web-download; empty: none). copy-image needs several stores.
-    enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download")
+    # (glance-direct, web-download, copy-image; empty: none). copy-image is
+    # offered only where several stores are configured (image_stores).
+    enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     # Glance [import_filtering_opts]: which URLs web-download fetches. An allow
     # list, when not empty, wins over the matching deny list (docs/images.md).
     import_allowed_schemes: tuple[str, ...] = ("http", "https")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -100,7 +101,32 @@ def web() -> Iterator[WebServer]:
 def server(tmp_path_factory: pytest.TempPathFactory, web: WebServer) -> Iterator[LiveServer]:
     """`python -m cinderlite serve` on free ports with a fresh data directory and database.
     web-download may fetch from the loopback server `web` (its address and port allowed)."""
-    root = tmp_path_factory.mktemp("e2e")
+    with _serve(tmp_path_factory.mktemp("e2e"), web, {}, main=True) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def stores_server(
+    tmp_path_factory: pytest.TempPathFactory, web: WebServer
+) -> Iterator[LiveServer]:
+    """A second server with two image stores, `fast` (the default) and `cheap`
+    (docs/images.md, Stores), for the multi-store tests."""
+    root = tmp_path_factory.mktemp("e2e-stores")
+    extra = {
+        "CINDERLITE_IMAGE_STORES": f"fast:{root / 'fast'},cheap:{root / 'cheap'}",
+        "CINDERLITE_DEFAULT_IMAGE_STORE": "fast",
+        "CINDERLITE_IMAGE_STORE_DESCRIPTIONS": "fast:Fast store,cheap:Big store",
+    }
+    with _serve(root, web, extra, main=False) as live:
+        yield live
+
+
+@contextlib.contextmanager
+def _serve(
+    root: Path, web: WebServer, extra_env: dict[str, str], *, main: bool
+) -> Iterator[LiveServer]:
+    """Run `cinderlite serve` in `root` with `extra_env` until the block ends; the
+    `main` server's log is the one failures quote."""
     data_dir = root / "data"
     home = root / "home"
     home.mkdir()
@@ -129,9 +155,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, web: WebServer) -> Iterator
                 "CINDERLITE_QUOTA_BACKUPS": "-1",
                 "CINDERLITE_IMPORT_ALLOWED_HOSTS": "127.0.0.1",
                 "CINDERLITE_IMPORT_ALLOWED_PORTS": str(web.port),
+                **extra_env,
             }
         )
-        support.server_log = log_path
+        if main:
+            support.server_log = log_path
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [str(VENV_BIN / "python"), "-m", "cinderlite", "serve"],

@@ -2,7 +2,10 @@
 
     python -m tests.tempest.gate [--tempest DIR] [--concurrency N] [--workdir DIR]
 
-1. starts `cinderlite serve` on free ports with a temporary data directory;
+1. starts `cinderlite serve` on free ports with a temporary data directory and
+   two image stores, `cheap` (weight 50) and `fast` (the default), so that
+   Tempest's multi-store tests (import to stores, copy-image, delete from a
+   store, store weights) run;
 2. provisions, through the identity and image APIs, what Tempest's
    pre-provisioned credentials need: projects with one `member` and two
    `reader` users each, alternate projects with the same, three admins, and
@@ -107,6 +110,13 @@ def served(workdir: Path, web_port: int) -> Iterator[Server]:
         "CINDERLITE_REGION": REGION,
         "CINDERLITE_IMPORT_ALLOWED_HOSTS": "127.0.0.1",
         "CINDERLITE_IMPORT_ALLOWED_PORTS": str(web_port),
+        # Named in alphabetical order, the heavier first: Tempest's store waiter
+        # compares an image's `stores` with the sorted store ids.
+        "CINDERLITE_IMAGE_STORES": (
+            f"cheap:{workdir / 'stores' / 'cheap'},fast:{workdir / 'stores' / 'fast'}"
+        ),
+        "CINDERLITE_DEFAULT_IMAGE_STORE": "fast",
+        "CINDERLITE_IMAGE_STORE_WEIGHTS": "cheap:50",
     })
     log = workdir / "cinderlite.log"
     with log.open("wb") as out:

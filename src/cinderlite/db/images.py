@@ -118,6 +118,7 @@ class ImageRow:
     tags: list[Any]
     created_at: datetime
     updated_at: datetime
+    stores: str | None = None
 
 
 _ROW_COLUMNS = [f.name for f in fields(ImageRow)]
@@ -409,6 +410,14 @@ class ImageRepository:
 
     async def delete_member(self, unit: AsyncSession, image_id: str, member_id: str) -> bool:
         return await members_db.delete_member(unit, image_id=image_id, member_id=member_id)
+
+    async def recorded_stores(
+        self, unit: AsyncSession, statuses: Collection[str]
+    ) -> dict[str, str | None]:
+        """The recorded stores (comma-separated ids, or None) of the images in
+        `statuses` (start-up recovery)."""
+        stmt = select(Image.id, Image.stores).where(Image.status.in_(list(statuses)))
+        return dict((await unit.execute(stmt)).tuples().all())
 
     async def statuses(self, unit: AsyncSession) -> dict[str, str]:
         """Every image's id and status (start-up recovery)."""

@@ -563,6 +563,9 @@ class Image(Base):
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # The image stores holding the data, comma-separated ids (Glance's `stores`):
+    # NULL until it has data, and while there is one store (no image_stores).
+    stores: Mapped[str | None] = mapped_column(String(1024), nullable=True)
 
 
 class ImageMember(Base):

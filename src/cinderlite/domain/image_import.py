@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 GLANCE_DIRECT = "glance-direct"
 WEB_DOWNLOAD = "web-download"
 COPY_IMAGE = "copy-image"
-# What cinderlite can run. copy-image copies an active image between stores and
-# needs several stores configured: it joins this list when they are served.
-SUPPORTED_METHODS = (GLANCE_DIRECT, WEB_DOWNLOAD)
+# What cinderlite can run. copy-image copies an active image between stores: it
+# is offered only where several stores are configured (image_stores).
+SUPPORTED_METHODS = (GLANCE_DIRECT, WEB_DOWNLOAD, COPY_IMAGE)
 
 # The properties Glance keeps import state in (glance/async_/flows/api_image_import.py).
 IMPORT_TASK_KEY = "os_glance_import_task"

@@ -251,6 +251,10 @@ class ImageRecord(Protocol):
     def created_at(self) -> datetime: ...
     @property
     def updated_at(self) -> datetime: ...
+    @property
+    def stores(self) -> str | None:
+        """The ids of the stores holding the data, comma-separated (None: none recorded)."""
+        ...
 
 
 class ImageMemberRecord(Protocol):

@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -58,6 +58,7 @@ from cinderlite.domain.errors import (
 )
 from cinderlite.domain.identity import Caller
 from cinderlite.domain.image_import import (
+    COPY_IMAGE,
     FAILED_STORES_KEY,
     GLANCE_DIRECT,
     IMPORT_TASK_KEY,
@@ -77,7 +78,8 @@ from cinderlite.services.images import (
     inspected,
 )
 from cinderlite.services.units import Unit, Units
-from cinderlite.storage.images.base import ImageStore
+from cinderlite.storage.images.base import ImageStore, StoredImage
+from cinderlite.storage.images.stores import READ_CHUNK_SIZE, ImageStores
 from cinderlite.workers.runner import JobContext, JobRunner
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,32 @@ IMAGE_DELETED = "Image has been deleted, aborting import."
 
 def _not_authorized(action: str) -> Forbidden:
     return Forbidden(f"You are not authorized to complete {action} action.")
+
+
+class StoreFailed(ServiceError):
+    """Writing into one store failed, and all stores had to succeed."""
+
+    def __init__(self, store: str | None, message: str) -> None:
+        super().__init__(message)
+        self.store = store
+
+
+def _import_req(task: ImageTaskRow) -> dict[str, Any]:
+    req = (task.input or {}).get("import_req")
+    return req if isinstance(req, dict) else {}
+
+
+def _is_copy(task: ImageTaskRow) -> bool:
+    method = _import_req(task).get("method")
+    return isinstance(method, dict) and method.get("name") == COPY_IMAGE
+
+
+def _task_stores(task: ImageTaskRow) -> list[str | None]:
+    return list((task.input or {}).get("backend") or [None])
+
+
+def _all_must_succeed(task: ImageTaskRow) -> bool:
+    return _import_req(task).get("all_stores_must_succeed", True) is not False
 
 
 @dataclass(frozen=True)
@@ -120,8 +148,13 @@ class ImportRequest:
     uri: str | None
     body: dict[str, Any]
     all_stores_must_succeed: bool = True
-    # Several stores are not served yet: `stores`/`all_stores` name none of ours.
-    stores: tuple[str | None, ...] = (None,)
+    # Where the data goes (Glance 2.8/2.9, utils.get_stores_from_request): the
+    # body's `stores` (when `stores_given`) or `all_stores`, or the
+    # X-Image-Meta-Store header; the service checks them against its stores.
+    all_stores: bool = False
+    stores_param: Any = None
+    stores_given: bool = False
+    store_header: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +171,7 @@ class ImageImportService:
 
     def __init__(
         self, *, units: Units, images: ImageService, repo: ImageRepository,
-        tasks: ImageTaskRepository, job_repo: JobRepository, store: ImageStore,
+        tasks: ImageTaskRepository, job_repo: JobRepository, store: ImageStores,
         staging: ImageStore, jobs: JobRunner, settings: ImportSettings,
     ) -> None:
         self._units = units
@@ -234,9 +267,12 @@ class ImageImportService:
 
     async def start_import(
         self, caller: Caller, image_id: str, req: ImportRequest, *, request_id: str | None,
-    ) -> str:
+    ) -> str | None:
         """POST /v2/images/{id}/import: the checks in Glance's order (images.py
-        import_image), then task, `importing` and job in one unit; the task id."""
+        import_image), then task, `importing` (a copy-image: the image stays
+        `active`, its lock and os_glance_importing_to_stores set) and job in one
+        unit; the task id, None when a copy to `all_stores` finds nothing to do."""
+        copy = req.method == COPY_IMAGE
         uri_ok = True
         if req.method == WEB_DOWNLOAD:
             # Resolved outside the write unit: a slow resolver must not hold it.
@@ -247,18 +283,31 @@ class ImageImportService:
         async with self._units.write() as unit:
             image = await self._images.visible(caller, image_id, unit=unit, for_update=True)
             self._check_importable(image, req.method)
-            if not can_modify(caller, image):
+            if copy:
+                # Glance's copy_image policy: admins.
+                if not caller.is_admin:
+                    raise _not_authorized("copy_image")
+            elif not can_modify(caller, image):
                 raise _not_authorized("modify_image")
             props = dict(image.properties or {})
             await self._take_lock(unit, image, props)
-            if not req.all_stores_must_succeed:
+            stores = self._requested_stores(req)
+            if copy:
+                held = set(self._images.recorded_stores(image))
+                if req.all_stores:
+                    stores = [s for s in stores if s not in held]
+                    if not stores:
+                        return None  # in every store already (Glance: nothing to do)
+                for store in stores:
+                    if store in held:
+                        raise InvalidRequest(f"Image is already present at store '{store}'")
+            if not req.all_stores_must_succeed and not self._store.multi:
                 raise InvalidRequest(
                     f"All_stores_must_succeed can only be set with enabled_backends {req.uri}"
                 )
             if not uri_ok:
                 raise InvalidRequest(f"URI for web-download does not pass filtering: {req.uri}")
             await self._refuse_volume_upload(unit, image)
-            stores = list(req.stores)
             task = await self._tasks.add(
                 unit, id=str(uuid.uuid4()), type=task_rules.IMPORT_TASK,
                 status=TaskStatus.PENDING.value, owner=caller.project_id, image_id=image_id,
@@ -274,7 +323,9 @@ class ImageImportService:
                 props.get(FAILED_STORES_KEY), stores, subtract=True
             )
             props.pop(STAGE_HOST_KEY, None)
-            if not await self._repo.transition(
+            if copy:
+                await self._repo.update(unit, image_id, {"properties": props, "updated_at": now})
+            elif not await self._repo.transition(
                 unit, image_id, image_rules.BEGIN_IMPORT, now=now, values={"properties": props}
             ):
                 raise Conflict(f"Image status transition from {image.status} to importing "
@@ -289,9 +340,39 @@ class ImageImportService:
         self._jobs.wake()
         return task.id
 
+    def _requested_stores(self, req: ImportRequest) -> list[str | None]:
+        """The stores an import writes into (glance utils.get_stores_from_request):
+        [None] (the one store) on a single-store site, whatever is asked."""
+        if not self._store.multi:
+            return [None]
+        if req.all_stores:
+            if req.stores_given or req.store_header is not None:
+                raise InvalidRequest("All_stores parameter can't be used with "
+                                     "x-image-meta-store header or stores parameter")
+            return list(self._store.ids)
+        if req.stores_given:
+            if req.store_header is not None:
+                raise InvalidRequest("Stores parameter and x-image-meta-store header can't "
+                                     "be both specified")
+            named = req.stores_param
+            if not isinstance(named, list) or not named or not all(
+                isinstance(s, str) for s in named
+            ):
+                raise InvalidRequest("'stores' must be a list of store identifiers.")
+            stores: list[str | None] = list(dict.fromkeys(named))
+        else:
+            stores = [req.store_header or self._store.default_id]
+        for store in stores:
+            if not self._store.has(str(store)):
+                # glance_store.UnknownScheme, a Conflict in import_image.
+                raise Conflict(f"Store for identifier {store} not found")
+        return stores
+
     @staticmethod
     def _check_importable(image: ImageRow, method: str) -> None:
-        if image.status == ImageStatus.ACTIVE:
+        if image.status != ImageStatus.ACTIVE and method == COPY_IMAGE:
+            raise Conflict("Only images with status active can be targeted for copying")
+        if image.status == ImageStatus.ACTIVE and method != COPY_IMAGE:
             raise Conflict("Image with status active cannot be target for import")
         if image.status != ImageStatus.QUEUED and method == WEB_DOWNLOAD:
             raise Conflict(f"Image needs to be in 'queued' state to use '{method}' method")
@@ -321,9 +402,14 @@ class ImageImportService:
     # --- the job -------------------------------------------------------------------
 
     async def run(self, ctx: JobContext) -> None:
-        """The import job: fetch (web-download), inspect, copy into the store, activate.
+        """The import job: fetch (web-download), inspect, copy into each store,
+        activate; copy-image: copy an active image's data into more stores.
 
-        Run again from the start when a worker takes it up after a crash."""
+        Run again from the start when a worker takes it up after a crash. The
+        stores are written one after the other (each write staged and renamed
+        into place by its store); the row records them in the one unit that
+        ends the import, so a crash before it records nothing (the next run
+        writes again; start-up recovery removes copies no row lists)."""
         job = ctx.job
         task_id = str(job.params["task_id"])
         image_id = str(job.image_id)
@@ -331,31 +417,52 @@ class ImageImportService:
         if begun is None:
             return
         image, task = begun
+        copy = _is_copy(task)
+        written: list[str | None] = []
         try:
-            if job.params.get("method") == WEB_DOWNLOAD:
-                await self._download(image, str(job.params.get("uri")))
-            elif not await self._staging.exists(image_id):
-                raise InvalidRequest(f"Image {image_id} has no staged data to import.")
-            virtual = await asyncio.to_thread(
-                inspect_file, self._staging.data_path(image_id), image.disk_format,
-                image.container_format,
-            )
-            stored = await self._store.write(
-                image_id, self._staging.read(image_id, chunk_size=4 << 20)
-            )
-            if not await self._finish(image_id, task, stored, virtual):
-                await self._store.delete(image_id)
-                await self._staging.delete(image_id)
+            if copy:
+                source = self._images.source_store(image)
+                if source is None:
+                    raise InvalidRequest(f"Image {image_id} has no data to copy.")
+                virtual = image.virtual_size
+
+                def data() -> AsyncIterator[bytes]:
+                    return self._store.store(source).read(image_id, READ_CHUNK_SIZE)
+            else:
+                if job.params.get("method") == WEB_DOWNLOAD:
+                    await self._download(image, str(job.params.get("uri")))
+                elif not await self._staging.exists(image_id):
+                    raise InvalidRequest(f"Image {image_id} has no staged data to import.")
+                virtual = await asyncio.to_thread(
+                    inspect_file, self._staging.data_path(image_id), image.disk_format,
+                    image.container_format,
+                )
+
+                def data() -> AsyncIterator[bytes]:
+                    return self._staging.read(image_id, chunk_size=READ_CHUNK_SIZE)
+            stored, failed = await self._write_stores(image, task, data, written)
+            if not await self._finish(image_id, task, stored, virtual, written, failed):
+                await self._drop(image_id, written, copy=copy)
+                if not copy:
+                    await self._staging.delete(image_id)
                 return
-            await self._staging.delete(image_id)
+            if not copy:
+                await self._staging.delete(image_id)
         except asyncio.CancelledError:
             if self._jobs.cancel_requested(job.id):
                 # The image was deleted: its delete removed the data.
                 await asyncio.shield(self._abandon(image_id, task, IMAGE_DELETED))
             # Otherwise the runner stops: the job's lease lets the next start resume.
             raise
+        except StoreFailed as exc:
+            log.warning("import of image %s into store %s failed: %s", image_id, exc.store,
+                        exc.message)
+            await asyncio.shield(self._drop(image_id, written, copy=copy))
+            await asyncio.shield(self._abandon(image_id, task, exc.message, [exc.store]))
+            raise
         except ServiceError as exc:
             log.warning("import of image %s failed: %s", image_id, exc.message)
+            await asyncio.shield(self._drop(image_id, written, copy=copy))
             await asyncio.shield(self._abandon(image_id, task, exc.message))
             raise
         except webfetch.FetchFailed as exc:
@@ -364,8 +471,56 @@ class ImageImportService:
             raise
         except Exception:
             log.exception("import of image %s failed", image_id)
+            await asyncio.shield(self._drop(image_id, written, copy=copy))
             await asyncio.shield(self._abandon(image_id, task, INTERNAL_ERROR))
             raise
+
+    async def _write_stores(
+        self, image: ImageRow, task: ImageTaskRow, data: Callable[[], AsyncIterator[bytes]],
+        written: list[str | None],
+    ) -> tuple[StoredImage, list[str | None]]:
+        """Write the data into each of the task's stores, in order (Glance's
+        serial _ImportToStore tasks); `written` collects those that took it.
+        A store that fails ends the import (StoreFailed) when all must succeed,
+        else it is returned among the failed ones; none succeeding is
+        NoStoresSucceeded. A copy must hash as the image does."""
+        stores = _task_stores(task)
+        must_succeed = _all_must_succeed(task)
+        failed: list[str | None] = []
+        stored: StoredImage | None = None
+        for store in stores:
+            target = self._store.default if store is None else self._store.store(store)
+            try:
+                result = await target.write(image.id, data())
+                written.append(store)
+                if _is_copy(task) and result.os_hash_value != image.os_hash_value:
+                    raise InvalidRequest(f"The copy of image {image.id} in store {store} "
+                                         "does not hash as the image does.")
+            except (ServiceError, OSError) as exc:
+                message = exc.message if isinstance(exc, ServiceError) else str(exc)
+                if must_succeed:
+                    raise StoreFailed(store, message) from exc
+                log.warning("import of image %s into store %s failed, the others go on "
+                            "(all_stores_must_succeed is false): %s", image.id, store, message)
+                if store in written:
+                    written.remove(store)
+                    await target.delete(image.id)
+                failed.append(store)
+                continue
+            stored = result
+        if stored is None:
+            raise InvalidRequest("None of the uploads finished!")
+        return stored, failed
+
+    async def _drop(self, image_id: str, written: list[str | None], *, copy: bool) -> None:
+        """Remove what this import wrote into stores (a copy leaves the source alone)."""
+        try:
+            for store in written:
+                target = self._store.default if store is None else self._store.store(store)
+                await target.delete(image_id)
+            written.clear()
+        except Exception:
+            log.exception("could not remove the data import wrote for image %s", image_id)
 
     async def _begin(
         self, task_id: str, image_id: str
@@ -377,10 +532,7 @@ class ImageImportService:
             if task is None or task.status not in task_rules.UNFINISHED:
                 return None
             image = await self._repo.get(image_id, unit=unit, for_update=True)
-            ours = image is not None and image.status == ImageStatus.IMPORTING and (
-                task.type != task_rules.IMPORT_TASK
-                or (image.properties or {}).get(IMPORT_TASK_KEY) == task_id
-            )
+            ours = image is not None and self._holds(image, task)
             now = utcnow()
             if image is None or not ours:
                 await self._tasks.transition(
@@ -415,10 +567,12 @@ class ImageImportService:
         }
 
     async def _finish(
-        self, image_id: str, task: ImageTaskRow, stored: Any, virtual: int | None
+        self, image_id: str, task: ImageTaskRow, stored: Any, virtual: int | None,
+        written: list[str | None], failed: list[str | None],
     ) -> bool:
-        """`importing -> active` with the data's size and hashes, lock dropped, task
-        succeeded: one unit. False when the image was deleted or reset meanwhile."""
+        """`importing -> active` with the data's size, hashes and stores (a copy:
+        the stores added, the image stays active), lock dropped, task succeeded:
+        one unit. False when the image was deleted or reset meanwhile."""
         now = utcnow()
         async with self._units.write() as unit:
             image = await self._repo.get(image_id, unit=unit, for_update=True)
@@ -429,20 +583,33 @@ class ImageImportService:
                 )
                 return False
             props = dict(image.properties or {})
-            stores = list((task.input or {}).get("backend") or [None])
+            stores = _task_stores(task)
             if IMPORTING_STORES_KEY in props:
                 props[IMPORTING_STORES_KEY] = merge_stores(
                     props.get(IMPORTING_STORES_KEY), stores, subtract=True
                 )
+            if failed:
+                props[FAILED_STORES_KEY] = merge_stores(
+                    props.get(FAILED_STORES_KEY), failed, subtract=False
+                )
             if task.type == task_rules.IMPORT_TASK:
                 props.pop(IMPORT_TASK_KEY, None)
-            ok = await self._repo.transition(
-                unit, image_id, image_rules.FINISH_IMPORT, now=now, values={
-                    "size": stored.size, "virtual_size": virtual, "checksum": stored.checksum,
-                    "os_hash_algo": stored.os_hash_algo, "os_hash_value": stored.os_hash_value,
-                    "properties": props,
-                },
-            )
+            named = [s for s in written if s]
+            if _is_copy(task):
+                held = self._images.recorded_stores(image)
+                ok = await self._repo.update(unit, image_id, {
+                    "properties": props, "updated_at": now,
+                    "stores": ",".join([*held, *(s for s in named if s not in held)]),
+                })
+            else:
+                ok = await self._repo.transition(
+                    unit, image_id, image_rules.FINISH_IMPORT, now=now, values={
+                        "size": stored.size, "virtual_size": virtual,
+                        "checksum": stored.checksum, "os_hash_algo": stored.os_hash_algo,
+                        "os_hash_value": stored.os_hash_value, "properties": props,
+                        "stores": ",".join(named) if self._store.multi else None,
+                    },
+                )
             if not ok:
                 return False
             await self._tasks.transition(
@@ -453,16 +620,25 @@ class ImageImportService:
 
     @staticmethod
     def _holds(image: ImageRow, task: ImageTaskRow) -> bool:
+        """Whether `image` is still being imported (or copied) under `task`."""
+        if _is_copy(task):
+            return image.status == ImageStatus.ACTIVE and (
+                (image.properties or {}).get(IMPORT_TASK_KEY) == task.id
+            )
         if image.status != ImageStatus.IMPORTING:
             return False
         return task.type != task_rules.IMPORT_TASK or (
             (image.properties or {}).get(IMPORT_TASK_KEY) == task.id
         )
 
-    async def _abandon(self, image_id: str, task: ImageTaskRow, message: str) -> None:
+    async def _abandon(
+        self, image_id: str, task: ImageTaskRow, message: str,
+        failed: list[str | None] | None = None,
+    ) -> None:
         """A failed import: the task failed with `message`; the image, if it still
-        imports under this task, back to `queued`, its stores marked failed and its
-        data (staged or stored) removed."""
+        imports under this task, back to `queued`, its stores (`failed`, else all
+        of the task's) marked failed and its data (staged or stored) removed. A
+        failed copy leaves the image `active` with the data it had."""
         try:
             now = utcnow()
             async with self._units.write() as unit:
@@ -477,15 +653,21 @@ class ImageImportService:
                 reset = False
                 if image is not None and self._holds(image, task):
                     props = dict(image.properties or {})
-                    stores = list((task.input or {}).get("backend") or [None])
+                    stores = _task_stores(task)
                     if task.type == task_rules.IMPORT_TASK:
                         props.pop(IMPORT_TASK_KEY, None)
                         props[IMPORTING_STORES_KEY] = merge_stores(
                             props.get(IMPORTING_STORES_KEY), stores, subtract=True
                         )
                         props[FAILED_STORES_KEY] = merge_stores(
-                            props.get(FAILED_STORES_KEY), stores, subtract=False
+                            props.get(FAILED_STORES_KEY),
+                            stores if failed is None else failed, subtract=False,
                         )
+                    if _is_copy(task):
+                        await self._repo.update(
+                            unit, image_id, {"properties": props, "updated_at": now}
+                        )
+                        return
                     reset = await self._repo.transition(
                         unit, image_id, image_rules.ABANDON_IMPORT, now=now,
                         values={"size": None, "virtual_size": None, "properties": props},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +27,17 @@ from cinderlite.domain.errors import (
     Forbidden,
     InvalidRequest,
     NoImageFound,
+    NotFound,
     ServiceError,
     TooLarge,
 )
-from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, Caller
+from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE, Caller
 from cinderlite.domain.images import ImageStatus
 from cinderlite.domain.records import ImageRecord
 from cinderlite.domain.transitions import Transition
 from cinderlite.services.units import Unit, Units
 from cinderlite.storage.images.base import ImageStore, StoredImage
+from cinderlite.storage.images.stores import READ_CHUNK_SIZE, ImageStores, StoreInfo
 from cinderlite.workers.runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -135,11 +137,39 @@ class ImageData:
     chunks: AsyncIterator[bytes] | None  # None: the image has no data (204)
 
 
-async def _remove_orphans(store: ImageStore, known: set[str]) -> None:
-    for image_id in await store.stored_ids():
+async def _remove_orphans(stores: ImageStores, known: set[str]) -> None:
+    for image_id in await stores.stored_ids():
         if image_id not in known:
-            await store.delete(image_id)
+            await stores.delete(image_id)
             log.info("removed data of deleted image %s", image_id)
+
+
+# Glance's policy for GET /v2/info/stores/detail (stores_info_detail): admin or service.
+SERVICE_ROLE = "service"
+# Images whose data is in their stores (the others have none, or are being written).
+HAS_DATA = frozenset({ImageStatus.ACTIVE, ImageStatus.DEACTIVATED})
+
+
+def split_stores(recorded: str | None) -> list[str]:
+    """The `images.stores` column -> store ids."""
+    return [s for s in (recorded or "").split(",") if s]
+
+
+@dataclass(frozen=True)
+class LocationOptions:
+    """Glance show_multiple_locations / show_image_direct_url."""
+
+    show_multiple_locations: bool = False
+    show_image_direct_url: bool = False
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an image's data is: a file:// URL and the store holding it (None:
+    the one store of a site without image_stores, Glance's empty metadata)."""
+
+    url: str
+    store: str | None
 
 
 class ImageService:
@@ -148,7 +178,8 @@ class ImageService:
 
     def __init__(
         self, *, units: Units, repo: ImageRepository, job_repo: JobRepository,
-        store: ImageStore, jobs: JobRunner, size_cap: int, staging: ImageStore | None = None,
+        store: ImageStores, jobs: JobRunner, size_cap: int, staging: ImageStore | None = None,
+        locations: LocationOptions | None = None,
     ) -> None:
         self._units = units
         # The import staging area (services/image_import.py): staged data goes
@@ -160,6 +191,7 @@ class ImageService:
         self._jobs = jobs
         # Glance image_size_cap.
         self._size_cap = size_cap
+        self.location_options = locations or LocationOptions()
 
     async def _visible(
         self, caller: Caller, image_id: str, *, unit: Unit | None = None,
@@ -333,18 +365,35 @@ class ImageService:
                     "is not allowed"
                 )
 
+    def target_store(self, store_id: str | None) -> str:
+        """The store an upload writes into: `store_id` (X-Image-Meta-Store) or the
+        default. A site without image_stores ignores the header, as Glance without
+        enabled_backends; an unknown store is InvalidRequest (Glance: 400)."""
+        if not self._store.multi or store_id is None:
+            return self._store.default_id
+        if not self._store.has(store_id):
+            raise InvalidRequest(f"Store for identifier {store_id} not found")
+        return store_id
+
+    def _recorded(self, store_ids: Sequence[str]) -> str | None:
+        """The `images.stores` value for data in `store_ids` (None on a single-store site)."""
+        return ",".join(store_ids) if self._store.multi else None
+
     async def upload_data(
         self, caller: Caller, image_id: str, chunks: AsyncIterator[bytes],
-        *, content_length: int | None = None,
+        *, content_length: int | None = None, store_id: str | None = None,
     ) -> ImageRow:
-        """PUT /v2/images/{id}/file: `queued -> saving -> active`.
+        """PUT /v2/images/{id}/file: `queued -> saving -> active`, the data in
+        `store_id` (X-Image-Meta-Store, checked first) or the default store.
 
-        The data goes to a staging file that the store renames into place only after
-        the stream ended and passed inspection. On any failure (client gone, size
-        cap, refused format, full disk) the staging file is removed and the image
-        goes back to `queued`. A crash mid-stream leaves the row `saving` and a
-        staging file: `recover` puts it back to `queued` and removes the file.
+        The data goes to a staging file in that store's directory that the store
+        renames into place only after the stream ended and passed inspection. On
+        any failure (client gone, size cap, refused format, that store's disk full)
+        the staging file is removed and the image goes back to `queued`. A crash
+        mid-stream leaves the row `saving` and a staging file in that store:
+        `recover` puts it back to `queued` and removes the file.
         """
+        target = self.target_store(store_id)
         limits = UploadLimits(size_cap=self._size_cap)
         async with self._units.write() as unit:
             image = await self._visible(caller, image_id, unit=unit, for_update=True)
@@ -373,7 +422,7 @@ class ImageService:
         virtual: list[int | None] = []
         stream = inspected(chunks, inspector, limits, virtual.append)
         try:
-            stored = await self._store.write(image_id, stream)
+            stored = await self._store.store(target).write(image_id, stream)
         except BaseException as exc:
             await asyncio.shield(self._back_to_queued(image_id))
             # A delete during the upload removes the staging file under us.
@@ -385,10 +434,12 @@ class ImageService:
             raise
         finally:
             await stream.aclose()
-        return await self._activate(image_id, stored, virtual[0] if virtual else None)
+        return await self._activate(
+            image_id, stored, virtual[0] if virtual else None, target
+        )
 
     async def _activate(
-        self, image_id: str, stored: StoredImage, virtual_size: int | None
+        self, image_id: str, stored: StoredImage, virtual_size: int | None, store_id: str,
     ) -> ImageRow:
         try:
             async with self._units.write() as unit:
@@ -397,6 +448,7 @@ class ImageService:
                         "size": stored.size, "virtual_size": virtual_size,
                         "checksum": stored.checksum, "os_hash_algo": stored.os_hash_algo,
                         "os_hash_value": stored.os_hash_value,
+                        "stores": self._recorded([store_id]),
                     },
                 )
                 image = await self._repo.get(image_id, unit=unit)
@@ -428,10 +480,102 @@ class ImageService:
             raise Forbidden("The requested image has been deactivated. "
                             "Image data download is forbidden.")
         # An admin reads a deactivated image's data (Glance image_data.download).
-        has_data = image.status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
-        if not has_data or not await self._store.exists(image_id):
+        has_data = image.status in HAS_DATA
+        source = self.source_store(image) if has_data else None
+        if source is None or not await self._store.store(source).exists(image_id):
             return ImageData(image, None)
-        return ImageData(image, self._store.read(image_id, chunk_size=4 << 20))
+        return ImageData(
+            image, self._store.store(source).read(image_id, chunk_size=READ_CHUNK_SIZE)
+        )
+
+    def source_store(self, image: ImageRecord) -> str | None:
+        """The store a download (or a copy) reads from: the first recorded one
+        (by weight), else (data written before stores were recorded) the first
+        holding it."""
+        recorded = self.recorded_stores(image)
+        if recorded:
+            return recorded[0]
+        held = self._store.holding(image.id)
+        return held[0] if held else None
+
+    def recorded_stores(self, image: ImageRecord) -> Sequence[str]:
+        """The configured stores the row says hold the data, the heaviest first
+        (Glance sorts an image's locations by store weight), then as recorded."""
+        ids = [s for s in split_stores(image.stores) if self._store.has(s)]
+        weights = {info.id: info.weight for info in self._store.infos}
+        return sorted(ids, key=lambda s: -weights[s])
+
+    # --- stores and locations -------------------------------------------------
+
+    def stores_info(self, caller: Caller, *, detail: bool = False) -> tuple[StoreInfo, ...]:
+        """GET /v2/info/stores (and /detail, Glance 2.15: admins and the service
+        role, Glance's stores_info_detail): the configured stores, or NotFound on
+        a site without image_stores (Glance without enabled_backends)."""
+        if not self._store.multi:
+            raise NotFound("Multi backend is not supported at this site.")
+        if detail and not (caller.is_admin or SERVICE_ROLE in caller.roles):
+            raise _not_authorized("stores_info_detail")
+        return self._store.infos
+
+    @property
+    def multi_store(self) -> bool:
+        return self._store.multi
+
+    @property
+    def default_store(self) -> str:
+        return self._store.default_id
+
+    def locations(self, image: ImageRecord) -> Sequence[Location]:
+        """Where the image's data is, in the order Glance lists locations."""
+        if self._store.multi:
+            return [
+                Location(self._store.location_url(store_id, image.id), store_id)
+                for store_id in self.recorded_stores(image)
+            ]
+        if image.status not in HAS_DATA:
+            return []
+        return [Location(self._store.location_url(self._store.default_id, image.id), None)]
+
+    async def delete_from_store(self, caller: Caller, store_id: str, image_id: str) -> None:
+        """DELETE /v2/stores/{store_id}/{image_id} (Glance 2.10): remove the data from
+        one store, with Glance's rules (images.py delete_from_store): NotFound on a
+        single-store site, Conflict for a store that is not configured, admins only
+        (delete_image_location), `active` images only, never the only store.
+
+        Crash safety: the row stops listing the store first (one transaction, the
+        row locked), then the file is removed. A crash in between leaves a file no
+        row lists; `recover` removes it. A download already reading the file goes
+        on reading it (the open file outlives its name). Nothing is written, so a
+        full disk does not get in the way.
+        """
+        if not self._store.multi:
+            raise NotFound("The resource could not be found.")
+        if not self._store.has(store_id):
+            raise Conflict(f"The selected store {store_id} is not available on this node.")
+        async with self._units.write() as unit:
+            image = await self._repo.get(image_id, unit=unit, for_update=True)
+            if image is None or not await self._can_see(caller, image, unit):
+                raise NotFound(f"Failed to find image {image_id}")
+            if not (caller.is_admin or (
+                image.owner == caller.project_id and READER_ROLE in caller.roles
+            )):
+                raise _not_authorized("get_image_location")
+            if not caller.is_admin:
+                raise _not_authorized("delete_image_location")
+            if image.status != ImageStatus.ACTIVE:
+                raise Conflict("It's not allowed to remove image data from store if "
+                               "image status is not 'active'")
+            held = split_stores(image.stores)
+            if len(held) == 1:
+                raise Forbidden("Cannot delete image data from the only store containing "
+                                "it. Consider deleting the image instead.")
+            if store_id not in held:
+                raise NotFound(f"Image {image_id} is not stored in store {store_id}.")
+            held.remove(store_id)
+            await self._repo.update(
+                unit, image_id, {"stores": ",".join(held), "updated_at": utcnow()}
+            )
+        await self._store.store(store_id).delete(image_id)
 
     async def recover(self) -> None:
         """Undo what a crash can leave: `saving` images with no unfinished job go
@@ -461,14 +605,44 @@ class ImageService:
         if removed:
             log.info("removed %d orphaned image staging files", len(removed))
         await _remove_orphans(self._store, known)
+        if self._store.multi:
+            await self._recover_stores(being_written)
+
+    async def _recover_stores(self, busy: set[str]) -> None:
+        """With image_stores: an image with data records the stores holding it.
+        Data in a store its row does not list (a delete from that store that
+        crashed before removing the file, a copy that crashed before recording
+        it) is removed; images whose stores were never recorded (made before
+        image_stores were configured, or before stores were recorded at all) get
+        the stores their data is found in. Images a job still works on (a copy
+        to be resumed) are left to it: `busy`."""
+        async with self._units.write() as unit:
+            recorded = await self._repo.recorded_stores(unit, HAS_DATA)
+            for image_id, value in recorded.items():
+                if value is None:
+                    held = self._store.holding(image_id)
+                    if held:
+                        await self._repo.update(unit, image_id, {"stores": ",".join(held)})
+                        log.info("image %s: recorded its stores %s", image_id, held)
+        for image_id, value in recorded.items():
+            if value is None or image_id in busy:
+                continue
+            listed = split_stores(value)
+            for store_id in self._store.holding(image_id):
+                if store_id not in listed:
+                    await self._store.store(store_id).delete(image_id)
+                    log.info("removed data of image %s from store %s, which its row "
+                             "does not list", image_id, store_id)
 
 
 __all__ = [
     "CONTAINER_FORMATS",
     "DISK_FORMATS",
+    "READ_CHUNK_SIZE",
     "SORT_KEYS",
     "ImageData",
     "ImageEdit",
     "ImageService",
     "ImageStatus",
+    "StoreInfo",
 ]

@@ -311,11 +311,15 @@ class UploadWorker:
     def __init__(
         self, *, database: Database, repo: VolumeRepository, backend: VolumeBackend,
         store: ImageStore, jobs: JobRunner, limits: WorkerLimits,
+        recorded_store: str | None = None,
     ) -> None:
         self._database = database
         self._repo = repo
         self._backend = backend
+        # Writes go to the default image store (its staging and commit); the
+        # image row records it as `recorded_store` (None on a single-store site).
         self._store = store
+        self._recorded_store = recorded_store
         self._jobs = jobs
         # Public so that a test can change one option for a running worker.
         self.limits = limits
@@ -389,6 +393,7 @@ class UploadWorker:
             container_format=job.params["container_format"], size=result.size,
             checksum=result.checksum, os_hash_algo=result.os_hash_algo,
             os_hash_value=result.os_hash_value, virtual_size=virtual_size,
+            stores=self._recorded_store,
         )):
             if await self._image_alive(image_id):
                 raise ImageFormatsChanged(image_id)

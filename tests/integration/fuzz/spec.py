@@ -338,6 +338,10 @@ IMAGE_ROUTES = [
     Route("image", "DELETE", "/v2/images/{image_id}/members/{member_id}"),
     Route("image", "POST", "/v2/images/{image_id}/actions/deactivate"),
     Route("image", "POST", "/v2/images/{image_id}/actions/reactivate"),
+    Route("image", "GET", "/v2/info/usage"),
+    Route("image", "GET", "/v2/info/stores"),
+    Route("image", "GET", "/v2/info/stores/detail"),
+    Route("image", "DELETE", "/v2/stores/{store_id}/{image_id}"),
 ]
 
 _AUTH = {"auth": {

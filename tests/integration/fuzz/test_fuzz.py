@@ -206,6 +206,7 @@ class Served:
             "name": "fz", "disk_format": "raw", "container_format": "bare", "tags": ["tag"]})
         self.ids["image_id"] = resp.json()["id"]
         self.ids["tag"] = "tag"
+        self.ids["store_id"] = "file"
         await img.post(f"/v2/images/{self.ids['image_id']}/members", headers=admin,
                        json={"member": victim.project_id})
         self.ids["member_id"] = victim.project_id

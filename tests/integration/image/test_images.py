@@ -27,7 +27,7 @@ async def test_root_answers_300_with_versions_without_token(image_client) -> Non
     assert resp.status_code == 300
     versions = resp.json()["versions"]
     assert versions[0] == {
-        "id": "v2.7", "status": "CURRENT",
+        "id": "v2.15", "status": "CURRENT",
         "links": [{"rel": "self", "href": "http://127.0.0.1:9292/v2/"}],
     }
     assert all(v["status"] == "SUPPORTED" for v in versions[1:])

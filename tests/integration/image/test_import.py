@@ -122,11 +122,12 @@ async def test_image_create_names_the_import_methods(image_client, demo) -> None
     assert resp.headers["OpenStack-image-import-methods"] == "glance-direct,web-download"
 
 
-async def test_versions_go_up_to_2_7(image_client) -> None:  # type: ignore[no-untyped-def]
+async def test_versions_list_import_2_6_and_later(image_client) -> None:  # type: ignore[no-untyped-def]
     resp = await image_client.get("/versions")
     ids = [v["id"] for v in resp.json()["versions"]]
-    assert ids[0] == "v2.7"
+    assert ids[0] == "v2.15"
     assert "v2.6" in ids
+    assert "v2.12" in ids  # image tasks
 
 
 @pytest.mark.settings(enabled_import_methods=("web-download",))

@@ -114,8 +114,11 @@ async def stage_image_data(request: Request, image_id: str) -> Response:
     return Response(status_code=204)
 
 
-def parse_import(body: Any, methods: tuple[str, ...]) -> ImportRequest:
-    """glance/api/v2/images.py RequestDeserializer._validate_import_body."""
+def parse_import(
+    body: Any, methods: tuple[str, ...], store_header: str | None = None,
+) -> ImportRequest:
+    """glance/api/v2/images.py RequestDeserializer._validate_import_body; the
+    stores (`stores`, `all_stores`, X-Image-Meta-Store) are the service's to check."""
     if not isinstance(body, dict):
         raise InvalidRequest("Body expected in request.")
     method = body.get("method")
@@ -134,7 +137,9 @@ def parse_import(body: Any, methods: tuple[str, ...]) -> ImportRequest:
     uri = method.get("uri")
     return ImportRequest(
         method=name, uri=uri if isinstance(uri, str) else None, body=body,
-        all_stores_must_succeed=must_succeed,
+        all_stores_must_succeed=must_succeed, all_stores=bool(body.get("all_stores", False)),
+        stores_param=body.get("stores"), stores_given="stores" in body,
+        store_header=store_header,
     )
 
 
@@ -142,7 +147,8 @@ def parse_import(body: Any, methods: tuple[str, ...]) -> ImportRequest:
 async def import_image(request: Request, image_id: str) -> Response:
     caller = await routes._caller(request)
     service = _imports(request)
-    req = parse_import(await routes._json_body(request), service.methods)
+    req = parse_import(await routes._json_body(request), service.methods,
+                       request.headers.get("x-image-meta-store"))
     await service.start_import(caller, image_id, req, request_id=_request_id(request))
     return Response(status_code=202)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -31,7 +32,7 @@ from cinderlite.services import images
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.image_import import ImageImportService
 from cinderlite.services.image_members import ImageMemberService
-from cinderlite.services.images import ImageService
+from cinderlite.services.images import READ_CHUNK_SIZE, ImageService, StoreInfo
 from cinderlite.services.metadefs import MetadefService
 
 router = APIRouter()
@@ -50,6 +51,14 @@ class ImageApi:
     members: ImageMemberService
     imports: ImageImportService
     metadefs: MetadefService
+
+    @functools.cached_property
+    def location_fields(self) -> schemas.LocationFields:
+        return schemas.LocationFields(self.images)
+
+    def view(self, image: ImageRecord) -> dict[str, Any]:
+        """The image as this site shows it (locations and stores as configured)."""
+        return schemas.image_view(image, self.location_fields)
 
 
 def _api(request: Request) -> ImageApi:
@@ -133,13 +142,13 @@ async def versions(request: Request) -> Response:
 @router.get("/v2/schemas/image")
 async def image_schema(request: Request) -> Response:
     await _caller(request)
-    return _json(schemas.IMAGE_SCHEMA)
+    return _json(schemas.served_image_schema(_api(request).location_fields))
 
 
 @router.get("/v2/schemas/images")
 async def images_schema(request: Request) -> Response:
     await _caller(request)
-    return _json(schemas.IMAGES_SCHEMA)
+    return _json(schemas.served_images_schema(_api(request).location_fields))
 
 
 # --- images -------------------------------------------------------------------
@@ -155,19 +164,20 @@ async def create_image(request: Request) -> Response:
     if api.imports.methods:
         # Glance names its enabled import methods on every create (images.py create).
         headers["OpenStack-image-import-methods"] = ",".join(api.imports.methods)
-    return _json(schemas.image_view(image), status=201, headers=headers)
+    return _json(api.view(image), status=201, headers=headers)
 
 
 @router.get("/v2/images")
 async def list_images(request: Request) -> Response:
     caller = await _caller(request)
     query = filters.parse_list_query(request.query_params, images.SORT_KEYS)
-    page = await _api(request).images.list(
+    api = _api(request)
+    page = await api.images.list(
         caller, filters=query["filters"], sort=query["sort"], limit=query["limit"] + 1,
         marker=query["marker"],
     )
     body: dict[str, Any] = {
-        "images": [schemas.image_view(i) for i in page[: query["limit"]]],
+        "images": [api.view(i) for i in page[: query["limit"]]],
         "first": "/v2/images",
         "schema": "/v2/schemas/images",
     }
@@ -185,8 +195,9 @@ async def show_image(request: Request) -> Response:
     if request.method != "GET":
         raise StarletteHTTPException(status_code=405)
     caller = await _caller(request)
-    image = await _api(request).images.show(caller, request.path_params["image_id"])
-    return _json(schemas.image_view(image))
+    api = _api(request)
+    image = await api.images.show(caller, request.path_params["image_id"])
+    return _json(api.view(image))
 
 
 router.add_route("/v2/images/{image_id}", show_image, methods=["GET"], include_in_schema=False)
@@ -208,11 +219,14 @@ async def update_image(request: Request, image_id: str) -> Response:
     if content_type == schemas.PATCH_CONTENT_TYPE_V20:
         ops = schemas.patch_from_draft4(ops)
 
-    def edit(image: ImageRecord) -> tuple[dict[str, Any], dict[str, str]]:
-        return schemas.apply_patch(schemas.mutable_view(image), ops)
+    api = _api(request)
+    visible = api.images.location_options.show_multiple_locations
 
-    image = await _api(request).images.update(caller, image_id, edit)
-    return _json(schemas.image_view(image))
+    def edit(image: ImageRecord) -> tuple[dict[str, Any], dict[str, str]]:
+        return schemas.apply_patch(schemas.mutable_view(image), ops, locations_visible=visible)
+
+    image = await api.images.update(caller, image_id, edit)
+    return _json(api.view(image))
 
 
 @router.delete("/v2/images/{image_id}")
@@ -269,6 +283,8 @@ async def upload_image_data(request: Request, image_id: str) -> Response:
         await _api(request).images.upload_data(
             caller, image_id, request.stream(),
             content_length=int(declared) if declared and declared.isdigit() else None,
+            # Glance 2.8: the store to write into (ignored on a single-store site).
+            store_id=request.headers.get("x-image-meta-store"),
         )
     except ClientDisconnect:
         # Nobody is listening any more; the image is back in `queued`.
@@ -290,3 +306,55 @@ async def download_image_data(request: Request, image_id: str) -> Response:
     return StreamingResponse(
         data.chunks, media_type="application/octet-stream", headers=headers
     )
+# --- quota usage (Glance 2.13) ----------------------------------------------------
+
+
+@router.get("/v2/info/usage")
+async def usage_info(request: Request) -> Response:
+    """Glance's quota usage without unified limits (use_keystone_limits off, its
+    default): no image quotas are enforced here, so there is no usage to report."""
+    await _caller(request)
+    return _json({"usage": {}})
+
+
+# --- stores (Glance 2.8, 2.10, 2.15) --------------------------------------------
+
+
+def _store_summary(api: ImageApi, info: StoreInfo) -> dict[str, Any]:
+    store: dict[str, Any] = {"id": info.id}
+    if info.description:
+        store["description"] = info.description
+    if info.id == api.images.default_store:
+        store["default"] = "true"
+    return store
+
+
+@router.get("/v2/info/stores")
+async def stores_info(request: Request) -> Response:
+    caller = await _caller(request)
+    api = _api(request)
+    stores = [_store_summary(api, info) for info in api.images.stores_info(caller)]
+    return _json({"stores": stores})
+
+
+@router.get("/v2/info/stores/detail")
+async def stores_info_detail(request: Request) -> Response:
+    caller = await _caller(request)
+    api = _api(request)
+    stores = []
+    for info in api.images.stores_info(caller, detail=True):
+        # Glance's file store properties: files are written sparse (thin), and
+        # downloads read READ_CHUNK_SIZE bytes at a time.
+        stores.append({
+            **_store_summary(api, info), "type": info.type, "weight": info.weight,
+            "properties": {"data_dir": str(info.path), "chunk_size": READ_CHUNK_SIZE,
+                           "thin_provisioning": True},
+        })
+    return _json({"stores": stores})
+
+
+@router.delete("/v2/stores/{store_id}/{image_id}")
+async def delete_from_store(request: Request, store_id: str, image_id: str) -> Response:
+    caller = await _caller(request)
+    await _api(request).images.delete_from_store(caller, store_id, image_id)
+    return Response(status_code=204)

@@ -19,6 +19,7 @@ from cinderlite.services.images import (
     CONTAINER_FORMATS,
     DISK_FORMATS,
     VISIBILITIES,
+    ImageService,
     ImageStatus,
 )
 
@@ -29,17 +30,23 @@ PATCH_CONTENT_TYPE_V20 = "application/openstack-images-v2.0-json-patch"
 PATCH_CONTENT_TYPES = (PATCH_CONTENT_TYPE_V20, PATCH_CONTENT_TYPE)
 _DRAFT4_OPS = ("add", "remove", "replace")
 
-# Served as CURRENT first, then the older v2 versions as SUPPORTED. The highest
-# version all of whose additions are served: 2.3 (deactivate/reactivate), 2.5
-# (community images), 2.6 (interoperable image import) and 2.7 (os_hidden,
-# os_hash_*) are; 2.8 adds several stores, which are not.
-API_VERSIONS = ("2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+# Served as CURRENT first, then the older v2 versions as SUPPORTED: the highest
+# version all of whose additions are served, and the versions below it that
+# are (the table in docs/images.md). 2.14 and 2.16 add the image cache API,
+# which Glance itself leaves out of this list when it has no cache; 2.17 (the
+# new location API) is not served.
+API_VERSIONS = (
+    "2.15", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7", "2.6", "2.5", "2.4", "2.3",
+    "2.2", "2.1", "2.0",
+)
 
 READ_ONLY = (
     "created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url",
-    "self", "file", "schema", "os_hash_algo", "os_hash_value",
+    "self", "file", "schema", "os_hash_algo", "os_hash_value", "stores",
 )
 RESERVED = ("location", "deleted", "deleted_at")
+# Glance's words for a PATCH of /locations.
+_LOCATION_VERBS = {"add": "add", "replace": "update", "remove": "remove"}
 BASE_COLUMNS = (
     "id", "name", "visibility", "protected", "os_hidden", "container_format", "disk_format",
     "min_disk", "min_ram", "tags", "owner",
@@ -128,6 +135,47 @@ IMAGES_SCHEMA: dict[str, Any] = {
     },
 }
 
+# The view's optional attributes (Glance's base properties), in the served
+# schema only where this site shows them (LocationFields).
+_DIRECT_URL = _readonly("string", "URL of the image data in its store")
+_STORES = _readonly("string", "Stores holding the image data, comma-separated; only "
+                    "where the operator configured several stores")
+_LOCATIONS = {
+    "description": "Where the image data is (URL and metadata)",
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "url": {"type": "string", "maxLength": 255},
+            "metadata": {"type": "object"},
+        },
+        "required": ["url", "metadata"],
+    },
+}
+
+
+def served_image_schema(fields: LocationFields) -> dict[str, Any]:
+    """GET /v2/schemas/image: IMAGE_SCHEMA plus the location attributes shown here."""
+    extra: dict[str, Any] = {}
+    if fields.show_locations:
+        extra["locations"] = _LOCATIONS
+    if fields.show_direct_url:
+        extra["direct_url"] = _DIRECT_URL
+    if fields.multi:
+        extra["stores"] = _STORES
+    if not extra:
+        return IMAGE_SCHEMA
+    return {**IMAGE_SCHEMA, "properties": {**IMAGE_SCHEMA["properties"], **extra}}
+
+
+def served_images_schema(fields: LocationFields) -> dict[str, Any]:
+    """GET /v2/schemas/images, its items the served image schema."""
+    items = served_image_schema(fields)
+    if items is IMAGE_SCHEMA:
+        return IMAGES_SCHEMA
+    properties = {**IMAGES_SCHEMA["properties"], "images": {"items": items, "type": "array"}}
+    return {**IMAGES_SCHEMA, "properties": properties}
+
 # What bodies are checked against: the schema without the link templates.
 _VALIDATION_SCHEMA = {k: v for k, v in IMAGE_SCHEMA.items() if k != "links"}
 _VALIDATOR = jsonschema.Draft4Validator(_VALIDATION_SCHEMA)
@@ -151,9 +199,12 @@ def timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_view(image: ImageRecord) -> dict[str, Any]:
+def image_view(
+    image: ImageRecord, locations: LocationFields | None = None
+) -> dict[str, Any]:
     """The image as Glance shows it: custom properties (but those Glance keeps to
-    itself, such as os_glance_stage_host), then the base attributes."""
+    itself, such as os_glance_stage_host), then the base attributes; with
+    `locations`, where the data is as the operator shows it."""
     view: dict[str, Any] = {
         k: v for k, v in (image.properties or {}).items() if k not in HIDDEN_PROPERTIES
     }
@@ -181,10 +232,43 @@ def image_view(image: ImageRecord) -> dict[str, Any]:
         "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
     })
+    if locations is not None:
+        locations.add_to(view, image)
     return view
 
 
+class LocationFields:
+    """`locations`, `direct_url` and `stores` of the image view, as Glance's
+    show_multiple_locations, show_image_direct_url and enabled_backends make them
+    (shown to whoever sees the image, as Glance does)."""
+
+    def __init__(self, images: ImageService) -> None:
+        self._images = images
+        options = images.location_options
+        self.show_locations = options.show_multiple_locations
+        self.show_direct_url = options.show_image_direct_url
+        self.multi = images.multi_store
+
+    def add_to(self, view: dict[str, Any], image: ImageRecord) -> None:
+        if not (self.show_locations or self.show_direct_url or self.multi):
+            return
+        found = self._images.locations(image)
+        if self.show_locations:
+            view["locations"] = [
+                {"url": loc.url, "metadata": {} if loc.store is None else {"store": loc.store}}
+                for loc in found
+            ]
+        if self.show_direct_url and found:
+            view["direct_url"] = found[0].url
+        stores = [loc.store for loc in found if loc.store]
+        if self.multi and stores:
+            view["stores"] = ",".join(stores)
+
+
 def _check_key(key: str) -> None:
+    if key == "locations":
+        # Glance's domain: reserved in a create body.
+        raise Forbidden("Attribute 'locations' is reserved.")
     if key in READ_ONLY:
         raise Forbidden(f"Attribute '{key}' is read-only.")
     if key in RESERVED or key.startswith("os_glance"):
@@ -236,9 +320,24 @@ def _decode_path(path: Any) -> list[str]:
     return parts
 
 
-def apply_patch(doc: dict[str, Any], ops: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def _refuse_locations_change(kind: str, visible: bool) -> None:
+    verb = _LOCATION_VERBS[kind]
+    if not visible:
+        raise Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
+    # The data of the images here is in this service's own stores: locations
+    # follow from uploads and deletes from a store, never from a URL given here.
+    raise Forbidden(f"It's not allowed to {verb} locations here: image data is in this "
+                    "service's own stores (DELETE /v2/stores/{store_id}/{image_id} "
+                    "removes it from one).")
+
+
+def apply_patch(
+    doc: dict[str, Any], ops: Any, *, locations_visible: bool = False,
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Apply a v2.1 JSON-patch document (add/replace/remove) to `doc` (from
-    mutable_view); returns the validated (base fields, custom properties)."""
+    mutable_view); returns the validated (base fields, custom properties).
+    `locations_visible`: Glance's show_multiple_locations (it words the refusal
+    of a change of /locations)."""
     if not isinstance(ops, list):
         raise InvalidRequest("Request body must be a JSON array of operation objects.")
     doc = copy.deepcopy(doc)
@@ -247,7 +346,10 @@ def apply_patch(doc: dict[str, Any], ops: Any) -> tuple[dict[str, Any], dict[str
             name = op.get("op") if isinstance(op, dict) else op
             raise InvalidRequest(f"Operation objects must contain exactly one member named "
                                  f"\"add\", \"remove\", or \"replace\" (got {name!r}).")
-        parts = _decode_path(op.get("path"))
+        path = op.get("path")
+        if isinstance(path, str) and path.split("/")[:2] == ["", "locations"]:
+            _refuse_locations_change(op["op"], locations_visible)
+        parts = _decode_path(path)
         key = parts[0]
         if key == "id":
             raise Forbidden("Attribute 'id' is read-only.")
