@@ -85,8 +85,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print("cinderlite serve: --processes needs --role api (workers scale with "
               "upload_workers and more worker processes)", file=sys.stderr)
         return 2
-    if role != "api":
-        _check_qemu_img()
+    _check_qemu_img()
 
     async def ready(rt: app.Runtime) -> None:
         await bootstrap_and_write_openrc(settings, rt.services.identity)
