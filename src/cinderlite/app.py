@@ -2,6 +2,12 @@
 
 One Runtime (engine, stores, policy, token validator, job runner) is shared by
 the three ASGI apps: identity (Keystone v3), volume (Cinder) and image (Glance v2).
+
+`serve` runs a process by role: `all` (the three APIs and the job workers, with
+start-up recovery: one process serves everything), `api` (the APIs only; jobs
+it queues are claimed by worker processes), `worker` (start-up recovery and the
+job workers, no HTTP). `serve_api_processes` runs N `api` processes on the
+same ports (SO_REUSEPORT: the kernel spreads connections over them).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import functools
 import gc
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -39,6 +46,7 @@ from cinderlite.db.backups import BACKUP_JOB, RESTORE_JOB, BackupRepository
 from cinderlite.db.catalog import CatalogRepository
 from cinderlite.db.database import Database
 from cinderlite.db.fastread import SqliteReader, sqlite_path
+from cinderlite.db.generations import TOKENS, GenerationRepository
 from cinderlite.db.group_types import GroupTypeRepository
 from cinderlite.db.groups import GroupRepository, GroupSnapshotRepository
 from cinderlite.db.identity import IdentityRepository
@@ -97,6 +105,8 @@ from cinderlite.workers.runner import JobRunner
 
 log = logging.getLogger("cinderlite")
 T = TypeVar("T")
+
+ROLES = ("all", "api", "worker")
 
 
 @dataclass(frozen=True)
@@ -403,9 +413,14 @@ def image_stores(settings: Settings) -> ImageStores:
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, run_migrations: bool = True
+    settings: Settings, *, run_migrations: bool = True, shared: bool = False
 ) -> AsyncIterator[Runtime]:
-    """Create directories, migrate the database, and build every shared object."""
+    """Create directories, migrate the database, and build every shared object.
+
+    `shared`: other processes serve the same APIs (role `api`, several
+    processes or machines), so the token cache checks the database's
+    revocation counter on every request (services/auth.py).
+    """
     from cinderlite.storage.backups.files import FileBackupStore
     from cinderlite.storage.images.files import FileImageStore
     from cinderlite.storage.volumes.files import FileVolumeBackend
@@ -447,7 +462,8 @@ async def open_runtime(
         staging = FileImageStore(settings.staging_dir)
         services = _services(settings, db, policy, backend, store, jobs, backup_store, staging)
         validator = EmbeddedTokenValidator(
-            services.identity, notice=RevocationNotice(settings.data_dir / "revoked")
+            services.identity, notice=RevocationNotice(settings.data_dir / "revoked"),
+            generations=GenerationRepository(db, TOKENS), check_generations=shared,
         )
         jobs.register("upload", services.upload_worker.run)
         jobs.register(FILL_JOB, services.volumes.run_fill)
@@ -604,7 +620,8 @@ class _Server:
     deadlines of api/protocol.py (`timeout` renders its 408 in the API's format)."""
 
     def __init__(
-        self, app: Starlette, settings: Settings, port: int, timeout: Response
+        self, app: Starlette, settings: Settings, port: int, timeout: Response,
+        *, reuse_port: bool = False,
     ) -> None:
         import uvicorn
 
@@ -629,20 +646,27 @@ class _Server:
         )
         self.server = uvicorn.Server(config)
         self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self._socket = _reuse_port_socket(settings.host, port) if reuse_port else None
 
     async def serve(self) -> None:
-        await self.server.serve()
+        await self.server.serve(sockets=[self._socket] if self._socket is not None else None)
 
     def stop(self) -> None:
         self.server.should_exit = True
 
 
-async def serve(settings: Settings, *, on_ready: Callable[[Runtime], Any] | None = None) -> None:
-    """Run the three APIs and the job runner until SIGINT/SIGTERM."""
+async def serve(
+    settings: Settings, *, on_ready: Callable[[Runtime], Any] | None = None,
+    role: str = "all", reuse_port: bool = False, run_migrations: bool = True,
+) -> None:
+    """Run the process's `role` (ROLES) until SIGINT/SIGTERM: `all` the three APIs
+    and the job runner, `api` the APIs only, `worker` the job runner only."""
     import concurrent.futures
     import os
     import signal
 
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
     # `to_thread` work (file-system calls, password hashing) must not preempt
     # the event loop thread when it is handed over (see use_batch_scheduling).
     asyncio.get_running_loop().set_default_executor(
@@ -651,27 +675,45 @@ async def serve(settings: Settings, *, on_ready: Callable[[Runtime], Any] | None
             initializer=use_batch_scheduling,
         )
     )
-    async with open_runtime(settings) as rt:
+    shared = role != "all" or reuse_port
+    async with open_runtime(settings, run_migrations=run_migrations, shared=shared) as rt:
         if on_ready is not None:
             await on_ready(rt)
-        await recover(rt)
-        await rt.jobs.start()
+        loop = asyncio.get_running_loop()
+        if role == "worker":
+            # Recovery mends what a crash left (its steps are idempotent and act
+            # only on rows no live job holds), then the workers claim jobs.
+            await recover(rt, catalog=False)
+            await rt.jobs.start()
+            stop = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            log.info("running job workers (%d), no HTTP", settings.upload_workers)
+            await stop.wait()
+            return
+        if role == "all":
+            await recover(rt)
+            await rt.jobs.start()
+        else:
+            # The catalog follows this process's settings; the rest of recovery,
+            # like the jobs, belongs to the workers.
+            await sync_catalog(rt)
         servers = [
             _Server(create_identity_app(rt), settings, settings.identity_port,
-                    keystone_error(408, TIMEOUT_MESSAGE)),
+                    keystone_error(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),
             _Server(create_volume_app(rt), settings, settings.volume_port,
-                    cinder_fault(408, TIMEOUT_MESSAGE)),
+                    cinder_fault(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),
             _Server(create_image_app(rt), settings, settings.image_port,
-                    glance_error(408, TIMEOUT_MESSAGE)),
+                    glance_error(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),
         ]
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, functools.partial(_stop_all, servers))
         log.info(
-            "serving identity on %s, block storage on %s, image on %s",
+            "serving identity on %s, block storage on %s, image on %s (role %s)",
             settings.identity_url(),
             settings.volume_url(),
             settings.image_url(),
+            role,
         )
         # What start-up built (modules, apps, policy rules) lives as long as the
         # process: take it out of the collector's sight. Otherwise each full
@@ -681,6 +723,85 @@ async def serve(settings: Settings, *, on_ready: Callable[[Runtime], Any] | None
         gc.collect()
         gc.freeze()
         await asyncio.gather(*(s.serve() for s in servers))
+
+
+def _api_process(settings: Settings) -> None:
+    """One of `serve_api_processes`' children (a fresh interpreter: spawn)."""
+    import logging as _logging
+    import sys
+
+    _logging.basicConfig(
+        level=getattr(_logging, settings.log_level.upper(), _logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    asyncio.run(serve(settings, role="api", reuse_port=True, run_migrations=False))
+
+
+def serve_api_processes(
+    settings: Settings, processes: int, *, on_ready: Callable[[Runtime], Any] | None = None
+) -> int:
+    """`processes` API processes on the same ports; returns when they have ended.
+
+    This process migrates the database and runs `on_ready` once, then starts the
+    children and waits. SIGTERM/SIGINT are passed on. A child that dies on its
+    own ends the others too (exit status 1), so the service manager (systemd's
+    Restart=) starts the set again rather than running short of a process.
+    """
+    import multiprocessing
+    import signal
+    import time
+
+    async def prepare() -> None:
+        async with open_runtime(settings) as rt:
+            await sync_catalog(rt)
+            if on_ready is not None:
+                await on_ready(rt)
+
+    asyncio.run(prepare())
+    ctx = multiprocessing.get_context("spawn")
+    children = [
+        ctx.Process(target=_api_process, args=(settings,), name=f"cinderlite-api-{i}")
+        for i in range(processes)
+    ]
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.pid is not None and child.exitcode is None:
+                os.kill(child.pid, signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for child in children:
+            child.start()
+        log.info("started %d API processes", processes)
+        while any(child.exitcode is None for child in children):
+            if not stopping and any(child.exitcode is not None for child in children):
+                log.error("an API process ended on its own; stopping the others")
+                stop(signal.SIGTERM, None)
+                for child in children:
+                    child.join(30)
+                return 1
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if all(child.exitcode == 0 for child in children) else 1
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other processes may bind too (SO_REUSEPORT): the
+    kernel spreads new connections over every process listening on the port."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
 
 
 def _stop_all(servers: list[_Server]) -> None:
@@ -699,15 +820,17 @@ async def sync_catalog(rt: Runtime) -> None:
     await rt.services.catalog.sync_builtin(builtin, s.region)
 
 
-async def recover(rt: Runtime) -> None:
-    """Start-up recovery of state a crash may have left (see services/*.recover)."""
+async def recover(rt: Runtime, *, catalog: bool = True) -> None:
+    """Start-up recovery of state a crash may have left (see services/*.recover);
+    with `catalog`, the built-in catalog entries too (an API's settings)."""
     from cinderlite.datapath.orphans import kill_orphaned_qemu_img
     # First: nothing may go on writing into files the steps below remove.
     await asyncio.to_thread(kill_orphaned_qemu_img, rt.settings.data_dir)
     for info in rt.image_stores.infos:  # image stores outside data_dir (image_stores)
         if not info.path.resolve().is_relative_to(rt.settings.data_dir.resolve()):
             await asyncio.to_thread(kill_orphaned_qemu_img, info.path)
-    await sync_catalog(rt)
+    if catalog:
+        await sync_catalog(rt)
     # Snapshots first: a volume's interrupted delete finishes its snapshots' deletes.
     await rt.services.snapshots.recover()
     # Backups before volumes: a failed restore's volume becomes deletable.

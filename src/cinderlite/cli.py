@@ -75,15 +75,26 @@ def _check_qemu_img() -> None:
                     "formats other than raw and image inspection will fail")
 
 
-def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """`serve --role all|api|worker [--processes N]` (see app.serve)."""
     from cinderlite import app
 
+    role: str = getattr(args, "role", "all")
+    processes: int = getattr(args, "processes", 1)
+    if role != "api" and processes != 1:
+        print("cinderlite serve: --processes needs --role api (workers scale with "
+              "upload_workers and more worker processes)", file=sys.stderr)
+        return 2
     _check_qemu_img()
 
     async def ready(rt: app.Runtime) -> None:
         await bootstrap_and_write_openrc(settings, rt.services.identity)
 
-    asyncio.run(app.serve(settings, on_ready=ready))
+    # Workers create no users: the API that clients log in to does.
+    on_ready = None if role == "worker" else ready
+    if processes > 1:
+        return app.serve_api_processes(settings, processes, on_ready=on_ready)
+    asyncio.run(app.serve(settings, on_ready=on_ready, role=role))
     return 0
 
 
@@ -108,30 +119,34 @@ def cmd_bootstrap(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
-    """Run only the job runner (for extra worker processes against a shared database)."""
-    import signal
+    """`serve --role worker`: the job runner only, against a shared database."""
+    return cmd_serve(settings, argparse.Namespace(role="worker", processes=1))
 
-    from cinderlite import app
 
-    async def run() -> None:
-        async with app.open_runtime(settings) as rt:
-            await app.recover(rt)
-            await rt.jobs.start()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-
-    asyncio.run(run())
-    return 0
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cinderlite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve the identity, volume and image APIs and run uploads")
-    sub.add_parser("worker", help="run upload workers only")
+    serve = sub.add_parser("serve", help="serve the identity, volume and image APIs and run jobs")
+    serve.add_argument(
+        "--role", choices=("all", "api", "worker"), default="all",
+        help="all: the APIs and the job workers in one process (default); api: the APIs "
+             "only; worker: the job workers only (no HTTP)",
+    )
+    serve.add_argument(
+        "--processes", type=_positive, default=1, metavar="N",
+        help="with --role api: N server processes sharing the ports (default 1)",
+    )
+    sub.add_parser("worker", help="run the job workers only (serve --role worker)")
     sub.add_parser("db-upgrade", help="apply database migrations")
     sub.add_parser("bootstrap", help="create the admin and demo users and openrc files")
     cli_identity.add_commands(sub)

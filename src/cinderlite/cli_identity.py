@@ -34,7 +34,7 @@ def _run(settings: Settings, work: Work) -> int:
             status = await work(rt.services)
             # Committed: a serving process drops its cached tokens at its next request
             # (a password change, a role removed... may have revoked some).
-            rt.validator.clear()
+            await rt.validator.clear()
             return status
 
     try:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from cinderlite.db.database import Database, Unit
 from cinderlite.db.models import Job
 from cinderlite.domain import jobs as job_rules
-from cinderlite.domain.jobs import JobState
+from cinderlite.domain.jobs import JobState, Lease
 from cinderlite.domain.transitions import Transition
 
 _UNFINISHED = tuple(sorted(job_rules.UNFINISHED))
@@ -84,7 +84,7 @@ def claim_next(db: Session, *, owner: str, now: datetime, lease_seconds: int) ->
         update(Job)
         .where(Job.id == job_id, claimable)
         .values(
-            state=job_rules.CLAIM.target, lease_owner=owner,
+            state=job_rules.CLAIM.target, lease_owner=owner, lease_token=uuid.uuid4().hex,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             attempts=Job.attempts + 1, started_at=now, updated_at=now,
         )
@@ -96,9 +96,10 @@ def claim_next(db: Session, *, owner: str, now: datetime, lease_seconds: int) ->
 
 def renew_lease(
     db: Session, *, job_id: str, owner: str, now: datetime, lease_seconds: int,
-    bytes_done: int | None = None, bytes_total: int | None = None,
+    bytes_done: int | None = None, bytes_total: int | None = None, token: str | None = None,
 ) -> bool:
-    """Extend the lease (and record progress); False if the job is no longer ours."""
+    """Extend the lease (and record progress); False if the job is no longer ours
+    (with `token`: no longer this claim's)."""
     values: dict[str, Any] = {
         "lease_expires_at": now + timedelta(seconds=lease_seconds), "updated_at": now,
     }
@@ -106,22 +107,54 @@ def renew_lease(
         values["bytes_done"] = bytes_done
     if bytes_total is not None:
         values["bytes_total"] = bytes_total
-    result = db.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.lease_owner == owner, Job.state == JobState.RUNNING)
-        .values(**values)
+    stmt = update(Job).where(
+        Job.id == job_id, Job.lease_owner == owner, Job.state == JobState.RUNNING
     )
+    if token is not None:
+        stmt = stmt.where(Job.lease_token == token)
+    result = db.execute(stmt.values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _hold_stmt(lease: Lease, now: datetime) -> Any:
+    return (
+        update(Job)
+        .where(Job.id == lease.job_id, Job.lease_token == lease.token,
+               Job.state == JobState.RUNNING)
+        .values(lease_expires_at=now + timedelta(seconds=lease.seconds), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def hold_sync(db: Session, lease: Lease, *, now: datetime) -> bool:
+    """The fence: True, and the lease renewed, while `lease` is still the job's
+    current claim; False once another claim replaced it (or the job ended).
+
+    Run first in the transaction whose writes it guards: the UPDATE locks the
+    job's row (PostgreSQL; SQLite's write lock is taken at BEGIN), so a claim by
+    another worker waits for this transaction, and when this one commits the
+    lease has just been renewed. A claim that came before makes this False, and
+    the caller rolls back everything it wrote.
+    """
+    return bool(db.execute(_hold_stmt(lease, now)).rowcount)  # type: ignore[attr-defined]
+
+
+async def hold(db: AsyncSession, lease: Lease, *, now: datetime) -> bool:
+    """`hold_sync` inside an async unit of work."""
+    return bool((await db.execute(_hold_stmt(lease, now))).rowcount)  # type: ignore[attr-defined]
 
 
 def finish(
     db: Session, *, job_id: str, rule: Transition[JobState], now: datetime,
-    error: str | None = None, owner: str | None = None,
+    error: str | None = None, owner: str | None = None, token: str | None = None,
 ) -> bool:
-    """End the job by `rule` (SUCCEED, FAIL, CANCEL); False if it had already ended."""
+    """End the job by `rule` (SUCCEED, FAIL, CANCEL); False if it had already ended
+    (or, with `owner`/`token`, was claimed again by someone else)."""
     stmt = update(Job).where(Job.id == job_id, Job.state.in_(sorted(rule.source)))
     if owner is not None:
         stmt = stmt.where(Job.lease_owner == owner)
+    if token is not None:
+        stmt = stmt.where(Job.lease_token == token)
     result = db.execute(
         stmt.values(state=rule.target, finished_at=now, updated_at=now, error=error,
                     lease_expires_at=None)
@@ -154,14 +187,17 @@ def release_dead_leases(
 def finish_with_progress(
     db: Session, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
     owner: str, lease_seconds: int, bytes_done: int, bytes_total: int,
+    token: str | None = None,
 ) -> bool:
-    """Record the job's last progress (while the lease is still `owner`'s), then end
-    it by `rule`; one transaction."""
-    renew_lease(
+    """Record the job's last progress, then end it by `rule`; one transaction, and
+    only while the lease is still `owner`'s (and `token`'s claim): a worker whose
+    job was claimed again records nothing."""
+    if not renew_lease(
         db, job_id=job_id, owner=owner, now=now, lease_seconds=lease_seconds,
-        bytes_done=bytes_done, bytes_total=bytes_total,
-    )
-    return finish(db, job_id=job_id, rule=rule, now=now, error=error)
+        bytes_done=bytes_done, bytes_total=bytes_total, token=token,
+    ):
+        return False
+    return finish(db, job_id=job_id, rule=rule, now=now, error=error, owner=owner, token=token)
 
 
 async def unfinished_for_image(db: AsyncSession, *, image_id: str) -> list[Job]:
@@ -208,31 +244,43 @@ class JobRepository:
 
     async def renew_lease(
         self, *, job_id: str, owner: str, now: datetime, lease_seconds: int,
-        bytes_done: int | None = None, bytes_total: int | None = None,
+        bytes_done: int | None = None, bytes_total: int | None = None, token: str | None = None,
     ) -> bool:
         """Extend `owner`'s lease and record progress; False if the job is no longer ours."""
         return await self._database.run(functools.partial(
             renew_lease, job_id=job_id, owner=owner, now=now, lease_seconds=lease_seconds,
-            bytes_done=bytes_done, bytes_total=bytes_total,
+            bytes_done=bytes_done, bytes_total=bytes_total, token=token,
         ))
 
     async def finish(
         self, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
+        token: str | None = None,
     ) -> bool:
-        """End the job by `rule`; False if it had already ended."""
+        """End the job by `rule`; False if it had already ended (or was claimed again)."""
         return await self._database.run(functools.partial(
-            finish, job_id=job_id, rule=rule, now=now, error=error,
+            finish, job_id=job_id, rule=rule, now=now, error=error, token=token,
         ))
 
     async def finish_with_progress(
         self, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
         owner: str, lease_seconds: int, bytes_done: int, bytes_total: int,
+        token: str | None = None,
     ) -> bool:
-        """`finish`, recording the job's last progress first, in the same transaction."""
+        """`finish`, recording the job's last progress first, in the same transaction;
+        False when the claim `token` is no longer the job's."""
         return await self._database.run(functools.partial(
             finish_with_progress, job_id=job_id, rule=rule, now=now, error=error, owner=owner,
             lease_seconds=lease_seconds, bytes_done=bytes_done, bytes_total=bytes_total,
+            token=token,
         ))
+
+    async def hold(self, unit: Unit, lease: Lease, *, now: datetime) -> bool:
+        """The fence, first in the caller's write `unit` (see `hold_sync`)."""
+        return await hold(unit, lease, now=now)
+
+    def hold_sync(self, unit: Session, lease: Lease, *, now: datetime) -> bool:
+        """The fence in a synchronous transaction (`Database.run`)."""
+        return hold_sync(unit, lease, now=now)
 
     async def release_dead_leases(
         self, *, prefix: str, dead: Callable[[str], bool], now: datetime

@@ -717,6 +717,10 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # A new random value at every claim: the fencing token. A worker's final
+    # writes check it in their own transaction (db/jobs.hold), so a worker whose
+    # job was claimed again by another can no longer commit.
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -744,3 +748,14 @@ class QuotaClassLimit(Base):
     class_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     resource: Mapped[str] = mapped_column(String(300), primary_key=True)
     hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class CacheGeneration(Base):
+    """A counter bumped by every change that invalidates a per-process cache in
+    every process (`tokens`: a token revoked, a user disabled, a role removed).
+    The processes of a multi-process deployment compare it before trusting their
+    cache (services/auth.py); the migration inserts the rows."""
+
+    __tablename__ = "cache_generations"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

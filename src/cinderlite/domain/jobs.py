@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from cinderlite.domain.transitions import Table
@@ -44,3 +45,23 @@ FAIL = _rule("fail", UNFINISHED, S.FAILED)
 CANCEL = _rule("cancel", UNFINISHED, S.CANCELLED)
 
 RULES = (CLAIM, RECLAIM, SUCCEED, FAIL, CANCEL)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One claim of a job: `token` is new at every claim (the fencing token), and a
+    holder's writes renew the lease for `seconds`."""
+
+    job_id: str
+    token: str
+    seconds: int
+
+
+class LeaseLost(Exception):
+    """The job was claimed again by another worker (this one paused, or lost the
+    database for longer than its lease): nothing of this claim may commit any more.
+    Never reaches a client."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id}: the lease was lost to another worker")
+        self.job_id = job_id

@@ -8,6 +8,14 @@ revocation evicts at once in every process that shares the data directory: the
 process that revokes bumps a `RevocationNotice` file, and every validator looks
 at that file (one stat) on each request and drops its cache when it changed.
 
+Processes on several machines (or several API processes: `serve --role api`,
+`--processes N`) cannot rely on a file: there every revocation also bumps a
+counter in the database (`Generations`, table cache_generations), and each
+request compares it (one primary-key read) before trusting the cache, so a
+token revoked through any process is refused by every other one from the
+moment the revocation was answered. A single `serve` (role `all`) keeps the
+file alone and reads nothing more per request; it still bumps the counter.
+
 Under load, a cache entry must not expire for every in-flight request at the
 same moment: concurrent misses for one token share a single lookup, and a token
 still in use near the end of its cache life is re-validated in the background
@@ -39,12 +47,12 @@ class TokenValidator(Protocol):
         """The caller for `token`; raises Unauthenticated or DependencyUnavailable."""
         ...
 
-    def forget(self, token: str) -> None:
+    async def forget(self, token: str) -> None:
         """Drop one token from the cache (after it was revoked here; other processes
         drop their whole cache)."""
         ...
 
-    def clear(self) -> None:
+    async def clear(self) -> None:
         """Drop every cached token (after a change that can invalidate many), here and,
         through the revocation notice, in every process sharing the data directory."""
         ...
@@ -54,6 +62,14 @@ class CallerLookup(Protocol):
     async def caller(self, token: str) -> Caller:
         """The caller a stored token stands for; raises Unauthenticated."""
         ...
+
+
+class Generations(Protocol):
+    """A counter in the database (db/generations.py GenerationRepository)."""
+
+    async def read(self) -> int: ...
+
+    async def bump(self) -> None: ...
 
 
 class RevocationNotice:
@@ -101,9 +117,14 @@ class EmbeddedTokenValidator:
         self, lookup: CallerLookup, *, cache_seconds: float = 10.0,
         max_entries: int = 10000, refresh_ahead_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic, notice: RevocationNotice | None = None,
+        generations: Generations | None = None, check_generations: bool = False,
     ) -> None:
         self._callers = lookup
         self._notice = notice or RevocationNotice()
+        # Bumped at every revocation; read per request only when `check_generations`.
+        self._generations = generations
+        self._check_generations = check_generations and generations is not None
+        self._seen_generation: int | None = None
         self._clock = clock
         self._cache_seconds = cache_seconds
         # A hit with less than this left starts a background re-validation.
@@ -122,6 +143,8 @@ class EmbeddedTokenValidator:
     async def validate(self, token: str) -> Caller:
         if self._notice.changed():  # another process revoked something
             self._drop_all()
+        if self._check_generations:
+            await self._compare_generation()
         digest = identity.token_digest(token)
         hit = self._cache.get(digest)
         if hit is not None:
@@ -136,16 +159,40 @@ class EmbeddedTokenValidator:
         # shield: a client that goes away must not cancel the lookup others await.
         return await asyncio.shield(lookup)
 
-    def forget(self, token: str) -> None:
+    async def forget(self, token: str) -> None:
         digest = identity.token_digest(token)
         self._generation += 1
         self._cache.pop(digest, None)
         self._inflight.pop(digest, None)
         self._notice.bump()
+        await self._bump_generation()
 
-    def clear(self) -> None:
+    async def clear(self) -> None:
         self._drop_all()
         self._notice.bump()
+        await self._bump_generation()
+
+    async def _bump_generation(self) -> None:
+        # Awaited before the revoking request is answered: a request sent after the
+        # answer, to any process, sees the new generation. This process's own
+        # `_seen_generation` is left behind on purpose: its next request drops its
+        # whole cache, so a bump by another process at the same moment is not missed.
+        if self._generations is None:
+            return
+        try:
+            await self._generations.bump()
+        except Exception:
+            # The revocation itself is committed; other processes' caches let the
+            # token go for at most `cache_seconds` more.
+            log.exception("could not announce a revocation to the other processes")
+
+    async def _compare_generation(self) -> None:
+        assert self._generations is not None
+        current = await self._generations.read()
+        if current != self._seen_generation:
+            if self._seen_generation is not None:
+                self._drop_all()
+            self._seen_generation = current
 
     def _drop_all(self) -> None:
         self._generation += 1

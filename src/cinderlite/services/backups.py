@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -74,6 +74,9 @@ from cinderlite.services.volumes import VolumeCreate, VolumeDetail, VolumeServic
 from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.volumes.base import DataRef, VolumeBackend
 from cinderlite.workers.runner import JobRunner
+
+# A job's fence (workers/runner.JobContext.fence), first in its write units.
+Fence = Callable[[Any], Awaitable[None]]
 
 log = logging.getLogger("cinderlite.backups")
 
@@ -336,11 +339,12 @@ class BackupService:
                 log.warning("backup %s of volume %s failed: %s", backup_id, found.volume_id, exc)
             else:
                 log.exception("backup %s of volume %s failed", backup_id, found.volume_id)
-            await self._end_backup(found, None, reason=_reason(exc), request_id=job.request_id)
+            await self._end_backup(found, None, reason=_reason(exc), request_id=job.request_id,
+                                   fence=ctx.fence)
             raise
         ctx.report(total, total)
         if not await self._end_backup(found, written.object_count, reason=None,
-                                      request_id=job.request_id):
+                                      request_id=job.request_id, fence=ctx.fence):
             await self._store.discard(backup_id)
             return
         log.info("backup %s of volume %s made: %d chunk files", backup_id, found.volume_id,
@@ -348,13 +352,16 @@ class BackupService:
 
     async def _end_backup(
         self, backup: Backup, object_count: int | None, *, reason: str | None,
-        request_id: str | None,
+        request_id: str | None, fence: Fence | None = None,
     ) -> bool:
         """One unit: the backup `available` (object_count given) or `error` (with
         `reason` and Cinder's message), and its volume or snapshot given back its
-        status. False when the backup was no longer `creating`."""
+        status. False when the backup was no longer `creating`. A job's `fence`
+        comes first: a worker that lost the job ends nothing (LeaseLost)."""
         now = utcnow()
         async with self._units.write() as db:
+            if fence is not None:
+                await fence(db)
             if object_count is not None:
                 ok = await self._repo.transition(
                     db, backup.id, bk.FINISH_CREATE, now=now,
@@ -495,7 +502,7 @@ class BackupService:
         backup = await self._repo.get(backup_id)
         if backup is None or backup.status != BackupStatus.RESTORING:
             await self._end_restore(backup_id, volume_id, backup, failed=True, reason=None,
-                                    request_id=job.request_id)
+                                    request_id=job.request_id, fence=ctx.fence)
             return
         total = backup.size * GiB
         ctx.report(0, total)
@@ -528,19 +535,22 @@ class BackupService:
             else:
                 log.exception("restore of backup %s to volume %s failed", backup_id, volume_id)
             await self._end_restore(backup_id, volume_id, backup, failed=True,
-                                    reason=_reason(exc), request_id=job.request_id)
+                                    reason=_reason(exc), request_id=job.request_id,
+                                    fence=ctx.fence)
             if isinstance(exc, BackupCorrupt):
                 return  # the outcome is recorded; the job itself did its work
             raise
         await self._end_restore(backup_id, volume_id, backup, failed=False, reason=None,
-                                request_id=job.request_id)
+                                request_id=job.request_id, fence=ctx.fence)
 
     async def _end_restore(
         self, backup_id: str, volume_id: str, backup: Backup | None, *, failed: bool,
-        reason: str | None, request_id: str | None,
+        reason: str | None, request_id: str | None, fence: Fence | None = None,
     ) -> None:
         now = utcnow()
         async with self._units.write() as db:
+            if fence is not None:  # a job's: a worker that lost the job ends nothing
+                await fence(db)
             await self._repo.transition(
                 db, backup_id, bk.END_RESTORE, now=now, values={"restore_volume_id": None}
             )

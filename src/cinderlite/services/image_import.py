@@ -70,6 +70,7 @@ from cinderlite.domain.image_import import (
 )
 from cinderlite.domain.image_tasks import TaskStatus
 from cinderlite.domain.images import ImageStatus
+from cinderlite.domain.jobs import LeaseLost
 from cinderlite.services.images import (
     ImageGone,
     ImageService,
@@ -413,7 +414,7 @@ class ImageImportService:
         job = ctx.job
         task_id = str(job.params["task_id"])
         image_id = str(job.image_id)
-        begun = await self._begin(task_id, image_id)
+        begun = await self._begin(ctx, task_id, image_id)
         if begun is None:
             return
         image, task = begun
@@ -441,38 +442,54 @@ class ImageImportService:
                 def data() -> AsyncIterator[bytes]:
                     return self._staging.read(image_id, chunk_size=READ_CHUNK_SIZE)
             stored, failed = await self._write_stores(image, task, data, written)
-            if not await self._finish(image_id, task, stored, virtual, written, failed):
+            if not await self._finish(ctx, image_id, task, stored, virtual, written, failed):
                 await self._drop(image_id, written, copy=copy)
                 if not copy:
                     await self._staging.delete(image_id)
                 return
             if not copy:
                 await self._staging.delete(image_id)
+        except LeaseLost:
+            # Another worker took the job over (this one paused past its lease): the
+            # data is the other's now; nothing is removed or recorded here.
+            log.warning("import of image %s: lease lost, leaving it to the new owner",
+                        image_id)
+            raise
         except asyncio.CancelledError:
+            if ctx.lost:
+                raise
             if self._jobs.cancel_requested(job.id):
                 # The image was deleted: its delete removed the data.
-                await asyncio.shield(self._abandon(image_id, task, IMAGE_DELETED))
+                await asyncio.shield(self._abandon(image_id, task, IMAGE_DELETED, ctx=ctx))
             # Otherwise the runner stops: the job's lease lets the next start resume.
             raise
         except StoreFailed as exc:
+            if ctx.lost:  # another worker owns the job: leave its data alone
+                raise
             log.warning("import of image %s into store %s failed: %s", image_id, exc.store,
                         exc.message)
             await asyncio.shield(self._drop(image_id, written, copy=copy))
-            await asyncio.shield(self._abandon(image_id, task, exc.message, [exc.store]))
+            await asyncio.shield(self._abandon(image_id, task, exc.message, [exc.store], ctx=ctx))
             raise
         except ServiceError as exc:
+            if ctx.lost:  # another worker owns the job: leave its data alone
+                raise
             log.warning("import of image %s failed: %s", image_id, exc.message)
             await asyncio.shield(self._drop(image_id, written, copy=copy))
-            await asyncio.shield(self._abandon(image_id, task, exc.message))
+            await asyncio.shield(self._abandon(image_id, task, exc.message, ctx=ctx))
             raise
         except webfetch.FetchFailed as exc:
+            if ctx.lost:  # another worker owns the job: leave its data alone
+                raise
             log.warning("import of image %s failed: %s", image_id, exc)
-            await asyncio.shield(self._abandon(image_id, task, str(exc)))
+            await asyncio.shield(self._abandon(image_id, task, str(exc), ctx=ctx))
             raise
         except Exception:
+            if ctx.lost:  # another worker owns the job: leave its data alone
+                raise
             log.exception("import of image %s failed", image_id)
             await asyncio.shield(self._drop(image_id, written, copy=copy))
-            await asyncio.shield(self._abandon(image_id, task, INTERNAL_ERROR))
+            await asyncio.shield(self._abandon(image_id, task, INTERNAL_ERROR, ctx=ctx))
             raise
 
     async def _write_stores(
@@ -523,11 +540,12 @@ class ImageImportService:
             log.exception("could not remove the data import wrote for image %s", image_id)
 
     async def _begin(
-        self, task_id: str, image_id: str
+        self, ctx: JobContext, task_id: str, image_id: str
     ) -> tuple[ImageRow, ImageTaskRow] | None:
         """Move the task to `processing`; None when there is nothing to do (the task
         ended, or its image is gone or no longer imports under this task)."""
         async with self._units.write() as unit:
+            await ctx.fence(unit)
             task = await self._tasks.get(unit, task_id)
             if task is None or task.status not in task_rules.UNFINISHED:
                 return None
@@ -567,7 +585,7 @@ class ImageImportService:
         }
 
     async def _finish(
-        self, image_id: str, task: ImageTaskRow, stored: Any, virtual: int | None,
+        self, ctx: JobContext, image_id: str, task: ImageTaskRow, stored: Any, virtual: int | None,
         written: list[str | None], failed: list[str | None],
     ) -> bool:
         """`importing -> active` with the data's size, hashes and stores (a copy:
@@ -575,6 +593,8 @@ class ImageImportService:
         one unit. False when the image was deleted or reset meanwhile."""
         now = utcnow()
         async with self._units.write() as unit:
+            # Behind the claim's fence: a worker that lost the job records nothing.
+            await ctx.fence(unit)
             image = await self._repo.get(image_id, unit=unit, for_update=True)
             if image is None or not self._holds(image, task):
                 await self._tasks.transition(
@@ -633,15 +653,18 @@ class ImageImportService:
 
     async def _abandon(
         self, image_id: str, task: ImageTaskRow, message: str,
-        failed: list[str | None] | None = None,
+        failed: list[str | None] | None = None, ctx: JobContext | None = None,
     ) -> None:
         """A failed import: the task failed with `message`; the image, if it still
         imports under this task, back to `queued`, its stores (`failed`, else all
         of the task's) marked failed and its data (staged or stored) removed. A
-        failed copy leaves the image `active` with the data it had."""
+        failed copy leaves the image `active` with the data it had. From a job
+        (`ctx`): behind its fence, so a worker that lost the job changes nothing."""
         try:
             now = utcnow()
             async with self._units.write() as unit:
+                if ctx is not None:
+                    await ctx.fence(unit)
                 await self._tasks.transition(
                     unit, task.id, task_rules.FAIL, now=now,
                     values=self._ended(now, message=message),

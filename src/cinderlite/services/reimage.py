@@ -215,6 +215,7 @@ class ReimageService:
             log.warning("re-imaging volume %s with image %s failed: %s", job.volume_id,
                         job.image_id, exc)
             async with self._database.write() as db:
+                await ctx.fence(db)
                 await volumes_db.transition(
                     db, volume_id=volume.id, rule=vol.FAIL_REIMAGE, now=utcnow(),
                     values={"previous_status": VolumeStatus.DOWNLOADING.value},
@@ -231,6 +232,7 @@ class ReimageService:
         finish = next((rule for status, rule in vol.FINISH_REIMAGE.items() if status == previous),
                       vol.FINISH_REIMAGE[VolumeStatus.AVAILABLE])
         async with self._database.write() as db:
+            await ctx.fence(db)
             await volumes_db.transition(
                 db, volume_id=volume.id, rule=finish, now=utcnow(),
                 values={"bootable": True, "image_meta": meta},

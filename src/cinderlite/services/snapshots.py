@@ -231,6 +231,7 @@ class SnapshotService:
             else:
                 log.exception("snapshot %s of volume %s failed", snapshot_id, found.volume_id)
             async with self._units.write() as db:
+                await ctx.fence(db)
                 await self._repo.transition(db, snapshot_id, snap.FAIL_CREATE, now=utcnow())
                 await messages.record(
                     db, project_id=found.project_id, resource_uuid=snapshot_id,
@@ -242,6 +243,7 @@ class SnapshotService:
             await self._settled(found)
             raise
         async with self._units.write() as db:
+            await ctx.fence(db)
             done = await self._repo.transition(
                 db, snapshot_id, snap.FINISH_CREATE, now=utcnow(), values={"progress": "100%"}
             )

@@ -5,6 +5,14 @@ Crash safety, write path by write path:
   are single CAS updates; bytes go to a staging file renamed into place only
   when complete. A crash mid-copy leaves a running job whose lease expires: the
   re-run removes the staging file and resets the image to queued (`_prepare`).
+- Fencing (several workers): every write transaction of a job starts with the
+  claim's fence (`JobContext.fence`), and so does the rename of the data into
+  place (a fenced renewal just before it), so a worker paused past its lease
+  while another claimed the job commits nothing, rolls nothing back, and
+  removes only its own staging files (its `Staging` does). The rename is a file
+  system step outside the transaction: it is refused unless the lease was held
+  a moment before, which leaves a pause longer than a whole lease between those
+  two steps as the one case the fence does not cover.
 - recover (start-up): volumes `uploading` with no unfinished job go back to
   available/in-use, their queued/saving images are deleted, stray staging
   files removed; each step is idempotent, so a crash during recovery is
@@ -38,7 +46,7 @@ from cinderlite.datapath.streams import (
 from cinderlite.db import images as images_db
 from cinderlite.db import messages as messages_db
 from cinderlite.db import uploads as uploads_db
-from cinderlite.db.database import Database
+from cinderlite.db.database import Database, SyncUnit
 from cinderlite.db.volumes import VolumeRepository
 from cinderlite.domain import images as image_rules
 from cinderlite.domain.clock import utcnow
@@ -52,6 +60,7 @@ from cinderlite.domain.errors import (
     VolumeNotFound,
 )
 from cinderlite.domain.images import ImageStatus
+from cinderlite.domain.jobs import LeaseLost
 from cinderlite.domain.volumes import VolumeStatus
 from cinderlite.services import messages
 from cinderlite.services.uploads import (
@@ -337,70 +346,98 @@ class UploadWorker:
         progress = Progress(job.bytes_total)
         timeline = _Timeline(image_id, job.created_at)
         try:
-            if not await self._begin(job, timeline):
+            if not await self._begin(ctx, timeline):
                 await self._remove_staging(image_id)
                 return
             timeline.mark("saving")
             result, virtual_size = await self._guarded(
-                ctx, image_id, progress, self._produce(job, progress, timeline)
+                ctx, image_id, progress, self._produce(ctx, progress, timeline)
             )
-            await self._activate(job, result, virtual_size)
+            await self._activate(ctx, result, virtual_size)
             timeline.mark("active")
             timeline.log()
             ctx.report(progress.total, progress.total)
             _log_done(job, result, job.bytes_total or progress.total, time.monotonic() - started)
         except asyncio.CancelledError:
-            await self._remove_staging(image_id)
+            # This attempt's staging files are gone already (its Staging removed
+            # them); other files of the image go with a rollback that holds the lease.
+            if ctx.lost:
+                raise  # another worker has the job now: leave everything to it
             if self._jobs.cancel_requested(job.id) or not await self._image_alive(image_id):
-                await self._roll_back(job, reason="upload cancelled (image deleted)")
+                await self._roll_back(ctx, reason="upload cancelled (image deleted)")
             # else: the service is stopping; the job's lease lets the next start redo it.
+            raise
+        except LeaseLost:
             raise
         except Exception as exc:
             log.warning("upload of volume %s to image %s failed: %s", job.volume_id, image_id, exc)
-            await self._remove_staging(image_id)
-            await self._roll_back(job, reason=f"{type(exc).__name__}: {exc}", exc=exc)
+            if not ctx.lost:
+                await self._roll_back(ctx, reason=f"{type(exc).__name__}: {exc}", exc=exc)
             raise
 
-    async def _begin(self, job: Any, timeline: _Timeline) -> bool:
+    async def _begin(self, ctx: JobContext, timeline: _Timeline) -> bool:
         """Image queued -> saving; False when a previous attempt left nothing to do.
 
         A first attempt whose image is queued and volume uploading (the usual
         case) starts in one transaction; anything else, a re-run after a crash
         included, goes through `_prepare` first.
         """
+        job = ctx.job
         image_id = str(job.image_id)
-        if job.attempts <= 1 and await self._database.run(functools.partial(
-            uploads_db.begin_saving, image_id=image_id, volume_id=job.volume_id, now=utcnow(),
-        )):
+
+        def begin(db: SyncUnit) -> bool:
+            ctx.fence_sync(db)
+            return uploads_db.begin_saving(
+                db, image_id=image_id, volume_id=job.volume_id, now=utcnow()
+            )
+
+        if job.attempts <= 1 and await self._database.run(begin):
             return True
-        if not await self._prepare(job):
+        if not await self._prepare(ctx):
             return False
         timeline.mark("prepare")
         async with self._database.write() as db:
+            await ctx.fence(db)
             if not await images_db.transition(
                 db, image_id=image_id, rule=image_rules.BEGIN_SAVING, now=utcnow()
             ):
                 raise ImageVanished(image_id)
         return True
 
-    async def _activate(self, job: Any, result: CopyResult, virtual_size: int | None) -> None:
+    async def _activate(
+        self, ctx: JobContext, result: CopyResult, virtual_size: int | None
+    ) -> None:
         """Image saving -> active with its hashes, and the volume's final status, in one
-        transaction; only if the image still has the formats the data was written in."""
+        transaction, behind the claim's fence; only if the image still has the
+        formats the data was written in."""
+        job = ctx.job
         image_id = str(job.image_id)
-        if not await self._database.run(functools.partial(
+        activate = functools.partial(
             uploads_db.activate_image, image_id=image_id, volume_id=job.volume_id,
             job_id=job.id, now=utcnow(), disk_format=job.params["disk_format"],
             container_format=job.params["container_format"], size=result.size,
             checksum=result.checksum, os_hash_algo=result.os_hash_algo,
             os_hash_value=result.os_hash_value, virtual_size=virtual_size,
             stores=self._recorded_store,
-        )):
+        )
+
+        def fenced(db: SyncUnit) -> bool:
+            ctx.fence_sync(db)
+            return activate(db)
+
+        if not await self._database.run(fenced):
             if await self._image_alive(image_id):
                 raise ImageFormatsChanged(image_id)
             raise ImageVanished(image_id)
 
-    async def _prepare(self, job: Any) -> bool:
-        """Make a (re-)claimed job start clean; False when there is nothing left to do."""
+    async def _prepare(self, ctx: JobContext) -> bool:
+        """Make a (re-)claimed job start clean; False when there is nothing left to do.
+
+        What a previous attempt left (its staging files, a half-written image) is
+        removed only after a fenced write: a worker that lost the job to another
+        removes nothing of the other's.
+        """
+        job = ctx.job
         image_id = str(job.image_id)
         if job.attempts > MAX_ATTEMPTS:
             raise ConversionFailed(
@@ -417,6 +454,7 @@ class UploadWorker:
             # A previous attempt finished (and perhaps died before the job row said
             # so): only the volume may still need its final status.
             async with self._database.write() as db:
+                await ctx.fence(db)
                 await uploads_db.finish_uploading(
                     db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
                 )
@@ -425,8 +463,9 @@ class UploadWorker:
             raise ImageVanished(image_id)
         if volume.status != VolumeStatus.UPLOADING:
             raise InvalidVolume(f"Volume {job.volume_id} is no longer uploading")
-        if image.status == ImageStatus.SAVING:  # half-done previous attempt
-            async with self._database.write() as db:
+        async with self._database.write() as db:
+            await ctx.fence(db)
+            if image.status == ImageStatus.SAVING:  # half-done previous attempt
                 await images_db.transition(
                     db, image_id=image_id, rule=image_rules.BACK_TO_QUEUED, now=utcnow(),
                     values={"size": None, "virtual_size": None, "checksum": None,
@@ -436,9 +475,10 @@ class UploadWorker:
         return True
 
     async def _produce(
-        self, job: Any, progress: Progress, timeline: _Timeline
+        self, ctx: JobContext, progress: Progress, timeline: _Timeline
     ) -> tuple[CopyResult, int | None]:
         """Write the image data and commit it to the store; return its hashes and virtual size."""
+        job = ctx.job
         mark = timeline.mark
         image_id = str(job.image_id)
         disk_format = job.params["disk_format"]
@@ -458,6 +498,10 @@ class UploadWorker:
         w = _Writing(self.limits, image_id, src, qemu.qemu_format(disk_format), progress, mark)
         async with self._store.staging(image_id) as staging:
             result, virtual_size = await writer(w, staging)
+            # The rename replaces the image's data file: only while this claim
+            # holds the job (renewed here, so another claim needs a whole lease).
+            async with self._database.write() as db:
+                await ctx.fence(db)
             await staging.commit()
         mark("commit")
         return result, virtual_size if container_format == "bare" else None
@@ -518,17 +562,20 @@ class UploadWorker:
             await self._store.cleanup_staging(image_id=image_id)
 
     async def _roll_back(
-        self, job: Any, *, reason: str, exc: BaseException | None = None
+        self, ctx: JobContext, *, reason: str, exc: BaseException | None = None
     ) -> None:
         """Delete the unfinished image (row, then data), restore the volume, record a message.
 
-        The row goes first in one transaction with the volume and the message; a
-        crash before the data files are removed leaves only files that recover()
+        The row goes first in one transaction with the volume and the message,
+        behind the claim's fence (a worker that lost the job rolls nothing back);
+        a crash before the data files are removed leaves only files that recover()
         or the next delete sweeps.
         """
+        job = ctx.job
         image_id = str(job.image_id)
         try:
             async with self._database.write() as db:
+                await ctx.fence(db)
                 deleted = await uploads_db.delete_unfinished_image(db, image_id=image_id)
                 await uploads_db.finish_uploading(
                     db, volume_id=job.volume_id, now=utcnow(), job_id=job.id
@@ -545,6 +592,8 @@ class UploadWorker:
                     image = await uploads_db.get_image(db, image_id=image_id)
             if deleted or image is None:
                 await self._store.delete(image_id)
+        except LeaseLost:
+            log.warning("upload job %s: not rolled back here, another worker has it", job.id)
         except Exception:
             # The job ends failed; recover() at the next start finishes the rollback.
             log.exception("rollback of upload job %s failed", job.id)

@@ -771,6 +771,7 @@ class VolumeService:
             else:
                 log.exception("filling volume %s from image %s failed", job.volume_id, job.image_id)
             async with self._database.write() as db:
+                await ctx.fence(db)
                 await volumes_db.transition(
                     db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
                 )
@@ -782,6 +783,7 @@ class VolumeService:
                 )
             raise
         async with self._database.write() as db:
+            await ctx.fence(db)
             await volumes_db.transition(
                 db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
                 values={"bootable": True, "image_meta": meta},
@@ -816,6 +818,7 @@ class VolumeService:
         except Exception as exc:
             log.warning("volume %s from %s %s failed: %s", volume.id, source.kind, source.id, exc)
             async with self._database.write() as db:
+                await ctx.fence(db)
                 await volumes_db.transition(
                     db, volume_id=volume.id, rule=vol.FAIL_CREATE, now=utcnow(),
                 )
@@ -829,6 +832,7 @@ class VolumeService:
             await self._settled(volume)
             raise
         async with self._database.write() as db:
+            await ctx.fence(db)
             done = await volumes_db.transition(
                 db, volume_id=volume.id, rule=vol.FINISH_CREATE, now=utcnow(),
                 values={"bootable": copied[0], "image_meta": copied[1]},

@@ -4,6 +4,13 @@ Claim job -> handler (services/upload_worker.run_upload, ...) -> finish. A job's
 is renewed while it runs, carrying its progress; a job whose owner died is taken
 up again once its lease has run out, or at once on start when the dead owner
 was a process on this host. Requests beyond the pool's size wait in the queue.
+
+Fencing: every claim gets a new token (db/jobs.claim_next). A handler's writes
+begin with `JobContext.fence` in their own transaction, and the runner's finish
+checks the token too, so a worker that was paused (SIGSTOP, a long GC, a lost
+network) past its lease while another claimed the job commits nothing: its
+writes roll back with `LeaseLost`, and it only removes its own temporary files.
+A renewal that finds the lease gone cancels the handler at once.
 """
 
 from __future__ import annotations
@@ -20,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from cinderlite.db.database import Unit
+from cinderlite.db.database import SyncUnit, Unit
 from cinderlite.db.models import Job
 from cinderlite.domain import jobs as job_rules
 from cinderlite.domain.clock import utcnow
-from cinderlite.domain.jobs import JobState
+from cinderlite.domain.jobs import JobState, Lease, LeaseLost
 from cinderlite.domain.transitions import Transition
 
 log = logging.getLogger("cinderlite.workers")
@@ -33,13 +40,32 @@ T = TypeVar("T")
 
 @dataclass
 class JobContext:
-    """What a handler gets: the claimed job and a way to report progress."""
+    """What a handler gets: the claimed job, a way to report progress, and the fence
+    its writes begin with."""
 
     job: Job
     owner: str
+    lease: Lease
+    store: JobStore
     bytes_done: int = 0
     bytes_total: int = 0
     started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    # Set once the lease was found taken by another claim.
+    lost: bool = False
+
+    async def fence(self, unit: Unit) -> None:
+        """First in every write transaction of the handler: raises LeaseLost (and the
+        transaction rolls back) once another worker claimed the job; otherwise the
+        lease is renewed and the job's row stays locked until the commit."""
+        if not await self.store.hold(unit, self.lease, now=utcnow()):
+            self.lost = True
+            raise LeaseLost(self.job.id)
+
+    def fence_sync(self, unit: SyncUnit) -> None:
+        """`fence` in a synchronous transaction (`Database.run`)."""
+        if not self.store.hold_sync(unit, self.lease, now=utcnow()):
+            self.lost = True
+            raise LeaseLost(self.job.id)
 
     def report(self, bytes_done: int, bytes_total: int | None = None) -> None:
         self.bytes_done = bytes_done
@@ -80,17 +106,23 @@ class JobStore(Protocol):
 
     async def renew_lease(
         self, *, job_id: str, owner: str, now: datetime, lease_seconds: int,
-        bytes_done: int | None = None, bytes_total: int | None = None,
+        bytes_done: int | None = None, bytes_total: int | None = None, token: str | None = None,
     ) -> bool: ...
 
     async def finish(
         self, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
+        token: str | None = None,
     ) -> bool: ...
 
     async def finish_with_progress(
         self, *, job_id: str, rule: Transition[JobState], now: datetime, error: str | None,
         owner: str, lease_seconds: int, bytes_done: int, bytes_total: int,
+        token: str | None = None,
     ) -> bool: ...
+
+    async def hold(self, unit: Unit, lease: Lease, *, now: datetime) -> bool: ...
+
+    def hold_sync(self, unit: SyncUnit, lease: Lease, *, now: datetime) -> bool: ...
 
     async def release_dead_leases(
         self, *, prefix: str, dead: Callable[[str], bool], now: datetime
@@ -284,36 +316,55 @@ class JobRunner:
 
     async def _run(self, job: Job) -> None:
         handler = self._handlers.get(job.kind)
+        lease = Lease(job_id=job.id, token=job.lease_token or "", seconds=self._lease_seconds)
         if handler is None:
             log.error("job %s has unknown kind %r", job.id, job.kind)
-            await self._finish(job.id, job_rules.FAIL, f"unknown job kind {job.kind}")
+            await self._store.finish(
+                job_id=job.id, rule=job_rules.FAIL, now=utcnow(),
+                error=f"unknown job kind {job.kind}", token=lease.token,
+            )
             return
-        ctx = JobContext(job=job, owner=self.owner, bytes_total=job.bytes_total)
+        ctx = JobContext(job=job, owner=self.owner, lease=lease, store=self._store,
+                         bytes_total=job.bytes_total)
         task = asyncio.create_task(self._call(handler, ctx), name=f"job-{job.id}")
         self._running[job.id] = (task, ctx)
-        renewer = asyncio.create_task(self._renew_loop(ctx))
+        renewer = asyncio.create_task(self._renew_loop(ctx, task))
         try:
             await asyncio.shield(task)
             rule, error = job_rules.SUCCEED, None
+        except LeaseLost:
+            ctx.lost = True
         except asyncio.CancelledError:
-            if self._stopping or job.id not in self._cancel_requested:
+            if ctx.lost and not self._stopping:
+                pass  # the renewal found the lease taken: nothing to record
+            elif self._stopping or job.id not in self._cancel_requested:
                 # Shutdown: leave the job running; its lease lets the next start resume it.
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
                 raise
-            rule, error = job_rules.CANCEL, "cancelled"
+            else:
+                rule, error = job_rules.CANCEL, "cancelled"
         except JobCancelled:
             rule, error = job_rules.CANCEL, "cancelled"
         except Exception as exc:
-            rule, error = job_rules.FAIL, f"{type(exc).__name__}: {exc}"
+            if ctx.lost:  # a write after the loss failed (its fence raised, chained)
+                pass
+            else:
+                rule, error = job_rules.FAIL, f"{type(exc).__name__}: {exc}"
         finally:
             renewer.cancel()
             with contextlib.suppress(BaseException):
                 await renewer
             self._running.pop(job.id, None)
             self._cancel_requested.discard(job.id)
-        await self._finish(job.id, rule, error, ctx)
+        if ctx.lost:
+            log.warning("job %s (%s) lost its lease to another worker: its outcome is that "
+                        "worker's", job.id, job.kind)
+            return
+        if not await self._finish(rule, error, ctx):
+            log.warning("job %s (%s): not recorded as %s, its lease was taken by another "
+                        "worker", job.id, job.kind, rule.target)
 
     async def _call(self, handler: JobHandler, ctx: JobContext) -> None:
         try:
@@ -324,29 +375,35 @@ class JobRunner:
             raise
 
     async def _finish(
-        self, job_id: str, rule: Transition[JobState], error: str | None,
-        ctx: JobContext | None = None,
-    ) -> None:
-        if ctx is None:
-            await self._store.finish(job_id=job_id, rule=rule, now=utcnow(), error=error)
-            return
-        await self._store.finish_with_progress(
-            job_id=job_id, rule=rule, now=utcnow(), error=error, owner=self.owner,
+        self, rule: Transition[JobState], error: str | None, ctx: JobContext
+    ) -> bool:
+        """Record the outcome and last progress, fenced by the claim's token."""
+        return await self._store.finish_with_progress(
+            job_id=ctx.job.id, rule=rule, now=utcnow(), error=error, owner=self.owner,
             lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
-            bytes_total=ctx.bytes_total,
+            bytes_total=ctx.bytes_total, token=ctx.lease.token,
         )
 
-    async def _renew_loop(self, ctx: JobContext) -> None:
+    async def _renew_loop(self, ctx: JobContext, task: asyncio.Task[None]) -> None:
         interval = max(0.5, self._lease_seconds / 4)
         while True:
             await asyncio.sleep(min(interval, 2.0))
             try:
-                await self._store.renew_lease(
+                held = await self._store.renew_lease(
                     job_id=ctx.job.id, owner=self.owner, now=utcnow(),
                     lease_seconds=self._lease_seconds, bytes_done=ctx.bytes_done,
-                    bytes_total=ctx.bytes_total,
+                    bytes_total=ctx.bytes_total, token=ctx.lease.token,
                 )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("could not renew the lease of job %s", ctx.job.id)
+                continue
+            if not held:
+                # Claimed again by another worker (this process was paused or cut
+                # off past the lease): stop working for nothing; the handler's
+                # writes would be refused by their fence anyway.
+                log.warning("job %s: lease taken by another worker; stopping", ctx.job.id)
+                ctx.lost = True
+                task.cancel()
+                return

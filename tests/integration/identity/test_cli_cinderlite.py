@@ -128,7 +128,7 @@ async def test_user_password_rewrites_openrc(
         await identity_client.post("/v3/auth/tokens", json=auth("demo", new_password, "demo"))
     ).status_code == 201
     # The old token was revoked with the password change.
-    rt.validator.clear()
+    await rt.validator.clear()
     resp = await identity_client.get("/v3/auth/projects", headers=demo.headers)
     assert resp.status_code == 401
 

@@ -208,6 +208,9 @@ async def test_fill_is_idempotent_when_rerun(volume_client, demo, rt) -> None:  
         async def follow(self, progress, work):  # type: ignore[no-untyped-def]
             return await work
 
+        async def fence(self, unit):  # type: ignore[no-untyped-def]
+            pass  # a re-run that holds its lease (the fence is tested in multiprocess/)
+
     from sqlalchemy import select
 
     from cinderlite.db.models import Job

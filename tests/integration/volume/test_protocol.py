@@ -48,7 +48,10 @@ class _DownValidator:
     async def validate(self, token: str):  # type: ignore[no-untyped-def]
         raise DependencyUnavailable("identity", "keystone down")
 
-    def forget(self, token: str) -> None:
+    async def forget(self, token: str) -> None:
+        return None
+
+    async def clear(self) -> None:
         return None
 
 

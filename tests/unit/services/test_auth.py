@@ -130,7 +130,7 @@ async def test_forget_during_a_lookup_does_not_cache_its_result(
     before = asyncio.create_task(validator.validate("tok"))
     await settle()
     validator.callers["tok"] = Unauthenticated()  # the revocation commits...
-    validator.forget("tok")  # ...and evicts while the old lookup still runs
+    await validator.forget("tok")  # ...and evicts while the old lookup still runs
     after = asyncio.create_task(validator.validate("tok"))
     await settle()
     assert validator.lookups == ["tok", "tok"]  # the new request did not join the old one
@@ -149,7 +149,7 @@ async def test_clear_during_a_lookup_does_not_cache_its_result(
     validator.gate = asyncio.Event()
     before = asyncio.create_task(validator.validate("tok"))
     await settle()
-    validator.clear()
+    await validator.clear()
     validator.gate.set()
     await before
     await validator.validate("tok")

@@ -9,11 +9,14 @@ from types import SimpleNamespace
 import pytest
 
 from cinderlite.datapath.hashing import Progress
+from cinderlite.domain.jobs import Lease
 from cinderlite.workers.runner import JobContext
+
+LEASE = Lease(job_id="j", token="t", seconds=60)
 
 
 async def test_follow_reports_progress_while_the_work_runs() -> None:
-    ctx = JobContext(job=SimpleNamespace(), owner="o")  # type: ignore[arg-type]
+    ctx = JobContext(job=SimpleNamespace(), owner="o", lease=LEASE, store=None)  # type: ignore[arg-type]
     progress = Progress(100)
     halfway = threading.Event()
     go_on = threading.Event()
@@ -38,7 +41,7 @@ async def test_follow_reports_progress_while_the_work_runs() -> None:
 
 
 async def test_follow_passes_the_work_s_error_on() -> None:
-    ctx = JobContext(job=SimpleNamespace(), owner="o")  # type: ignore[arg-type]
+    ctx = JobContext(job=SimpleNamespace(), owner="o", lease=LEASE, store=None)  # type: ignore[arg-type]
 
     async def fails() -> None:
         raise OSError("boom")

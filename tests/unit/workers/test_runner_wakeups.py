@@ -37,7 +37,7 @@ class FakeJobs:
     def enqueue(self, n: int) -> None:
         for i in range(n):
             self.queued.append(SimpleNamespace(id=f"job-{len(self.queued)}-{i}", kind="k",
-                                               bytes_total=0))
+                                               bytes_total=0, lease_token="t"))
 
 
 async def _settle() -> None:

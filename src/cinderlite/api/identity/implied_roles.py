@@ -53,7 +53,7 @@ async def create_implied_role(
 ) -> Response:
     await require_admin(request, "create_implied_role")
     found = await api(request).admin.create_implied_role(prior_role_id, implied_role_id)
-    api(request).validator.clear()
+    await api(request).validator.clear()
     return _one(request, found, 201)
 
 
@@ -79,7 +79,7 @@ async def delete_implied_role(
 ) -> Response:
     await require_admin(request, "delete_implied_role")
     await api(request).admin.delete_implied_role(prior_role_id, implied_role_id)
-    api(request).validator.clear()
+    await api(request).validator.clear()
     return Response(status_code=204)
 
 

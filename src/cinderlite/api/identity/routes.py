@@ -152,7 +152,7 @@ async def update_project(request: Request, project_id: str) -> Response:
     if "description" in body and body["description"] is None:
         body["description"] = ""
     project = await api(request).admin.update_project(project_id, body)
-    _forget_cached_tokens(request)
+    await _forget_cached_tokens(request)
     return _ok({"project": schemas.project_view(project, base_url(request))})
 
 
@@ -160,14 +160,14 @@ async def update_project(request: Request, project_id: str) -> Response:
 async def delete_project(request: Request, project_id: str) -> Response:
     await require_admin(request, "delete_project")
     await api(request).admin.delete_project(project_id)
-    _forget_cached_tokens(request)
+    await _forget_cached_tokens(request)
     return Response(status_code=204)
 
 
-def _forget_cached_tokens(request: Request) -> None:
+async def _forget_cached_tokens(request: Request) -> None:
     """After a change that can invalidate other tokens (a user disabled or deleted, a
     role revoked), drop the validator's cache so the change applies at once."""
-    api(request).validator.clear()
+    await api(request).validator.clear()
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ async def update_user(request: Request, user_id: str) -> Response:
     if "description" in body and body["description"] is None:
         body["description"] = ""
     user = await api(request).admin.update_user(user_id, body)
-    _forget_cached_tokens(request)
+    await _forget_cached_tokens(request)
     return _ok({"user": schemas.user_view(user, base_url(request))})
 
 
@@ -227,7 +227,7 @@ async def change_password(request: Request, user_id: str) -> Response:
     await api(request).admin.change_password(
         user_id, original_password=body["original_password"], password=body["password"]
     )
-    _forget_cached_tokens(request)
+    await _forget_cached_tokens(request)
     return Response(status_code=204)
 
 
@@ -235,7 +235,7 @@ async def change_password(request: Request, user_id: str) -> Response:
 async def delete_user(request: Request, user_id: str) -> Response:
     await require_admin(request, "delete_user")
     await api(request).admin.delete_user(user_id)
-    _forget_cached_tokens(request)
+    await _forget_cached_tokens(request)
     return Response(status_code=204)
 
 
@@ -283,7 +283,7 @@ async def show_role(request: Request, role_id: str) -> Response:
 async def delete_role(request: Request, role_id: str) -> Response:
     await require_admin(request, "delete_role")
     await api(request).admin.delete_role(role_id)
-    _forget_cached_tokens(request)
+    await _forget_cached_tokens(request)
     return Response(status_code=204)
 
 
@@ -318,7 +318,7 @@ async def revoke_grant(request: Request, project_id: str, user_id: str, role_id:
     await api(request).admin.revoke_role(
         project_id=project_id, user_id=user_id, role_id=role_id
     )
-    _forget_cached_tokens(request)
+    await _forget_cached_tokens(request)
     return Response(status_code=204)
 
 

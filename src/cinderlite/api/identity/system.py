@@ -49,5 +49,5 @@ async def create_system_grant(request: Request, user_id: str, role_id: str) -> R
 async def revoke_system_grant(request: Request, user_id: str, role_id: str) -> Response:
     await require_admin(request, "revoke_system_grant_for_user")
     await api(request).admin.revoke_system_role(user_id=user_id, role_id=role_id)
-    api(request).validator.clear()
+    await api(request).validator.clear()
     return Response(status_code=204)

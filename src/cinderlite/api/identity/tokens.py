@@ -76,7 +76,7 @@ async def revoke_token(request: Request) -> Response:
     subject = _subject(request)
     deps = api(request)
     await deps.identity.revoke_token(caller, subject)
-    deps.validator.forget(subject)
+    await deps.validator.forget(subject)
     return Response(status_code=204)
 
 
