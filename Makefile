@@ -61,9 +61,18 @@ PYTEST_OR_EMPTY = rc=0; $(1) || rc=$$?; \
   if [ $$rc = 5 ] && [ -n "$(EMPTY_OK)" ]; then echo "pytest: no tests selected here; accepted"; rc=0; fi; \
   exit $$rc
 
-test: install-dev qemu-img ## run the whole suite on SQLite, then the integration tests on PostgreSQL
-	$(BIN)/pytest tests
-	$(MAKE) --no-print-directory test-postgres EMPTY_OK=1
+# The PostgreSQL pass runs beside the SQLite pass (its output goes to
+# .test-logs/postgres.log and is printed when both end): much of either is
+# waiting on leases, servers and subprocesses, so together they take little
+# more than the longer one. The make fails if either fails.
+test: install-dev qemu-img ## run the whole suite on SQLite and, at the same time, the integration tests on PostgreSQL
+	@mkdir -p .test-logs; \
+	$(MAKE) --no-print-directory test-postgres EMPTY_OK=1 > .test-logs/postgres.log 2>&1 & pg=$$!; \
+	rc=0; $(BIN)/pytest tests || rc=$$?; \
+	prc=0; wait $$pg || prc=$$?; \
+	echo "=== PostgreSQL pass (exit $$prc), .test-logs/postgres.log:"; \
+	if [ $$prc = 0 ]; then tail -n 5 .test-logs/postgres.log; else cat .test-logs/postgres.log; fi; \
+	[ $$rc = 0 ] && [ $$prc = 0 ]
 
 test-unit: install-dev ## unit tests only
 	$(BIN)/pytest tests/unit
