@@ -329,16 +329,17 @@ class UploadWorker:
         """
         job = ctx.job
         image_id = str(job.image_id)
+        store = self._store_for(job)
         started = time.monotonic()
         progress = Progress(job.bytes_total)
         timeline = _Timeline(image_id, job.created_at)
         try:
-            if not await self._begin(job, timeline):
+            if not await self._begin(job, timeline, store):
                 await self._remove_staging(image_id)
                 return
             timeline.mark("saving")
             result, virtual_size = await self._guarded(
-                ctx, image_id, progress, self._produce(job, progress, timeline)
+                ctx, image_id, progress, self._produce(job, progress, timeline, store)
             )
             await self._activate(job, result, virtual_size)
             timeline.mark("active")
@@ -348,16 +349,20 @@ class UploadWorker:
         except asyncio.CancelledError:
             await self._remove_staging(image_id)
             if self._jobs.cancel_requested(job.id) or not await self._image_alive(image_id):
-                await self._roll_back(job, reason="upload cancelled (image deleted)")
+                await self._roll_back(job, store, reason="upload cancelled (image deleted)")
             # else: the service is stopping; the job's lease lets the next start redo it.
             raise
         except Exception as exc:
             log.warning("upload of volume %s to image %s failed: %s", job.volume_id, image_id, exc)
             await self._remove_staging(image_id)
-            await self._roll_back(job, reason=f"{type(exc).__name__}: {exc}", exc=exc)
+            await self._roll_back(job, store, reason=f"{type(exc).__name__}: {exc}", exc=exc)
             raise
 
-    async def _begin(self, job: Any, timeline: _Timeline) -> bool:
+    def _store_for(self, job: Any) -> ImageStore:
+        """The store acting as the job's caller (its token, for a cloud's Glance)."""
+        return self._store.as_user(str((job.params or {}).get("auth_token") or ""))
+
+    async def _begin(self, job: Any, timeline: _Timeline, store: ImageStore) -> bool:
         """Image queued -> saving; False when a previous attempt left nothing to do.
 
         A first attempt whose image is queued and volume uploading (the usual
@@ -369,7 +374,7 @@ class UploadWorker:
             uploads_db.begin_saving, image_id=image_id, volume_id=job.volume_id, now=utcnow(),
         )):
             return True
-        if not await self._prepare(job):
+        if not await self._prepare(job, store):
             return False
         timeline.mark("prepare")
         async with self._database.write() as db:
@@ -394,7 +399,7 @@ class UploadWorker:
                 raise ImageFormatsChanged(image_id)
             raise ImageVanished(image_id)
 
-    async def _prepare(self, job: Any) -> bool:
+    async def _prepare(self, job: Any, store: ImageStore) -> bool:
         """Make a (re-)claimed job start clean; False when there is nothing left to do."""
         image_id = str(job.image_id)
         if job.attempts > MAX_ATTEMPTS:
@@ -427,11 +432,12 @@ class UploadWorker:
                     values={"size": None, "virtual_size": None, "checksum": None,
                             "os_hash_algo": None, "os_hash_value": None},
                 )
-        await self._store.delete(image_id)  # stale staging or data of a previous attempt
+        # Stale staging or data of a previous attempt; the image's record stays.
+        await store.discard(image_id)
         return True
 
     async def _produce(
-        self, job: Any, progress: Progress, timeline: _Timeline
+        self, job: Any, progress: Progress, timeline: _Timeline, store: ImageStore
     ) -> tuple[CopyResult, int | None]:
         """Write the image data and commit it to the store; return its hashes and virtual size."""
         mark = timeline.mark
@@ -451,7 +457,9 @@ class UploadWorker:
             raise ImageConversionNotAllowed(image_id, disk_format)
         writer = _WRITERS[kind, "compressed" if container_format == "compressed" else "plain"]
         w = _Writing(self.limits, image_id, src, qemu.qemu_format(disk_format), progress, mark)
-        async with self._store.staging(image_id) as staging:
+        # The commit makes the data the image's: renamed into the file store, or
+        # sent to the cloud's Glance (storage/images/glance.py).
+        async with store.staging(image_id) as staging:
             result, virtual_size = await writer(w, staging)
             await staging.commit()
         mark("commit")
@@ -513,7 +521,7 @@ class UploadWorker:
             await self._store.cleanup_staging(image_id=image_id)
 
     async def _roll_back(
-        self, job: Any, *, reason: str, exc: BaseException | None = None
+        self, job: Any, store: ImageStore, *, reason: str, exc: BaseException | None = None
     ) -> None:
         """Delete the unfinished image (row, then data), restore the volume, record a message.
 
@@ -539,7 +547,9 @@ class UploadWorker:
                 async with self._database.read() as db:
                     image = await uploads_db.get_image(db, image_id=image_id)
             if deleted or image is None:
-                await self._store.delete(image_id)
+                # The data, and the image itself where the store keeps records
+                # (Cinder deletes the image it made in Glance when the upload fails).
+                await store.delete(image_id)
         except Exception:
             # The job ends failed; recover() at the next start finishes the rollback.
             log.exception("rollback of upload job %s failed", job.id)
