@@ -70,12 +70,12 @@ class Glance:
 
     def __init__(
         self, *, url: Callable[[], Awaitable[str]], service_token: Callable[[], Awaitable[str]],
-        timeout: float = 300.0,
+        timeout: float = 300.0, transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._url = url
         self._service_token = service_token
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=10.0), trust_env=False
+            timeout=httpx.Timeout(timeout, connect=10.0), trust_env=False, transport=transport,
         )
 
     async def aclose(self) -> None:
