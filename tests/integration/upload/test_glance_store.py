@@ -102,7 +102,8 @@ async def glance(rt: app_module.Runtime):  # type: ignore[no-untyped-def]
     client = Glance(url=url, service_token=service_token,
                     transport=httpx.MockTransport(fake.handle))
     store = GlanceImageStore(rt.settings.images_dir, client)
-    for service in (rt.services.uploads, rt.services.upload_worker, rt.services.volumes):
+    for service in (rt.services.uploads, rt.services.upload_worker, rt.services.volumes,
+                    rt.services.images):
         service._store = store  # type: ignore[attr-defined]
     yield fake
     await client.aclose()
@@ -286,3 +287,23 @@ async def test_glance_errors_are_translated() -> None:
     with pytest.raises(DependencyUnavailable, match="Glance unreachable"):
         await client.create("t", {})
     await client.aclose()
+
+
+async def test_recovery_leaves_glance_images_alone(
+    rt: app_module.Runtime, demo, glance: FakeGlance
+) -> None:  # type: ignore[no-untyped-def]
+    """A queued Glance image a volume was asked from (its copy here is queued too) is
+    not an interrupted upload: start-up recovery removes no record in Glance."""
+    from cinderlite.domain.errors import InvalidRequest
+
+    image_id = str(uuid.uuid4())
+    glance.images[image_id] = {"id": image_id, "name": "q", "status": "queued",
+                               "owner": demo.project_id, "visibility": "private"}
+    with pytest.raises(InvalidRequest, match="is not active"):
+        await rt.services.volumes.create(
+            _as_cloud_user(demo), VolumeCreate(size=1, image_id=image_id), request_id="r",
+        )
+    assert (await image_row(rt, image_id)).status == "queued"
+    await app_module.recover(rt)
+    assert image_id in glance.images
+    assert "DELETE" not in [m for m, _, _, _ in glance.calls]
