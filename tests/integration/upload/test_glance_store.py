@@ -20,6 +20,7 @@ from cinderlite.services import messages
 from cinderlite.services.uploads import UploadRequest
 from cinderlite.services.volumes import VolumeCreate
 from cinderlite.storage.images.glance import GlanceImageStore
+from cinderlite.storage.images.stores import SINGLE_STORE_ID, ImageStores, StoreInfo
 from tests.conftest import wait_for
 from tests.integration.upload.conftest import (
     MIB,
@@ -101,7 +102,12 @@ async def glance(rt: app_module.Runtime):  # type: ignore[no-untyped-def]
 
     client = Glance(url=url, service_token=service_token,
                     transport=httpx.MockTransport(fake.handle))
-    store = GlanceImageStore(rt.settings.images_dir, client)
+    # As open_runtime builds it when joined: the Glance store as the one store.
+    store = ImageStores(
+        {SINGLE_STORE_ID: GlanceImageStore(rt.settings.images_dir, client)},
+        [StoreInfo(id=SINGLE_STORE_ID, path=rt.settings.images_dir)],
+        default=SINGLE_STORE_ID, multi=False,
+    )
     for service in (rt.services.uploads, rt.services.upload_worker, rt.services.volumes,
                     rt.services.images):
         service._store = store  # type: ignore[attr-defined]
