@@ -238,3 +238,14 @@ async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  #
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `cloud` need a real Keystone and Glance (make test-cloud): they run
+    only when the marker expression names them (`-m cloud`)."""
+    if "cloud" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("cloud") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept

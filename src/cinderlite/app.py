@@ -39,6 +39,8 @@ from cinderlite.api.middleware import RequestIdMiddleware
 from cinderlite.api.protocol import TIMEOUT_MESSAGE
 from cinderlite.api.requests import BAD_TEXT, TextGuardMiddleware
 from cinderlite.api.volume.context import VolumeApi
+from cinderlite.cloud.glance import Glance
+from cinderlite.cloud.keystone import Keystone, ServiceUser
 from cinderlite.config import Settings
 from cinderlite.datapath.qemu import QemuLimits
 from cinderlite.db import migrate
@@ -61,7 +63,7 @@ from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.transfers import TransferRepository
 from cinderlite.db.volume_types import VolumeTypeRepository
 from cinderlite.db.volumes import VolumeRepository
-from cinderlite.domain.errors import ServiceError
+from cinderlite.domain.errors import DependencyUnavailable, ServiceError
 from cinderlite.domain.hosts import HostLayout
 from cinderlite.domain.image_import import COPY_IMAGE, ImportFilter, normalize_host
 from cinderlite.domain.image_import import SUPPORTED_METHODS as SUPPORTED_IMPORT_METHODS
@@ -411,6 +413,39 @@ def image_stores(settings: Settings) -> ImageStores:
     return ImageStores(stores, infos, default=default, multi=multi)
 
 
+def _cloud(settings: Settings) -> tuple[Keystone | None, Glance | None]:
+    """The cloud's Keystone and Glance when joined (keystone_url set), else None, None."""
+    if not settings.joined:
+        return None, None
+    s = settings
+    keystone = Keystone(ServiceUser(
+        auth_url=s.keystone_url, username=s.keystone_service_user,
+        password=s.keystone_service_password, project_name=s.keystone_service_project,
+        user_domain_name=s.keystone_service_user_domain,
+        project_domain_name=s.keystone_service_project_domain,
+    ))
+    found: list[str] = [s.glance_url] if s.glance_url else []
+
+    async def glance_url() -> str:
+        # Cinder's glance_catalog_info: the image service of the service user's
+        # catalog, looked up once it is first needed.
+        if not found:
+            url = await keystone.endpoint("image", s.glance_interface)
+            if url is None:
+                raise DependencyUnavailable(
+                    "image", f"no image service at interface {s.glance_interface} in the "
+                    "catalog of the cloud's Keystone, and no glance_url setting"
+                )
+            found.append(url)
+        return found[0]
+
+    glance = Glance(
+        url=glance_url, service_token=keystone.service_token,
+        timeout=s.glance_request_timeout_seconds,
+    )
+    return keystone, glance
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(
     settings: Settings, *, run_migrations: bool = True, shared: bool = False
@@ -423,6 +458,7 @@ async def open_runtime(
     """
     from cinderlite.storage.backups.files import FileBackupStore
     from cinderlite.storage.images.files import FileImageStore
+    from cinderlite.storage.images.glance import GlanceImageStore
     from cinderlite.storage.volumes.files import FileVolumeBackend
 
     identity.configure_password_hashing(
@@ -450,6 +486,19 @@ async def open_runtime(
     async with Database.open(url) as db:
         policy = Policy(settings.policy_file or None)
         backend = FileVolumeBackend(settings.volumes_dir)
+        keystone, glance = _cloud(settings)
+        if glance is not None:
+            # Joined to a cloud: images are its Glance's (one store, no image_stores).
+            from cinderlite.storage.images.stores import SINGLE_STORE_ID, StoreInfo
+
+            if settings.image_stores:
+                raise ValueError("image_stores cannot be set when joined to a cloud "
+                                 "(keystone_url): images are the cloud's Glance's")
+            store = ImageStores(
+                {SINGLE_STORE_ID: GlanceImageStore(settings.images_dir, glance)},
+                [StoreInfo(id=SINGLE_STORE_ID, path=settings.images_dir)],
+                default=SINGLE_STORE_ID, multi=False,
+            )
         jobs = JobRunner(
             JobRepository(db), workers=settings.upload_workers,
             lease_seconds=settings.job_lease_seconds,
@@ -461,9 +510,16 @@ async def open_runtime(
         )
         staging = FileImageStore(settings.staging_dir)
         services = _services(settings, db, policy, backend, store, jobs, backup_store, staging)
-        validator = EmbeddedTokenValidator(
-            services.identity, notice=RevocationNotice(settings.data_dir / "revoked"),
-            generations=GenerationRepository(db, TOKENS), check_generations=shared,
+        validator = (
+            EmbeddedTokenValidator(
+                services.identity, notice=RevocationNotice(settings.data_dir / "revoked"),
+                generations=GenerationRepository(db, TOKENS), check_generations=shared,
+            ) if keystone is None
+            # keystonemiddleware's auth_token: the cloud's Keystone behind the same
+            # bounded cache (a revoked token is refused within cache_seconds).
+            else EmbeddedTokenValidator(
+                keystone, cache_seconds=settings.keystone_token_cache_seconds,
+            )
         )
         jobs.register("upload", services.upload_worker.run)
         jobs.register(FILL_JOB, services.volumes.run_fill)
@@ -513,6 +569,8 @@ async def open_runtime(
         finally:
             await services.hosts.stop()
             await jobs.stop()
+            if glance is not None:
+                await glance.aclose()
 
 
 def _build(
@@ -699,22 +757,36 @@ async def serve(
             # like the jobs, belongs to the workers.
             await sync_catalog(rt)
         servers = [
-            _Server(create_identity_app(rt), settings, settings.identity_port,
-                    keystone_error(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),
             _Server(create_volume_app(rt), settings, settings.volume_port,
                     cinder_fault(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),
-            _Server(create_image_app(rt), settings, settings.image_port,
-                    glance_error(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),
         ]
+        if not settings.joined:
+            # Joined to a cloud, identity and images are that cloud's Keystone and
+            # Glance: the built-in APIs are not served (docs/cloud.md).
+            servers += [
+                _Server(create_identity_app(rt), settings, settings.identity_port,
+                        keystone_error(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),
+                _Server(create_image_app(rt), settings, settings.image_port,
+                        glance_error(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),
+            ]
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, functools.partial(_stop_all, servers))
-        log.info(
-            "serving identity on %s, block storage on %s, image on %s (role %s)",
-            settings.identity_url(),
-            settings.volume_url(),
-            settings.image_url(),
-            role,
-        )
+        if settings.joined:
+            log.info(
+                "serving block storage on %s, joined to the cloud of Keystone %s "
+                "(images: %s; role %s)",
+                settings.volume_url(), settings.identity_url(),
+                settings.glance_url or f"the catalog's, {settings.glance_interface} interface",
+                role,
+            )
+        else:
+            log.info(
+                "serving identity on %s, block storage on %s, image on %s (role %s)",
+                settings.identity_url(),
+                settings.volume_url(),
+                settings.image_url(),
+                role,
+            )
         # What start-up built (modules, apps, policy rules) lives as long as the
         # process: take it out of the collector's sight. Otherwise each full
         # collection walks some 150k objects (60-90 ms on a 2-core machine) and, with
@@ -814,6 +886,8 @@ async def sync_catalog(rt: Runtime) -> None:
     from cinderlite.services.catalog import builtin_services
 
     s = rt.settings
+    if s.joined:
+        return  # the catalog is the cloud's Keystone's
     builtin = builtin_services(
         identity_url=s.identity_url(), volume_url=s.volume_url(), image_url=s.image_url()
     )

@@ -88,7 +88,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     _check_qemu_img()
 
     async def ready(rt: app.Runtime) -> None:
-        await bootstrap_and_write_openrc(settings, rt.services.identity)
+        # Joined to a cloud, the users are that cloud's Keystone's (docs/cloud.md).
+        if not settings.joined:
+            await bootstrap_and_write_openrc(settings, rt.services.identity)
 
     # Workers create no users: the API that clients log in to does.
     on_ready = None if role == "worker" else ready

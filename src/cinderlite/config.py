@@ -136,6 +136,29 @@ class Settings:
     report_interval: int = 10
     service_down_time: int = 60
 
+    # Joined to a cloud (docs/cloud.md). With keystone_url set, tokens are validated
+    # against that Keystone (keystonemiddleware auth_token's way: this service user's
+    # token, GET /v3/auth/tokens, a short cache) and the built-in identity and image
+    # APIs are not served. The URL is Keystone's, with or without the /v3.
+    keystone_url: str = ""
+    # keystonemiddleware [keystone_authtoken] username, password, project_name,
+    # user_domain_name, project_domain_name: the service user cinderlite logs in as.
+    keystone_service_user: str = "cinderlite"
+    keystone_service_password: str = ""
+    keystone_service_project: str = "service"
+    keystone_service_user_domain: str = "Default"
+    keystone_service_project_domain: str = "Default"
+    # keystonemiddleware token_cache_time: how long a validated token is believed
+    # without asking Keystone again (never past its expiry). A revoked token is
+    # refused at the latest this long after its revocation.
+    keystone_token_cache_seconds: int = 60
+    # Where images go when joined: this Glance, or (empty) the catalog's `image`
+    # service at glance_interface (Cinder's glance_catalog_info).
+    glance_url: str = ""
+    glance_interface: str = "public"
+    # Cinder [glance] glance_request_timeout: seconds without progress on one call.
+    glance_request_timeout_seconds: float = 300.0
+
     # Glance image_size_cap.
     image_size_cap: int = 1099511627776
     # Glance [DEFAULT] enabled_backends, file stores only: `<id>:<directory>`
@@ -205,7 +228,14 @@ class Settings:
         """Glance's node_staging_uri: staged and downloaded image data before import."""
         return self.data_dir / "staging"
 
+    @property
+    def joined(self) -> bool:
+        """True when joined to a cloud's Keystone (and its Glance)."""
+        return bool(self.keystone_url)
+
     def identity_url(self) -> str:
+        if self.keystone_url:
+            return self.keystone_url.rstrip("/").removesuffix("/v3")
         return f"http://{self.public_host}:{self.identity_port}"
 
     def volume_url(self) -> str:

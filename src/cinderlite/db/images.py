@@ -74,6 +74,13 @@ async def create(db: AsyncSession, **values: Any) -> Image:
     return image
 
 
+async def mirror(db: AsyncSession, **values: Any) -> None:
+    """Insert or overwrite the local copy of an image whose record lives in a cloud's
+    Glance (the row a volume made from it refers to)."""
+    await db.merge(Image(**values))
+    await db.flush()
+
+
 async def get(db: AsyncSession, *, image_id: str, for_update: bool = False) -> Image | None:
     stmt = select(Image).where(Image.id == image_id).execution_options(populate_existing=True)
     if for_update and db.get_bind().dialect.name == "postgresql":

@@ -36,6 +36,10 @@ class Caller:
     system_scope: str = ""
     # Roles as listed in the token, names only; `roles` is the same set.
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # The token itself when it came from a cloud's Keystone: what calls to that
+    # cloud's other services (Glance) carry on the caller's behalf (Cinder's
+    # context.auth_token). Never shown.
+    auth_token: str = field(default="", compare=False, hash=False, repr=False)
 
     def __hash__(self) -> int:
         # A caller is hashed on every policy check (services/policy.py memo key) and

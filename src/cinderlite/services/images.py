@@ -140,7 +140,8 @@ class ImageData:
 async def _remove_orphans(stores: ImageStores, known: set[str]) -> None:
     for image_id in await stores.stored_ids():
         if image_id not in known:
-            await stores.delete(image_id)
+            # The data only: a store with records of its own keeps them (glance.py).
+            await stores.discard(image_id)
             log.info("removed data of deleted image %s", image_id)
 
 
@@ -600,7 +601,9 @@ class ImageService:
             known = set(statuses)
         for image_id in queued:
             if image_id not in busy:
-                await self._store.delete(image_id)
+                # Partial data only; the image stays (queued) where the store keeps
+                # records of its own (a cloud's Glance).
+                await self._store.discard(image_id)
         removed = await self._store.cleanup_staging(keep=busy)
         if removed:
             log.info("removed %d orphaned image staging files", len(removed))

@@ -342,16 +342,17 @@ class UploadWorker:
         """
         job = ctx.job
         image_id = str(job.image_id)
+        store = self._store_for(job)
         started = time.monotonic()
         progress = Progress(job.bytes_total)
         timeline = _Timeline(image_id, job.created_at)
         try:
-            if not await self._begin(ctx, timeline):
+            if not await self._begin(ctx, timeline, store):
                 await self._remove_staging(image_id)
                 return
             timeline.mark("saving")
             result, virtual_size = await self._guarded(
-                ctx, image_id, progress, self._produce(ctx, progress, timeline)
+                ctx, image_id, progress, self._produce(ctx, progress, timeline, store)
             )
             await self._activate(ctx, result, virtual_size)
             timeline.mark("active")
@@ -364,7 +365,7 @@ class UploadWorker:
             if ctx.lost:
                 raise  # another worker has the job now: leave everything to it
             if self._jobs.cancel_requested(job.id) or not await self._image_alive(image_id):
-                await self._roll_back(ctx, reason="upload cancelled (image deleted)")
+                await self._roll_back(ctx, store, reason="upload cancelled (image deleted)")
             # else: the service is stopping; the job's lease lets the next start redo it.
             raise
         except LeaseLost:
@@ -372,10 +373,16 @@ class UploadWorker:
         except Exception as exc:
             log.warning("upload of volume %s to image %s failed: %s", job.volume_id, image_id, exc)
             if not ctx.lost:
-                await self._roll_back(ctx, reason=f"{type(exc).__name__}: {exc}", exc=exc)
+                await self._roll_back(
+                    ctx, store, reason=f"{type(exc).__name__}: {exc}", exc=exc
+                )
             raise
 
-    async def _begin(self, ctx: JobContext, timeline: _Timeline) -> bool:
+    def _store_for(self, job: Any) -> ImageStore:
+        """The store acting as the job's caller (its token, for a cloud's Glance)."""
+        return self._store.as_user(str((job.params or {}).get("auth_token") or ""))
+
+    async def _begin(self, ctx: JobContext, timeline: _Timeline, store: ImageStore) -> bool:
         """Image queued -> saving; False when a previous attempt left nothing to do.
 
         A first attempt whose image is queued and volume uploading (the usual
@@ -393,7 +400,7 @@ class UploadWorker:
 
         if job.attempts <= 1 and await self._database.run(begin):
             return True
-        if not await self._prepare(ctx):
+        if not await self._prepare(ctx, store):
             return False
         timeline.mark("prepare")
         async with self._database.write() as db:
@@ -430,7 +437,7 @@ class UploadWorker:
                 raise ImageFormatsChanged(image_id)
             raise ImageVanished(image_id)
 
-    async def _prepare(self, ctx: JobContext) -> bool:
+    async def _prepare(self, ctx: JobContext, store: ImageStore) -> bool:
         """Make a (re-)claimed job start clean; False when there is nothing left to do.
 
         What a previous attempt left (its staging files, a half-written image) is
@@ -471,11 +478,12 @@ class UploadWorker:
                     values={"size": None, "virtual_size": None, "checksum": None,
                             "os_hash_algo": None, "os_hash_value": None},
                 )
-        await self._store.delete(image_id)  # stale staging or data of a previous attempt
+        # Stale staging or data of a previous attempt; the image's record stays.
+        await store.discard(image_id)
         return True
 
     async def _produce(
-        self, ctx: JobContext, progress: Progress, timeline: _Timeline
+        self, ctx: JobContext, progress: Progress, timeline: _Timeline, store: ImageStore
     ) -> tuple[CopyResult, int | None]:
         """Write the image data and commit it to the store; return its hashes and virtual size."""
         job = ctx.job
@@ -496,7 +504,9 @@ class UploadWorker:
             raise ImageConversionNotAllowed(image_id, disk_format)
         writer = _WRITERS[kind, "compressed" if container_format == "compressed" else "plain"]
         w = _Writing(self.limits, image_id, src, qemu.qemu_format(disk_format), progress, mark)
-        async with self._store.staging(image_id) as staging:
+        # The commit makes the data the image's: renamed into the file store, or
+        # sent to the cloud's Glance (storage/images/glance.py).
+        async with store.staging(image_id) as staging:
             result, virtual_size = await writer(w, staging)
             # The rename replaces the image's data file: only while this claim
             # holds the job (renewed here, so another claim needs a whole lease).
@@ -562,7 +572,7 @@ class UploadWorker:
             await self._store.cleanup_staging(image_id=image_id)
 
     async def _roll_back(
-        self, ctx: JobContext, *, reason: str, exc: BaseException | None = None
+        self, ctx: JobContext, store: ImageStore, *, reason: str, exc: BaseException | None = None
     ) -> None:
         """Delete the unfinished image (row, then data), restore the volume, record a message.
 
@@ -591,7 +601,9 @@ class UploadWorker:
                 async with self._database.read() as db:
                     image = await uploads_db.get_image(db, image_id=image_id)
             if deleted or image is None:
-                await self._store.delete(image_id)
+                # The data, and the image itself where the store keeps records
+                # (Cinder deletes the image it made in Glance when the upload fails).
+                await store.delete(image_id)
         except LeaseLost:
             log.warning("upload job %s: not rolled back here, another worker has it", job.id)
         except Exception:

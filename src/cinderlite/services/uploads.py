@@ -37,7 +37,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.images import ImageStatus
 from cinderlite.services import policy as rules
 from cinderlite.services.policy import Policy
-from cinderlite.storage.images.base import ImageStore
+from cinderlite.storage.images.base import ImageDraft, ImageStore
 from cinderlite.storage.volumes.base import VolumeBackend
 from cinderlite.workers.runner import JobRunner
 
@@ -184,14 +184,20 @@ class UploadService:
         refusal = self._metadata_refusal(caller, volume) or await self._refusal(volume, req)
         now = utcnow()
         image = self._new_image(caller, volume, req, now)
+        params: dict[str, Any] = {
+            "disk_format": req.disk_format, "container_format": req.container_format,
+            "image_project_id": caller.project_id,
+        }
+        store = self._store.as_user(caller.auth_token)
+        if store.remote_catalog:
+            # The worker sends the data to the cloud's Glance as the caller (with its
+            # own service token beside, so a token that expires meanwhile still
+            # works): the job keeps the token, as Cinder's RPC message does.
+            params["auth_token"] = caller.auth_token
         job = jobs_db.new_job(
             kind=uploads_db.UPLOAD_KIND, volume_id=volume_id, image_id=image.id,
             project_id=volume.project_id, user_id=caller.user_id, request_id=request_id,
-            params={
-                "disk_format": req.disk_format, "container_format": req.container_format,
-                "image_project_id": caller.project_id,
-            },
-            now=now, bytes_total=volume.size * GIB,
+            params=params, now=now, bytes_total=volume.size * GIB,
         )
 
         def write(db: SyncUnit) -> None:
@@ -204,7 +210,27 @@ class UploadService:
                 raise refusal
             uploads_db.add_image_and_job(db, image=image, job=job)
 
-        await self._database.run(write)
+        if refusal is None:
+            # The image's record where the store keeps records (a cloud's Glance,
+            # created with the caller's token as Cinder does); nothing for the file
+            # store, whose record is the row written below. Made before the write
+            # unit (no call to another service while it holds the write lock), and
+            # deleted again when that unit refuses the upload. A crash between the
+            # two leaves a queued image in Glance that nothing refers to.
+            await store.register(ImageDraft(
+                id=image.id, name=image.name or "", disk_format=image.disk_format,
+                container_format=image.container_format, visibility=req.visibility,
+                protected=req.protected, properties=dict(image.properties or {}),
+            ))
+        try:
+            await self._database.run(write)
+        except BaseException:
+            if refusal is None and store.remote_catalog:
+                try:
+                    await store.delete(image.id)
+                except Exception:
+                    log.exception("could not delete image %s after a refused upload", image.id)
+            raise
         self._jobs.wake()
         return UploadStarted(volume=volume, volume_type=volume_type, image=image, job_id=job.id)
 

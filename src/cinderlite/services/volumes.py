@@ -22,6 +22,7 @@ from cinderlite.datapath import inspect, qemu
 from cinderlite.datapath.compress import gunzip_file
 from cinderlite.datapath.hashing import Progress
 from cinderlite.datapath.streams import run_blocking
+from cinderlite.db import images as images_db
 from cinderlite.db import volumes as volumes_db
 from cinderlite.db.backups import RESTORE_JOB
 from cinderlite.db.database import Database, Unit
@@ -222,10 +223,13 @@ def is_multiattach(vtype: VolumeType | None) -> bool:
 
 
 
-async def usable_image(db: Unit, caller: Caller, image_id: str, size_gib: int) -> Image:
-    """The image a new volume is made from; 400s as Cinder's create flow."""
+async def usable_image(
+    db: Unit, caller: Caller, image_id: str, size_gib: int, *, vouched: bool = False
+) -> Image:
+    """The image a new volume is made from; 400s as Cinder's create flow. `vouched`:
+    the image store's own catalog (a cloud's Glance) just showed it to the caller."""
     image = await volumes_db.get_image(db, image_id=image_id)
-    if image is None or not await image_visible(db, caller, image):
+    if image is None or not (vouched or await image_visible(db, caller, image)):
         raise InvalidRequest("Invalid imageRef provided.")
     if image.status != ImageStatus.ACTIVE:
         raise InvalidRequest(f"Invalid input received: Image {image_id} is not active.")
@@ -395,6 +399,9 @@ class VolumeService:
         # its INSERT. (On SQLite a transaction that reads and then writes fails at
         # once with "database is locked" when another writer committed in between;
         # one that writes first waits for the lock instead.)
+        vouched = False
+        if req.image_id is not None and self._store.remote_catalog:
+            vouched = await self._mirror_image(caller, req.image_id)
         async with self._database.read() as db:
             vtype: VolumeType | None
             if req.volume_type is not None:
@@ -417,7 +424,7 @@ class VolumeService:
                     )
             image: Image | None = None
             if req.image_id is not None:
-                image = await usable_image(db, caller, req.image_id, size)
+                image = await usable_image(db, caller, req.image_id, size, vouched=vouched)
             type_name = vtype.name if vtype is not None else volumes_db.DEFAULT_TYPE_NAME
             demand = quotas.volume_demand(size, type_name)
         if vtype is None:
@@ -464,7 +471,7 @@ class VolumeService:
                 await self._jobs.enqueue(
                     db, kind=FILL_JOB, volume_id=volume.id, image_id=image.id,
                     project_id=caller.project_id, user_id=caller.user_id, request_id=request_id,
-                    params={"disk_format": image.disk_format}, now=now,
+                    params=self._fill_params(caller, image), now=now,
                     bytes_total=int(image.size or 0),
                 )
         if image is not None or source is not None or fill is not None:
@@ -743,6 +750,34 @@ class VolumeService:
         async with self._database.write() as db:
             await volumes_db.remove(db, volume_id=volume_id, expected_status=VolumeStatus.DELETING)
 
+    async def _mirror_image(self, caller: Caller, image_id: str) -> bool:
+        """Copy the record of an image in the store's own catalog (a cloud's Glance,
+        asked with the caller's token, so with Glance's visibility rules) into the
+        images table, where the create flow and the fill job read it. True when
+        found; an image Glance does not show the caller is refused as Cinder does."""
+        record = await self._store.as_user(caller.auth_token).lookup(image_id)
+        if record is None:
+            raise InvalidRequest("Invalid imageRef provided.")
+        now = utcnow()
+        async with self._database.write() as db:
+            await images_db.mirror(
+                db, id=record.id, name=record.name, owner=record.owner, status=record.status,
+                visibility=record.visibility, protected=record.protected, os_hidden=False,
+                disk_format=record.disk_format, container_format=record.container_format,
+                size=record.size, virtual_size=record.virtual_size, checksum=record.checksum,
+                os_hash_algo=record.os_hash_algo, os_hash_value=record.os_hash_value,
+                min_disk=record.min_disk, min_ram=record.min_ram,
+                properties=dict(record.properties), tags=[], created_at=now, updated_at=now,
+            )
+        return True
+
+    def _fill_params(self, caller: Caller, image: Image) -> dict[str, Any]:
+        params: dict[str, Any] = {"disk_format": image.disk_format}
+        if self._store.remote_catalog:
+            # The fill job downloads from the cloud's Glance as the caller (see uploads.py).
+            params["auth_token"] = caller.auth_token
+        return params
+
     # --- fill from an image (job kind "fill") ---------------------------------------
 
     async def run_fill(self, ctx: Any) -> None:
@@ -759,11 +794,12 @@ class VolumeService:
             image = await volumes_db.get_image(db, image_id=job.image_id) if job.image_id else None
         if volume is None or volume.status != VolumeStatus.CREATING:
             return
+        store = self._store.as_user(str((job.params or {}).get("auth_token") or ""))
         try:
             if (image is None or image.status != ImageStatus.ACTIVE
-                    or not await self._store.exists(image.id)):
+                    or not await store.exists(image.id)):
                 raise InvalidRequest(f"Image {job.image_id} is not available.")
-            await self._write_image(ctx, volume, image)
+            await self._write_image(ctx, volume, image, store)
             meta = glance_metadata(image)
         except Exception as exc:
             if isinstance(exc, ServiceError):
@@ -872,7 +908,9 @@ class VolumeService:
         (os-reimage): the same unpacking, inspection and conversion."""
         await self._write_image(ctx, volume, image)
 
-    async def _write_image(self, ctx: Any, volume: VolumeRow, image: Image) -> None:
+    async def _write_image(
+        self, ctx: Any, volume: VolumeRow, image: Image, store: ImageStore | None = None
+    ) -> None:
         """Unwrap (gzip), inspect, then copy or convert the image into the volume.
 
         The image file is opened once; the inspection reads that open file and
@@ -885,7 +923,11 @@ class VolumeService:
         src_format = qemu.qemu_format(disk_format)
         if src_format != "raw" and self._limits.image_conversion_disable:
             raise ImageConversionNotAllowed(image.id, disk_format)
-        fd = await asyncio.to_thread(os.open, self._store.data_path(image.id), os.O_RDONLY)
+        store = store or self._store
+        # The committed file itself, or (a cloud's Glance) a checked download that
+        # goes when the block ends: the descriptor keeps its bytes readable.
+        async with store.local_copy(image.id) as path:
+            fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
         try:
             if image.container_format == "compressed":
                 if not self._limits.allow_compression_on_image_upload:

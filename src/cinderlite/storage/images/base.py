@@ -6,13 +6,21 @@ file system, so the upload data path may write a converted image there
 directly (`Staging.path`); an uncommitted staging removes its files when its
 block ends, and the files a crash leaves are removed by `cleanup_staging` at
 start-up.
+
+An image's record (name, formats, status, owner) lives in the images table,
+unless the store keeps records of its own (`remote_catalog`: a cloud's Glance,
+storage/images/glance.py). Then `register` makes the record there, `lookup`
+reads it, `delete` removes it with its data, and `as_user` binds the store to
+the caller's token for those calls. A store without a catalog of its own
+(`OwnCatalog`) does nothing more for them.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +31,41 @@ class StoredImage:
     checksum: str  # MD5 hex
     os_hash_algo: str  # "sha512"
     os_hash_value: str
+
+
+@dataclass(frozen=True)
+class ImageDraft:
+    """A new image's record, as `register` makes it (None: not sent, the store's default)."""
+
+    id: str
+    name: str
+    disk_format: str | None
+    container_format: str | None
+    visibility: str | None = None
+    protected: bool | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """An image's record in a store that keeps its own (`lookup`)."""
+
+    id: str
+    name: str | None
+    status: str
+    owner: str | None
+    visibility: str
+    protected: bool
+    disk_format: str | None
+    container_format: str | None
+    size: int | None
+    virtual_size: int | None
+    checksum: str | None
+    os_hash_algo: str | None
+    os_hash_value: str | None
+    min_disk: int
+    min_ram: int
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 class Staging(Protocol):
@@ -52,6 +95,34 @@ class Staging(Protocol):
 
 
 class ImageStore(Protocol):
+    # True when image records live in the store (a cloud's Glance), not in the images table.
+    remote_catalog: bool
+
+    def as_user(self, token: str) -> ImageStore:
+        """This store acting for the caller whose token this is (a store that keeps
+        no records of its own, or no token: itself)."""
+        ...
+
+    async def register(self, draft: ImageDraft) -> None:
+        """Make the image's queued record in the store's own catalog (nothing when
+        it has none); `delete` undoes it."""
+        ...
+
+    async def lookup(self, image_id: str) -> ImageRecord | None:
+        """The image's record as the store's own catalog shows it to the caller; None
+        when it does not (not there, not visible, or no catalog of its own)."""
+        ...
+
+    def local_copy(self, image_id: str) -> AbstractAsyncContextManager[Path]:
+        """A file holding the committed data while the block lasts, for tools that
+        read by name: the data file itself, or a downloaded copy removed afterwards."""
+        ...
+
+    async def discard(self, image_id: str) -> None:
+        """Remove data and staging files an earlier attempt left, keeping the record
+        (for a store without records of its own: `delete`)."""
+        ...
+
     async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredImage:
         """Store `chunks` as the image's data (staging + rename), hashing on the way."""
         ...
@@ -93,3 +164,32 @@ class ImageStore(Protocol):
         given; return the removed names. The recovery path: a Staging removes
         its own files."""
         ...
+
+
+class OwnCatalog:
+    """The record-related part of ImageStore for stores whose records are the images
+    table: nothing to register or look up, data read in place."""
+
+    remote_catalog = False
+
+    def as_user(self, token: str) -> ImageStore:
+        return self  # type: ignore[return-value]
+
+    async def register(self, draft: ImageDraft) -> None:
+        return None
+
+    async def lookup(self, image_id: str) -> ImageRecord | None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, image_id: str) -> AsyncIterator[Path]:
+        yield self.data_path(image_id)
+
+    def data_path(self, image_id: str) -> Path:
+        raise NotImplementedError
+
+    async def discard(self, image_id: str) -> None:
+        await self.delete(image_id)
+
+    async def delete(self, image_id: str) -> None:
+        raise NotImplementedError

@@ -18,7 +18,7 @@ from pathlib import Path
 from cinderlite.datapath.hashing import ImageHasher
 from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
 from cinderlite.domain.errors import StorageFull
-from cinderlite.storage.images.base import StoredImage
+from cinderlite.storage.images.base import OwnCatalog, StoredImage
 from cinderlite.storage.images.staging import DirStaging, staging_in
 from cinderlite.storage.private import FILE_MODE, private_dir
 
@@ -29,7 +29,7 @@ def _storage_error(exc: OSError) -> Exception:
     return exc
 
 
-class FileImageStore:
+class FileImageStore(OwnCatalog):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.staging_dir = self.root / ".staging"

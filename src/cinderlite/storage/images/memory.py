@@ -15,11 +15,11 @@ from pathlib import Path
 
 from cinderlite.datapath.hashing import ImageHasher
 from cinderlite.domain.errors import StorageFull
-from cinderlite.storage.images.base import StoredImage
+from cinderlite.storage.images.base import OwnCatalog, StoredImage
 from cinderlite.storage.images.staging import DirStaging, staging_in
 
 
-class MemoryImageStore:
+class MemoryImageStore(OwnCatalog):
     def __init__(self, scratch_dir: Path | None = None, *, capacity: int = 1 << 40) -> None:
         self.data: dict[str, bytes] = {}
         self.scratch_dir = scratch_dir

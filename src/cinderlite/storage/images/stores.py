@@ -26,7 +26,13 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cinderlite.storage.images.base import ImageStore, Staging, StoredImage
+from cinderlite.storage.images.base import (
+    ImageDraft,
+    ImageRecord,
+    ImageStore,
+    Staging,
+    StoredImage,
+)
 
 # The store id of the single store when none is configured (Glance's default_store).
 SINGLE_STORE_ID = "file"
@@ -113,6 +119,8 @@ class ImageStores:
         self.default_id = default
         # False: one unnamed store, as Glance without enabled_backends.
         self.multi = multi
+        # True when the (only) store keeps image records of its own.
+        self.remote_catalog = self._stores[default].remote_catalog
         # The default first: where data is looked for first.
         self._order = [default, *(i for i in self._stores if i != default)]
 
@@ -145,6 +153,26 @@ class ImageStores:
         return f"file://{os.path.abspath(self._stores[store_id].data_path(image_id))}"
 
     # --- the ImageStore protocol ------------------------------------------------
+
+    # Records: a store that keeps its own (a cloud's Glance, storage/images/glance.py)
+    # is the only store (joined sites configure no image_stores); file stores keep
+    # none and these calls do nothing more for them.
+
+    def as_user(self, token: str) -> ImageStore:
+        return self.default.as_user(token) if self.remote_catalog else self
+
+    async def register(self, draft: ImageDraft) -> None:
+        await self.default.register(draft)
+
+    async def lookup(self, image_id: str) -> ImageRecord | None:
+        return await self.default.lookup(image_id)
+
+    def local_copy(self, image_id: str) -> AbstractAsyncContextManager[Path]:
+        return self._holder(image_id).local_copy(image_id)
+
+    async def discard(self, image_id: str) -> None:
+        for store_id in self._order:
+            await self._stores[store_id].discard(image_id)
 
     async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredImage:
         return await self.default.write(image_id, chunks)
