@@ -51,6 +51,7 @@ def test_list_lines_keep_their_reasons(tmp_path: Path) -> None:
 
 
 def test_the_kept_list_names_a_feature_on_every_line() -> None:
-    kept = read_list(Path(__file__).with_name("expected-failures.txt"))
-    assert kept
+    path = Path(__file__).with_name("expected-failures.txt")
+    assert path.is_file()
+    kept = read_list(path)  # empty once every feature Tempest tests is served
     assert all(reason for reason in kept.values()), [t for t, r in kept.items() if not r]
