@@ -199,35 +199,20 @@ async def delete_contents(
 # --- objects, properties, tags -------------------------------------------------------
 
 
-async def list_objects(unit: Unit, namespace_id: int) -> list[MetadefObject]:
-    stmt = (
-        select(MetadefObject)
-        .where(MetadefObject.namespace_id == namespace_id)
-        .order_by(MetadefObject.id)
-    )
+ContentT = TypeVar("ContentT", MetadefObject, MetadefProperty, MetadefTag)
+
+
+async def list_content(unit: Unit, model: type[ContentT], namespace_id: int) -> list[ContentT]:
+    """A namespace's objects or properties (`model`), in creation order."""
+    stmt = select(model).where(model.namespace_id == namespace_id).order_by(model.id)
     return await _all(unit, stmt)
 
 
-async def get_object(unit: Unit, namespace_id: int, name: str) -> MetadefObject | None:
-    stmt = select(MetadefObject).where(
-        MetadefObject.namespace_id == namespace_id, MetadefObject.name == name
-    )
-    return (await unit.execute(stmt)).scalar_one_or_none()
-
-
-async def list_properties(unit: Unit, namespace_id: int) -> list[MetadefProperty]:
-    stmt = (
-        select(MetadefProperty)
-        .where(MetadefProperty.namespace_id == namespace_id)
-        .order_by(MetadefProperty.id)
-    )
-    return await _all(unit, stmt)
-
-
-async def get_property(unit: Unit, namespace_id: int, name: str) -> MetadefProperty | None:
-    stmt = select(MetadefProperty).where(
-        MetadefProperty.namespace_id == namespace_id, MetadefProperty.name == name
-    )
+async def get_content(
+    unit: Unit, model: type[ContentT], namespace_id: int, name: str
+) -> ContentT | None:
+    """A namespace's object, property or tag (`model`) named `name`."""
+    stmt = select(model).where(model.namespace_id == namespace_id, model.name == name)
     return (await unit.execute(stmt)).scalar_one_or_none()
 
 
@@ -250,13 +235,6 @@ async def list_tags(
     if limit is not None:
         stmt = stmt.limit(limit)
     return await _all(unit, stmt)
-
-
-async def get_tag(unit: Unit, namespace_id: int, name: str) -> MetadefTag | None:
-    stmt = select(MetadefTag).where(
-        MetadefTag.namespace_id == namespace_id, MetadefTag.name == name
-    )
-    return (await unit.execute(stmt)).scalar_one_or_none()
 
 
 async def add(unit: Unit, row: RowT, *, duplicate: str) -> RowT:

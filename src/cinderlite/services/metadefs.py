@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cinderlite.db import metadefs as db
 from cinderlite.domain import metadefs as md
@@ -29,6 +29,8 @@ from cinderlite.domain.identity import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE, Cal
 from cinderlite.services.units import Unit, Units
 
 RefusalFactory = Callable[[str], ServiceError]
+
+T = TypeVar("T")
 
 _READ_ROLES = frozenset({READER_ROLE, MEMBER_ROLE, ADMIN_ROLE})
 
@@ -238,9 +240,12 @@ class MetadefService:
                 caller, unit, name, missing=md.no_such_namespace, hidden=_resource_not_found
             )
             associations = (await db.associations(unit, [row.id])).get(row.id, [])
-            objects = [db.object_record(o) for o in await db.list_objects(unit, row.id)]
+            objects = [
+                db.object_record(o) for o in await db.list_content(unit, db.MetadefObject, row.id)
+            ]
             properties = {
-                p.name: dict(p.json_schema or {}) for p in await db.list_properties(unit, row.id)
+                p.name: dict(p.json_schema or {})
+                for p in await db.list_content(unit, db.MetadefProperty, row.id)
             }
             tags = [db.tag_record(t) for t in await db.list_tags(unit, row.id)]
         detail = md.NamespaceDetail(
@@ -328,7 +333,9 @@ class MetadefService:
     async def list_objects(self, caller: Caller, namespace: str) -> list[md.MetaObject]:
         async with self._units.read() as unit:
             row = await self._object_namespace(caller, unit, namespace)
-            return [db.object_record(o) for o in await db.list_objects(unit, row.id)]
+            return [
+                db.object_record(o) for o in await db.list_content(unit, db.MetadefObject, row.id)
+            ]
 
     async def show_object(self, caller: Caller, namespace: str, name: str) -> md.MetaObject:
         async with self._units.read() as unit:
@@ -384,18 +391,17 @@ class MetadefService:
                 caller, unit, namespace, "delete_metadef_object", for_update=True
             )
             obj = await _get_object(unit, row, name)
-            if row.protected:
-                raise Forbidden(
-                    f"Metadata definition object {obj.name} is protected and cannot be deleted."
-                )
-            await db.remove(unit, obj)
+            await _remove_unprotected(unit, row, obj, "object")
 
     # --- properties ------------------------------------------------------------
 
     async def list_properties(self, caller: Caller, namespace: str) -> list[md.Property]:
         async with self._units.read() as unit:
             row = await self._namespace(caller, unit, namespace)
-            return [db.property_record(p) for p in await db.list_properties(unit, row.id)]
+            return [
+                db.property_record(p)
+                for p in await db.list_content(unit, db.MetadefProperty, row.id)
+            ]
 
     async def show_property(
         self, caller: Caller, namespace: str, name: str, *, resource_type: str | None = None
@@ -472,11 +478,7 @@ class MetadefService:
             row = await self._namespace(caller, unit, namespace, for_update=True)
             self._may_write(caller, "remove_metadef_property")
             prop = await _get_property(unit, row, name)
-            if row.protected:
-                raise Forbidden(
-                    f"Metadata definition property {prop.name} is protected and cannot be deleted."
-                )
-            await db.remove(unit, prop)
+            await _remove_unprotected(unit, row, prop, "property")
 
     # --- tags ------------------------------------------------------------------
 
@@ -555,11 +557,7 @@ class MetadefService:
             row = await self._namespace(caller, unit, namespace, for_update=True)
             self._may_write(caller, "delete_metadef_tag")
             tag = await _get_tag(unit, row, name)
-            if row.protected:
-                raise Forbidden(
-                    f"Metadata definition tag {tag.name} is protected and cannot be deleted."
-                )
-            await db.remove(unit, tag)
+            await _remove_unprotected(unit, row, tag, "tag")
 
     # --- resource types --------------------------------------------------------
 
@@ -641,24 +639,44 @@ def _dup_property(name: str, namespace: str) -> str:
 
 
 async def _get_object(unit: Unit, row: db.MetadefNamespace, name: str) -> db.MetadefObject:
-    obj = await db.get_object(unit, row.id, name)
-    if obj is None:
-        raise NotFound(f"Could not find metadata object {name}")
-    return obj
+    return _found(
+        await db.get_content(unit, db.MetadefObject, row.id, name),
+        f"Could not find metadata object {name}",
+    )
 
 
 async def _get_property(unit: Unit, row: db.MetadefNamespace, name: str) -> db.MetadefProperty:
-    prop = await db.get_property(unit, row.id, name)
-    if prop is None:
-        raise NotFound(f"Could not find property {name}")
-    return prop
+    return _found(
+        await db.get_content(unit, db.MetadefProperty, row.id, name),
+        f"Could not find property {name}",
+    )
 
 
 async def _get_tag(unit: Unit, row: db.MetadefNamespace, name: str) -> db.MetadefTag:
-    tag = await db.get_tag(unit, row.id, name)
-    if tag is None:
-        raise NotFound(f"Could not find metadata tag {name}")
-    return tag
+    return _found(
+        await db.get_content(unit, db.MetadefTag, row.id, name),
+        f"Could not find metadata tag {name}",
+    )
+
+
+def _found(item: T | None, message: str) -> T:
+    if item is None:
+        raise NotFound(message)
+    return item
+
+
+async def _remove_unprotected(
+    unit: Unit,
+    row: db.MetadefNamespace,
+    item: db.MetadefObject | db.MetadefProperty | db.MetadefTag,
+    kind: str,
+) -> None:
+    """Delete an object, property or tag unless its namespace is protected (Glance's 403)."""
+    if row.protected:
+        raise Forbidden(
+            f"Metadata definition {kind} {item.name} is protected and cannot be deleted."
+        )
+    await db.remove(unit, item)
 
 
 def _prefixed(detail: md.NamespaceDetail, resource_type: str) -> md.NamespaceDetail:

@@ -210,10 +210,11 @@ class UploadService:
                 raise refusal
             uploads_db.add_image_and_job(db, image=image, job=job)
 
-        if refusal is None:
+        registered = refusal is None and store.remote_catalog
+        if registered:
             # The image's record where the store keeps records (a cloud's Glance,
-            # created with the caller's token as Cinder does); nothing for the file
-            # store, whose record is the row written below. Made before the write
+            # created with the caller's token as Cinder does); the file store's
+            # record is the row written below. Made before the write
             # unit (no call to another service while it holds the write lock), and
             # deleted again when that unit refuses the upload. A crash between the
             # two leaves a queued image in Glance that nothing refers to.
@@ -225,7 +226,7 @@ class UploadService:
         try:
             await self._database.run(write)
         except BaseException:
-            if refusal is None and store.remote_catalog:
+            if registered:
                 try:
                     await store.delete(image.id)
                 except Exception:

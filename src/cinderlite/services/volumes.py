@@ -399,9 +399,11 @@ class VolumeService:
         # its INSERT. (On SQLite a transaction that reads and then writes fails at
         # once with "database is locked" when another writer committed in between;
         # one that writes first waits for the lock instead.)
-        vouched = False
-        if req.image_id is not None and self._store.remote_catalog:
-            vouched = await self._mirror_image(caller, req.image_id)
+        # A cloud's Glance showed the image to the caller: its copy in the images
+        # table needs no visibility check of ours.
+        vouched = req.image_id is not None and self._store.remote_catalog
+        if vouched:
+            await self._mirror_image(caller, str(req.image_id))
         async with self._database.read() as db:
             vtype: VolumeType | None
             if req.volume_type is not None:
@@ -750,11 +752,11 @@ class VolumeService:
         async with self._database.write() as db:
             await volumes_db.remove(db, volume_id=volume_id, expected_status=VolumeStatus.DELETING)
 
-    async def _mirror_image(self, caller: Caller, image_id: str) -> bool:
+    async def _mirror_image(self, caller: Caller, image_id: str) -> None:
         """Copy the record of an image in the store's own catalog (a cloud's Glance,
         asked with the caller's token, so with Glance's visibility rules) into the
-        images table, where the create flow and the fill job read it. True when
-        found; an image Glance does not show the caller is refused as Cinder does."""
+        images table, where the create flow and the fill job read it; an image
+        Glance does not show the caller is refused as Cinder does."""
         record = await self._store.as_user(caller.auth_token).lookup(image_id)
         if record is None:
             raise InvalidRequest("Invalid imageRef provided.")
@@ -769,7 +771,6 @@ class VolumeService:
                 min_disk=record.min_disk, min_ram=record.min_ram,
                 properties=dict(record.properties), tags=[], created_at=now, updated_at=now,
             )
-        return True
 
     def _fill_params(self, caller: Caller, image: Image) -> dict[str, Any]:
         params: dict[str, Any] = {"disk_format": image.disk_format}

@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from cinderlite.api.image import routes, schemas
-from cinderlite.domain.errors import InvalidRequest, UnsupportedMedia
+from cinderlite.domain.errors import InvalidRequest
 from cinderlite.domain.image_tasks import TASK_TYPES
 from cinderlite.domain.records import ImageTaskRecord
 from cinderlite.services.image_import import (
@@ -97,16 +97,10 @@ async def import_info(request: Request) -> Response:
 @router.put("/v2/images/{image_id}/stage")
 async def stage_image_data(request: Request, image_id: str) -> Response:
     caller = await routes._caller(request)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/octet-stream":
-        raise UnsupportedMedia(
-            f"The request media type {content_type or 'None'} is not supported by this server."
-        )
-    declared = request.headers.get("content-length")
+    content_length = routes.octet_stream_length(request)
     try:
         await _imports(request).stage(
-            caller, image_id, request.stream(),
-            content_length=int(declared) if declared and declared.isdigit() else None,
+            caller, image_id, request.stream(), content_length=content_length,
         )
     except ClientDisconnect:
         # Nobody is listening any more; the image is back in `queued`.

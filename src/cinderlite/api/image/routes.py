@@ -270,19 +270,25 @@ async def _change_tags(request: Request, image_id: str, tag: str, *, add: bool) 
 # --- image data ---------------------------------------------------------------
 
 
-@router.put("/v2/images/{image_id}/file")
-async def upload_image_data(request: Request, image_id: str) -> Response:
-    caller = await _caller(request)
+def octet_stream_length(request: Request) -> int | None:
+    """The declared length of an image data body (PUT file, PUT stage), which must
+    be application/octet-stream (Glance's 415 otherwise)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/octet-stream":
         raise UnsupportedMedia(
             f"The request media type {content_type or 'None'} is not supported by this server."
         )
     declared = request.headers.get("content-length")
+    return int(declared) if declared and declared.isdigit() else None
+
+
+@router.put("/v2/images/{image_id}/file")
+async def upload_image_data(request: Request, image_id: str) -> Response:
+    caller = await _caller(request)
+    content_length = octet_stream_length(request)
     try:
         await _api(request).images.upload_data(
-            caller, image_id, request.stream(),
-            content_length=int(declared) if declared and declared.isdigit() else None,
+            caller, image_id, request.stream(), content_length=content_length,
             # Glance 2.8: the store to write into (ignored on a single-store site).
             store_id=request.headers.get("x-image-meta-store"),
         )

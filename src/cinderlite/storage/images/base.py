@@ -47,7 +47,7 @@ class ImageDraft:
 
 
 @dataclass(frozen=True)
-class ImageRecord:
+class CatalogImage:
     """An image's record in a store that keeps its own (`lookup`)."""
 
     id: str
@@ -108,7 +108,7 @@ class ImageStore(Protocol):
         it has none); `delete` undoes it."""
         ...
 
-    async def lookup(self, image_id: str) -> ImageRecord | None:
+    async def lookup(self, image_id: str) -> CatalogImage | None:
         """The image's record as the store's own catalog shows it to the caller; None
         when it does not (not there, not visible, or no catalog of its own)."""
         ...
@@ -178,7 +178,7 @@ class OwnCatalog:
     async def register(self, draft: ImageDraft) -> None:
         return None
 
-    async def lookup(self, image_id: str) -> ImageRecord | None:
+    async def lookup(self, image_id: str) -> CatalogImage | None:
         return None
 
     @contextlib.asynccontextmanager

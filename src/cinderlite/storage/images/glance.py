@@ -30,7 +30,7 @@ from typing import Any
 
 from cinderlite.cloud.glance import Glance
 from cinderlite.domain.errors import ConversionFailed, ImageNotFound
-from cinderlite.storage.images.base import ImageDraft, ImageRecord, ImageStore
+from cinderlite.storage.images.base import CatalogImage, ImageDraft, ImageStore
 from cinderlite.storage.images.files import FileImageStore
 from cinderlite.storage.images.staging import DirStaging, staging_in
 
@@ -44,12 +44,12 @@ _SCHEMA_KEYS = frozenset({
 })
 
 
-def record_from(body: dict[str, Any]) -> ImageRecord:
+def record_from(body: dict[str, Any]) -> CatalogImage:
     def _int(key: str) -> int | None:
         value = body.get(key)
         return int(value) if isinstance(value, int) else None
 
-    return ImageRecord(
+    return CatalogImage(
         id=str(body["id"]), name=body.get("name"), status=str(body.get("status", "")),
         owner=body.get("owner"), visibility=str(body.get("visibility") or "shared"),
         protected=bool(body.get("protected")), disk_format=body.get("disk_format"),
@@ -105,7 +105,7 @@ class GlanceImageStore(FileImageStore):
             body["protected"] = draft.protected
         await self._glance.create(self._token, body)
 
-    async def lookup(self, image_id: str) -> ImageRecord | None:
+    async def lookup(self, image_id: str) -> CatalogImage | None:
         body = await self._glance.get(self._token, image_id)
         return None if body is None else record_from(body)
 

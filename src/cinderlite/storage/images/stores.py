@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cinderlite.storage.images.base import (
+    CatalogImage,
     ImageDraft,
-    ImageRecord,
     ImageStore,
     Staging,
     StoredImage,
@@ -164,7 +164,7 @@ class ImageStores:
     async def register(self, draft: ImageDraft) -> None:
         await self.default.register(draft)
 
-    async def lookup(self, image_id: str) -> ImageRecord | None:
+    async def lookup(self, image_id: str) -> CatalogImage | None:
         return await self.default.lookup(image_id)
 
     def local_copy(self, image_id: str) -> AbstractAsyncContextManager[Path]:
