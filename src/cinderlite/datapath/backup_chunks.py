@@ -49,6 +49,7 @@ from cinderlite.datapath.streams import (
 )
 from cinderlite.datapath.sysio import lower_thread_priority
 from cinderlite.domain.errors import BackupCorrupt, StorageFull
+from cinderlite.domain.jobs import Guard
 
 FORMAT = "cinderlite-backup"
 VERSION = 1
@@ -449,13 +450,15 @@ def read_chunk(directory: Path, index: int, chunk: Chunk, length: int, compressi
 def restore_backup(
     manifest: Manifest, chain: Sequence[Path], dst: Path, *, fresh: bool, workers: int,
     progress: Progress | None = None, stop: threading.Event | None = None,
+    guard: Guard | None = None,
 ) -> int:
     """Write the backup into the volume file `dst` from offset 0; returns the data
     bytes written. `chain[0]` is the backup's own directory, `chain[k]` its k-th
     ancestor's (from the database, never from the manifest). Holes are not
     written: a `fresh` (all-zero) volume keeps them as holes, any other has the
     backup's range zeroed first. Every chunk is verified before it is written;
-    on BackupCorrupt the volume holds a partial restore.
+    on BackupCorrupt the volume holds a partial restore. `guard` (a job's lease)
+    is called before each write into `dst`.
     """
     fd = os.open(dst, os.O_WRONLY)
     written = 0
@@ -471,6 +474,8 @@ def restore_backup(
             if chunk.depth >= len(chain):
                 raise BackupCorrupt(f"Chunk {index} names a parent the backup does not have.")
             data = read_chunk(chain[chunk.depth], index, chunk, length, manifest.compression)
+            if guard is not None:
+                guard()
             try:
                 pwrite_sparse(fd, data, index * manifest.chunk_size)
             except StorageFull as exc:
@@ -484,6 +489,8 @@ def restore_backup(
 
     try:
         if not fresh:
+            if guard is not None:
+                guard()
             zero_range(fd, 0, manifest.size)
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, workers), initializer=lower_thread_priority,

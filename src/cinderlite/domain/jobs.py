@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -65,3 +66,10 @@ class LeaseLost(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id}: the lease was lost to another worker")
         self.job_id = job_id
+
+
+# Called (in the thread doing the work) right before a step no transaction can
+# roll back: a rename of finished data into place, a write into a volume in use.
+# Raises LeaseLost when this worker can no longer show it holds the job
+# (workers/runner.JobContext.guard).
+Guard = Callable[[], None]

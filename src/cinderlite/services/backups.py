@@ -27,6 +27,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from cinderlite.db import jobs as jobs_db
@@ -332,7 +333,7 @@ class BackupService:
             written = await self._store.write(
                 backup_id, self._backend.data_path(source), total,
                 parents=[p.id for p in parents], progress=progress,
-                parent_size_bytes=parents[0].size * GiB if parents else None,
+                parent_size_bytes=parents[0].size * GiB if parents else None, guard=ctx.guard,
             )
         except Exception as exc:
             if isinstance(exc, ServiceError | OSError):
@@ -514,19 +515,28 @@ class BackupService:
 
         stop = threading.Event()
         try:
+            parents = await self._repo.ancestors(backup) if backup.parent_id else []
+
+            async def restore(target: Path, fresh: bool) -> None:
+                await self._store.restore(
+                    backup_id, total, parents=[p.id for p in parents], target=target,
+                    fresh=fresh, progress=progress, stop=stop, guard=ctx.guard,
+                )
+
             if job.params.get("new_volume"):
-                # A volume made from the backup: its file, sparse, of its size (a
-                # re-run after a crash starts again from an empty file).
+                # A volume made from the backup: a new sparse file of its size, the
+                # volume's data once whole (a re-run after a crash starts again
+                # from an empty file; a worker that lost the job places nothing).
                 volume = await self._volumes.repo.get(volume_id)
                 if volume is None:
                     raise VolumeNotFound(volume_id)
-                await self._backend.create(volume_id, volume.size * GiB)
-            parents = await self._repo.ancestors(backup) if backup.parent_id else []
-            await self._store.restore(
-                backup_id, total, parents=[p.id for p in parents],
-                target=self._backend.path(volume_id), fresh=bool(job.params.get("fresh")),
-                progress=progress, stop=stop,
-            )
+                async with self._backend.replacing(
+                    volume_id, volume.size * GiB, ctx.guard
+                ) as target:
+                    await restore(target, True)
+            else:
+                # Into an existing volume, in place: every write is guarded.
+                await restore(self._backend.path(volume_id), bool(job.params.get("fresh")))
         except Exception as exc:
             stop.set()
             if isinstance(exc, ServiceError | OSError | ValueError):

@@ -70,7 +70,7 @@ from cinderlite.domain.image_import import (
 )
 from cinderlite.domain.image_tasks import TaskStatus
 from cinderlite.domain.images import ImageStatus
-from cinderlite.domain.jobs import LeaseLost
+from cinderlite.domain.jobs import Guard, LeaseLost
 from cinderlite.services.images import (
     ImageGone,
     ImageService,
@@ -441,9 +441,9 @@ class ImageImportService:
 
                 def data() -> AsyncIterator[bytes]:
                     return self._staging.read(image_id, chunk_size=READ_CHUNK_SIZE)
-            stored, failed = await self._write_stores(image, task, data, written)
+            stored, failed = await self._write_stores(image, task, data, written, ctx.guard)
             if not await self._finish(ctx, image_id, task, stored, virtual, written, failed):
-                await self._drop(image_id, written, copy=copy)
+                await self._drop(image_id, written, copy=copy, guard=ctx.guard)
                 if not copy:
                     await self._staging.delete(image_id)
                 return
@@ -468,14 +468,14 @@ class ImageImportService:
                 raise
             log.warning("import of image %s into store %s failed: %s", image_id, exc.store,
                         exc.message)
-            await asyncio.shield(self._drop(image_id, written, copy=copy))
+            await asyncio.shield(self._drop(image_id, written, copy=copy, guard=ctx.guard))
             await asyncio.shield(self._abandon(image_id, task, exc.message, [exc.store], ctx=ctx))
             raise
         except ServiceError as exc:
             if ctx.lost:  # another worker owns the job: leave its data alone
                 raise
             log.warning("import of image %s failed: %s", image_id, exc.message)
-            await asyncio.shield(self._drop(image_id, written, copy=copy))
+            await asyncio.shield(self._drop(image_id, written, copy=copy, guard=ctx.guard))
             await asyncio.shield(self._abandon(image_id, task, exc.message, ctx=ctx))
             raise
         except webfetch.FetchFailed as exc:
@@ -488,16 +488,17 @@ class ImageImportService:
             if ctx.lost:  # another worker owns the job: leave its data alone
                 raise
             log.exception("import of image %s failed", image_id)
-            await asyncio.shield(self._drop(image_id, written, copy=copy))
+            await asyncio.shield(self._drop(image_id, written, copy=copy, guard=ctx.guard))
             await asyncio.shield(self._abandon(image_id, task, INTERNAL_ERROR, ctx=ctx))
             raise
 
     async def _write_stores(
         self, image: ImageRow, task: ImageTaskRow, data: Callable[[], AsyncIterator[bytes]],
-        written: list[str | None],
+        written: list[str | None], guard: Guard,
     ) -> tuple[StoredImage, list[str | None]]:
         """Write the data into each of the task's stores, in order (Glance's
-        serial _ImportToStore tasks); `written` collects those that took it.
+        serial _ImportToStore tasks); `written` collects those that took it. Each
+        store's rename into place waits for the job's `guard`.
         A store that fails ends the import (StoreFailed) when all must succeed,
         else it is returned among the failed ones; none succeeding is
         NoStoresSucceeded. A copy must hash as the image does."""
@@ -508,7 +509,7 @@ class ImageImportService:
         for store in stores:
             target = self._store.default if store is None else self._store.store(store)
             try:
-                result = await target.write(image.id, data())
+                result = await target.write(image.id, data(), guard)
                 written.append(store)
                 if _is_copy(task) and result.os_hash_value != image.os_hash_value:
                     raise InvalidRequest(f"The copy of image {image.id} in store {store} "
@@ -529,13 +530,21 @@ class ImageImportService:
             raise InvalidRequest("None of the uploads finished!")
         return stored, failed
 
-    async def _drop(self, image_id: str, written: list[str | None], *, copy: bool) -> None:
-        """Remove what this import wrote into stores (a copy leaves the source alone)."""
+    async def _drop(
+        self, image_id: str, written: list[str | None], *, copy: bool, guard: Guard,
+    ) -> None:
+        """Remove what this import wrote into stores (a copy leaves the source alone),
+        only while the job's `guard` says this worker holds the job: the data
+        under the image's name may be another worker's otherwise."""
         try:
+            await asyncio.to_thread(guard)
             for store in written:
                 target = self._store.default if store is None else self._store.store(store)
                 await target.delete(image_id)
             written.clear()
+        except LeaseLost:
+            log.warning("import of image %s: lease lost, its data is left to the new owner",
+                        image_id)
         except Exception:
             log.exception("could not remove the data import wrote for image %s", image_id)
 

@@ -207,6 +207,7 @@ class ReimageService:
                 progress = Progress(volume.size * GiB)
                 await ctx.follow(progress, self._backend.copy(
                     source, DataRef("volume", volume.id), volume.size * GiB, progress,
+                    ctx.guard,
                 ))
             else:
                 await self._volumes.write_image(ctx, volume, image)

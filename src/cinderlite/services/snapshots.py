@@ -222,7 +222,8 @@ class SnapshotService:
         progress = Progress(found.volume_size * GiB)
         try:
             copied = await ctx.follow(progress, self._backend.copy(
-                DataRef("volume", found.volume_id), ref, found.volume_size * GiB, progress
+                DataRef("volume", found.volume_id), ref, found.volume_size * GiB, progress,
+                ctx.guard,
             ))
         except Exception as exc:
             if isinstance(exc, ServiceError | OSError):

@@ -10,9 +10,10 @@ Crash safety, write path by write path:
   place (a fenced renewal just before it), so a worker paused past its lease
   while another claimed the job commits nothing, rolls nothing back, and
   removes only its own staging files (its `Staging` does). The rename is a file
-  system step outside the transaction: it is refused unless the lease was held
-  a moment before, which leaves a pause longer than a whole lease between those
-  two steps as the one case the fence does not cover.
+  system step outside the transaction: the job's guard (workers/runner.py
+  `JobContext.guard`) checks, in the thread, right before it, that the lease
+  is still held by this process's clock, and otherwise waits for a renewal with
+  this claim's token.
 - recover (start-up): volumes `uploading` with no unfinished job go back to
   available/in-use, their queued/saving images are deleted, stray staging
   files removed; each step is idempotent, so a crash during recovery is
@@ -512,7 +513,7 @@ class UploadWorker:
             # holds the job (renewed here, so another claim needs a whole lease).
             async with self._database.write() as db:
                 await ctx.fence(db)
-            await staging.commit()
+            await staging.commit(ctx.guard)
         mark("commit")
         return result, virtual_size if container_format == "bare" else None
 

@@ -850,7 +850,7 @@ class VolumeService:
                 raise InvalidRequest(f"The {source.kind} {source.id} is no longer available.")
             progress = Progress(volume.size * GiB)
             await ctx.follow(progress, self._backend.copy(
-                source, DataRef("volume", volume.id), volume.size * GiB, progress
+                source, DataRef("volume", volume.id), volume.size * GiB, progress, ctx.guard,
             ))
         except Exception as exc:
             log.warning("volume %s from %s %s failed: %s", volume.id, source.kind, source.id, exc)
@@ -971,7 +971,7 @@ class VolumeService:
         ctx.report(0, total)
         # /proc/self/fd/N opens this same file (even an unpacked one already unlinked).
         await ctx.follow(progress, self._backend.fill(
-            volume.id, Path(f"/proc/self/fd/{fd}"), size_bytes, progress
+            volume.id, Path(f"/proc/self/fd/{fd}"), size_bytes, progress, ctx.guard,
         ))
         ctx.report(total, total)
 
@@ -994,22 +994,23 @@ class VolumeService:
                 f"volume of size {volume.size}GB."
             )
         ctx.report(0, info.virtual_size)
-        # qemu-img writes into the volume's new (sparse, all-zero, private) file,
-        # skipping the source's zero areas. The source format is always explicit.
-        # Cache mode writeback: qemu-img flushes (fdatasync) the volume before it
-        # exits, so the volume is on the disk before it is `available` (its
-        # default for convert, unsafe, never flushes).
-        await self._backend.create(volume.id, size_bytes)
-        dst = self._backend.path(volume.id)
-        args = qemu.convert_args(
-            src, dst, src_format=src_format, dst_format="raw", target_is_zero=True,
-            cache="writeback",
-        )
-        await qemu.run(
-            args,
-            limits=replace(self._limits.qemu, address_space=0),
-            pass_fds=(fd,),
-        )
+        # qemu-img writes into a new (sparse, all-zero, private) file beside the
+        # volume's, skipping the source's zero areas; the whole file then replaces
+        # the volume's data, once the job's guard let it (a worker that lost the
+        # job never overwrites what another made). The source format is always
+        # explicit. Cache mode writeback: qemu-img flushes (fdatasync) before it
+        # exits (its default for convert, unsafe, never flushes); the backend
+        # fsyncs again before the rename.
+        async with self._backend.replacing(volume.id, size_bytes, ctx.guard) as dst:
+            args = qemu.convert_args(
+                src, dst, src_format=src_format, dst_format="raw", target_is_zero=True,
+                cache="writeback",
+            )
+            await qemu.run(
+                args,
+                limits=replace(self._limits.qemu, address_space=0),
+                pass_fds=(fd,),
+            )
         ctx.report(info.virtual_size, info.virtual_size)
 
     # --- start-up recovery ------------------------------------------------------------

@@ -11,6 +11,17 @@ checks the token too, so a worker that was paused (SIGSTOP, a long GC, a lost
 network) past its lease while another claimed the job commits nothing: its
 writes roll back with `LeaseLost`, and it only removes its own temporary files.
 A renewal that finds the lease gone cancels the handler at once.
+
+File steps outside any transaction (a finished copy renamed into place, a restore
+writing into a volume) are guarded by the lease as this process's own clock
+sees it (`JobContext.guard`): the monotonic time before the last renewal that
+succeeded, plus the lease, less a margin. A worker paused past that point
+(SIGSTOP, a stall) finds it passed when it resumes, and goes on only once a
+renewal succeeded again with its token, that is only if no other worker
+claimed the job meanwhile; so nothing it does lands after another claim. What
+is left: a pause of more than the margin between the check and the system
+call right after it, and wall clocks of several machines that differ by more
+than the margin (the database's expiry is wall time: keep them in sync, NTP).
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ import contextlib
 import logging
 import os
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,20 +65,70 @@ class JobContext:
     started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
     # Set once the lease was found taken by another claim.
     lost: bool = False
+    # time.monotonic() when the claim was asked for; `held_until` is then the time
+    # until which this claim is known to hold the job: taken before the claim or
+    # the last renewal that succeeded, plus the lease (`guard`).
+    claimed_at: float = field(default_factory=time.monotonic)
+    held_until: float = 0.0
+    _clock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def __post_init__(self) -> None:
+        self.held_until = self.claimed_at + self.lease.seconds
+
+    @property
+    def margin(self) -> float:
+        """How long before `held_until` the guard stops trusting the lease."""
+        return min(5.0, self.lease.seconds / 4)
+
+    def renewed(self, started: float) -> None:
+        """A claim renewal that began at monotonic `started` succeeded."""
+        with self._clock:
+            self.held_until = max(self.held_until, started + self.lease.seconds)
+            self._clock.notify_all()
+
+    def lose(self) -> None:
+        """The lease was found taken by another claim."""
+        with self._clock:
+            self.lost = True
+            self._clock.notify_all()
+
+    def guard(self, wait: float | None = None) -> None:
+        """Right before a step no transaction covers (a rename into place, a write
+        into a volume), from the thread doing it: returns while this claim is
+        known to hold the job for at least `margin` more seconds by this
+        process's clock. Past that (the process was paused or the database
+        slow), waits up to `wait` seconds (default: one lease) for a renewal,
+        which succeeds only with this claim's token; LeaseLost when the lease
+        was lost or no renewal came. Blocks: never call it on the event loop."""
+        limit = time.monotonic() + (self.lease.seconds if wait is None else wait)
+        with self._clock:
+            while True:
+                if self.lost:
+                    raise LeaseLost(self.job.id)
+                now = time.monotonic()
+                if now < self.held_until - self.margin:
+                    return
+                if now >= limit:
+                    raise LeaseLost(self.job.id)
+                self._clock.wait(min(0.1, limit - now))
 
     async def fence(self, unit: Unit) -> None:
         """First in every write transaction of the handler: raises LeaseLost (and the
         transaction rolls back) once another worker claimed the job; otherwise the
         lease is renewed and the job's row stays locked until the commit."""
+        started = time.monotonic()
         if not await self.store.hold(unit, self.lease, now=utcnow()):
-            self.lost = True
+            self.lose()
             raise LeaseLost(self.job.id)
+        self.renewed(started)
 
     def fence_sync(self, unit: SyncUnit) -> None:
         """`fence` in a synchronous transaction (`Database.run`)."""
+        started = time.monotonic()
         if not self.store.hold_sync(unit, self.lease, now=utcnow()):
-            self.lost = True
+            self.lose()
             raise LeaseLost(self.job.id)
+        self.renewed(started)
 
     def report(self, bytes_done: int, bytes_total: int | None = None) -> None:
         self.bytes_done = bytes_done
@@ -302,6 +365,7 @@ class JobRunner:
 
     async def _worker_loop(self, index: int) -> None:
         while not self._stopping:
+            asked = time.monotonic()
             try:
                 job = await self._claim()
             except asyncio.CancelledError:
@@ -312,9 +376,9 @@ class JobRunner:
             if job is None:
                 await self._wait_for_work()
                 continue
-            await self._run(job)
+            await self._run(job, asked)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, claimed_at: float) -> None:
         handler = self._handlers.get(job.kind)
         lease = Lease(job_id=job.id, token=job.lease_token or "", seconds=self._lease_seconds)
         if handler is None:
@@ -325,7 +389,7 @@ class JobRunner:
             )
             return
         ctx = JobContext(job=job, owner=self.owner, lease=lease, store=self._store,
-                         bytes_total=job.bytes_total)
+                         bytes_total=job.bytes_total, claimed_at=claimed_at)
         task = asyncio.create_task(self._call(handler, ctx), name=f"job-{job.id}")
         self._running[job.id] = (task, ctx)
         renewer = asyncio.create_task(self._renew_loop(ctx, task))
@@ -333,7 +397,7 @@ class JobRunner:
             await asyncio.shield(task)
             rule, error = job_rules.SUCCEED, None
         except LeaseLost:
-            ctx.lost = True
+            ctx.lose()
         except asyncio.CancelledError:
             if ctx.lost and not self._stopping:
                 pass  # the renewal found the lease taken: nothing to record
@@ -388,6 +452,7 @@ class JobRunner:
         interval = max(0.5, self._lease_seconds / 4)
         while True:
             await asyncio.sleep(min(interval, 2.0))
+            started = time.monotonic()
             try:
                 held = await self._store.renew_lease(
                     job_id=ctx.job.id, owner=self.owner, now=utcnow(),
@@ -404,6 +469,7 @@ class JobRunner:
                 # off past the lease): stop working for nothing; the handler's
                 # writes would be refused by their fence anyway.
                 log.warning("job %s: lease taken by another worker; stopping", ctx.job.id)
-                ctx.lost = True
+                ctx.lose()
                 task.cancel()
                 return
+            ctx.renewed(started)

@@ -209,7 +209,10 @@ async def test_fill_is_idempotent_when_rerun(volume_client, demo, rt) -> None:  
             return await work
 
         async def fence(self, unit):  # type: ignore[no-untyped-def]
-            pass  # a re-run that holds its lease (the fence is tested in multiprocess/)
+            pass  # a re-run that holds its lease (the fence: test_stale_worker.py)
+
+        def guard(self, wait=None):  # type: ignore[no-untyped-def]
+            pass
 
     from sqlalchemy import select
 

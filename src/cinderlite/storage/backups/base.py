@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from cinderlite.domain.jobs import Guard
+
 
 @dataclass(frozen=True)
 class BackupWritten:
@@ -21,23 +23,25 @@ class BackupStore(Protocol):
     async def write(
         self, backup_id: str, source: Path, size_bytes: int, *, parents: Sequence[str],
         progress: Callable[[int], None] | None = None, stop: threading.Event | None = None,
-        parent_size_bytes: int | None = None,
+        parent_size_bytes: int | None = None, guard: Guard | None = None,
     ) -> BackupWritten:
         """Back `size_bytes` of the file `source` up as `backup_id`, reusing the chunks
         of `parents[0]` (its parent, `parent_size_bytes` long; `parents` lists its
         ancestors, nearest first) that did not change. Atomic: until it returns
         the backup does not exist under its name; on failure (StorageFull when
         the space runs out) nothing of it is left. A backup already under the
-        name (a run before a crash) is replaced."""
+        name (a run before a crash) is replaced, once a job's `guard` let it."""
         ...
 
     async def restore(
         self, backup_id: str, size_bytes: int, *, parents: Sequence[str], target: Path,
         fresh: bool, progress: Callable[[int], None] | None = None,
-        stop: threading.Event | None = None,
+        stop: threading.Event | None = None, guard: Guard | None = None,
     ) -> int:
         """Write the backup into the volume file `target`, verifying every chunk
-        (BackupCorrupt on a mismatch); returns the data bytes written."""
+        (BackupCorrupt on a mismatch); returns the data bytes written. A job's
+        `guard` is called before every write into `target` (each chunk, the
+        zeroing of a volume restored into)."""
         ...
 
     async def discard(self, backup_id: str) -> None:

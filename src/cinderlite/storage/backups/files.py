@@ -1,9 +1,11 @@
 """Backups as directories of chunk files: <backups_dir>/<backup id>/ holding
 chunk-<index> files and metadata.json (datapath/backup_chunks.py, docs/backups.md).
 
-A backup is written into <id>.part/ and renamed to <id>/ once its manifest is
-durable, so a directory under its final name is always a whole backup; a crash
-leaves at most a .part directory, which the next write or `discard` removes.
+A backup job writes into <id>.part-<random>/, renamed to <id>/ once its manifest
+is durable (and the job's guard let it), so a directory under its final name is
+always a whole backup; a crash leaves .part directories, which the next write
+or `discard` removes. The random part keeps a worker that lost the job (paused
+past its lease) off the directory of the one that took it over.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import os
 import re
 import shutil
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cinderlite.datapath import backup_chunks as chunks
 from cinderlite.domain.errors import BackupCorrupt
+from cinderlite.domain.jobs import Guard
 from cinderlite.storage.backups.base import BackupWritten
 from cinderlite.storage.private import DIR_MODE, private_dir
 
@@ -54,10 +58,10 @@ class FileBackupStore:
     async def write(
         self, backup_id: str, source: Path, size_bytes: int, *, parents: Sequence[str],
         progress: Callable[[int], None] | None = None, stop: threading.Event | None = None,
-        parent_size_bytes: int | None = None,
+        parent_size_bytes: int | None = None, guard: Guard | None = None,
     ) -> BackupWritten:
         final = self._dir(backup_id)
-        part = final.with_name(final.name + ".part")
+        part = final.with_name(f"{final.name}.part-{uuid.uuid4().hex[:12]}")
 
         def _write() -> BackupWritten:
             parent = None
@@ -66,7 +70,7 @@ class FileBackupStore:
                     parents[0], parent_size_bytes if parent_size_bytes is not None
                     else size_bytes, len(parents) - 1,
                 )
-            shutil.rmtree(part, ignore_errors=True)
+            _remove_parts(final)
             os.mkdir(part, DIR_MODE)
             try:
                 manifest = chunks.write_backup(
@@ -74,6 +78,8 @@ class FileBackupStore:
                     compression=self.compression, parent=parent, workers=self.workers,
                     progress=progress, stop=stop,
                 )
+                if guard is not None:
+                    guard()
                 # A whole backup left by an earlier run of the same job goes.
                 shutil.rmtree(final, ignore_errors=True)
                 os.replace(part, final)
@@ -89,14 +95,14 @@ class FileBackupStore:
     async def restore(
         self, backup_id: str, size_bytes: int, *, parents: Sequence[str], target: Path,
         fresh: bool, progress: Callable[[int], None] | None = None,
-        stop: threading.Event | None = None,
+        stop: threading.Event | None = None, guard: Guard | None = None,
     ) -> int:
         def _restore() -> int:
             manifest = self._manifest(backup_id, size_bytes, len(parents))
             chain = [self._dir(backup_id), *(self._dir(p) for p in parents)]
             return chunks.restore_backup(
                 manifest, chain, target, fresh=fresh, workers=self.workers,
-                progress=progress, stop=stop,
+                progress=progress, stop=stop, guard=guard,
             )
 
         return await asyncio.to_thread(_restore)
@@ -105,7 +111,7 @@ class FileBackupStore:
         final = self._dir(backup_id)
 
         def _discard() -> None:
-            shutil.rmtree(final.with_name(final.name + ".part"), ignore_errors=True)
+            _remove_parts(final)
             if final.exists():
                 shutil.rmtree(final)
 
@@ -164,3 +170,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _remove_parts(final: Path) -> None:
+    """Remove the unfinished writes of the backup `final` (its `.part*` directories)."""
+    for part in final.parent.glob(f"{final.name}.part*"):
+        shutil.rmtree(part, ignore_errors=True)

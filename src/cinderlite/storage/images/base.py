@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from cinderlite.domain.jobs import Guard
+
 
 @dataclass(frozen=True)
 class StoredImage:
@@ -87,10 +89,12 @@ class Staging(Protocol):
         """A second file name on the same file system, removed when its block ends."""
         ...
 
-    async def commit(self) -> None:
+    async def commit(self, guard: Guard | None = None) -> None:
         """Atomically make `path` the image's data: fsync, rename, fsync the
         directory. StorageFull when the disk fills up (ENOSPC from the fsync or
-        the rename), and then nothing was renamed."""
+        the rename), and then nothing was renamed. A job's `guard` is called
+        right before the rename (after the fsync): when it raises, nothing was
+        renamed."""
         ...
 
 
@@ -123,8 +127,11 @@ class ImageStore(Protocol):
         (for a store without records of its own: `delete`)."""
         ...
 
-    async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredImage:
-        """Store `chunks` as the image's data (staging + rename), hashing on the way."""
+    async def write(
+        self, image_id: str, chunks: AsyncIterator[bytes], guard: Guard | None = None,
+    ) -> StoredImage:
+        """Store `chunks` as the image's data (staging + rename), hashing on the way;
+        `guard` as for `Staging.commit`."""
         ...
 
     def read(self, image_id: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...

@@ -18,6 +18,7 @@ from pathlib import Path
 from cinderlite.datapath.hashing import ImageHasher
 from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse
 from cinderlite.domain.errors import StorageFull
+from cinderlite.domain.jobs import Guard
 from cinderlite.storage.images.base import OwnCatalog, StoredImage
 from cinderlite.storage.images.staging import DirStaging, staging_in
 from cinderlite.storage.private import FILE_MODE, private_dir
@@ -55,8 +56,9 @@ class FileImageStore(OwnCatalog):
     def staging(self, image_id: str) -> AbstractAsyncContextManager[DirStaging]:
         return staging_in(self.staging_dir, image_id, functools.partial(self._commit, image_id))
 
-    async def _commit(self, image_id: str, staging: Path) -> None:
-        """fsync the staging file, rename it into place, fsync the directory.
+    async def _commit(self, image_id: str, staging: Path, guard: Guard | None) -> None:
+        """fsync the staging file, rename it into place (once `guard` let it), fsync
+        the directory.
 
         The data's own fsync is where a delayed-allocation file system reports
         a full disk (ENOSPC from fsync, not from the writes): StorageFull, and
@@ -71,6 +73,8 @@ class FileImageStore(OwnCatalog):
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+                if guard is not None:
+                    guard()
                 os.replace(staging, self.data_path(image_id))
                 dfd = os.open(self.root, os.O_RDONLY)
                 try:
@@ -82,7 +86,9 @@ class FileImageStore(OwnCatalog):
 
         await asyncio.to_thread(_commit)
 
-    async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredImage:
+    async def write(
+        self, image_id: str, chunks: AsyncIterator[bytes], guard: Guard | None = None,
+    ) -> StoredImage:
         """Stream `chunks` into a staging file (sparse), hashing in parallel, then
         commit. If `chunks` raises (client gone, size cap, failed inspection) or
         the disk fills up (StorageFull), the staging file is removed and nothing
@@ -106,7 +112,7 @@ class FileImageStore(OwnCatalog):
                 raise _storage_error(exc) from exc
             finally:
                 os.close(fd)
-            await staging.commit()
+            await staging.commit(guard)
         d = await hasher.aresult()
         return StoredImage(d.size, d.checksum, d.os_hash_algo, d.os_hash_value)
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from cinderlite.cloud.glance import Glance
 from cinderlite.domain.errors import ConversionFailed, ImageNotFound
+from cinderlite.domain.jobs import Guard
 from cinderlite.storage.images.base import CatalogImage, ImageDraft, ImageStore
 from cinderlite.storage.images.files import FileImageStore
 from cinderlite.storage.images.staging import DirStaging, staging_in
@@ -112,9 +113,12 @@ class GlanceImageStore(FileImageStore):
     def staging(self, image_id: str) -> AbstractAsyncContextManager[DirStaging]:
         return staging_in(self.staging_dir, image_id, functools.partial(self._send, image_id))
 
-    async def _send(self, image_id: str, path: Path) -> None:
-        """The commit: the staging file's bytes into Glance, then the file removed."""
+    async def _send(self, image_id: str, path: Path, guard: Guard | None) -> None:
+        """The commit: the staging file's bytes into Glance (once `guard` let it),
+        then the file removed."""
         size = (await asyncio.to_thread(os.stat, path)).st_size
+        if guard is not None:
+            await asyncio.to_thread(guard)
         await self._glance.upload(self._token, image_id, _file_chunks(path), size)
         await asyncio.to_thread(path.unlink, missing_ok=True)
         body = await self._glance.get(self._token, image_id)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cinderlite.datapath.hashing import ImageHasher
 from cinderlite.domain.errors import StorageFull
+from cinderlite.domain.jobs import Guard
 from cinderlite.storage.images.base import OwnCatalog, StoredImage
 from cinderlite.storage.images.staging import DirStaging, staging_in
 
@@ -51,11 +52,16 @@ class MemoryImageStore(OwnCatalog):
         blob = self.data.get(image_id)
         return None if blob is None else len(blob)
 
-    async def _commit(self, image_id: str, staging: Path) -> None:
-        self.data[image_id] = await asyncio.to_thread(staging.read_bytes)
+    async def _commit(self, image_id: str, staging: Path, guard: Guard | None) -> None:
+        blob = await asyncio.to_thread(staging.read_bytes)
+        if guard is not None:
+            await asyncio.to_thread(guard)
+        self.data[image_id] = blob
         await asyncio.to_thread(staging.unlink)
 
-    async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredImage:
+    async def write(
+        self, image_id: str, chunks: AsyncIterator[bytes], guard: Guard | None = None,
+    ) -> StoredImage:
         hasher = ImageHasher()
         parts: list[bytes] = []
         async for chunk in chunks:
@@ -63,6 +69,8 @@ class MemoryImageStore(OwnCatalog):
             parts.append(chunk)
             if hasher.size > self.free_bytes():
                 raise StorageFull("Image storage media is full")
+        if guard is not None:
+            await asyncio.to_thread(guard)
         self.data[image_id] = b"".join(parts)
         d = await hasher.aresult()
         return StoredImage(d.size, d.checksum, d.os_hash_algo, d.os_hash_value)

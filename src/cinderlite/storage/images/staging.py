@@ -13,6 +13,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from cinderlite.domain.jobs import Guard
+
 
 class DirStaging:
     """One not yet visible write of an image's data (see base.Staging).
@@ -23,7 +25,8 @@ class DirStaging:
     """
 
     def __init__(
-        self, directory: Path, image_id: str, commit: Callable[[Path], Awaitable[None]]
+        self, directory: Path, image_id: str,
+        commit: Callable[[Path, Guard | None], Awaitable[None]],
     ) -> None:
         self._directory = directory
         self._image_id = image_id
@@ -58,10 +61,11 @@ class DirStaging:
             if name in self._files:
                 self._files.remove(name)
 
-    async def commit(self) -> None:
-        """Atomically make `path` the image's data (durable once this returns)."""
+    async def commit(self, guard: Guard | None = None) -> None:
+        """Atomically make `path` the image's data (durable once this returns);
+        `guard`, a job's, is called right before the data becomes the image's."""
         path = self.path
-        await self._commit(path)
+        await self._commit(path, guard)
         self._committed = True
         self._files.remove(path)
 
@@ -85,7 +89,7 @@ async def _remove(files: list[Path]) -> None:
 
 @contextlib.asynccontextmanager
 async def staging_in(
-    directory: Path, image_id: str, commit: Callable[[Path], Awaitable[None]]
+    directory: Path, image_id: str, commit: Callable[[Path, Guard | None], Awaitable[None]]
 ) -> AsyncIterator[DirStaging]:
     """A DirStaging for `image_id` whose files are all gone when the block ends,
     however it ends, unless `commit` made one of them the image's data."""

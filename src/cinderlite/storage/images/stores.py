@@ -26,6 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cinderlite.domain.jobs import Guard
 from cinderlite.storage.images.base import (
     CatalogImage,
     ImageDraft,
@@ -174,8 +175,10 @@ class ImageStores:
         for store_id in self._order:
             await self._stores[store_id].discard(image_id)
 
-    async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredImage:
-        return await self.default.write(image_id, chunks)
+    async def write(
+        self, image_id: str, chunks: AsyncIterator[bytes], guard: Guard | None = None,
+    ) -> StoredImage:
+        return await self.default.write(image_id, chunks, guard)
 
     def read(self, image_id: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         return self._holder(image_id).read(image_id, chunk_size)

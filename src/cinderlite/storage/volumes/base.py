@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 from cinderlite.datapath.hashing import Progress
+from cinderlite.domain.jobs import Guard
 
 
 @dataclass(frozen=True)
@@ -59,23 +61,37 @@ class VolumeBackend(Protocol):
 
     async def copy(
         self, source: DataRef, target: DataRef, size_bytes: int,
-        progress: Progress | None = None,
+        progress: Progress | None = None, guard: Guard | None = None,
     ) -> Copied:
         """Make `target` a point-in-time copy of `source`, `size_bytes` long (at least
         the source's size; the rest reads as zeros). Atomic: until it returns the
         target does not exist under its name, so a crash leaves no half copy
         behind (`discard` removes what such a crash leaves aside). StorageFull
         when the space runs out; the target is then absent. `progress` moves
-        from 0 to the source's length as the copy goes."""
+        from 0 to the source's length as the copy goes. A job's `guard` is
+        called right before the whole copy takes the target's name: when it
+        raises (LeaseLost) the copy is removed and the target left as it was."""
         ...
 
     async def fill(
         self, volume_id: str, source: Path, size_bytes: int, progress: Progress | None = None,
+        guard: Guard | None = None,
     ) -> Copied:
         """Make the volume a copy of the raw file `source` (an image's bytes), `size_bytes`
         long (at least `source`'s size; the rest reads as zeros), replacing what the
         volume held. Atomic and durable like `copy`: the volume's file is replaced
-        only by a whole, fsynced copy. StorageFull when the space runs out."""
+        only by a whole, fsynced copy, and only once `guard` let it (as `copy`).
+        StorageFull when the space runs out."""
+        ...
+
+    def replacing(
+        self, volume_id: str, size_bytes: int, guard: Guard | None = None,
+    ) -> AbstractAsyncContextManager[Path]:
+        """A new all-zero file of `size_bytes` beside the volume's, for a tool that
+        writes by name (qemu-img); when the block ends without an error it is
+        fsynced and, once `guard` let it, replaces the volume's data (atomic as
+        `copy`); on any error, `guard`'s included, it is removed and the volume
+        left as it was."""
         ...
 
     async def discard(self, ref: DataRef) -> None:

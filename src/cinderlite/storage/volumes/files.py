@@ -1,11 +1,18 @@
 """Volumes as sparse raw files: <volumes_dir>/volume-<id>; snapshots beside them as
-<volumes_dir>/snapshot-<id>. A copy is written as <name>.part and renamed."""
+<volumes_dir>/snapshot-<id>. A copy is written as <name>.part-<random> and renamed.
+
+The random part keeps two workers that both think they run one job (one paused
+past its lease) off each other's file: the one that lost the job removes only
+its own copy (its guard refuses the rename), and a new attempt removes what
+earlier ones left before it starts."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +20,7 @@ from cinderlite.datapath.clone import copy_volume
 from cinderlite.datapath.hashing import Progress
 from cinderlite.datapath.streams import NO_SPACE, pwrite_sparse, run_blocking
 from cinderlite.domain.errors import StorageFull
+from cinderlite.domain.jobs import Guard
 from cinderlite.storage.private import private_dir
 from cinderlite.storage.volumes.base import Copied, DataRef
 
@@ -33,46 +41,91 @@ class FileVolumeBackend:
 
     async def copy(
         self, source: DataRef, target: DataRef, size_bytes: int,
-        progress: Progress | None = None,
+        progress: Progress | None = None, guard: Guard | None = None,
     ) -> Copied:
-        return await self._copy_file(self._file(source), self._file(target), size_bytes, progress)
+        return await self._copy_file(
+            self._file(source), self._file(target), size_bytes, progress, guard
+        )
 
     async def fill(
         self, volume_id: str, source: Path, size_bytes: int, progress: Progress | None = None,
+        guard: Guard | None = None,
     ) -> Copied:
-        return await self._copy_file(source, self.path(volume_id), size_bytes, progress)
+        return await self._copy_file(source, self.path(volume_id), size_bytes, progress, guard)
 
     async def _copy_file(
         self, source: Path, final: Path, size_bytes: int, progress: Progress | None,
+        guard: Guard | None,
     ) -> Copied:
-        """`copy_volume` of `source` into `<final>.part` (fsynced), renamed to `final`."""
-        part = final.with_name(final.name + ".part")
+        """`copy_volume` of `source` into `<final>.part` (fsynced), renamed to `final`
+        once `guard` (a job's lease) let it."""
+        part = _new_part(final)
         # What a crash left of an earlier attempt (the copy creates `part` exclusively).
-        await asyncio.to_thread(part.unlink, missing_ok=True)
+        await asyncio.to_thread(_remove_parts, final)
         result = await run_blocking(
             copy_volume, source, part, size_bytes=size_bytes, progress=progress,
             stop=threading.Event(),
         )
-
-        def _place() -> None:
-            try:
-                os.replace(part, final)
-                dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-            except BaseException:
-                part.unlink(missing_ok=True)
-                raise
-
-        await asyncio.to_thread(_place)
+        await asyncio.to_thread(self._place, part, final, guard, fsync=False)
         return Copied(result.method, result.bytes_copied)
+
+    def _place(self, part: Path, final: Path, guard: Guard | None, *, fsync: bool) -> None:
+        """Rename the whole `part` to `final` (after its fsync when asked, and once
+        `guard` let it), then fsync the directory; `part` is removed on any error.
+        ENOSPC from the fsync (delayed allocation) is StorageFull, nothing renamed."""
+        try:
+            if fsync:
+                fd = os.open(part, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    if exc.errno in NO_SPACE:
+                        raise StorageFull(f"Cannot write {final.name}: {exc.strerror}") from exc
+                    raise
+                finally:
+                    os.close(fd)
+            if guard is not None:
+                guard()
+            os.replace(part, final)
+            dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+
+    @contextlib.asynccontextmanager
+    async def replacing(
+        self, volume_id: str, size_bytes: int, guard: Guard | None = None,
+    ) -> AsyncIterator[Path]:
+        final = self.path(volume_id)
+        part = _new_part(final)
+
+        def _create() -> None:
+            _remove_parts(final)  # what a crash left of an earlier attempt
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.ftruncate(fd, size_bytes)
+            except OSError as exc:
+                part.unlink(missing_ok=True)
+                raise StorageFull(f"Cannot create volume {volume_id}: {exc.strerror}") from exc
+            finally:
+                os.close(fd)
+
+        await asyncio.to_thread(_create)
+        try:
+            yield part
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(part.unlink, missing_ok=True))
+            raise
+        await asyncio.to_thread(self._place, part, final, guard, fsync=True)
 
     async def discard(self, ref: DataRef) -> None:
         def _discard() -> None:
             final = self._file(ref)
-            final.with_name(final.name + ".part").unlink(missing_ok=True)
+            _remove_parts(final)
             final.unlink(missing_ok=True)
 
         await asyncio.to_thread(_discard)
@@ -136,3 +189,14 @@ class FileVolumeBackend:
         finally:
             os.close(fd)
         return written
+
+
+def _new_part(final: Path) -> Path:
+    return final.with_name(f"{final.name}.part-{uuid.uuid4().hex[:12]}")
+
+
+def _remove_parts(final: Path) -> None:
+    """Remove the unfinished copies of `final` (this name's `.part-*` files, and the
+    `.part` of earlier releases)."""
+    for part in final.parent.glob(f"{final.name}.part*"):
+        part.unlink(missing_ok=True)
