@@ -63,6 +63,7 @@ from cinderlite.db.snapshots import SNAPSHOT_JOB, SnapshotRepository
 from cinderlite.db.transfers import TransferRepository
 from cinderlite.db.volume_types import VolumeTypeRepository
 from cinderlite.db.volumes import VolumeRepository
+from cinderlite.domain import hosts as H
 from cinderlite.domain.errors import DependencyUnavailable, ServiceError
 from cinderlite.domain.hosts import HostLayout
 from cinderlite.domain.image_import import COPY_IMAGE, ImportFilter, normalize_host
@@ -448,13 +449,15 @@ def _cloud(settings: Settings) -> tuple[Keystone | None, Glance | None]:
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, run_migrations: bool = True, shared: bool = False
+    settings: Settings, *, run_migrations: bool = True, shared: bool = False,
+    role: str = "all",
 ) -> AsyncIterator[Runtime]:
     """Create directories, migrate the database, and build every shared object.
 
     `shared`: other processes serve the same APIs (role `api`, several
     processes or machines), so the token cache checks the database's
-    revocation counter on every request (services/auth.py).
+    revocation counter on every request (services/auth.py). `role` says which
+    services' rows the process keeps up (domain/hosts.ROLE_BINARIES).
     """
     from cinderlite.storage.backups.files import FileBackupStore
     from cinderlite.storage.images.files import FileImageStore
@@ -563,7 +566,7 @@ async def open_runtime(
             ),
         )
         # The services' rows and their heartbeat live as long as the runtime.
-        await services.hosts.start()
+        await services.hosts.start(H.ROLE_BINARIES[role])
         try:
             yield rt
         finally:
@@ -734,7 +737,9 @@ async def serve(
         )
     )
     shared = role != "all" or reuse_port
-    async with open_runtime(settings, run_migrations=run_migrations, shared=shared) as rt:
+    async with open_runtime(
+        settings, run_migrations=run_migrations, shared=shared, role=role
+    ) as rt:
         if on_ready is not None:
             await on_ready(rt)
         loop = asyncio.get_running_loop()

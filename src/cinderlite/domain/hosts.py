@@ -18,6 +18,16 @@ BACKUP_BINARY = "cinder-backup"
 API_BINARY = "cinder-api"
 # The services one cinderlite process runs (its API is not a row, as in Cinder).
 BINARIES = (SCHEDULER_BINARY, VOLUME_BINARY, BACKUP_BINARY)
+# Those a process of each role (`serve --role`) runs, and so keeps up: the API
+# processes schedule (a volume is placed while its create request is answered);
+# the workers do the volume and backup services' data work. With only API
+# processes running, the volume and backup services go down after
+# service_down_time, and creates and backups are refused as Cinder refuses them.
+ROLE_BINARIES: dict[str, tuple[str, ...]] = {
+    "all": BINARIES,
+    "api": (SCHEDULER_BINARY,),
+    "worker": (VOLUME_BINARY, BACKUP_BINARY),
+}
 # cinder/common/constants.py LOG_BINARIES
 LOG_BINARIES = (SCHEDULER_BINARY, VOLUME_BINARY, BACKUP_BINARY, API_BINARY)
 

@@ -117,13 +117,15 @@ class HostService:
         self._capacity = capacity
         self._limits = limits
         self._task: asyncio.Task[None] | None = None
+        # The services this process runs (H.ROLE_BINARIES by its role; `start`).
+        self._binaries: tuple[str, ...] = H.BINARIES
 
     @property
     def layout(self) -> H.HostLayout:
         return self._limits.layout
 
     def _keys(self) -> list[tuple[str, str]]:
-        return [(self.layout.service_host(b), b) for b in H.BINARIES]
+        return [(self.layout.service_host(b), b) for b in self._binaries]
 
     # --- the running process ----------------------------------------------------------
 
@@ -136,8 +138,10 @@ class HostService:
                     db, host=host, binary=binary, topic=binary, zone=self.layout.zone, now=now,
                 )
 
-    async def start(self) -> None:
-        """Register, then stamp the heartbeat every report_interval until `stop`."""
+    async def start(self, binaries: tuple[str, ...] = H.BINARIES) -> None:
+        """Register the rows of `binaries` (the services of this process's role),
+        then stamp their heartbeat every report_interval until `stop`."""
+        self._binaries = binaries
         await self.register()
         if self._task is None:
             self._task = asyncio.create_task(self._beat(), name="service-heartbeat")
@@ -152,7 +156,7 @@ class HostService:
     async def heartbeat(self) -> None:
         async with self._units.write() as db:
             found = await self._repo.heartbeat(db, keys=self._keys(), now=utcnow())
-        if found < len(H.BINARIES):
+        if found < len(self._binaries):
             await self.register()
 
     async def _beat(self) -> None:

@@ -467,3 +467,29 @@ async def test_frozen_backend_refuses_modifications(volume_client, admin, demo) 
         await _put(volume_client, admin, "thaw", {"host": HOST})
     resp = await volume_client.delete(f"{snaps}/{snap['id']}", headers=demo.headers)
     assert resp.status_code == 202, resp.text
+
+
+async def test_each_role_keeps_only_its_own_services_up(rt, volume_client, admin) -> None:  # type: ignore[no-untyped-def]
+    # `serve --role api` schedules; `serve --role worker` runs the volume and
+    # backup services. With API processes only, the other two go down, and a new
+    # volume fails as Cinder's scheduler fails it when no backend is up.
+    from cinderlite.domain import hosts as H
+
+    await rt.services.hosts.stop()
+    async with rt.transaction() as db:
+        await db.execute(BlockService.__table__.update().values(
+            updated_at=datetime(2020, 1, 1), created_at=datetime(2020, 1, 1)))
+    await rt.services.hosts.start(H.ROLE_BINARIES["api"])
+    states = {s["binary"]: s["state"] for s in await _services(volume_client, admin)}
+    assert states == {"cinder-volume": "down", "cinder-scheduler": "up",
+                      "cinder-backup": "down"}
+    vol = await create(volume_client, admin, size=1)
+    await wait_status(volume_client, admin, vol["id"], "error")
+
+    await rt.services.hosts.stop()
+    await rt.services.hosts.start(H.ROLE_BINARIES["worker"])
+    states = {s["binary"]: s["state"] for s in await _services(volume_client, admin)}
+    assert states == {"cinder-volume": "up", "cinder-scheduler": "up",
+                      "cinder-backup": "up"}
+    vol = await create(volume_client, admin, size=1)
+    await wait_status(volume_client, admin, vol["id"], "available")
