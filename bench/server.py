@@ -115,16 +115,21 @@ class Server:
         env: dict[str, str] | None = None,
         fresh: bool = True,
         profile: Path | None = None,
+        args: tuple[str, ...] = (),
+        ports: Ports | None = None,
     ) -> None:
         self.name = name
+        # Extra `serve` arguments (`--role api --processes 2`); `ports` to share
+        # another server's (a worker process of the same site).
+        self.args = args
         # When set, the server runs under cProfile and writes its stats here on exit.
         self.profile = profile
         self.data_dir = data_dir
         self.extra_env = dict(env or {})
         self.fresh = fresh
         self.proc: subprocess.Popen[bytes] | None = None
-        self.ports = Ports(free_port(), free_port(), free_port())
-        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self.ports = ports or Ports(free_port(), free_port(), free_port())
+        self.log_path = data_dir.parent / f"{data_dir.name}-{name}-server.log"
 
     @property
     def pid(self) -> int:
@@ -176,7 +181,7 @@ class Server:
         if self.profile is not None:
             argv += ["-m", "cProfile", "-o", str(self.profile)]
         self.proc = subprocess.Popen(
-            [*argv, "-m", "cinderlite", "serve"],
+            [*argv, "-m", "cinderlite", "serve", *self.args],
             cwd=REPO_DIR,
             env=env,
             stdout=log,
@@ -201,6 +206,8 @@ class Server:
         )
 
     def _ready(self) -> bool:
+        if "worker" in self.args:  # `--role worker`: no ports; it says when it runs jobs
+            return "running job workers" in self.log_tail(200)
         if not (self.data_dir / "openrc-demo").exists():
             return False
         for port in (self.ports.identity, self.ports.volume, self.ports.image):
@@ -232,6 +239,19 @@ class Server:
 
     def cpu_seconds(self) -> float | None:
         return proc_cpu_seconds(self.pid)
+
+    def tree_cpu_seconds(self) -> float | None:
+        """`cpu_seconds` of the process and of its live children (`--processes N`)."""
+        total = proc_cpu_seconds(self.pid)
+        if total is None:
+            return None
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        for child in children:
+            total += proc_cpu_seconds(int(child)) or 0.0
+        return total
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
