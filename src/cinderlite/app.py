@@ -83,6 +83,7 @@ from cinderlite.services.hosts import HostLimits, HostService, LogService, defau
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
 from cinderlite.services.image_import import IMPORT_JOB, ImageImportService, ImportSettings
+from cinderlite.services.image_locations import LOCATION_JOB, ImageLocationService
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import ImageService, LocationOptions
 from cinderlite.services.messages import MessageService
@@ -126,6 +127,7 @@ class Services:
     upload_worker: UploadWorker
     images: ImageService
     image_imports: ImageImportService
+    image_locations: ImageLocationService
     image_members: ImageMemberService
     metadefs: MetadefService
     messages: MessageService
@@ -297,6 +299,11 @@ def _services(
     transfers.quotas = quotas
     type_repo = VolumeTypeRepository(db)
     volume_types = VolumeTypeService(units=db, repo=type_repo, policy=policy)
+    image_imports = ImageImportService(
+        units=db, images=images, repo=ImageRepository(db), tasks=ImageTaskRepository(),
+        job_repo=JobRepository(db), store=store, staging=staging, jobs=jobs,
+        settings=_import_settings(s),
+    )
     return Services(
         quotas=quotas,
         volume_types=volume_types,
@@ -354,10 +361,10 @@ def _services(
             ),
         ),
         images=images,
-        image_imports=ImageImportService(
-            units=db, images=images, repo=ImageRepository(db), tasks=ImageTaskRepository(),
-            job_repo=JobRepository(db), store=store, staging=staging, jobs=jobs,
-            settings=_import_settings(s),
+        image_imports=image_imports,
+        image_locations=ImageLocationService(
+            units=db, images=images, imports=image_imports, repo=ImageRepository(db),
+            tasks=ImageTaskRepository(), store=store, jobs=jobs, size_cap=s.image_size_cap,
         ),
         image_members=ImageMemberService(units=db, repo=ImageRepository(db)),
         metadefs=MetadefService(units=db),
@@ -532,6 +539,7 @@ async def open_runtime(
         jobs.register(BACKUP_JOB, services.backups.run_backup)
         jobs.register(RESTORE_JOB, services.backups.run_restore)
         jobs.register(IMPORT_JOB, services.image_imports.run)
+        jobs.register(LOCATION_JOB, services.image_locations.run)
         limit = settings.max_request_body_bytes
         rt = Runtime(
             settings=settings, db=db, validator=validator, policy=policy, volumes=backend,
@@ -562,7 +570,7 @@ async def open_runtime(
                 identity_url=settings.identity_url(), image_url=settings.image_url(),
                 max_request_body_bytes=limit, members=services.image_members,
                 imports=services.image_imports,
-                metadefs=services.metadefs,
+                metadefs=services.metadefs, locations=services.image_locations,
             ),
         )
         # The services' rows and their heartbeat live as long as the runtime.
@@ -657,12 +665,13 @@ def create_volume_app(rt: Runtime) -> Starlette:
 
 
 def create_image_app(rt: Runtime) -> FastAPI:
-    from cinderlite.api.image import imports, members, metadefs, routes
+    from cinderlite.api.image import imports, locations, members, metadefs, routes
 
     router = APIRouter()
     router.include_router(routes.router)
     router.include_router(members.router)
     router.include_router(imports.router)
+    router.include_router(locations.router)
     router.include_router(metadefs.router)
     return _build(
         rt.image_api,

@@ -45,6 +45,7 @@ from cinderlite.db.image_tasks import COLUMNS as TASK_COLUMNS
 from cinderlite.db.image_tasks import ImageTaskRepository, ImageTaskRow
 from cinderlite.db.images import ImageRepository, ImageRow
 from cinderlite.db.jobs import JobRepository
+from cinderlite.db.uploads import UPLOAD_KIND
 from cinderlite.domain import image_tasks as task_rules
 from cinderlite.domain import images as image_rules
 from cinderlite.domain.clock import utcnow
@@ -208,7 +209,7 @@ class ImageImportService:
                 raise Conflict(
                     f"Image status transition from {image.status} to uploading is not allowed"
                 )
-            await self._refuse_volume_upload(unit, image)
+            await self.refuse_volume_upload(unit, image)
             if content_length is not None and content_length > limits.size_cap:
                 raise TooLarge("The provided image is too large.")
             if not await self._repo.transition(
@@ -258,9 +259,10 @@ class ImageImportService:
         except Exception:
             log.exception("could not restore image %s to queued", image_id)
 
-    async def _refuse_volume_upload(self, unit: Unit, image: ImageRow) -> None:
+    async def refuse_volume_upload(self, unit: Unit, image: ImageRow) -> None:
+        """Conflict while a volume upload (os-volume_upload_image) fills the image."""
         for job in await self._job_repo.unfinished_for_image(unit, image.id):
-            if job.kind != IMPORT_JOB:
+            if job.kind == UPLOAD_KIND:
                 raise Conflict(f"Image {image.id} is receiving the data of volume "
                                f"{job.volume_id}.")
 
@@ -291,7 +293,7 @@ class ImageImportService:
             elif not can_modify(caller, image):
                 raise _not_authorized("modify_image")
             props = dict(image.properties or {})
-            await self._take_lock(unit, image, props)
+            await self.take_lock(unit, image, props)
             stores = self._requested_stores(req)
             if copy:
                 held = set(self._images.recorded_stores(image))
@@ -308,7 +310,7 @@ class ImageImportService:
                 )
             if not uri_ok:
                 raise InvalidRequest(f"URI for web-download does not pass filtering: {req.uri}")
-            await self._refuse_volume_upload(unit, image)
+            await self.refuse_volume_upload(unit, image)
             task = await self._tasks.add(
                 unit, id=str(uuid.uuid4()), type=task_rules.IMPORT_TASK,
                 status=TaskStatus.PENDING.value, owner=caller.project_id, image_id=image_id,
@@ -384,7 +386,7 @@ class ImageImportService:
         if not image.disk_format:
             raise Conflict("'disk_format' needs to be set before import")
 
-    async def _take_lock(self, unit: Unit, image: ImageRow, props: dict[str, Any]) -> None:
+    async def take_lock(self, unit: Unit, image: ImageRow, props: dict[str, Any]) -> None:
         """Glance's import lock: another task's, while it runs, is a Conflict; an
         ended (or missing) task's is stale and taken over, its progress keys mended."""
         holder = props.get(IMPORT_TASK_KEY)
@@ -460,7 +462,7 @@ class ImageImportService:
                 raise
             if self._jobs.cancel_requested(job.id):
                 # The image was deleted: its delete removed the data.
-                await asyncio.shield(self._abandon(image_id, task, IMAGE_DELETED, ctx=ctx))
+                await asyncio.shield(self.abandon(image_id, task, IMAGE_DELETED, ctx=ctx))
             # Otherwise the runner stops: the job's lease lets the next start resume.
             raise
         except StoreFailed as exc:
@@ -469,27 +471,27 @@ class ImageImportService:
             log.warning("import of image %s into store %s failed: %s", image_id, exc.store,
                         exc.message)
             await asyncio.shield(self._drop(image_id, written, copy=copy, guard=ctx.guard))
-            await asyncio.shield(self._abandon(image_id, task, exc.message, [exc.store], ctx=ctx))
+            await asyncio.shield(self.abandon(image_id, task, exc.message, [exc.store], ctx=ctx))
             raise
         except ServiceError as exc:
             if ctx.lost:  # another worker owns the job: leave its data alone
                 raise
             log.warning("import of image %s failed: %s", image_id, exc.message)
             await asyncio.shield(self._drop(image_id, written, copy=copy, guard=ctx.guard))
-            await asyncio.shield(self._abandon(image_id, task, exc.message, ctx=ctx))
+            await asyncio.shield(self.abandon(image_id, task, exc.message, ctx=ctx))
             raise
         except webfetch.FetchFailed as exc:
             if ctx.lost:  # another worker owns the job: leave its data alone
                 raise
             log.warning("import of image %s failed: %s", image_id, exc)
-            await asyncio.shield(self._abandon(image_id, task, str(exc), ctx=ctx))
+            await asyncio.shield(self.abandon(image_id, task, str(exc), ctx=ctx))
             raise
         except Exception:
             if ctx.lost:  # another worker owns the job: leave its data alone
                 raise
             log.exception("import of image %s failed", image_id)
             await asyncio.shield(self._drop(image_id, written, copy=copy, guard=ctx.guard))
-            await asyncio.shield(self._abandon(image_id, task, INTERNAL_ERROR, ctx=ctx))
+            await asyncio.shield(self.abandon(image_id, task, INTERNAL_ERROR, ctx=ctx))
             raise
 
     async def _write_stores(
@@ -564,7 +566,7 @@ class ImageImportService:
             if image is None or not ours:
                 await self._tasks.transition(
                     unit, task_id, task_rules.FAIL, now=now,
-                    values=self._ended(now, message=IMAGE_DELETED),
+                    values=self.task_ended(now, message=IMAGE_DELETED),
                 )
                 return None
             await self._tasks.transition(unit, task_id, task_rules.BEGIN, now=now)
@@ -585,7 +587,7 @@ class ImageImportService:
             await stream.aclose()
             await body.aclose()
 
-    def _ended(
+    def task_ended(
         self, now: Any, *, message: str = "", result: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         return {
@@ -608,7 +610,7 @@ class ImageImportService:
             if image is None or not self._holds(image, task):
                 await self._tasks.transition(
                     unit, task.id, task_rules.FAIL, now=now,
-                    values=self._ended(now, message=IMAGE_DELETED),
+                    values=self.task_ended(now, message=IMAGE_DELETED),
                 )
                 return False
             props = dict(image.properties or {})
@@ -643,7 +645,7 @@ class ImageImportService:
                 return False
             await self._tasks.transition(
                 unit, task.id, task_rules.SUCCEED, now=now,
-                values=self._ended(now, result={"image_id": image_id}),
+                values=self.task_ended(now, result={"image_id": image_id}),
             )
         return True
 
@@ -656,19 +658,21 @@ class ImageImportService:
             )
         if image.status != ImageStatus.IMPORTING:
             return False
-        return task.type != task_rules.IMPORT_TASK or (
+        return task.type not in task_rules.LOCKING_TASKS or (
             (image.properties or {}).get(IMPORT_TASK_KEY) == task.id
         )
 
-    async def _abandon(
+    async def abandon(
         self, image_id: str, task: ImageTaskRow, message: str,
         failed: list[str | None] | None = None, ctx: JobContext | None = None,
     ) -> None:
-        """A failed import: the task failed with `message`; the image, if it still
-        imports under this task, back to `queued`, its stores (`failed`, else all
-        of the task's) marked failed and its data (staged or stored) removed. A
-        failed copy leaves the image `active` with the data it had. From a job
-        (`ctx`): behind its fence, so a worker that lost the job changes nothing."""
+        """A failed import (or location import, services/image_locations.py): the
+        task failed with `message`; the image, if it still imports under this
+        task, back to `queued`, its stores (`failed`, else all of the task's)
+        marked failed and its data (staged or stored) removed; a lock the task
+        took on an image it never began to import is dropped. A failed copy
+        leaves the image `active` with the data it had. From a job (`ctx`):
+        behind its fence, so a worker that lost the job changes nothing."""
         try:
             now = utcnow()
             async with self._units.write() as unit:
@@ -676,7 +680,7 @@ class ImageImportService:
                     await ctx.fence(unit)
                 await self._tasks.transition(
                     unit, task.id, task_rules.FAIL, now=now,
-                    values=self._ended(now, message=message),
+                    values=self.task_ended(now, message=message),
                 )
                 image = (
                     await self._repo.get(image_id, unit=unit, for_update=True)
@@ -686,8 +690,9 @@ class ImageImportService:
                 if image is not None and self._holds(image, task):
                     props = dict(image.properties or {})
                     stores = _task_stores(task)
-                    if task.type == task_rules.IMPORT_TASK:
+                    if task.type in task_rules.LOCKING_TASKS:
                         props.pop(IMPORT_TASK_KEY, None)
+                    if task.type == task_rules.IMPORT_TASK:
                         props[IMPORTING_STORES_KEY] = merge_stores(
                             props.get(IMPORTING_STORES_KEY), stores, subtract=True
                         )
@@ -703,6 +708,14 @@ class ImageImportService:
                     reset = await self._repo.transition(
                         unit, image_id, image_rules.ABANDON_IMPORT, now=now,
                         values={"size": None, "virtual_size": None, "properties": props},
+                    )
+                elif image is not None and (image.properties or {}).get(
+                    IMPORT_TASK_KEY
+                ) == task.id:
+                    props = {k: v for k, v in (image.properties or {}).items()
+                             if k != IMPORT_TASK_KEY}
+                    await self._repo.update(
+                        unit, image_id, {"properties": props, "updated_at": now}
                     )
             if image_id and (reset or image is None):
                 await self._store.delete(image_id)
@@ -786,7 +799,7 @@ class ImageImportService:
         if task_type != task_rules.LEGACY_IMPORT_TASK or image is None:
             async with self._units.write() as unit:
                 return await self._tasks.add(
-                    unit, status=TaskStatus.FAILURE.value, **values, **self._ended(
+                    unit, status=TaskStatus.FAILURE.value, **values, **self.task_ended(
                         now, message=f"Task type {task_type} is started by the image "
                         "service itself, not through the tasks API."),
                 )
@@ -856,7 +869,7 @@ class ImageImportService:
         by_image = {t.image_id: t for t in open_tasks if t.image_id}
         for task in stuck_tasks:
             image_id = task.image_id or str((task.input or {}).get("image_id") or "")
-            await self._abandon(image_id, task, INTERRUPTED)
+            await self.abandon(image_id, task, INTERRUPTED)
         # Legacy import tasks name their image only in the job; an importing image
         # with no job and no task of its own is put back the same way.
         for image_id, status in statuses.items():

@@ -20,6 +20,7 @@ from cinderlite.datapath.hashing import read_ahead, rechunk
 from cinderlite.datapath.inspect import StreamInspector
 from cinderlite.db.images import SORT_KEYS, ImageFilters, ImageRepository, ImageRow
 from cinderlite.db.jobs import JobRepository
+from cinderlite.db.uploads import UPLOAD_KIND
 from cinderlite.domain import images as image_rules
 from cinderlite.domain.clock import utcnow
 from cinderlite.domain.errors import (
@@ -300,6 +301,8 @@ class ImageService:
                 # the upload was asked for, so its formats are no longer the client's
                 # to change (the upload would not activate it either).
                 for job in await self._job_repo.unfinished_for_image(unit, image.id):
+                    if job.kind != UPLOAD_KIND:
+                        continue  # a location import (queued until it begins) reads them later
                     raise Conflict(
                         f"Image {image.id} is receiving the data of volume {job.volume_id}: "
                         "its disk_format and container_format cannot change."

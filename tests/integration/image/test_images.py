@@ -26,11 +26,14 @@ async def test_root_answers_300_with_versions_without_token(image_client) -> Non
     resp = await image_client.get("/")
     assert resp.status_code == 300
     versions = resp.json()["versions"]
-    assert versions[0] == {
-        "id": "v2.15", "status": "CURRENT",
-        "links": [{"rel": "self", "href": "http://127.0.0.1:9292/v2/"}],
-    }
-    assert all(v["status"] == "SUPPORTED" for v in versions[1:])
+    # Glance's versions.py order on a site without a cache or several stores.
+    assert [(v["id"], v["status"]) for v in versions] == [
+        ("v2.15", "SUPPORTED"), ("v2.9", "SUPPORTED"), ("v2.17", "CURRENT"),
+        *[(f"v2.{n}", "SUPPORTED") for n in range(7, -1, -1)],
+    ]
+    assert all(
+        v["links"] == [{"rel": "self", "href": "http://127.0.0.1:9292/v2/"}] for v in versions
+    )
     resp = await image_client.get("/versions")
     assert resp.status_code == 200
     assert resp.json()["versions"] == versions

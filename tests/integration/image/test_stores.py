@@ -422,14 +422,19 @@ async def test_recover_after_a_crash_mid_upload_into_a_store(rt, image_client, d
 
 
 async def test_versions_list_what_is_served(image_client) -> None:  # type: ignore[no-untyped-def]
-    """2.8-2.10 (stores), 2.12 (image tasks), 2.13 (usage), 2.15 (stores detail);
-    not 2.14 and 2.16 (the image cache, which Glance lists only with one), nor
-    2.17 (the new location API)."""
+    """With several stores, Glance's list: 2.15 (stores detail), 2.13 to 2.8
+    (stores, image tasks, usage), 2.17 (the location API) as CURRENT, then 2.7
+    to 2.0; not 2.14, 2.16 and 2.18 (the image cache, listed only with one)."""
     resp = await image_client.get("/versions")
-    ids = [v["id"] for v in resp.json()["versions"]]
-    assert ids == ["v2.15", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7",
-                   "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"]
-    assert [v["status"] for v in resp.json()["versions"]][:2] == ["CURRENT", "SUPPORTED"]
+    listed = [(v["id"], v["status"]) for v in resp.json()["versions"]]
+    assert listed == [
+        ("v2.15", "SUPPORTED"), ("v2.13", "SUPPORTED"), ("v2.12", "SUPPORTED"),
+        ("v2.11", "SUPPORTED"), ("v2.10", "SUPPORTED"), ("v2.9", "SUPPORTED"),
+        ("v2.8", "SUPPORTED"), ("v2.17", "CURRENT"), ("v2.7", "SUPPORTED"),
+        ("v2.6", "SUPPORTED"), ("v2.5", "SUPPORTED"), ("v2.4", "SUPPORTED"),
+        ("v2.3", "SUPPORTED"), ("v2.2", "SUPPORTED"), ("v2.1", "SUPPORTED"),
+        ("v2.0", "SUPPORTED"),
+    ]
 
 
 async def test_usage_is_empty_without_image_quotas(image_client, demo) -> None:  # type: ignore[no-untyped-def]

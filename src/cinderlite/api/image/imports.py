@@ -143,11 +143,11 @@ async def import_image(request: Request, image_id: str) -> Response:
     service = _imports(request)
     req = parse_import(await routes._json_body(request), service.methods,
                        request.headers.get("x-image-meta-store"))
-    await service.start_import(caller, image_id, req, request_id=_request_id(request))
+    await service.start_import(caller, image_id, req, request_id=request_id(request))
     return Response(status_code=202)
 
 
-def _request_id(request: Request) -> str | None:
+def request_id(request: Request) -> str | None:
     value = getattr(request.state, "request_id", None)
     return value if isinstance(value, str) else None
 
@@ -306,7 +306,7 @@ async def create_task(request: Request) -> Response:
         image = schemas.parse_create(task_input.get("image_properties") or {})
     task = await service.create_task(
         caller, task_type=body["type"], task_input=task_input, image=image,
-        request_id=_request_id(request),
+        request_id=request_id(request),
     )
     return routes._json(task_view(task), status=201,
                         headers={"Location": f"/v2/tasks/{task.id}"})

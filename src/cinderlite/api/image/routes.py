@@ -31,6 +31,7 @@ from cinderlite.domain.records import ImageRecord
 from cinderlite.services import images
 from cinderlite.services.auth import TokenValidator
 from cinderlite.services.image_import import ImageImportService
+from cinderlite.services.image_locations import ImageLocationService
 from cinderlite.services.image_members import ImageMemberService
 from cinderlite.services.images import READ_CHUNK_SIZE, ImageService, StoreInfo
 from cinderlite.services.metadefs import MetadefService
@@ -51,6 +52,7 @@ class ImageApi:
     members: ImageMemberService
     imports: ImageImportService
     metadefs: MetadefService
+    locations: ImageLocationService
 
     @functools.cached_property
     def location_fields(self) -> schemas.LocationFields:
@@ -128,15 +130,19 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 # --- versions and schemas -----------------------------------------------------
 
 
+def _versions(request: Request) -> dict[str, Any]:
+    api = _api(request)
+    return schemas.versions_document(api.image_url, multi_store=api.images.multi_store)
+
+
 @router.get("/")
 async def root_versions(request: Request) -> Response:
-    doc = schemas.versions_document(_api(request).image_url)
-    return _json(doc, status=300)
+    return _json(_versions(request), status=300)
 
 
 @router.get("/versions")
 async def versions(request: Request) -> Response:
-    return _json(schemas.versions_document(_api(request).image_url))
+    return _json(_versions(request))
 
 
 @router.get("/v2/schemas/image")

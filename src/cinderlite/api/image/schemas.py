@@ -21,6 +21,7 @@ from cinderlite.services.images import (
     VISIBILITIES,
     ImageService,
     ImageStatus,
+    Location,
 )
 
 # Glance's two JSON-patch dialects (glance/api/v2/images.py): 2.1 is RFC 6902
@@ -30,15 +31,26 @@ PATCH_CONTENT_TYPE_V20 = "application/openstack-images-v2.0-json-patch"
 PATCH_CONTENT_TYPES = (PATCH_CONTENT_TYPE_V20, PATCH_CONTENT_TYPE)
 _DRAFT4_OPS = ("add", "remove", "replace")
 
-# Served as CURRENT first, then the older v2 versions as SUPPORTED: the highest
-# version all of whose additions are served, and the versions below it that
-# are (the table in docs/images.md). 2.14 and 2.16 add the image cache API,
-# which Glance itself leaves out of this list when it has no cache; 2.17 (the
-# new location API) is not served.
-API_VERSIONS = (
-    "2.15", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7", "2.6", "2.5", "2.4", "2.3",
-    "2.2", "2.1", "2.0",
-)
+# The versions GET / and /versions list, in the order Glance's api/versions.py
+# index lists them (a site without an image cache): 2.15, then the multi-store
+# versions 2.13 to 2.8 where the operator configured several stores (Glance's
+# enabled_backends; else 2.9 alone), then 2.17 as CURRENT, then 2.7 to 2.0.
+# Glance lists 2.14, 2.16 and 2.18 (the cache API) only with a cache, and
+# then 2.18 as CURRENT. docs/images.md has the table of what each one adds.
+CURRENT = "CURRENT"
+SUPPORTED = "SUPPORTED"
+_MULTI_STORE_VERSIONS = ("2.13", "2.12", "2.11", "2.10", "2.9", "2.8")
+_BASE_VERSIONS = ("2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+
+
+def api_versions(*, multi_store: bool) -> list[tuple[str, str]]:
+    """(version, status) pairs as Glance's versions.py index lists them."""
+    versions = [("2.15", SUPPORTED)]
+    versions += [(v, SUPPORTED) for v in (_MULTI_STORE_VERSIONS if multi_store else ("2.9",))]
+    versions.append(("2.17", CURRENT))
+    versions += [(v, SUPPORTED) for v in _BASE_VERSIONS]
+    return versions
+
 
 READ_ONLY = (
     "created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url",
@@ -181,13 +193,12 @@ _VALIDATION_SCHEMA = {k: v for k, v in IMAGE_SCHEMA.items() if k != "links"}
 _VALIDATOR = jsonschema.Draft4Validator(_VALIDATION_SCHEMA)
 
 
-def versions_document(image_url: str) -> dict[str, Any]:
+def versions_document(image_url: str, *, multi_store: bool) -> dict[str, Any]:
     href = f"{image_url.rstrip('/')}/v2/"
     return {
         "versions": [
-            {"id": f"v{v}", "status": "CURRENT" if i == 0 else "SUPPORTED",
-             "links": [{"rel": "self", "href": href}]}
-            for i, v in enumerate(API_VERSIONS)
+            {"id": f"v{version}", "status": status, "links": [{"rel": "self", "href": href}]}
+            for version, status in api_versions(multi_store=multi_store)
         ]
     }
 
@@ -237,6 +248,13 @@ def image_view(
     return view
 
 
+def location_view(location: Location) -> dict[str, Any]:
+    """One of an image's locations as Glance shows it: its URL and metadata (the
+    store, on a site with several; nothing with one)."""
+    metadata = {} if location.store is None else {"store": location.store}
+    return {"url": location.url, "metadata": metadata}
+
+
 class LocationFields:
     """`locations`, `direct_url` and `stores` of the image view, as Glance's
     show_multiple_locations, show_image_direct_url and enabled_backends make them
@@ -254,10 +272,7 @@ class LocationFields:
             return
         found = self._images.locations(image)
         if self.show_locations:
-            view["locations"] = [
-                {"url": loc.url, "metadata": {} if loc.store is None else {"store": loc.store}}
-                for loc in found
-            ]
+            view["locations"] = [location_view(loc) for loc in found]
         if self.show_direct_url and found:
             view["direct_url"] = found[0].url
         stores = [loc.store for loc in found if loc.store]

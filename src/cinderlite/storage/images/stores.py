@@ -11,7 +11,10 @@ volume made from an image) keeps working as before:
 - `delete` removes the data from every store; `cleanup_staging` cleans every one.
 
 Which stores hold an image is recorded on its row (`images.stores`); the image
-service writes into a chosen store through `store(id)`.
+service writes into a chosen store through `store(id)`. An image's data in a
+store is named by a `file://` URL (`location_url`, Glance's locations); the
+location API turns such a URL back into its store and image (`find_location`)
+and reads that data only from a regular file (`read_located`).
 
 With nothing configured there is one store, `data_dir/images`, and `multi` is
 False: the API then serves no multi-store calls, as Glance without
@@ -21,6 +24,7 @@ enabled_backends.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -34,6 +38,7 @@ from cinderlite.storage.images.base import (
     Staging,
     StoredImage,
 )
+from cinderlite.storage.images.files import read_regular
 
 # The store id of the single store when none is configured (Glance's default_store).
 SINGLE_STORE_ID = "file"
@@ -41,6 +46,10 @@ SINGLE_STORE_ID = "file"
 RESERVED_PREFIX = "os_glance_"
 # What a download reads at a time (the image API's chunk).
 READ_CHUNK_SIZE = 4 << 20
+# An image id as a location URL may name one (Glance's image id pattern).
+_IMAGE_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,27 @@ class ImageStores:
     def location_url(self, store_id: str, image_id: str) -> str:
         """The image's data in `store_id` as Glance's file store names it."""
         return f"file://{os.path.abspath(self._stores[store_id].data_path(image_id))}"
+
+    def find_location(self, url: str) -> tuple[str, str] | None:
+        """The (store id, image id) whose data `url` names, when `url` is exactly what
+        `location_url` makes of them; None for every other URL: another scheme, a
+        host, a path outside the stores' directories, `.`, `..`, `//`, escapes, a
+        query, a name that is not an image id. A location URL comes from a client:
+        nothing but this exact form may reach a file name."""
+        name = url.rpartition("/")[2]
+        if not _IMAGE_ID.fullmatch(name):
+            return None
+        for store_id in self._order:
+            if self.location_url(store_id, name) == url:
+                return store_id, name
+        return None
+
+    def read_located(
+        self, store_id: str, image_id: str, chunk_size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        """The data of `image_id` in `store_id` as a location names it: read only
+        from a regular file, never through a symbolic link (BadLocation otherwise)."""
+        return read_regular(self._stores[store_id].data_path(image_id), chunk_size)
 
     # --- the ImageStore protocol ------------------------------------------------
 
