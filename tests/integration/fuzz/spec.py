@@ -316,6 +316,10 @@ IMAGE_ROUTES = [
           content_type="application/octet-stream"),
     Route("image", "POST", "/v2/images/{image_id}/import",
           body={"method": {"name": "glance-direct"}, "all_stores_must_succeed": True}),
+    Route("image", "GET", "/v2/images/{image_id}/locations"),
+    Route("image", "POST", "/v2/images/{image_id}/locations", body={
+        "url": "file:///var/lib/cinderlite/images/{image_id}",
+        "validation_data": {"os_hash_algo": "sha256", "os_hash_value": "ab" * 32}}),
     Route("image", "GET", "/v2/schemas/task"),
     Route("image", "GET", "/v2/schemas/tasks"),
     Route("image", "GET", "/v2/tasks", ("limit", "marker", "sort_key", "sort_dir", "status",
