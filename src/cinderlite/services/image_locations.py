@@ -238,7 +238,6 @@ class ImageLocationService:
             task = await self._tasks.get(unit, task_id)
         if task is None or task.status not in task_rules.UNFINISHED:
             return
-        source: _Source | None = None
         try:
             source = await self._begin(ctx, task, image_id)
             if source is None:
