@@ -32,7 +32,10 @@ makes the image `active` at once and hashes afterwards, the image becomes
 
 Crash safety and full disk: a crash leaves the job `running` with its lease;
 the next start (or another runner, once the lease runs out) redoes it from
-the start (the copy is written again, then renamed over the earlier one). An
+the start (the copy is written again, then renamed over the earlier one). A
+worker that lost the job (paused past its lease) renames nothing into place
+and records nothing: the rename waits for the job's guard, the writes for its
+fence. An
 image whose job is gone goes back to `queued` at start
 (ImageImportService.recover, its task failed). Any failure (refused bytes,
 the size cap, a full disk, a hash that does not match, the data gone) fails
@@ -244,6 +247,8 @@ class ImageLocationService:
                 return
             copied = await self._copy(ctx, task, image_id, source)
             if not await self._finish(ctx, task, image_id, source, copied):
+                # Only while this worker holds the job: the file may be another's.
+                await asyncio.to_thread(ctx.guard)
                 await self._store.store(source.store_id).delete(image_id)
         except LeaseLost:
             log.warning("location import of image %s: lease lost, leaving it to the new "
@@ -319,7 +324,9 @@ class ImageLocationService:
             extra, ctx,
         )
         try:
-            stored = await self._store.store(source.store_id).write(image_id, stream)
+            # The rename into place waits for the job's guard: a worker that lost
+            # the job (paused past its lease) places nothing over the new owner's.
+            stored = await self._store.store(source.store_id).write(image_id, stream, ctx.guard)
         finally:
             await stream.aclose()
         value = stored.os_hash_value if extra is None else extra.hexdigest()

@@ -453,3 +453,41 @@ async def test_recovery_puts_an_orphaned_location_import_back_to_queued(  # type
     (task,) = await tasks_of(image_client, demo, image_id)
     assert (task["status"], task["message"]) == (
         "failure", "The import was interrupted and could not be resumed.")
+
+
+async def test_a_location_import_that_lost_its_job_places_nothing(  # type: ignore[no-untyped-def]
+    image_client, demo, service, rt,
+) -> None:
+    """Worker A, paused past its lease at the rename into place, finds the job
+    taken over by B (who placed its copy): A raises LeaseLost and leaves B's copy,
+    the image and the task as they were."""
+    from sqlalchemy import select
+
+    from cinderlite.db.models import Image, ImageTask
+    from tests.integration.volume.test_stale_worker import (
+        B_DATA,
+        _claim_as_a,
+        _run_as_a,
+        _taken_over_at_first_guard,
+        _write_b,
+    )
+
+    url = await url_of(image_client, service, await uploaded(image_client, demo))
+    image_id = await new_image(image_client, demo)
+    await rt.jobs.stop()
+    assert (await add(image_client, service, image_id, url)).status_code == 202
+    ctx = await _claim_as_a(rt, "location_import")
+    placed = data_file(rt, image_id)
+    seen = _taken_over_at_first_guard(rt, ctx, lambda: _write_b(placed))
+
+    await _run_as_a(rt.services.image_locations.run, ctx)
+
+    assert seen == ["taken over"]
+    assert placed.read_bytes() == B_DATA  # A neither replaced nor removed B's copy
+    async with rt.sessionmaker() as db:
+        image = await db.get(Image, image_id)
+        assert image is not None
+        assert (image.status, image.size) == ("importing", None)
+        tasks = (await db.execute(
+            select(ImageTask).where(ImageTask.image_id == image_id))).scalars().all()
+        assert [t.status for t in tasks] == ["processing"]
