@@ -34,19 +34,26 @@ _DRAFT4_OPS = ("add", "remove", "replace")
 # The versions GET / and /versions list, in the order Glance's api/versions.py
 # index lists them (a site without an image cache): 2.15, then the multi-store
 # versions 2.13 to 2.8 where the operator configured several stores (Glance's
-# enabled_backends; else 2.9 alone), then 2.17 as CURRENT, then 2.7 to 2.0.
+# enabled_backends), then 2.17 as CURRENT, then 2.7 to 2.0. With one store
+# Glance lists 2.9 alone there; here 2.13, 2.12 and 2.11 are listed too, as
+# their additions (usage, an image's tasks, the import lock) are served without
+# several stores, and glanceclient asks for 2.12 before `image-tasks`. 2.8
+# and 2.10 (stores, copy-image) need several stores.
 # Glance lists 2.14, 2.16 and 2.18 (the cache API) only with a cache, and
 # then 2.18 as CURRENT. docs/images.md has the table of what each one adds.
 CURRENT = "CURRENT"
 SUPPORTED = "SUPPORTED"
 _MULTI_STORE_VERSIONS = ("2.13", "2.12", "2.11", "2.10", "2.9", "2.8")
+_ONE_STORE_VERSIONS = ("2.13", "2.12", "2.11", "2.9")
 _BASE_VERSIONS = ("2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
 
 
 def api_versions(*, multi_store: bool) -> list[tuple[str, str]]:
     """(version, status) pairs as Glance's versions.py index lists them."""
     versions = [("2.15", SUPPORTED)]
-    versions += [(v, SUPPORTED) for v in (_MULTI_STORE_VERSIONS if multi_store else ("2.9",))]
+    versions += [
+        (v, SUPPORTED) for v in (_MULTI_STORE_VERSIONS if multi_store else _ONE_STORE_VERSIONS)
+    ]
     versions.append(("2.17", CURRENT))
     versions += [(v, SUPPORTED) for v in _BASE_VERSIONS]
     return versions

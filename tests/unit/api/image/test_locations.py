@@ -39,9 +39,11 @@ def test_bodies_outside_the_schema_are_refused(body: Any, reason: str) -> None:
 
 
 def test_versions_follow_glance_without_a_cache() -> None:
+    # One store: Glance lists 2.9 alone after 2.15; 2.13-2.11 are served here too.
     single = api_versions(multi_store=False)
-    assert single[:3] == [("2.15", "SUPPORTED"), ("2.9", "SUPPORTED"), ("2.17", "CURRENT")]
-    assert [v for v, _ in single[3:]] == ["2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0"]
+    assert single[:6] == [("2.15", "SUPPORTED"), ("2.13", "SUPPORTED"), ("2.12", "SUPPORTED"),
+                          ("2.11", "SUPPORTED"), ("2.9", "SUPPORTED"), ("2.17", "CURRENT")]
+    assert [v for v, _ in single[6:]] == ["2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0"]
     multi = [v for v, _ in api_versions(multi_store=True)]
     assert multi[:8] == ["2.15", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.17"]
     assert [s for _, s in api_versions(multi_store=True)].count("CURRENT") == 1
