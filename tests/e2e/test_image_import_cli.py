@@ -1,7 +1,7 @@
 """Interoperable image import with the real clients against a served cinderlite:
 `glance import-info`, `glance image-create-via-import` with glance-direct (a file)
 and web-download (a URL of a loopback server the tests start), `openstack image
-create --import`, `glance task-list` / `task-show`; the bytes are downloaded
+create --import`, `glance task-list` / `task-show` / `image-tasks`; the bytes are downloaded
 again and compared with the source."""
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ def test_web_download_with_glance_image_create_via_import(
     assert len(mine) == 1
     assert mine[0]["status"] == "success"
     assert mine[0]["type"] == "api_image_import"
+    # The image's own tasks (2.12, listed on a one-store site too), to its owner.
+    rows = list_rows(run_cli(["glance", "image-tasks", image_id], server.demo_env).stdout)
+    assert [r["Status"] for r in rows] == ["success"]
 
 
 def test_web_download_of_a_refused_url_fails_with_the_filter_message(
