@@ -21,6 +21,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
@@ -82,6 +83,7 @@ from cinderlite.services.groups import GroupService
 from cinderlite.services.hosts import HostLimits, HostService, LogService, default_host_name
 from cinderlite.services.identity import IdentityService
 from cinderlite.services.identity_admin import IdentityAdminService
+from cinderlite.services.image_cache import CacheSettings, ImageCacheService
 from cinderlite.services.image_import import IMPORT_JOB, ImageImportService, ImportSettings
 from cinderlite.services.image_locations import LOCATION_JOB, ImageLocationService
 from cinderlite.services.image_members import ImageMemberService
@@ -102,6 +104,7 @@ from cinderlite.services.volume_types import VolumeTypeService
 from cinderlite.services.volumes import CLONE_JOB, FILL_JOB, VolumeLimits, VolumeService
 from cinderlite.storage.backups.base import BackupStore
 from cinderlite.storage.images.base import ImageStore
+from cinderlite.storage.images.cache import ImageCache
 from cinderlite.storage.images.stores import ImageStores
 from cinderlite.storage.private import private_dir, tighten, tighten_files
 from cinderlite.storage.volumes.base import VolumeBackend
@@ -126,6 +129,7 @@ class Services:
     uploads: UploadService
     upload_worker: UploadWorker
     images: ImageService
+    image_cache: ImageCacheService
     image_imports: ImageImportService
     image_locations: ImageLocationService
     image_members: ImageMemberService
@@ -222,6 +226,7 @@ def _import_settings(s: Settings) -> ImportSettings:
 def _services(
     settings: Settings, db: Database, policy: Policy, backend: VolumeBackend,
     store: ImageStores, jobs: JobRunner, backup_store: BackupStore, staging: ImageStore,
+    cache: ImageCache | None = None,
 ) -> Services:
     """Every service with the narrow things it needs; the settings are read here only."""
     s = settings
@@ -257,6 +262,7 @@ def _services(
             show_multiple_locations=s.show_multiple_locations,
             show_image_direct_url=s.show_image_direct_url,
         ),
+        cache=cache,
     )
     snapshot_repo = SnapshotRepository(db)
     snapshots = SnapshotService(
@@ -361,6 +367,12 @@ def _services(
             ),
         ),
         images=images,
+        image_cache=ImageCacheService(
+            images=images, repo=ImageRepository(db), cache=cache,
+            settings=CacheSettings(
+                max_size=s.image_cache_max_size, stall_time=s.image_cache_stall_time,
+            ),
+        ),
         image_imports=image_imports,
         image_locations=ImageLocationService(
             units=db, images=images, imports=image_imports, repo=ImageRepository(db),
@@ -419,6 +431,32 @@ def image_stores(settings: Settings) -> ImageStores:
                                  f"{taken[os.path.realpath(info.path)]}")
     stores = {info.id: FileImageStore(info.path) for info in infos}
     return ImageStores(stores, infos, default=default, multi=multi)
+
+
+def image_cache(settings: Settings, store: ImageStores) -> ImageCache | None:
+    """This node's image cache (image_cache_dir), or None when none is configured.
+    The directory must be the cache's own: clearing the cache removes the files
+    named like image ids in it."""
+    s = settings
+    if s.image_cache_max_size < 0 or s.image_cache_stall_time < 0:
+        raise ValueError("image_cache_max_size and image_cache_stall_time must not be negative")
+    if not s.image_cache_dir:
+        return None
+    if s.joined:
+        raise ValueError("image_cache_dir cannot be set when joined to a cloud "
+                         "(keystone_url): images are the cloud's Glance's")
+    taken = {
+        os.path.realpath(d): name for name, d in (
+            ("the data directory", s.data_dir), ("the import staging area", s.staging_dir),
+            ("the volumes", s.volumes_dir), ("the backups", s.backups_dir),
+            *((f"image store {info.id!r}", info.path) for info in store.infos),
+        )
+    }
+    where = os.path.realpath(s.image_cache_dir)
+    if where in taken:
+        raise ValueError(f"image_cache_dir: {s.image_cache_dir} is the directory of "
+                         f"{taken[where]}: the cache needs a directory of its own")
+    return ImageCache(Path(s.image_cache_dir))
 
 
 def _cloud(settings: Settings) -> tuple[Keystone | None, Glance | None]:
@@ -519,7 +557,11 @@ async def open_runtime(
             workers=settings.backup_workers,
         )
         staging = FileImageStore(settings.staging_dir)
-        services = _services(settings, db, policy, backend, store, jobs, backup_store, staging)
+        # The image cache is the API node's (workers serve no downloads).
+        cache = image_cache(settings, store) if role != "worker" else None
+        services = _services(
+            settings, db, policy, backend, store, jobs, backup_store, staging, cache
+        )
         validator = (
             EmbeddedTokenValidator(
                 services.identity, notice=RevocationNotice(settings.data_dir / "revoked"),
@@ -571,6 +613,7 @@ async def open_runtime(
                 max_request_body_bytes=limit, members=services.image_members,
                 imports=services.image_imports,
                 metadefs=services.metadefs, locations=services.image_locations,
+                cache=services.image_cache,
             ),
         )
         # The services' rows and their heartbeat live as long as the runtime.
@@ -578,6 +621,9 @@ async def open_runtime(
         try:
             yield rt
         finally:
+            await services.image_cache.stop()
+            if cache is not None:
+                cache.close()
             await services.hosts.stop()
             await jobs.stop()
             if glance is not None:
@@ -665,10 +711,11 @@ def create_volume_app(rt: Runtime) -> Starlette:
 
 
 def create_image_app(rt: Runtime) -> FastAPI:
-    from cinderlite.api.image import imports, locations, members, metadefs, routes
+    from cinderlite.api.image import cache, imports, locations, members, metadefs, routes
 
     router = APIRouter()
     router.include_router(routes.router)
+    router.include_router(cache.router)
     router.include_router(members.router)
     router.include_router(imports.router)
     router.include_router(locations.router)
@@ -770,6 +817,9 @@ async def serve(
             # The catalog follows this process's settings; the rest of recovery,
             # like the jobs, belongs to the workers.
             await sync_catalog(rt)
+        if not settings.joined:
+            # Images queued for this node's cache by a previous run (services/image_cache.py).
+            await rt.services.image_cache.start()
         servers = [
             _Server(create_volume_app(rt), settings, settings.volume_port,
                     cinder_fault(408, TIMEOUT_MESSAGE), reuse_port=reuse_port),

@@ -194,6 +194,16 @@ class Settings:
     import_private_networks: tuple[str, ...] = ()
     # Seconds web-download waits for a connection or for the next bytes.
     import_fetch_timeout_seconds: float = 60.0
+    # Glance image_cache_dir: this API node's image cache (downloads served from
+    # it and filling it, the cache management API; docs/images.md). Empty: no
+    # cache, as Glance's default. A directory of its own on a local file system.
+    image_cache_dir: str = ""
+    # Glance image_cache_max_size: what POST /v2/cache/prune brings the cache
+    # down to (not a hard limit: downloads fill the cache past it).
+    image_cache_max_size: int = 10 * 1024**3
+    # Glance image_cache_stall_time: seconds after which POST /v2/cache/clean
+    # removes an incomplete cache file nobody writes any more.
+    image_cache_stall_time: int = 86400
     # Glance [task] task_time_to_live: hours an ended task is kept.
     task_time_to_live: int = 48
     # A request's headers must arrive within this many seconds of its first byte,

@@ -38,6 +38,7 @@ from cinderlite.domain.records import ImageRecord
 from cinderlite.domain.transitions import Transition
 from cinderlite.services.units import Unit, Units
 from cinderlite.storage.images.base import ImageStore, StoredImage
+from cinderlite.storage.images.cache import ImageCache
 from cinderlite.storage.images.stores import READ_CHUNK_SIZE, ImageStores, StoreInfo
 from cinderlite.workers.runner import JobRunner
 
@@ -181,9 +182,11 @@ class ImageService:
     def __init__(
         self, *, units: Units, repo: ImageRepository, job_repo: JobRepository,
         store: ImageStores, jobs: JobRunner, size_cap: int, staging: ImageStore | None = None,
-        locations: LocationOptions | None = None,
+        locations: LocationOptions | None = None, cache: ImageCache | None = None,
     ) -> None:
         self._units = units
+        # This node's image cache (image_cache_dir): a deleted image leaves it.
+        self._cache = cache
         # The import staging area (services/image_import.py): staged data goes
         # with its image.
         self._staging = staging
@@ -322,7 +325,8 @@ class ImageService:
 
         Crash safety: the row goes first, in one transaction. A crash after it
         leaves a data (or staged) file without a row; `recover` (and the import
-        service's) removes such files. A running
+        service's) removes such files; an image cache entry left so is never
+        served (there is no image) and the cache's clean removes it. A running
         upload notices the cancel (or the missing row) and restores its volume.
         """
         async with self._units.write() as unit:
@@ -341,6 +345,10 @@ class ImageService:
         await self._store.delete(image_id)
         if self._staging is not None:
             await self._staging.delete(image_id)
+        if self._cache is not None:
+            # Glance's cache middleware drops the entry of a deleted image; its
+            # place in the prefetch queue goes too (Glance leaves it there).
+            await self._cache.forget(image_id)
 
     async def deactivate(self, caller: Caller, image_id: str) -> None:
         """POST /v2/images/{id}/actions/deactivate (Glance 2.3): `active -> deactivated`
@@ -479,18 +487,25 @@ class ImageService:
 
     async def open_data(self, caller: Caller, image_id: str) -> ImageData:
         """GET /v2/images/{id}/file: a stream of the data, or None when there is none."""
+        image = await self.downloadable(caller, image_id)
+        return ImageData(image, await self.stored_data(image))
+
+    async def downloadable(self, caller: Caller, image_id: str) -> ImageRow:
+        """The image if `caller` may download its data (NoImageFound, Forbidden)."""
         image = await self._visible(caller, image_id)
         if image.status == ImageStatus.DEACTIVATED and not caller.is_admin:
             raise Forbidden("The requested image has been deactivated. "
                             "Image data download is forbidden.")
         # An admin reads a deactivated image's data (Glance image_data.download).
-        has_data = image.status in HAS_DATA
-        source = self.source_store(image) if has_data else None
-        if source is None or not await self._store.store(source).exists(image_id):
-            return ImageData(image, None)
-        return ImageData(
-            image, self._store.store(source).read(image_id, chunk_size=READ_CHUNK_SIZE)
-        )
+        return image
+
+    async def stored_data(self, image: ImageRecord) -> AsyncIterator[bytes] | None:
+        """A stream of the image's data from its store (no access check: callers
+        check), or None when it has none."""
+        source = self.source_store(image) if image.status in HAS_DATA else None
+        if source is None or not await self._store.store(source).exists(image.id):
+            return None
+        return self._store.store(source).read(image.id, chunk_size=READ_CHUNK_SIZE)
 
     def source_store(self, image: ImageRecord) -> str | None:
         """The store a download (or a copy) reads from: the first recorded one

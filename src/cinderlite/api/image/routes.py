@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from cinderlite.api import jsonbody, requests
 from cinderlite.api.faults import (
@@ -30,6 +31,7 @@ from cinderlite.domain.identity import Caller
 from cinderlite.domain.records import ImageRecord
 from cinderlite.services import images
 from cinderlite.services.auth import TokenValidator
+from cinderlite.services.image_cache import ImageCacheService
 from cinderlite.services.image_import import ImageImportService
 from cinderlite.services.image_locations import ImageLocationService
 from cinderlite.services.image_members import ImageMemberService
@@ -53,6 +55,7 @@ class ImageApi:
     imports: ImageImportService
     metadefs: MetadefService
     locations: ImageLocationService
+    cache: ImageCacheService
 
     @functools.cached_property
     def location_fields(self) -> schemas.LocationFields:
@@ -132,7 +135,9 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _versions(request: Request) -> dict[str, Any]:
     api = _api(request)
-    return schemas.versions_document(api.image_url, multi_store=api.images.multi_store)
+    return schemas.versions_document(
+        api.image_url, multi_store=api.images.multi_store, cache=api.cache.enabled
+    )
 
 
 @router.get("/")
@@ -307,7 +312,10 @@ async def upload_image_data(request: Request, image_id: str) -> Response:
 @router.get("/v2/images/{image_id}/file")
 async def download_image_data(request: Request, image_id: str) -> Response:
     caller = await _caller(request)
-    data = await _api(request).images.open_data(caller, image_id)
+    # Glance's cache middleware leaves partial downloads alone (it neither serves
+    # them from the cache nor caches them); Content-Range is its old request form.
+    ranged = "range" in request.headers or "content-range" in request.headers
+    data = await _api(request).cache.open_data(caller, image_id, ranged=ranged)
     if data.chunks is None:
         return Response(status_code=204)
     headers = {}
@@ -315,9 +323,23 @@ async def download_image_data(request: Request, image_id: str) -> Response:
         headers["Content-Length"] = str(data.image.size)
     if data.image.checksum:
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(data.image.checksum)).decode()
-    return StreamingResponse(
+    return _ClosingStreamingResponse(
         data.chunks, media_type="application/octet-stream", headers=headers
     )
+
+
+class _ClosingStreamingResponse(StreamingResponse):
+    """Closes its body when the response ends, however it ends: a client that went
+    away mid-way leaves the data's generator suspended otherwise, until the
+    collector finds it (its open file, an image cache fill, stay that long)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
 # --- quota usage (Glance 2.13) ----------------------------------------------------
 
 

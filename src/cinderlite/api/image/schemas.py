@@ -39,22 +39,34 @@ _DRAFT4_OPS = ("add", "remove", "replace")
 # their additions (usage, an image's tasks, the import lock) are served without
 # several stores, and glanceclient asks for 2.12 before `image-tasks`. 2.8
 # and 2.10 (stores, copy-image) need several stores.
-# Glance lists 2.14, 2.16 and 2.18 (the cache API) only with a cache, and
-# then 2.18 as CURRENT. docs/images.md has the table of what each one adds.
+# Glance lists 2.14, 2.16 and 2.18 (the cache API) only with a cache
+# (image_cache_dir), and then 2.18 as CURRENT: 2.18, 2.17, 2.16, 2.15, 2.14 first,
+# then the store versions, then 2.7 to 2.0. docs/images.md has the table of
+# what each one adds.
 CURRENT = "CURRENT"
 SUPPORTED = "SUPPORTED"
 _MULTI_STORE_VERSIONS = ("2.13", "2.12", "2.11", "2.10", "2.9", "2.8")
 _ONE_STORE_VERSIONS = ("2.13", "2.12", "2.11", "2.9")
+_CACHE_VERSIONS = ("2.17", "2.16", "2.15", "2.14")
 _BASE_VERSIONS = ("2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
 
 
-def api_versions(*, multi_store: bool) -> list[tuple[str, str]]:
+def api_versions(*, multi_store: bool, cache: bool = False) -> list[tuple[str, str]]:
     """(version, status) pairs as Glance's versions.py index lists them."""
-    versions = [("2.15", SUPPORTED)]
+    # --- with an image cache (image_cache_dir) ----------------------------------
+    # Glance then lists the cache API's versions first, 2.18 (clean, prune) as
+    # CURRENT, and 2.17 among them rather than after the store versions.
+    if cache:
+        versions = [("2.18", CURRENT)]
+        versions += [(v, SUPPORTED) for v in _CACHE_VERSIONS]
+    else:
+        versions = [("2.15", SUPPORTED)]
+    # --- end of the image cache's part ------------------------------------------
     versions += [
         (v, SUPPORTED) for v in (_MULTI_STORE_VERSIONS if multi_store else _ONE_STORE_VERSIONS)
     ]
-    versions.append(("2.17", CURRENT))
+    if not cache:
+        versions.append(("2.17", CURRENT))
     versions += [(v, SUPPORTED) for v in _BASE_VERSIONS]
     return versions
 
@@ -200,12 +212,14 @@ _VALIDATION_SCHEMA = {k: v for k, v in IMAGE_SCHEMA.items() if k != "links"}
 _VALIDATOR = jsonschema.Draft4Validator(_VALIDATION_SCHEMA)
 
 
-def versions_document(image_url: str, *, multi_store: bool) -> dict[str, Any]:
+def versions_document(
+    image_url: str, *, multi_store: bool, cache: bool = False
+) -> dict[str, Any]:
     href = f"{image_url.rstrip('/')}/v2/"
     return {
         "versions": [
             {"id": f"v{version}", "status": status, "links": [{"rel": "self", "href": href}]}
-            for version, status in api_versions(multi_store=multi_store)
+            for version, status in api_versions(multi_store=multi_store, cache=cache)
         ]
     }
 
