@@ -346,6 +346,13 @@ IMAGE_ROUTES = [
     Route("image", "GET", "/v2/info/stores"),
     Route("image", "GET", "/v2/info/stores/detail"),
     Route("image", "DELETE", "/v2/stores/{store_id}/{image_id}"),
+    Route("image", "GET", "/v2/cache"),
+    Route("image", "DELETE", "/v2/cache", headers={"x-image-cache-clear-target": "cache"}),
+    Route("image", "PUT", "/v2/cache/{image_id}"),
+    Route("image", "DELETE", "/v2/cache/{image_id}"),
+    Route("image", "GET", "/v2/cache/nodes/{image_id}"),
+    Route("image", "POST", "/v2/cache/clean"),
+    Route("image", "POST", "/v2/cache/prune"),
 ]
 
 _AUTH = {"auth": {

@@ -273,7 +273,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, db_template: str):  # type:
         shutil.copyfile(db_template, tmp / "cinderlite.db")
         url = f"sqlite+aiosqlite:///{tmp / 'cinderlite.db'}"
         pg_url = None
-    served = Served(make_settings(Path(tmp), url), pg_url)
+    # With an image cache, so that its routes (and downloads through it) are fuzzed too.
+    served = Served(make_settings(Path(tmp), url, image_cache_dir=str(tmp / "image-cache")),
+                    pg_url)
     yield served
     served.close()
 

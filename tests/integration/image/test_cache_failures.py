@@ -162,15 +162,20 @@ asyncio.run(main())
 """
 
 
+def start_writer(root: Path, image_id: str) -> subprocess.Popen[bytes]:
+    """A process that begins a fill of `image_id`, writes 1 MiB, says so, and waits."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(root), image_id], stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+
+
 async def test_a_writer_killed_mid_fill_leaves_only_an_unlocked_incomplete_file(  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "cache"
     image_id = "0e9d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(root), image_id], stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
+    proc = start_writer(root, image_id)
     try:
         assert proc.stdout is not None
         line = await asyncio.to_thread(proc.stdout.readline)
@@ -202,10 +207,7 @@ async def test_a_fill_takes_over_what_a_killed_writer_left(tmp_path: Path) -> No
 
     root = tmp_path / "cache"
     image_id = "0e9d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(root), image_id], stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
+    proc = start_writer(root, image_id)
     assert proc.stdout is not None
     assert await asyncio.to_thread(proc.stdout.readline) == b"writing\n"
     proc.kill()
