@@ -121,6 +121,26 @@ def stores_server(
         yield live
 
 
+# The image cache server's image_cache_max_size: one of the e2e cache test's 3 MiB
+# images fits, two do not.
+CACHE_MAX_SIZE = 4 << 20
+
+
+@pytest.fixture(scope="session")
+def cache_server(
+    tmp_path_factory: pytest.TempPathFactory, web: WebServer
+) -> Iterator[LiveServer]:
+    """A server with an image cache (image_cache_dir, docs/images.md), for the cache
+    tests; a small image_cache_max_size so that prune has something to do."""
+    root = tmp_path_factory.mktemp("e2e-cache")
+    extra = {
+        "CINDERLITE_IMAGE_CACHE_DIR": str(root / "image-cache"),
+        "CINDERLITE_IMAGE_CACHE_MAX_SIZE": str(CACHE_MAX_SIZE),
+    }
+    with _serve(root, web, extra, main=False) as live:
+        yield live
+
+
 @contextlib.contextmanager
 def _serve(
     root: Path, web: WebServer, extra_env: dict[str, str], *, main: bool
