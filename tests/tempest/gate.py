@@ -117,6 +117,9 @@ def served(workdir: Path, web_port: int) -> Iterator[Server]:
         ),
         "CINDERLITE_DEFAULT_IMAGE_STORE": "fast",
         "CINDERLITE_IMAGE_STORE_WEIGHTS": "cheap:50",
+        # An image cache ([image] image_caching_enabled): every download Tempest
+        # makes goes through it, and its caching tests run.
+        "CINDERLITE_IMAGE_CACHE_DIR": str(workdir / "image-cache"),
     })
     log = workdir / "cinderlite.log"
     with log.open("wb") as out:
