@@ -219,7 +219,7 @@ class ImageCacheService:
         # Glance's middleware looks in the cache before the store.
         fd = await cache.open_entry(image.id, key)
         if fd is not None:
-            return ImageData(image, self._from_entry(cache, image.id, fd))
+            return ImageData(image, self._from_entry(cache, image.id, fd, key.size))
         chunks = await self._images.stored_data(image)
         if chunks is None:
             return ImageData(image, None)
@@ -228,13 +228,22 @@ class ImageCacheService:
             return ImageData(image, chunks)
         return ImageData(image, self._tee(chunks, fill, key, place_later=True))
 
-    async def _from_entry(self, cache: ImageCache, image_id: str, fd: int) -> AsyncIterator[bytes]:
+    async def _from_entry(
+        self, cache: ImageCache, image_id: str, fd: int, size: int
+    ) -> AsyncIterator[bytes]:
+        """The entry's bytes; the hit is counted once the last of them is read, before
+        it is sent (so a client that has the whole image sees it counted)."""
         try:
+            done = 0
+            if size == 0:
+                await cache.record_hit(image_id)
             while chunk := await asyncio.to_thread(os.read, fd, READ_CHUNK_SIZE):
+                done += len(chunk)
+                if done == size:
+                    await cache.record_hit(image_id)
                 yield chunk
         finally:
             os.close(fd)
-        await cache.record_hit(image_id)
 
     async def _tee(
         self, chunks: AsyncIterator[bytes], fill: CacheFill, key: CacheKey, *,

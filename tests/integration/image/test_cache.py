@@ -530,3 +530,14 @@ async def test_downloads_at_once_fill_one_entry(image_client, demo, admin, rt) -
     assert (cache_dir(rt) / image_id).read_bytes() == data
     assert os.listdir(cache_dir(rt) / "incomplete") == []
     assert os.listdir(cache_dir(rt) / "invalid") == []
+
+
+async def test_an_empty_image_is_cached_and_served(image_client, demo, admin, rt) -> None:  # type: ignore[no-untyped-def]
+    image_id = await active_image(image_client, demo, b"")
+    assert await download(image_client, demo, image_id) == b""
+    item = await wait_cached(image_client, admin, image_id)
+    assert item["size"] == 0
+    assert await download(image_client, demo, image_id) == b""
+    item = await entry(image_client, admin, image_id)
+    assert item is not None
+    assert item["hits"] == 1
