@@ -216,14 +216,23 @@ class ImageCacheService:
         key = cache_key(image)
         if ranged or image.status != ImageStatus.ACTIVE or key is None:
             return ImageData(image, await self._images.stored_data(image))
-        # Glance's middleware looks in the cache before the store.
-        fd = await cache.open_entry(image.id, key)
+        # Glance's middleware looks in the cache before the store. The cache
+        # only ever speeds a download up: when it fails, the store serves it.
+        try:
+            fd = await cache.open_entry(image.id, key)
+        except Exception:
+            log.exception("image cache: could not read the entry of image %s", image.id)
+            fd = None
         if fd is not None:
             return ImageData(image, self._from_entry(cache, image.id, fd, key.size))
         chunks = await self._images.stored_data(image)
         if chunks is None:
             return ImageData(image, None)
-        fill = await cache.begin_fill(image.id, key.size)
+        try:
+            fill = await cache.begin_fill(image.id, key.size)
+        except Exception:
+            log.exception("image cache: could not begin to cache image %s", image.id)
+            fill = None
         if fill is None:
             return ImageData(image, chunks)
         return ImageData(image, self._tee(chunks, fill, key, place_later=True))
@@ -236,14 +245,21 @@ class ImageCacheService:
         try:
             done = 0
             if size == 0:
-                await cache.record_hit(image_id)
+                await self._record_hit(cache, image_id)
             while chunk := await asyncio.to_thread(os.read, fd, READ_CHUNK_SIZE):
                 done += len(chunk)
                 if done == size:
-                    await cache.record_hit(image_id)
+                    await self._record_hit(cache, image_id)
                 yield chunk
         finally:
             os.close(fd)
+
+    @staticmethod
+    async def _record_hit(cache: ImageCache, image_id: str) -> None:
+        try:
+            await cache.record_hit(image_id)
+        except Exception:  # a statistic: never worth cutting a download short
+            log.exception("image cache: could not count a hit of image %s", image_id)
 
     async def _tee(
         self, chunks: AsyncIterator[bytes], fill: CacheFill, key: CacheKey, *,

@@ -347,8 +347,14 @@ class ImageService:
             await self._staging.delete(image_id)
         if self._cache is not None:
             # Glance's cache middleware drops the entry of a deleted image; its
-            # place in the prefetch queue goes too (Glance leaves it there).
-            await self._cache.forget(image_id)
+            # place in the prefetch queue goes too (Glance leaves it there). The
+            # image is gone whatever the cache says: an entry left here is never
+            # served (no image) and the cache's clean removes it.
+            try:
+                await self._cache.forget(image_id)
+            except Exception:
+                log.exception("could not remove deleted image %s from the image cache",
+                              image_id)
 
     async def deactivate(self, caller: Caller, image_id: str) -> None:
         """POST /v2/images/{id}/actions/deactivate (Glance 2.3): `active -> deactivated`

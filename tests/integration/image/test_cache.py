@@ -541,3 +541,17 @@ async def test_an_empty_image_is_cached_and_served(image_client, demo, admin, rt
     item = await entry(image_client, admin, image_id)
     assert item is not None
     assert item["hits"] == 1
+
+
+async def test_a_cache_that_fails_leaves_the_download_to_the_store(  # type: ignore[no-untyped-def]
+    image_client, demo, admin, rt
+) -> None:
+    data = payload(41)
+    image_id = await active_image(image_client, demo, data)
+    # Something the cache can neither read, remove nor replace.
+    (cache_dir(rt) / image_id).mkdir()
+    (cache_dir(rt) / image_id / "x").write_bytes(b"x")
+    assert await download(image_client, demo, image_id) == data
+    await placed(rt)
+    assert await download(image_client, demo, image_id) == data
+    assert await entry(image_client, admin, image_id) is None
