@@ -340,6 +340,8 @@ class _ClosingStreamingResponse(StreamingResponse):
             close = getattr(self.body_iterator, "aclose", None)
             if close is not None:
                 await close()
+
+
 # --- quota usage (Glance 2.13) ----------------------------------------------------
 
 
