@@ -12,7 +12,7 @@ PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev qemu-img run worker migrate migration bootstrap test test-unit \
-        test-integration test-e2e test-postgres test-e2e-postgres test-tempest test-cloud lint fmt typecheck check bench bench-api bench-scale lock lock-tempest lock-cloud clean
+        test-integration test-e2e test-postgres test-e2e-postgres test-tempest test-cloud lint fmt typecheck check bench bench-api bench-scale wrk lock lock-tempest lock-cloud clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -147,7 +147,7 @@ bench: install-dev qemu-img ## data-path benchmark: upload and copy times agains
 	$(BIN)/python -m bench.upload $(BENCH_ARGS)
 	$(BIN)/python -m bench.backup
 
-bench-api: install-dev qemu-img ## API load test with wrk (installed through apt when root)
+wrk: ## make sure wrk is there (installs the Debian package through apt when root)
 	@if ! command -v wrk >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing wrk"; \
@@ -156,17 +156,11 @@ bench-api: install-dev qemu-img ## API load test with wrk (installed through apt
 	    echo "wrk is missing: install the Debian package wrk (sudo apt-get install wrk)"; exit 1; \
 	  fi; \
 	fi
+
+bench-api: install-dev qemu-img wrk ## API load test with wrk
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
 
-bench-scale: install-dev qemu-img ## 1 vs 2 API processes (GET volume) and 1 vs 2 workers (uploads) on PostgreSQL
-	@if ! command -v wrk >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing wrk"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
-	  else \
-	    echo "wrk is missing: install the Debian package wrk (sudo apt-get install wrk)"; exit 1; \
-	  fi; \
-	fi
+bench-scale: install-dev qemu-img wrk ## 1 vs 2 API processes (GET volume) and 1 vs 2 workers (uploads) on PostgreSQL
 	$(BIN)/python -m bench.scale $(BENCH_ARGS)
 
 lock: ## re-pin dependencies into requirements*.lock
