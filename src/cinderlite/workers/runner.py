@@ -67,7 +67,9 @@ class JobContext:
     lost: bool = False
     # time.monotonic() when the claim was asked for; `held_until` is then the time
     # until which this claim is known to hold the job: taken before the claim or
-    # the last renewal that succeeded, plus the lease (`guard`).
+    # the last renewal that succeeded, plus the lease (`guard`). Only the runner's
+    # renewals (each its own committed transaction) move it: a fence renews the
+    # lease too, but inside a unit that may still roll back.
     claimed_at: float = field(default_factory=time.monotonic)
     held_until: float = 0.0
     _clock: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -116,19 +118,15 @@ class JobContext:
         """First in every write transaction of the handler: raises LeaseLost (and the
         transaction rolls back) once another worker claimed the job; otherwise the
         lease is renewed and the job's row stays locked until the commit."""
-        started = time.monotonic()
         if not await self.store.hold(unit, self.lease, now=utcnow()):
             self.lose()
             raise LeaseLost(self.job.id)
-        self.renewed(started)
 
     def fence_sync(self, unit: SyncUnit) -> None:
         """`fence` in a synchronous transaction (`Database.run`)."""
-        started = time.monotonic()
         if not self.store.hold_sync(unit, self.lease, now=utcnow()):
             self.lose()
             raise LeaseLost(self.job.id)
-        self.renewed(started)
 
     def report(self, bytes_done: int, bytes_total: int | None = None) -> None:
         self.bytes_done = bytes_done

@@ -57,8 +57,8 @@ class FileVolumeBackend:
         self, source: Path, final: Path, size_bytes: int, progress: Progress | None,
         guard: Guard | None,
     ) -> Copied:
-        """`copy_volume` of `source` into `<final>.part` (fsynced), renamed to `final`
-        once `guard` (a job's lease) let it."""
+        """`copy_volume` of `source` into a new `<final>.part-<random>` (fsynced),
+        renamed to `final` once `guard` (a job's lease) let it."""
         part = _new_part(final)
         # What a crash left of an earlier attempt (the copy creates `part` exclusively).
         await asyncio.to_thread(_remove_parts, final)
