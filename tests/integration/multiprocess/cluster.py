@@ -19,8 +19,17 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 PG_URL = os.environ.get("CINDERLITE_TEST_DATABASE_URL", "")
+# The marks of every test here: real processes sharing one database need PostgreSQL.
+MARKS = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not PG_URL.startswith("postgresql"),
+        reason="processes sharing one database need PostgreSQL (make test-postgres)",
+    ),
+]
 LEASE_SECONDS = 2
 
 

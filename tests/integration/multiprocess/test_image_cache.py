@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.integration.multiprocess.cluster import (
-    PG_URL,
+    MARKS,
     Client,
     Proc,
     Site,
@@ -31,13 +31,7 @@ from tests.integration.multiprocess.cluster import (
     wait_until,
 )
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not PG_URL.startswith("postgresql"),
-        reason="processes sharing one database need PostgreSQL (make test-postgres)",
-    ),
-]
+pytestmark = MARKS
 
 SIZE = 8 << 20
 DOWNLOADS = 8

@@ -26,7 +26,7 @@ import pytest
 
 from tests.integration.multiprocess.cluster import (
     LEASE_SECONDS,
-    PG_URL,
+    MARKS,
     Client,
     Proc,
     Site,
@@ -39,13 +39,7 @@ from tests.integration.multiprocess.cluster import (
     wait_worker,
 )
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not PG_URL.startswith("postgresql"),
-        reason="processes sharing one database need PostgreSQL (make test-postgres)",
-    ),
-]
+pytestmark = MARKS
 
 GIB = 1 << 30
 # Random (incompressible) bytes at the start of each 1 GiB volume: gzip takes a
