@@ -129,6 +129,12 @@ async def _scribble(path: Path) -> None:
     await asyncio.to_thread(write)
 
 
+async def _available(client: Any, who: Any) -> dict[str, Any]:
+    """A new 1 GiB volume, once `available`."""
+    vol = await create(client, who, size=1)
+    return dict(await wait_status(client, who, vol["id"], "available"))
+
+
 async def _volume_status(rt: Any, volume_id: str) -> str:
     async with rt.sessionmaker() as db:
         vol = await db.get(Volume, volume_id)
@@ -173,8 +179,7 @@ async def test_a_volume_fill_that_lost_its_job_places_nothing(  # type: ignore[n
 
 
 async def test_a_clone_that_lost_its_job_places_nothing(volume_client, demo, rt) -> None:  # type: ignore[no-untyped-def]
-    source = await create(volume_client, demo, size=1)
-    await wait_status(volume_client, demo, source["id"], "available")
+    source = await _available(volume_client, demo)
     await _scribble(rt.volumes.path(source["id"]))
     await rt.jobs.stop()
     clone = await create(volume_client, demo, size=1, source_volid=source["id"])
@@ -193,8 +198,7 @@ async def test_a_clone_that_lost_its_job_places_nothing(volume_client, demo, rt)
 async def test_a_snapshot_copy_that_lost_its_job_places_nothing(  # type: ignore[no-untyped-def]
     volume_client, demo, rt,
 ) -> None:
-    vol = await create(volume_client, demo, size=1)
-    await wait_status(volume_client, demo, vol["id"], "available")
+    vol = await _available(volume_client, demo)
     await rt.jobs.stop()
     resp = await volume_client.post(
         f"/v3/{demo.project_id}/snapshots",
@@ -217,8 +221,7 @@ async def test_a_snapshot_copy_that_lost_its_job_places_nothing(  # type: ignore
 
 
 async def test_a_backup_that_lost_its_job_places_nothing(volume_client, demo, rt) -> None:  # type: ignore[no-untyped-def]
-    vol = await create(volume_client, demo, size=1)
-    await wait_status(volume_client, demo, vol["id"], "available")
+    vol = await _available(volume_client, demo)
     await _scribble(rt.volumes.path(vol["id"]))
     await rt.jobs.stop()
     resp = await volume_client.post(
@@ -250,8 +253,7 @@ async def test_a_backup_that_lost_its_job_places_nothing(volume_client, demo, rt
 async def test_a_restore_that_lost_its_job_writes_nothing_more(  # type: ignore[no-untyped-def]
     volume_client, demo, rt,
 ) -> None:
-    vol = await create(volume_client, demo, size=1)
-    await wait_status(volume_client, demo, vol["id"], "available")
+    vol = await _available(volume_client, demo)
     await _scribble(rt.volumes.path(vol["id"]))
     resp = await volume_client.post(
         f"/v3/{demo.project_id}/backups", json={"backup": {"volume_id": vol["id"]}},
@@ -265,8 +267,7 @@ async def test_a_restore_that_lost_its_job_writes_nothing_more(  # type: ignore[
             return backup is not None and backup.status == "available"
 
     await wait_for(available)
-    target_vol = await create(volume_client, demo, size=1)
-    await wait_status(volume_client, demo, target_vol["id"], "available")
+    target_vol = await _available(volume_client, demo)
     await rt.jobs.stop()
     resp = await volume_client.post(
         f"/v3/{demo.project_id}/backups/{backup_id}/restore",
