@@ -88,10 +88,11 @@ class VolumeBackend(Protocol):
         self, volume_id: str, size_bytes: int, guard: Guard | None = None,
     ) -> AbstractAsyncContextManager[Path]:
         """A new all-zero file of `size_bytes` beside the volume's, for a tool that
-        writes by name (qemu-img); when the block ends without an error it is
-        fsynced and, once `guard` let it, replaces the volume's data (atomic as
-        `copy`); on any error, `guard`'s included, it is removed and the volume
-        left as it was."""
+        writes by name (qemu-img); the writer leaves it durable (qemu-img's
+        writeback cache flushes on exit, a restore fsyncs). When the block ends
+        without an error it replaces the volume's data once `guard` let it
+        (atomic as `copy`); on any error, `guard`'s included, it is removed and
+        the volume left as it was."""
         ...
 
     async def discard(self, ref: DataRef) -> None:

@@ -66,24 +66,13 @@ class FileVolumeBackend:
             copy_volume, source, part, size_bytes=size_bytes, progress=progress,
             stop=threading.Event(),
         )
-        await asyncio.to_thread(self._place, part, final, guard, fsync=False)
+        await asyncio.to_thread(self._place, part, final, guard)
         return Copied(result.method, result.bytes_copied)
 
-    def _place(self, part: Path, final: Path, guard: Guard | None, *, fsync: bool) -> None:
-        """Rename the whole `part` to `final` (after its fsync when asked, and once
-        `guard` let it), then fsync the directory; `part` is removed on any error.
-        ENOSPC from the fsync (delayed allocation) is StorageFull, nothing renamed."""
+    def _place(self, part: Path, final: Path, guard: Guard | None) -> None:
+        """Rename the whole, already durable `part` to `final` once `guard` let it, then
+        fsync the directory; `part` is removed on any error."""
         try:
-            if fsync:
-                fd = os.open(part, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                except OSError as exc:
-                    if exc.errno in NO_SPACE:
-                        raise StorageFull(f"Cannot write {final.name}: {exc.strerror}") from exc
-                    raise
-                finally:
-                    os.close(fd)
             if guard is not None:
                 guard()
             os.replace(part, final)
@@ -120,7 +109,7 @@ class FileVolumeBackend:
         except BaseException:
             await asyncio.shield(asyncio.to_thread(part.unlink, missing_ok=True))
             raise
-        await asyncio.to_thread(self._place, part, final, guard, fsync=True)
+        await asyncio.to_thread(self._place, part, final, guard)
 
     async def discard(self, ref: DataRef) -> None:
         def _discard() -> None:
